@@ -1,0 +1,133 @@
+// TopicIndex: the global topic index, the one structure shared by all shards (DESIGN.md sections 2
+// and 4; doc/threading.md). It answers "which shards have a subscriber whose filter matches this
+// topic?" as a 64-bit shard mask, so a publishing shard pushes one message reference per interested
+// shard; each shard then matches its own LocalTrie (core/local_trie.h) for the actual subscribers.
+//
+// Structure: a trie over topic levels. A node is one filter level; the node reached by the levels
+// of filter F carries, for F, a per-shard subscriber count and `mask`, the set of shards whose
+// count is non-zero. Children are an immutable sorted array, replaced by copy-on-write + CAS.
+// Shared subscriptions "$share/{g}/{f}" live in a second trie (shared root) as filter f plus one
+// last pseudo-level "\0{g}\0{f}" (no topic level contains U+0000, so it never matches a topic
+// level); that leaf carries the member-shard mask of group g for filter f.
+//
+// Thread-safety: every method may be called concurrently from any registered shard thread.
+// Readers (ShardsFor, SharedGroupsFor) take no lock and write nothing shared. Writers (Add, Remove,
+// AddShared, RemoveShared) use atomic RMW and CAS only. Memory is reclaimed through the Qsbr given
+// at construction, so REQUIRES for every method: the caller is shard `shard` (readers: any shard),
+// online in that Qsbr, and it holds no pointer from this index across a quiescent point.
+//
+// Invariants (a node's `refs` word: number of child entries + sum of its per-shard counts +
+// transient pins of writers walking through it; plus a DEAD bit):
+//   1. A node with refs > 0 is never DEAD; a DEAD node's refs stay DEAD forever, and only the
+//      writer that moved refs 0 -> DEAD (or a helper) unlinks it; exactly one CAS removes its entry
+//      from the parent, and that writer retires it to Qsbr and drops the parent's child reference.
+//   2. A parent's child array holds at most one entry per level. A writer that finds a DEAD entry
+//      helps unlink it before inserting a fresh node for that level.
+//   3. counts[s] of a node is written only by shard s (Add/Remove REQUIRE the caller to be shard
+//   s),
+//      and mask bit s is set after counts[s] goes 0 -> 1 and cleared after it goes 1 -> 0; hence
+//      mask bit s == (counts[s] > 0) whenever shard s is not inside Add/Remove of that filter.
+//   4. Empty nodes are deleted eagerly: when a Remove brings refs to 0 the node is unlinked and the
+//      deletion cascades to its parents (the roots are never deleted). The memory of the index is
+//      therefore O(live filters) plus what waits in Qsbr for one grace period.
+//   5. Child arrays and nodes are published with release CAS and read with acquire loads; node
+//      fields other than refs/mask/counts/children are immutable after publication.
+//
+// Matching (MQTT 5.0 4.7): '+' matches exactly one level (possibly empty), '#' (last level) matches
+// the parent level and any number of levels below ("a/#" matches "a"); a filter whose first level
+// is a wildcard never matches a topic starting with '$'.
+#ifndef RINGMQ_CORE_TOPIC_INDEX_H_
+#define RINGMQ_CORE_TOPIC_INDEX_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/qsbr.h"
+
+namespace ringmq::core {
+
+class TopicIndex {
+ public:
+  // Uses `qsbr` (which must outlive this index) for reclamation; qsbr.shards() is the shard count.
+  explicit TopicIndex(Qsbr& qsbr);
+  TopicIndex(const TopicIndex&) = delete;
+  TopicIndex& operator=(const TopicIndex&) = delete;
+  // REQUIRES: no concurrent use.
+  ~TopicIndex();
+
+  // ---- Plain subscriptions -----------------------------------------------------------------
+
+  // One more subscriber of shard `shard` to `filter`. Returns true when shard's count went 0 -> 1
+  // (its bit was set). REQUIRES: `filter` valid (proto::ValidateTopicFilter) and not "$share/...";
+  // caller is shard `shard`.
+  bool Add(std::size_t shard, std::string_view filter);
+
+  // One subscriber fewer. Returns false (and changes nothing) when shard has no subscriber to
+  // `filter`. REQUIRES: as Add.
+  bool Remove(std::size_t shard, std::string_view filter);
+
+  // The shards that have a subscriber whose filter matches `topic`. Never locks, never writes
+  // shared memory. REQUIRES: `topic` a valid topic name.
+  uint64_t ShardsFor(std::string_view topic) const;
+
+  // ---- Shared subscriptions ($share/{group}/{filter}) ---------------------------------------
+
+  // As Add/Remove for member counts of `group` on `filter` (the part after "$share/{group}/").
+  bool AddShared(std::size_t shard, std::string_view group, std::string_view filter);
+  bool RemoveShared(std::size_t shard, std::string_view group, std::string_view filter);
+
+  // Calls fn(std::string_view group, std::string_view filter, uint64_t member_shards) once per
+  // shared subscription (group, filter) with filter matching `topic` and a non-empty shard mask.
+  // The views are valid until the caller's next quiescent point. The publisher picks one shard of
+  // `member_shards` per call.
+  template <typename Fn>
+  void SharedGroupsFor(std::string_view topic, Fn&& fn) const {
+    ForEachShared(
+        topic,
+        [](void* ctx, std::string_view g, std::string_view f, uint64_t mask) {
+          (*static_cast<Fn*>(ctx))(g, f, mask);
+        },
+        &fn);
+  }
+
+  // ---- Introspection (tests, metrics) ---------------------------------------------------------
+
+  // Shard's subscriber count on `filter` (0 if absent). REQUIRES: as ShardsFor.
+  uint32_t CountForTest(std::size_t shard, std::string_view filter) const;
+  // Nodes currently linked in both tries, roots included.
+  std::size_t LinkedNodes() const { return linked_nodes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Node;
+  struct ChildArray;
+  using SharedFn = void (*)(void* ctx, std::string_view group, std::string_view filter,
+                            uint64_t mask);
+
+  bool AddPath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf);
+  bool RemovePath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf);
+  const Node* FindPath(const Node* root, std::string_view filter, std::string_view leaf) const;
+  Node* GetOrCreateChild(std::size_t shard, Node* parent, std::string_view level);
+  void Unref(std::size_t shard, Node* node);
+  // Removes DEAD `dead` from `parent`; returns `parent` when this call removed the entry (the
+  // caller then owes Unref(parent)), nullptr when another writer had already removed it.
+  Node* UnlinkDead(std::size_t shard, Node* parent, Node* dead);
+  void ForEachShared(std::string_view topic, SharedFn fn, void* ctx) const;
+  // Calls visit(const Node*) for every node whose filter matches the levels of `topic` from `pos`.
+  template <typename Visit>
+  static void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
+                   Visit& visit);
+  static void DeleteTree(Node* node);
+  static void DeleteNode(void* node);
+
+  Qsbr& qsbr_;
+  std::size_t shards_;
+  Node* root_;         // plain filters
+  Node* shared_root_;  // shared filters
+  std::atomic<std::size_t> linked_nodes_{0};
+};
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_TOPIC_INDEX_H_

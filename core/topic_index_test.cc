@@ -1,0 +1,364 @@
+#include "core/topic_index.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "core/local_trie.h"
+
+namespace ringmq::core {
+namespace {
+
+// A filter, a topic, and whether they match: MQTT 5.0 section 4.7 examples and edge cases.
+struct Case {
+  const char* filter;
+  const char* topic;
+  bool match;
+};
+
+constexpr Case kCases[] = {
+    {"sport/tennis/player1/#", "sport/tennis/player1", true},
+    {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
+    {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
+    {"sport/tennis/player1/#", "sport/tennis/player2", false},
+    {"sport/#", "sport", true},
+    {"#", "sport/tennis", true},
+    {"#", "/", true},
+    {"sport/tennis/+", "sport/tennis/player1", true},
+    {"sport/tennis/+", "sport/tennis/player2", true},
+    {"sport/tennis/+", "sport/tennis/player1/ranking", false},
+    {"sport/+", "sport", false},
+    {"sport/+", "sport/", true},
+    {"+/+", "/finance", true},
+    {"/+", "/finance", true},
+    {"+", "/finance", false},
+    {"+", "finance", true},
+    {"+/tennis/#", "sport/tennis/player1", true},
+    {"sport/+/player1", "sport/tennis/player1", true},
+    {"a/b", "a/b", true},
+    {"a/b", "a/b/c", false},
+    {"a/b", "a", false},
+    {"a//b", "a//b", true},
+    {"a/+/b", "a//b", true},
+    {"a/#", "a/", true},
+    {"/#", "/", true},
+    {"#", "$SYS/monitor/Clients", false},
+    {"+/monitor/Clients", "$SYS/monitor/Clients", false},
+    {"$SYS/#", "$SYS/monitor/Clients", true},
+    {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
+    {"$SYS", "$SYS", true},
+    {"#", "$SYS", false},
+    {"+", "$SYS", false},
+    {"a/$b/+", "a/$b/c", true},
+    {"+/$b", "a/$b", true},
+};
+
+class TopicIndexTest : public ::testing::Test {
+ protected:
+  Qsbr qsbr_{4};
+  TopicIndex index_{qsbr_};
+};
+
+TEST_F(TopicIndexTest, MatchingTable) {
+  for (const Case& c : kCases) {
+    ASSERT_TRUE(index_.Add(3, c.filter));
+    EXPECT_EQ(index_.ShardsFor(c.topic), c.match ? 0b1000u : 0u)
+        << "filter " << c.filter << " topic " << c.topic;
+    ASSERT_TRUE(index_.Remove(3, c.filter));
+    EXPECT_EQ(index_.LinkedNodes(), 2u) << c.filter;
+  }
+}
+
+TEST_F(TopicIndexTest, SharedMatchingTable) {
+  for (const Case& c : kCases) {
+    ASSERT_TRUE(index_.AddShared(1, "g", c.filter));
+    int calls = 0;
+    index_.SharedGroupsFor(c.topic, [&](std::string_view g, std::string_view f, uint64_t mask) {
+      ++calls;
+      EXPECT_EQ(g, "g");
+      EXPECT_EQ(f, c.filter);
+      EXPECT_EQ(mask, 0b10u);
+    });
+    EXPECT_EQ(calls, c.match ? 1 : 0) << "filter " << c.filter << " topic " << c.topic;
+    EXPECT_EQ(index_.ShardsFor(c.topic), 0u);  // shared subscriptions are not plain ones
+    ASSERT_TRUE(index_.RemoveShared(1, "g", c.filter));
+    EXPECT_EQ(index_.LinkedNodes(), 2u) << c.filter;
+  }
+}
+
+TEST_F(TopicIndexTest, CountsDriveTheShardBit) {
+  EXPECT_TRUE(index_.Add(1, "a/+"));
+  EXPECT_FALSE(index_.Add(1, "a/+"));  // second subscriber of the same shard: bit already set
+  EXPECT_TRUE(index_.Add(2, "a/#"));
+  EXPECT_EQ(index_.CountForTest(1, "a/+"), 2u);
+  EXPECT_EQ(index_.ShardsFor("a/x"), 0b110u);
+  EXPECT_EQ(index_.ShardsFor("a"), 0b100u);
+  EXPECT_TRUE(index_.Remove(1, "a/+"));
+  EXPECT_EQ(index_.ShardsFor("a/x"), 0b110u);
+  EXPECT_TRUE(index_.Remove(1, "a/+"));
+  EXPECT_EQ(index_.ShardsFor("a/x"), 0b100u);
+  EXPECT_FALSE(index_.Remove(1, "a/+"));  // not subscribed: no-op
+  EXPECT_FALSE(index_.Remove(3, "a/#"));
+  EXPECT_FALSE(index_.Remove(3, "never/added"));
+  EXPECT_EQ(index_.ShardsFor("a/x"), 0b100u);
+}
+
+TEST_F(TopicIndexTest, OverlappingFiltersUnionTheirShards) {
+  index_.Add(0, "#");
+  index_.Add(1, "a/b/c");
+  index_.Add(2, "a/+/c");
+  index_.Add(3, "a/b/#");
+  EXPECT_EQ(index_.ShardsFor("a/b/c"), 0b1111u);
+  EXPECT_EQ(index_.ShardsFor("a/x/c"), 0b0101u);
+  EXPECT_EQ(index_.ShardsFor("a/b"), 0b1001u);
+  EXPECT_EQ(index_.ShardsFor("$a/b/c"), 0u);
+}
+
+TEST_F(TopicIndexTest, SharedGroupsAreReportedPerGroupAndFilter) {
+  index_.AddShared(1, "g", "a/+");
+  index_.AddShared(2, "g", "a/+");
+  index_.AddShared(2, "h", "a/#");
+  index_.AddShared(3, "g", "a/b");
+  std::map<std::pair<std::string, std::string>, uint64_t> got;
+  index_.SharedGroupsFor("a/b", [&](std::string_view g, std::string_view f, uint64_t m) {
+    got[{std::string(g), std::string(f)}] = m;
+  });
+  const std::map<std::pair<std::string, std::string>, uint64_t> want = {
+      {{"g", "a/+"}, 0b0110}, {{"h", "a/#"}, 0b0100}, {{"g", "a/b"}, 0b1000}};
+  EXPECT_EQ(got, want);
+  index_.RemoveShared(2, "g", "a/+");
+  got.clear();
+  index_.SharedGroupsFor("a/b", [&](std::string_view g, std::string_view f, uint64_t m) {
+    got[{std::string(g), std::string(f)}] = m;
+  });
+  EXPECT_EQ((got[{"g", "a/+"}]), 0b0010u);
+}
+
+TEST_F(TopicIndexTest, ChurnOfDistinctFiltersDoesNotGrowMemory) {
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      const std::string f = "data/" + std::to_string(round * 1000 + i) + "/+/x";
+      index_.Add(0, f);
+    }
+    EXPECT_EQ(index_.LinkedNodes(), 2u + 1u + 500u * 3u);
+    for (int i = 0; i < 500; ++i) {
+      index_.Remove(0, "data/" + std::to_string(round * 1000 + i) + "/+/x");
+    }
+    EXPECT_EQ(index_.LinkedNodes(), 2u);
+    for (std::size_t s = 0; s < 4; ++s) qsbr_.Quiescent(s);
+    qsbr_.Quiescent(0);
+    EXPECT_EQ(qsbr_.PendingForTest(0), 0u);
+  }
+}
+
+// Reference matcher for the randomized tests.
+std::vector<std::string_view> Split(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t slash = s.find('/', pos);
+    out.push_back(s.substr(pos, slash == std::string_view::npos ? slash : slash - pos));
+    if (slash == std::string_view::npos) return out;
+    pos = slash + 1;
+  }
+}
+
+bool RefMatches(std::string_view filter, std::string_view topic) {
+  const auto f = Split(filter);
+  const auto t = Split(topic);
+  if (topic[0] == '$' && (f[0] == "+" || f[0] == "#")) return false;
+  std::size_t i = 0;
+  for (; i < f.size(); ++i) {
+    if (f[i] == "#") return true;
+    if (i >= t.size()) return false;
+    if (f[i] != "+" && f[i] != t[i]) return false;
+  }
+  return i == t.size();
+}
+
+TEST(TopicIndexRandom, AgreesWithReferenceAndLocalTrie) {
+  const char* levels[] = {"a", "b", "", "$x", "c"};
+  std::mt19937 rng(7);
+  auto random_topic = [&] {
+    std::string t;
+    const int n = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      if (i) t += '/';
+      t += levels[rng() % 5];
+    }
+    return t;
+  };
+  auto random_filter = [&] {
+    std::string f;
+    const int n = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      if (i) f += '/';
+      const unsigned r = rng() % 8;
+      if (r == 0 && i == n - 1) {
+        f += '#';
+      } else if (r <= 2) {
+        f += '+';
+      } else {
+        f += levels[rng() % 5];
+      }
+    }
+    return f;
+  };
+  Qsbr qsbr(8);
+  TopicIndex index(qsbr);
+  std::vector<std::pair<std::size_t, std::string>> subs;
+  std::vector<LocalTrie<int>> tries(8);
+  for (int i = 0; i < 300; ++i) {
+    const std::size_t shard = rng() % 8;
+    subs.emplace_back(shard, random_filter());
+    index.Add(shard, subs.back().second);
+    tries[shard].Insert(subs.back().second, i);
+  }
+  for (int i = 0; i < 300; ++i) {
+    const std::string topic = random_topic();
+    uint64_t want = 0;
+    for (const auto& [shard, f] : subs) {
+      if (RefMatches(f, topic)) want |= uint64_t{1} << shard;
+    }
+    EXPECT_EQ(index.ShardsFor(topic), want) << topic;
+    uint64_t from_tries = 0;
+    for (std::size_t s = 0; s < 8; ++s) {
+      tries[s].Match(topic, [&](const int&) { from_tries |= uint64_t{1} << s; });
+    }
+    EXPECT_EQ(from_tries, want) << topic;
+  }
+  for (const auto& [shard, f] : subs) ASSERT_TRUE(index.Remove(shard, f));
+  EXPECT_EQ(index.LinkedNodes(), 2u);
+}
+
+// K readers call ShardsFor while writers add and remove from a small pool (maximal contention on
+// the same nodes, including node deletion and re-creation). A permanent subscription must never
+// disappear from a reader's view; the final state must match what the writers hold.
+TEST(TopicIndexConcurrent, ReadersAndWritersRace) {
+  constexpr std::size_t kReaders = 3;
+  constexpr std::size_t kWriters = 2;
+  constexpr std::size_t kShards = kReaders + kWriters + 1;  // last shard: permanent subscriber
+  constexpr std::size_t kPermanent = kShards - 1;
+  constexpr int kWriterOps = 30'000;
+  const std::vector<std::string> pool = {"a/b",   "a/+",   "a/#", "+/b", "#",    "a/b/c",
+                                         "a/+/c", "x/y/z", "x/#", "a",   "a/b/#"};
+  Qsbr qsbr(kShards);
+  TopicIndex index(qsbr);
+  index.Add(kPermanent, "a/b/#");
+  index.AddShared(kPermanent, "grp", "a/+");
+  qsbr.Offline(kPermanent);
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> violations{0};
+  std::atomic<uint64_t> reads{0};
+  std::vector<std::thread> threads;
+  for (std::size_t r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&, r] {
+      const char* topics[] = {"a/b", "a/b/c", "x/y/z", "a", "q"};
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const uint64_t m = index.ShardsFor(topics[n % 5]);
+        if ((n % 5 == 0 || n % 5 == 1) && (m & (uint64_t{1} << kPermanent)) == 0) {
+          violations.fetch_add(1);
+        }
+        if (n % 5 == 0) {
+          bool seen = false;
+          index.SharedGroupsFor("a/b", [&](std::string_view g, std::string_view, uint64_t mm) {
+            if (g == "grp" && (mm & (uint64_t{1} << kPermanent)) != 0) seen = true;
+          });
+          if (!seen) violations.fetch_add(1);
+        }
+        ++n;
+        if (n % 16 == 0) qsbr.Quiescent(r);
+      }
+      reads.fetch_add(n);
+      qsbr.Offline(r);
+    });
+  }
+  std::vector<std::map<std::string, int>> held(kWriters);
+  std::vector<std::map<std::string, int>> held_shared(kWriters);
+  std::vector<std::thread> writers;
+  for (std::size_t w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      const std::size_t shard = kReaders + w;
+      std::mt19937 rng(static_cast<unsigned>(w + 1));
+      for (int i = 0; i < kWriterOps; ++i) {
+        const std::string& f = pool[rng() % pool.size()];
+        const bool shared = rng() % 4 == 0;
+        auto& h = shared ? held_shared[w] : held[w];
+        if (rng() % 2 == 0 || h[f] == 0) {
+          if (shared) {
+            index.AddShared(shard, "g", f);
+          } else {
+            index.Add(shard, f);
+          }
+          ++h[f];
+        } else {
+          const bool ok = shared ? index.RemoveShared(shard, "g", f) : index.Remove(shard, f);
+          if (!ok) violations.fetch_add(1);
+          --h[f];
+        }
+        if (i % 8 == 0) qsbr.Quiescent(shard);
+      }
+      // Leave one writer's subscriptions in place, drop the other's entirely.
+      if (w == 1) {
+        for (auto& [f, c] : held[w]) {
+          for (; c > 0; --c) index.Remove(shard, f);
+        }
+        for (auto& [f, c] : held_shared[w]) {
+          for (; c > 0; --c) index.RemoveShared(shard, "g", f);
+        }
+      }
+      qsbr.Offline(shard);
+    });
+  }
+  for (auto& t : writers) t.join();
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(violations.load(), 0u);
+  EXPECT_GT(reads.load(), 0u);
+
+  // Final state: counts and bits equal what the writers hold.
+  qsbr.Online(0);
+  for (std::size_t w = 0; w < kWriters; ++w) {
+    for (const std::string& f : pool) {
+      const auto it = held[w].find(f);
+      const int want = it == held[w].end() ? 0 : it->second;
+      EXPECT_EQ(index.CountForTest(kReaders + w, f), static_cast<uint32_t>(want)) << f;
+    }
+  }
+  for (const char* topic : {"a/b", "a/b/c", "x/y/z", "a", "q", "b/b"}) {
+    uint64_t want = 0;
+    if (RefMatches("a/b/#", topic)) want |= uint64_t{1} << kPermanent;
+    for (std::size_t w = 0; w < kWriters; ++w) {
+      for (const auto& [f, c] : held[w]) {
+        if (c > 0 && RefMatches(f, topic)) want |= uint64_t{1} << (kReaders + w);
+      }
+    }
+    EXPECT_EQ(index.ShardsFor(topic), want) << topic;
+  }
+  // Writer 1 removed everything, so removing writer 0's subscriptions leaves only the permanent
+  // ones: the deleted branches were reclaimed.
+  qsbr.Offline(0);
+  qsbr.Online(kReaders);
+  for (auto& [f, c] : held[0]) {
+    for (; c > 0; --c) index.Remove(kReaders, f);
+  }
+  for (auto& [f, c] : held_shared[0]) {
+    for (; c > 0; --c) index.RemoveShared(kReaders, "g", f);
+  }
+  // Permanent: a, a/b, a/b/# (plain) + a, a/+, leaf "grp" (shared), plus the two roots.
+  EXPECT_EQ(index.LinkedNodes(), 2u + 3u + 3u);
+  qsbr.Offline(kReaders);
+}
+
+}  // namespace
+}  // namespace ringmq::core
