@@ -17,18 +17,23 @@ PACKAGES=(
 )
 
 missing=()
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# The Debian mosquitto package starts a system broker on :1883; ringmq's tests and benchmarks start
-# their own on ephemeral ports, so a running system broker is harmless but unused.
+# The Debian mosquitto package (installed for benchmarks and its clients) starts a system broker on
+# :1883, the port ringmq uses by default. When this script installed it, stop that service again.
+if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/dev/null &&
+  systemctl is-active --quiet mosquitto 2>/dev/null; then
+  echo "setup: stopping and disabling the mosquitto system service (it would hold port 1883)"
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release

@@ -1,0 +1,158 @@
+// Configuration loading: CLI11 for flags, toml++ for the file. Exceptions are used here only, at
+// startup, and never escape LoadConfig.
+#include "core/config.h"
+
+#include <toml++/toml.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <thread>
+
+namespace ringmq::core {
+
+bool ParseListener(const std::string& url, Listener* out, std::string* error) {
+  const size_t sep = url.find("://");
+  if (sep == std::string::npos) {
+    *error = "listener '" + url + "' must look like mqtt://HOST:PORT";
+    return false;
+  }
+  Listener l;
+  l.scheme = url.substr(0, sep);
+  if (l.scheme != "mqtt") {
+    *error = "listener scheme '" + l.scheme + "' is not supported yet (only mqtt://)";
+    return false;
+  }
+  std::string rest = url.substr(sep + 3);
+  if (size_t slash = rest.find('/'); slash != std::string::npos) {
+    l.path = rest.substr(slash);
+    rest.resize(slash);
+  }
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || colon + 1 == rest.size()) {
+    *error = "listener '" + url + "' has no port";
+    return false;
+  }
+  l.host = rest.substr(0, colon);
+  if (l.host.size() >= 2 && l.host.front() == '[' && l.host.back() == ']') {
+    l.host = l.host.substr(1, l.host.size() - 2);
+  }
+  if (l.host.empty()) {
+    *error = "listener '" + url + "' has no host";
+    return false;
+  }
+  const std::string port = rest.substr(colon + 1);
+  char* end = nullptr;
+  const long p = std::strtol(port.c_str(), &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535) {
+    *error = "listener '" + url + "' has an invalid port";
+    return false;
+  }
+  l.port = static_cast<uint16_t>(p);
+  *out = l;
+  return true;
+}
+
+namespace {
+
+// Copies a TOML value into a setting when present.
+template <typename T>
+void FromToml(const toml::table& t, const char* key, T* setting) {
+  if (auto v = t[key].value<T>()) *setting = *v;
+}
+
+}  // namespace
+
+namespace {
+
+// Loads the TOML file into *c and *listen. Throws toml::parse_error.
+void LoadToml(const std::string& file, Config* c, std::vector<std::string>* listen) {
+  toml::table t = toml::parse_file(file);
+  if (auto arr = t["listen"].as_array()) {
+    for (auto& v : *arr) {
+      if (auto s = v.value<std::string>()) listen->push_back(*s);
+    }
+  }
+  FromToml(t, "shards", &c->shards);
+  FromToml(t, "data_dir", &c->data_dir);
+  FromToml(t, "allow_anonymous", &c->allow_anonymous);
+  FromToml(t, "log_level", &c->log_level);
+  FromToml(t, "max_packet_size", &c->max_packet_size);
+  FromToml(t, "max_connections", &c->max_connections);
+  FromToml(t, "max_topic_levels", &c->max_topic_levels);
+  FromToml(t, "max_topic_length", &c->max_topic_length);
+  FromToml(t, "max_inflight", &c->max_inflight);
+  FromToml(t, "receive_maximum", &c->receive_maximum);
+  FromToml(t, "max_queued_messages", &c->max_queued_messages);
+  FromToml(t, "max_output_bytes", &c->max_output_bytes);
+  FromToml(t, "max_keepalive", &c->max_keepalive);
+  FromToml(t, "socket_send_buffer", &c->socket_send_buffer);
+  FromToml(t, "socket_recv_buffer", &c->socket_recv_buffer);
+}
+
+}  // namespace
+
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
+  Config c;
+  std::vector<std::string> file_listen;
+  std::string config_file;
+  // The file is read first so that flags override it.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_file = argv[i + 1];
+    if (a.starts_with("--config=")) config_file = std::string(a.substr(9));
+  }
+  if (!config_file.empty()) {
+    try {
+      LoadToml(config_file, &c, &file_listen);
+    } catch (const toml::parse_error& e) {
+      std::cerr << "ringmq: " << config_file << ": " << e.description() << " (line "
+                << e.source().begin.line << ")\n";
+      *exit_code = 2;
+      return false;
+    }
+  }
+  CLI::App app{"ringmq: an MQTT 3.1.1 / 5.0 broker on io_uring"};
+  std::vector<std::string> listen;
+  app.add_option("--config", config_file, "TOML configuration file (flags override it)");
+  app.add_option("--listen", listen, "Listener URL, repeatable (default mqtt://0.0.0.0:1883)");
+  app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
+  app.add_option("--data-dir", c.data_dir, "Data directory");
+  app.add_flag("--allow-anonymous{true},--deny-anonymous{false}", c.allow_anonymous,
+               "Accept clients without a token");
+  app.add_option("--log-level", c.log_level, "error, warn, info or debug")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--max-packet-size", c.max_packet_size, "Largest MQTT packet in bytes");
+  app.add_option("--max-connections", c.max_connections, "Maximum concurrent connections");
+  app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
+  app.add_option("--max-queued-messages", c.max_queued_messages, "Queued messages per session");
+  app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
+  }
+  if (listen.empty()) listen = file_listen;
+  if (listen.empty()) listen.push_back("mqtt://0.0.0.0:1883");
+  for (const std::string& url : listen) {
+    Listener l;
+    std::string error;
+    if (!ParseListener(url, &l, &error)) {
+      std::cerr << "ringmq: " << error << "\n";
+      *exit_code = 2;
+      return false;
+    }
+    c.listeners.push_back(l);
+  }
+  if (c.shards == 0) c.shards = std::max(1u, std::thread::hardware_concurrency());
+  if (c.shards > 64) {
+    std::cerr << "ringmq: at most 64 shards are supported\n";
+    *exit_code = 2;
+    return false;
+  }
+  if (c.max_packet_size < 16) c.max_packet_size = 16;
+  *config = c;
+  return true;
+}
+
+}  // namespace ringmq::core

@@ -1,0 +1,51 @@
+// The broker's configuration: one struct, loaded once at startup from an optional TOML file and
+// the command line (flags override the file). Documented setting by setting in
+// doc/configuration.md. Thread-safety: built before the shards start, then read-only.
+#ifndef RINGMQ_CORE_CONFIG_H_
+#define RINGMQ_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ringmq::core {
+
+struct Listener {
+  std::string scheme;  // "mqtt" (later: mqtts, ws, wss)
+  std::string host;    // as given: "0.0.0.0", "127.0.0.1", "::"
+  uint16_t port = 0;   // 0 picks a free port
+  std::string path;    // WebSocket path (unused for mqtt)
+};
+
+struct Config {
+  std::vector<Listener> listeners;  // default: mqtt://0.0.0.0:1883
+  unsigned shards = 0;              // 0 = number of online cores
+  std::string data_dir = "data";
+  bool allow_anonymous = true;
+  std::string log_level = "info";  // error, warn, info, debug
+
+  // Limits.
+  uint32_t max_packet_size = 1 << 20;    // bytes, whole packet, both directions
+  uint32_t max_connections = 1'000'000;  // per broker
+  uint16_t max_topic_levels = 64;
+  uint16_t max_topic_length = 65535;
+  uint16_t max_inflight = 32;             // outgoing QoS 1/2 window per client
+  uint16_t receive_maximum = 1024;        // incoming QoS 1/2 window we announce (MQTT 5)
+  uint32_t max_queued_messages = 10'000;  // per session, QoS 1/2 waiting to be sent
+  uint32_t max_output_bytes = 4 << 20;    // per connection, before QoS 0 is dropped
+  uint16_t max_keepalive = 65535;         // seconds; clients asking for more are told this
+  uint32_t max_session_expiry = 0xFFFFFFFF;
+  int socket_send_buffer = 0;  // SO_SNDBUF, 0 = kernel default
+  int socket_recv_buffer = 0;  // SO_RCVBUF, 0 = kernel default
+};
+
+// Parses "mqtt://HOST:PORT" (IPv6 hosts in brackets). Returns false with *error set on failure.
+bool ParseListener(const std::string& url, Listener* out, std::string* error);
+
+// Builds the configuration from argv (and the TOML file named by --config). On --help or an error,
+// prints to stdout/stderr and returns false with *exit_code set.
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code);
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_CONFIG_H_

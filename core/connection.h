@@ -1,0 +1,80 @@
+// Connection: one client socket on a shard (DESIGN.md section 3). It is separate from Session: the
+// connection is the transport and the per-connection MQTT settings; the session is the state that
+// may outlive it.
+//
+// Thread-safety: owned by one shard; before CONNECT it belongs to the accepting shard and may be
+// handed (as fd + unread bytes) to the client id's home shard, which then owns a new Connection.
+// Invariants:
+//   1. At most one send is in flight (send_in_flight); `sending` holds its bytes from
+//      `sending_offset` on, `out` collects what is queued meanwhile.
+//   2. `in` holds only bytes of packets not yet complete.
+//   3. session != nullptr iff state == kActive.
+#ifndef RINGMQ_CORE_CONNECTION_H_
+#define RINGMQ_CORE_CONNECTION_H_
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/codec.h"
+#include "proto/packet.h"
+
+namespace ringmq::core {
+
+class Session;
+
+class Connection {
+ public:
+  enum class State : uint8_t { kAwaitConnect, kActive, kClosing };
+
+  Connection(int fd, uint32_t slot, uint32_t generation)
+      : fd(fd), slot(slot), generation(generation) {}
+
+  // Appends an encoded packet to the output of this loop turn. Returns false if it could not be
+  // encoded (too large for the client: the caller decides what that means).
+  template <typename P>
+  bool Queue(const P& packet);
+
+  const int fd;
+  const uint32_t slot;        // index in the shard's connection table
+  const uint32_t generation;  // distinguishes reuses of a slot in io_uring user_data
+
+  State state = State::kAwaitConnect;
+  proto::Version version = proto::Version::kV311;
+  Session* session = nullptr;
+  std::string peer;  // "ip:port" for logs
+  std::string client_id;
+  std::string assigned_client_id;  // set by the shard that assigned it before a handoff
+
+  std::vector<uint8_t> in;
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> sending;
+  size_t sending_offset = 0;
+  bool send_in_flight = false;
+  bool recv_armed = false;
+  bool in_dirty_list = false;
+  bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
+  bool publish_will = true;         // false after a normal DISCONNECT
+
+  int64_t last_rx_ms = 0;
+  uint16_t keep_alive_s = 0;
+  uint16_t client_receive_maximum = 65535;
+  uint32_t client_max_packet_size = 268'435'460;
+  bool request_problem_information = true;
+  std::unordered_map<uint16_t, std::string> topic_aliases;  // client-to-broker aliases
+  uint16_t inbound_qos_pending = 0;  // QoS 1/2 received and not yet acknowledged (MQTT 5 quota)
+};
+
+template <typename P>
+bool Connection::Queue(const P& packet) {
+  const size_t n = proto::EncodedSize(packet, version);
+  if (n == 0 || n > client_max_packet_size) return false;
+  const size_t at = out.size();
+  out.resize(at + n);
+  return proto::Encode(packet, version, std::span(out.data() + at, n)) == n;
+}
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_CONNECTION_H_

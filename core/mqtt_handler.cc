@@ -1,0 +1,503 @@
+// The MQTT side of a shard: packets in, state changes and packets out (MQTT 5.0 chapter 3 and 4,
+// MQTT 3.1.1 chapter 3 and 4). Every protocol violation gets the specification's answer and closes
+// only the offending connection.
+#include <algorithm>
+#include <cstring>
+
+#include "core/broker.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "proto/codec.h"
+#include "proto/framer.h"
+#include "proto/topic.h"
+#include "proto/utf8.h"
+
+namespace ringmq::core {
+
+using proto::ReasonCode;
+using proto::Version;
+
+namespace {
+
+constexpr uint16_t kTopicAliasMaximum = 64;
+
+bool IsV5(const Connection& c) { return c.version == Version::kV5; }
+
+// Topic depth and length limits of the configuration.
+bool WithinTopicLimits(std::string_view topic, const Config& cfg) {
+  return topic.size() <= cfg.max_topic_length &&
+         static_cast<size_t>(std::count(topic.begin(), topic.end(), '/')) < cfg.max_topic_levels;
+}
+
+}  // namespace
+
+bool Shard::HandleInput(Connection& c) {
+  const uint32_t max = broker_.config().max_packet_size;
+  size_t off = 0;
+  for (;;) {
+    proto::Frame f;
+    const proto::FrameStatus st = proto::NextFrame(std::span(c.in).subspan(off), max, &f);
+    if (st == proto::FrameStatus::kIncomplete) break;
+    if (st == proto::FrameStatus::kMalformed) {
+      ProtocolClose(c, ReasonCode::kMalformedPacket, "malformed remaining length");
+      return false;
+    }
+    if (st == proto::FrameStatus::kTooLarge) {
+      ProtocolClose(c, ReasonCode::kPacketTooLarge, "packet larger than max_packet_size");
+      return false;
+    }
+    if (c.state == Connection::State::kAwaitConnect) {
+      // On kHandedOff `c` no longer exists; c.in went to the home shard whole.
+      if (HandleConnect(c, f.byte0, f.body) != ConnectResult::kAccepted) return false;
+    } else if (!HandlePacket(c, f.byte0, f.body)) {
+      return false;
+    }
+    off += f.size;
+  }
+  c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(off));
+  return true;
+}
+
+bool Shard::HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body) {
+  using proto::PacketType;
+  const auto type = static_cast<PacketType>(byte0 >> 4);
+  switch (type) {
+    case PacketType::kPublish: {
+      auto r = proto::DecodePublish(byte0, body, c.version);
+      if (!r.ok()) break;
+      HandlePublish(c, *r);
+      return c.state != Connection::State::kClosing;
+    }
+    case PacketType::kPuback:
+    case PacketType::kPubrec:
+    case PacketType::kPubrel:
+    case PacketType::kPubcomp: {
+      auto r = proto::DecodeAck(byte0, body, c.version);
+      if (!r.ok()) break;
+      HandleAck(c, *r);
+      return c.state != Connection::State::kClosing;
+    }
+    case PacketType::kSubscribe: {
+      auto r = proto::DecodeSubscribe(byte0, body, c.version);
+      if (!r.ok()) break;
+      HandleSubscribe(c, *r);
+      return c.state != Connection::State::kClosing;
+    }
+    case PacketType::kUnsubscribe: {
+      auto r = proto::DecodeUnsubscribe(byte0, body, c.version);
+      if (!r.ok()) break;
+      HandleUnsubscribe(c, *r);
+      return true;
+    }
+    case PacketType::kPingreq: {
+      auto r = proto::Decode(byte0, body, c.version);
+      if (!r.ok()) break;
+      c.Queue(proto::Pingresp{});
+      MarkDirty(c);
+      return true;
+    }
+    case PacketType::kDisconnect: {
+      auto r = proto::DecodeDisconnect(byte0, body, c.version);
+      if (!r.ok()) break;
+      HandleDisconnect(c, *r);
+      return false;
+    }
+    case PacketType::kAuth: {
+      auto r = proto::DecodeAuth(byte0, body, c.version);
+      if (!r.ok()) break;
+      // No enhanced authentication method is configured (MQTT 5.0 section 4.12).
+      ProtocolClose(c, ReasonCode::kProtocolError, "AUTH without an authentication method");
+      return false;
+    }
+    case PacketType::kConnect:
+      ProtocolClose(c, ReasonCode::kProtocolError, "second CONNECT");  // [MQTT-3.1.0-2]
+      return false;
+    default:
+      // CONNACK, SUBACK, UNSUBACK, PINGRESP and type 0 are never sent by a client.
+      ProtocolClose(c, ReasonCode::kProtocolError, "packet type a client must not send");
+      return false;
+  }
+  // A decode failure: answer with its reason code.
+  auto r = proto::Decode(byte0, body, c.version);
+  ProtocolClose(c, r.ok() ? ReasonCode::kProtocolError : r.error().code,
+                r.ok() ? "invalid packet" : r.error().detail);
+  return false;
+}
+
+Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body) {
+  const Config& cfg = broker_.config();
+  if ((byte0 >> 4) != static_cast<uint8_t>(proto::PacketType::kConnect)) {
+    // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+    LOG_INFO("shard {}: {} sent {} before CONNECT, closing", id_, c.peer,
+             proto::PacketTypeName(static_cast<proto::PacketType>(byte0 >> 4)));
+    CloseConnection(c, "first packet not CONNECT");
+    return ConnectResult::kClosed;
+  }
+  auto r = proto::DecodeConnect(byte0, body);
+  if (!r.ok()) {
+    c.version = proto::PeekConnectVersion(body);
+    const ReasonCode code = r.error().code;
+    LOG_INFO("shard {}: bad CONNECT from {}: {}", id_, c.peer, r.error().detail);
+    if (code == ReasonCode::kUnsupportedProtocolVersion || IsV5(c)) {
+      c.Queue(proto::Connack{false, code, {}});
+      c.close_when_flushed = true;
+      c.state = Connection::State::kClosing;
+      MarkDirty(c);
+    } else {
+      CloseConnection(c, "malformed CONNECT");
+    }
+    return ConnectResult::kClosed;
+  }
+  proto::Connect& cn = *r;
+  c.version = cn.version;
+  // Client identifier rules: 3.1.1 [MQTT-3.1.3-7], [MQTT-3.1.3-8]; 3.1 needs one; 5.0 assigns one.
+  std::string client_id(cn.client_id);
+  std::string assigned;
+  if (client_id.empty() && !c.assigned_client_id.empty()) {
+    client_id = assigned = c.assigned_client_id;  // assigned by the shard that handed it over
+  }
+  if (client_id.empty()) {
+    if (cn.version == Version::kV5 || (cn.version == Version::kV311 && cn.clean_start)) {
+      assigned = "ringmq-" + std::to_string(id_) + "-" + std::to_string(NowMs()) + "-" +
+                 std::to_string(++assigned_ids_);
+      client_id = assigned;
+    } else {
+      c.Queue(proto::Connack{false, ReasonCode::kClientIdentifierNotValid, {}});
+      c.close_when_flushed = true;
+      c.state = Connection::State::kClosing;
+      MarkDirty(c);
+      return ConnectResult::kClosed;
+    }
+  }
+  if (!cfg.allow_anonymous) {
+    // Authentication seam: tokens arrive with the ACL issue; until then only anonymous mode exists.
+    c.Queue(proto::Connack{false, ReasonCode::kNotAuthorized, {}});
+    c.close_when_flushed = true;
+    c.state = Connection::State::kClosing;
+    MarkDirty(c);
+    return ConnectResult::kClosed;
+  }
+  const uint16_t home = HomeShard(client_id);
+  if (home != id_) {
+    // Hand the socket and every byte read so far (this CONNECT included) to the home shard.
+    auto h = std::make_unique<Handoff>();
+    h->fd = c.fd;
+    h->peer = c.peer;
+    h->bytes = std::move(c.in);
+    h->assigned_client_id = assigned;
+    ShardMsg m;
+    m.kind = ShardMsg::Kind::kHandoff;
+    m.handoff = std::move(h);
+    PostToShard(home, std::move(m));
+    FreeConnection(c);  // the fd now belongs to the home shard
+    return ConnectResult::kHandedOff;
+  }
+
+  // Takeover of a live connection with the same client id [MQTT-3.1.4-3].
+  auto it = sessions_.find(client_id);
+  if (it != sessions_.end() && it->second->connection != nullptr) {
+    Connection& old = *it->second->connection;
+    LOG_INFO("shard {}: client {} taken over by {}", id_, client_id, c.peer);
+    ProtocolClose(old, ReasonCode::kSessionTakenOver, "session taken over");
+  }
+  it = sessions_.find(client_id);
+  bool present = false;
+  if (it != sessions_.end() && cn.clean_start) {
+    DestroySession(*it->second);
+    it = sessions_.end();
+  }
+  Session* s;
+  if (it == sessions_.end()) {
+    auto owned = std::make_unique<Session>(client_id, cfg.max_queued_messages);
+    s = owned.get();
+    sessions_.emplace(client_id, std::move(owned));
+  } else {
+    s = it->second.get();
+    present = true;
+  }
+  s->connection = &c;
+  s->version = cn.version;
+  s->will.reset();
+  s->will_due_ms = 0;
+  if (cn.version == Version::kV5) {
+    s->expiry_interval_s =
+        std::min(cn.props.session_expiry_interval.value_or(0), cfg.max_session_expiry);
+  } else {
+    s->expiry_interval_s = cn.clean_start ? 0 : 0xFFFFFFFF;  // 3.1.1: kept until cleaned
+  }
+  if (cn.has_will) {
+    proto::Publish wp;
+    wp.qos = cn.will.qos;
+    wp.retain = cn.will.retain;
+    wp.payload = cn.will.payload;
+    wp.props = cn.will.props;
+    s->will = WillMessage{MakeMessage(wp, cn.will.topic, client_id, NowMs()),
+                          cn.will.props.will_delay_interval.value_or(0)};
+  }
+  c.session = s;
+  c.state = Connection::State::kActive;
+  c.publish_will = true;
+  c.client_id = client_id;
+  c.keep_alive_s = cn.keep_alive;
+  if (cn.keep_alive > cfg.max_keepalive) c.keep_alive_s = cfg.max_keepalive;
+  c.client_receive_maximum = cn.props.receive_maximum.value_or(65535);
+  c.client_max_packet_size = cn.props.maximum_packet_size.value_or(268'435'460);
+  c.request_problem_information = cn.props.request_problem_information.value_or(1) != 0;
+  ++stats_.connections;
+
+  proto::Connack ack{present, ReasonCode::kSuccess, {}};
+  if (IsV5(c)) {
+    ack.props.receive_maximum = cfg.receive_maximum;
+    ack.props.maximum_packet_size = cfg.max_packet_size;
+    ack.props.topic_alias_maximum = kTopicAliasMaximum;
+    ack.props.shared_subscription_available = 0;
+    if (!assigned.empty()) ack.props.assigned_client_identifier = client_id;
+    if (c.keep_alive_s != cn.keep_alive) ack.props.server_keep_alive = c.keep_alive_s;
+    if (cn.props.session_expiry_interval.value_or(0) > cfg.max_session_expiry) {
+      ack.props.session_expiry_interval = cfg.max_session_expiry;
+    }
+  }
+  c.Queue(ack);
+  MarkDirty(c);
+  LOG_DEBUG("shard {}: {} connected as {} (MQTT {}, clean {}, present {})", id_, c.peer, client_id,
+            static_cast<int>(cn.version), cn.clean_start, present);
+  if (present) {
+    // Redeliver what was in flight, in order, then what waited in the queue [MQTT-4.4.0-1].
+    s->Resend([&](const Inflight& f) {
+      if (f.state == Inflight::State::kAwaitPubcomp) {
+        c.Queue(proto::Ack{proto::PacketType::kPubrel, f.packet_id, ReasonCode::kSuccess, {}});
+        return;
+      }
+      proto::Publish p =
+          ToPublish(*f.delivery.msg, f.delivery.qos, f.delivery.retain, f.packet_id, NowMs());
+      p.dup = true;
+      if (IsV5(c)) p.props.subscription_identifiers = f.delivery.subscription_ids;
+      c.Queue(p);
+    });
+    PumpSession(*s);
+  }
+  return ConnectResult::kAccepted;
+}
+
+void Shard::HandlePublish(Connection& c, proto::Publish& p) {
+  const Config& cfg = broker_.config();
+  ++stats_.messages_in;
+  // Topic aliases from the client (MQTT 5.0 section 3.3.2.3.4).
+  std::string_view topic = p.topic;
+  if (p.props.topic_alias) {
+    const uint16_t alias = *p.props.topic_alias;
+    if (alias > kTopicAliasMaximum) {
+      ProtocolClose(c, ReasonCode::kTopicAliasInvalid, "topic alias above maximum");
+      return;
+    }
+    if (!p.topic.empty()) {
+      c.topic_aliases[alias] = std::string(p.topic);
+    } else {
+      auto it = c.topic_aliases.find(alias);
+      if (it == c.topic_aliases.end()) {
+        ProtocolClose(c, ReasonCode::kProtocolError, "unknown topic alias");
+        return;
+      }
+      topic = it->second;
+    }
+  }
+  if (!p.props.subscription_identifiers.empty()) {
+    ProtocolClose(c, ReasonCode::kProtocolError, "subscription identifier from a client");
+    return;
+  }
+  if (!WithinTopicLimits(topic, cfg)) {
+    ProtocolClose(c, ReasonCode::kTopicNameInvalid, "topic exceeds configured limits");
+    return;
+  }
+  ReasonCode result = ReasonCode::kSuccess;
+  if (p.props.payload_format_indicator.value_or(0) == 1 && !proto::IsValidMqttUtf8(p.payload)) {
+    result = ReasonCode::kPayloadFormatInvalid;
+    if (p.qos == 0) {
+      ProtocolClose(c, result, "payload is not UTF-8 as its format indicator says");
+      return;
+    }
+  }
+  Session& s = *c.session;
+  bool deliver = result == ReasonCode::kSuccess;
+  if (p.qos == 2) {
+    if (!s.OnIncomingQos2(p.packet_id)) {
+      deliver = false;  // a retransmission: answered, not delivered again
+    } else if (IsV5(c) && s.incoming_qos2_count() > cfg.receive_maximum) {
+      ProtocolClose(c, ReasonCode::kReceiveMaximumExceeded, "receive maximum exceeded");
+      return;
+    }
+    if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
+  }
+  if (deliver) Publish(MakeMessage(p, topic, s.client_id(), NowMs()));
+  if (p.qos > 0) {
+    c.Queue(proto::Ack{p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
+                       p.packet_id,
+                       result,
+                       {}});
+    MarkDirty(c);
+  }
+}
+
+void Shard::HandleAck(Connection& c, const proto::Ack& a) {
+  Session& s = *c.session;
+  using proto::PacketType;
+  switch (a.type) {
+    case PacketType::kPuback:
+      (void)s.OnPuback(a.packet_id);
+      break;
+    case PacketType::kPubrec:
+      if (proto::IsError(a.reason)) {
+        (void)s.Discard(a.packet_id);  // the receiver refused: the exchange ends
+      } else if (s.OnPubrec(a.packet_id)) {
+        c.Queue(proto::Ack{PacketType::kPubrel, a.packet_id, ReasonCode::kSuccess, {}});
+      } else {
+        c.Queue(proto::Ack{
+            PacketType::kPubrel, a.packet_id, ReasonCode::kPacketIdentifierNotFound, {}});
+      }
+      break;
+    case PacketType::kPubrel: {
+      const bool known = s.OnPubrel(a.packet_id);
+      c.Queue(proto::Ack{PacketType::kPubcomp,
+                         a.packet_id,
+                         known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound,
+                         {}});
+      break;
+    }
+    case PacketType::kPubcomp:
+      (void)s.OnPubcomp(a.packet_id);
+      break;
+    default:
+      break;
+  }
+  PumpSession(s);
+  MarkDirty(c);
+}
+
+void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
+  const Config& cfg = broker_.config();
+  Session& s = *c.session;
+  proto::Suback ack;
+  ack.packet_id = sub.packet_id;
+  const uint32_t sub_id =
+      sub.props.subscription_identifiers.empty() ? 0 : sub.props.subscription_identifiers[0];
+  struct Retained {
+    std::string filter;
+    SubOptions options;
+  };
+  std::vector<Retained> want_retained;
+  for (const proto::Subscription& req : sub.subscriptions) {
+    ReasonCode code = proto::ValidateTopicFilter(req.filter);
+    if (code == ReasonCode::kSuccess && !WithinTopicLimits(req.filter, cfg)) {
+      code = ReasonCode::kTopicFilterInvalid;
+    }
+    if (code == ReasonCode::kSuccess && proto::ParseSharedFilter(req.filter)) {
+      code = ReasonCode::kSharedSubscriptionsNotSupported;
+    }
+    if (code != ReasonCode::kSuccess) {
+      LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
+               proto::ReasonCodeName(code));
+      ack.reasons.push_back(code);
+      continue;
+    }
+    SubOptions o{req.qos, req.no_local, req.retain_as_published, req.retain_handling, sub_id};
+    if (!IsV5(c)) o = SubOptions{req.qos, false, false, 0, 0};
+    std::string filter(req.filter);
+    auto [it, added] = s.subscriptions().try_emplace(filter, o);
+    if (!added) {
+      // An identical filter replaces the old subscription [MQTT-3.8.4-3].
+      trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
+      it->second = o;
+    } else {
+      (void)broker_.index().Add(id_, filter);
+    }
+    trie_.Insert(filter, LocalSub{&s, o});
+    ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
+    if (o.retain_handling == 0 || (o.retain_handling == 1 && added)) {
+      want_retained.push_back({filter, o});
+    }
+  }
+  c.Queue(ack);
+  MarkDirty(c);
+  // Retained messages are partitioned by topic hash: ask every shard [MQTT-3.3.1-6].
+  for (Retained& r : want_retained) {
+    for (uint16_t to = 0; to < broker_.shard_count(); ++to) {
+      auto q = std::make_unique<RetainQuery>();
+      q->filter = r.filter;
+      q->client_id = s.client_id();
+      q->sub_filter = r.filter;
+      q->options = r.options;
+      if (to == id_) {
+        AnswerRetainQuery(*q);
+        SendRetained(s, q->sub_filter, q->options, q->matches);
+      } else {
+        ShardMsg m;
+        m.kind = ShardMsg::Kind::kRetainQuery;
+        m.from = id_;
+        m.query = std::move(q);
+        PostToShard(to, std::move(m));
+      }
+    }
+  }
+}
+
+void Shard::HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u) {
+  Session& s = *c.session;
+  proto::Unsuback ack;
+  ack.packet_id = u.packet_id;
+  for (std::string_view f : u.filters) {
+    auto it = s.subscriptions().find(std::string(f));
+    if (it == s.subscriptions().end()) {
+      ack.reasons.push_back(ReasonCode::kNoSubscriptionExisted);
+      continue;
+    }
+    trie_.Erase(f, [&s](const LocalSub& l) { return l.session == &s; });
+    (void)broker_.index().Remove(id_, f);
+    s.subscriptions().erase(it);
+    ack.reasons.push_back(ReasonCode::kSuccess);
+  }
+  c.Queue(ack);
+  MarkDirty(c);
+}
+
+void Shard::HandleDisconnect(Connection& c, const proto::Disconnect& d) {
+  Session& s = *c.session;
+  if (IsV5(c) && d.props.session_expiry_interval) {
+    if (s.expiry_interval_s == 0 && *d.props.session_expiry_interval != 0) {
+      // [MQTT-3.14.2-2]: a session that ended with the connection cannot be extended.
+      ProtocolClose(c, ReasonCode::kProtocolError, "session expiry set at DISCONNECT after 0");
+      return;
+    }
+    s.expiry_interval_s =
+        std::min(*d.props.session_expiry_interval, broker_.config().max_session_expiry);
+  }
+  // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be sent.
+  c.publish_will = IsV5(c) && d.reason == ReasonCode::kDisconnectWithWillMessage;
+  CloseConnection(c, "client DISCONNECT");
+}
+
+void Shard::ProtocolClose(Connection& c, ReasonCode reason, const char* why) {
+  if (c.state == Connection::State::kClosing) return;
+  LOG_INFO("shard {}: closing {} ({}): {} ({})", id_, c.peer, c.client_id, why,
+           proto::ReasonCodeName(reason));
+  if (IsV5(c) && c.state == Connection::State::kActive) {
+    proto::Disconnect d{reason, {}};
+    if (c.request_problem_information) d.props.reason_string = why;
+    if (!c.Queue(d)) c.Queue(proto::Disconnect{reason, {}});
+    c.close_when_flushed = true;
+    MarkDirty(c);
+    ConnectionLost(c);
+    c.state = Connection::State::kClosing;
+  } else {
+    CloseConnection(c, why);
+  }
+}
+
+void Shard::AdoptHandoff(std::unique_ptr<Handoff> h) {
+  Connection* c = NewConnection(h->fd, std::move(h->peer));
+  if (c == nullptr) return;
+  c->in = std::move(h->bytes);
+  c->assigned_client_id = std::move(h->assigned_client_id);
+  if (HandleInput(*c)) ArmRecv(*c);
+}
+
+}  // namespace ringmq::core

@@ -1,0 +1,185 @@
+// Routing on a shard: publish to the interested shards, match the local trie, deliver to sessions
+// with flow control, retained messages, wills and the end of sessions (DESIGN.md section 4).
+#include <algorithm>
+
+#include "core/broker.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "proto/topic.h"
+
+namespace ringmq::core {
+
+using proto::ReasonCode;
+
+void Shard::Publish(MessagePtr m) {
+  const uint64_t shards = broker_.index().ShardsFor(m->topic);
+  for (uint64_t rest = shards & ~(uint64_t{1} << id_); rest != 0; rest &= rest - 1) {
+    ShardMsg msg;
+    msg.kind = ShardMsg::Kind::kDeliver;
+    msg.from = id_;
+    msg.msg = m;
+    PostToShard(static_cast<uint16_t>(__builtin_ctzll(rest)), std::move(msg));
+  }
+  if (shards & (uint64_t{1} << id_)) DeliverLocal(m);
+  if (m->retain) {
+    // Retained messages live on the shard that owns hash(topic).
+    const uint16_t owner = HomeShard(m->topic);
+    if (owner == id_) {
+      StoreRetained(m);
+    } else {
+      ShardMsg msg;
+      msg.kind = ShardMsg::Kind::kRetain;
+      msg.from = id_;
+      msg.msg = std::move(m);
+      PostToShard(owner, std::move(msg));
+    }
+  }
+}
+
+void Shard::DeliverLocal(const MessagePtr& m) {
+  match_scratch_.clear();
+  trie_.Match(m->topic, [this](const LocalSub& l) { match_scratch_.push_back(&l); });
+  if (match_scratch_.empty()) return;
+  // Overlapping subscriptions of one session: one delivery with the highest QoS and every
+  // subscription identifier (MQTT 5.0 section 3.3.4) — 3.1.1 allows the same.
+  std::sort(match_scratch_.begin(), match_scratch_.end(),
+            [](const LocalSub* a, const LocalSub* b) { return a->session < b->session; });
+  for (size_t i = 0; i < match_scratch_.size();) {
+    Session& s = *match_scratch_[i]->session;
+    Delivery d;
+    bool any = false;
+    bool rap = false;
+    for (; i < match_scratch_.size() && match_scratch_[i]->session == &s; ++i) {
+      const SubOptions& o = match_scratch_[i]->options;
+      if (o.no_local && m->origin_client_id == s.client_id()) continue;  // [MQTT-3.8.3-3]
+      any = true;
+      d.qos = std::max(d.qos, o.qos);
+      rap = rap || o.retain_as_published;
+      if (o.subscription_id != 0) d.subscription_ids.push_back(o.subscription_id);
+    }
+    if (!any) continue;
+    d.qos = std::min(d.qos, m->qos);
+    // Live messages carry the retain flag only with Retain As Published [MQTT-3.3.1-12/13].
+    d.retain = rap && m->retain;
+    d.msg = m;
+    Deliver(s, std::move(d));
+  }
+}
+
+void Shard::Deliver(Session& s, Delivery d) {
+  Connection* c = s.connection;
+  if (c != nullptr && d.qos == 0) {
+    // QoS 0 fast path: straight to the output, dropped (and counted) when the client is too slow.
+    if (c->out.size() + c->sending.size() > broker_.config().max_output_bytes) {
+      ++stats_.dropped_qos0;
+      return;
+    }
+    proto::Publish p = ToPublish(*d.msg, 0, d.retain, 0, NowMs());
+    if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
+    if (c->Queue(p)) {
+      ++stats_.messages_out;
+      MarkDirty(*c);
+    }
+    return;
+  }
+  const uint8_t qos = d.qos;
+  if (!s.Enqueue(std::move(d), c != nullptr)) {
+    if (qos > 0) ++stats_.dropped_queue_full;
+    return;
+  }
+  if (c != nullptr) PumpSession(s);
+}
+
+void Shard::PumpSession(Session& s) {
+  Connection* c = s.connection;
+  if (c == nullptr || c->state != Connection::State::kActive) return;
+  const uint16_t window = std::min(broker_.config().max_inflight, c->client_receive_maximum);
+  const int64_t now = NowMs();
+  std::vector<uint16_t> too_large;
+  s.Pump(window, now, [&](const Delivery& d, uint16_t packet_id) {
+    proto::Publish p = ToPublish(*d.msg, d.qos, d.retain, packet_id, now);
+    if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
+    if (!c->Queue(p)) {
+      // Larger than the client's Maximum Packet Size: discarded for it [MQTT-3.1.2-25].
+      if (packet_id != 0) too_large.push_back(packet_id);
+      return;
+    }
+    ++stats_.messages_out;
+  });
+  for (uint16_t id : too_large) (void)s.Discard(id);
+  MarkDirty(*c);
+}
+
+void Shard::StoreRetained(const MessagePtr& m) {
+  if (m->payload.empty()) {
+    retained_.erase(m->topic);  // [MQTT-3.3.1-10]: an empty retained message deletes
+  } else {
+    retained_[m->topic] = m;
+  }
+}
+
+void Shard::AnswerRetainQuery(RetainQuery& q) {
+  const int64_t now = NowMs();
+  for (auto it = retained_.begin(); it != retained_.end();) {
+    if (Expired(*it->second, now)) {
+      it = retained_.erase(it);
+      continue;
+    }
+    if (proto::Matches(q.filter, it->first)) q.matches.push_back(it->second);
+    ++it;
+  }
+}
+
+void Shard::SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
+                         const std::vector<MessagePtr>& matches) {
+  if (matches.empty() || s.subscriptions().count(sub_filter) == 0) return;
+  for (const MessagePtr& m : matches) {
+    if (o.no_local && m->origin_client_id == s.client_id()) continue;
+    Delivery d;
+    d.msg = m;
+    d.qos = std::min(o.qos, m->qos);
+    d.retain = true;  // retained messages sent on subscribe keep the flag [MQTT-3.3.1-8]
+    if (o.subscription_id != 0) d.subscription_ids.push_back(o.subscription_id);
+    Deliver(s, std::move(d));
+  }
+}
+
+void Shard::PublishWill(Session& s) {
+  if (!s.will) return;
+  MessagePtr m = std::move(s.will->msg);
+  s.will.reset();
+  s.will_due_ms = 0;
+  LOG_DEBUG("shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
+  Publish(std::move(m));
+}
+
+void Shard::ConnectionLost(Connection& c) {
+  Session* s = c.session;
+  if (s == nullptr) return;
+  c.session = nullptr;
+  s->connection = nullptr;
+  s->offline_since_ms = NowMs();
+  if (c.publish_will && s->will) {
+    if (s->will->delay_s == 0 || s->expiry_interval_s == 0) {
+      PublishWill(*s);
+    } else {
+      s->will_due_ms = s->offline_since_ms + int64_t{s->will->delay_s} * 1000;
+    }
+  } else {
+    s->will.reset();
+  }
+  if (s->expiry_interval_s == 0) DestroySession(*s);
+}
+
+void Shard::DestroySession(Session& s) {
+  if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
+  for (const auto& [filter, options] : s.subscriptions()) {
+    trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
+    (void)broker_.index().Remove(id_, filter);
+  }
+  if (s.connection != nullptr) s.connection->session = nullptr;
+  const std::string id = s.client_id();
+  sessions_.erase(id);  // frees s
+}
+
+}  // namespace ringmq::core

@@ -1,0 +1,149 @@
+// Session: the MQTT state of one client id that outlives its network connection (MQTT 5.0 section
+// 4.1): subscriptions, the outgoing QoS 1/2 window and queue, incoming QoS 2 packet ids, the will.
+//
+// Thread-safety: owned by the client id's home shard; only that shard's thread touches it.
+// Invariants:
+//   1. inflight holds at most `window` deliveries with distinct non-zero packet ids, in send order.
+//   2. queue holds deliveries not yet sent (offline, or window full), oldest first, at most
+//      max_queued; QoS 0 is never queued for an offline session.
+//   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
+// The session never does I/O: Pump and Resend hand packets to a callback.
+#ifndef RINGMQ_CORE_SESSION_H_
+#define RINGMQ_CORE_SESSION_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/message.h"
+#include "proto/packet.h"
+
+namespace ringmq::core {
+
+class Connection;
+
+// Options of one subscription, as granted.
+struct SubOptions {
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;  // 0 = none
+};
+
+// One message on its way to this session.
+struct Delivery {
+  MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+};
+
+struct Inflight {
+  enum class State : uint8_t { kAwaitPuback, kAwaitPubrec, kAwaitPubcomp };
+  uint16_t packet_id = 0;
+  State state = State::kAwaitPuback;
+  Delivery delivery;
+};
+
+struct WillMessage {
+  MessagePtr msg;
+  uint32_t delay_s = 0;
+};
+
+class Session {
+ public:
+  Session(std::string client_id, uint32_t max_queued)
+      : client_id_(std::move(client_id)), max_queued_(max_queued) {}
+
+  const std::string& client_id() const { return client_id_; }
+
+  // Subscriptions by their full filter text (including any $share/ prefix).
+  std::unordered_map<std::string, SubOptions>& subscriptions() { return subscriptions_; }
+
+  // --- Outgoing, broker to client ---
+
+  // Adds a delivery. Returns false (and counts a drop) when the queue is full; QoS 0 for an offline
+  // session is dropped silently (returns false).
+  bool Enqueue(Delivery d, bool online);
+
+  // Sends queued deliveries while the window has room: QoS 0 leave at once, QoS 1/2 get a packet id
+  // and enter inflight. Expired messages are discarded. send(const Delivery&, uint16_t packet_id).
+  template <typename F>
+  void Pump(uint16_t window, int64_t now_ms, F&& send) {
+    while (!queue_.empty()) {
+      Delivery& d = queue_.front();
+      if (Expired(*d.msg, now_ms)) {
+        queue_.pop_front();
+        continue;
+      }
+      if (d.qos > 0 && inflight_.size() >= window) return;
+      uint16_t id = 0;
+      if (d.qos > 0) {
+        id = NextPacketId();
+        inflight_.push_back(
+            Inflight{id, d.qos == 1 ? Inflight::State::kAwaitPuback : Inflight::State::kAwaitPubrec,
+                     std::move(d)});
+        send(inflight_.back().delivery, id);
+      } else {
+        send(d, 0);
+      }
+      queue_.pop_front();
+    }
+  }
+
+  // On reconnect with a kept session: PUBLISH again with DUP for unacknowledged QoS 1/2, PUBREL for
+  // those past PUBREC, in the original order. resend(const Inflight&).
+  template <typename F>
+  void Resend(F&& resend) {
+    for (const Inflight& f : inflight_) resend(f);
+  }
+
+  // Client acknowledgements; false when the packet id is unknown or in the wrong state.
+  bool OnPuback(uint16_t id);
+  bool OnPubrec(uint16_t id);  // caller answers PUBREL
+  bool OnPubcomp(uint16_t id);
+  // Forgets an in-flight delivery whatever its state (the client refused it, or it could not be
+  // sent because it exceeds the client's Maximum Packet Size).
+  bool Discard(uint16_t id);
+
+  size_t inflight_count() const { return inflight_.size(); }
+  size_t queued_count() const { return queue_.size(); }
+  uint64_t dropped() const { return dropped_; }
+
+  // --- Incoming QoS 2, client to broker ---
+
+  // True when this packet id is new (deliver the message); false for a retransmission.
+  bool OnIncomingQos2(uint16_t id) { return incoming_qos2_.insert(id).second; }
+  // True when the id was pending; the entry is released either way.
+  bool OnPubrel(uint16_t id) { return incoming_qos2_.erase(id) != 0; }
+  size_t incoming_qos2_count() const { return incoming_qos2_.size(); }
+
+  // --- Lifecycle, managed by the shard ---
+  Connection* connection = nullptr;  // nullptr while offline
+  proto::Version version = proto::Version::kV311;
+  uint32_t expiry_interval_s = 0;  // 0: ends with the connection
+  int64_t offline_since_ms = 0;
+  std::optional<WillMessage> will;
+  int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
+
+ private:
+  uint16_t NextPacketId();
+
+  std::string client_id_;
+  uint32_t max_queued_;
+  std::unordered_map<std::string, SubOptions> subscriptions_;
+  std::deque<Delivery> queue_;
+  std::deque<Inflight> inflight_;
+  std::unordered_set<uint16_t> incoming_qos2_;
+  uint16_t last_packet_id_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_SESSION_H_

@@ -1,0 +1,100 @@
+// Tests of the session's QoS state machines, window and queue, without sockets.
+#include "core/session.h"
+
+#include <gtest/gtest.h>
+
+namespace ringmq::core {
+namespace {
+
+Delivery D(uint8_t qos, std::string payload = "x", int64_t expires_at_ms = 0) {
+  auto m = std::make_shared<Message>();
+  m->topic = "t";
+  m->payload = std::move(payload);
+  m->qos = qos;
+  m->expires_at_ms = expires_at_ms;
+  return Delivery{m, qos, false, {}};
+}
+
+std::vector<uint16_t> PumpIds(Session& s, uint16_t window, int64_t now = 0) {
+  std::vector<uint16_t> ids;
+  s.Pump(window, now, [&](const Delivery&, uint16_t id) { ids.push_back(id); });
+  return ids;
+}
+
+TEST(Session, Qos1WindowAndPuback) {
+  Session s("c", 100);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(s.Enqueue(D(1), true));
+  EXPECT_EQ(PumpIds(s, 2), (std::vector<uint16_t>{1, 2}));
+  EXPECT_EQ(s.inflight_count(), 2u);
+  EXPECT_EQ(s.queued_count(), 3u);
+  EXPECT_TRUE(PumpIds(s, 2).empty());  // window full
+  EXPECT_TRUE(s.OnPuback(1));
+  EXPECT_FALSE(s.OnPuback(1));  // unknown now
+  EXPECT_EQ(PumpIds(s, 2), (std::vector<uint16_t>{3}));
+}
+
+TEST(Session, Qos2Handshake) {
+  Session s("c", 100);
+  ASSERT_TRUE(s.Enqueue(D(2), true));
+  EXPECT_EQ(PumpIds(s, 10), (std::vector<uint16_t>{1}));
+  EXPECT_FALSE(s.OnPuback(1));   // wrong ack for QoS 2
+  EXPECT_FALSE(s.OnPubcomp(1));  // PUBCOMP before PUBREC
+  EXPECT_TRUE(s.OnPubrec(1));
+  EXPECT_TRUE(s.OnPubrec(1));  // a repeated PUBREC is answered again
+  std::vector<Inflight::State> states;
+  s.Resend([&](const Inflight& f) { states.push_back(f.state); });
+  EXPECT_EQ(states, (std::vector<Inflight::State>{Inflight::State::kAwaitPubcomp}));
+  EXPECT_TRUE(s.OnPubcomp(1));
+  EXPECT_EQ(s.inflight_count(), 0u);
+}
+
+TEST(Session, ResendKeepsOrder) {
+  Session s("c", 100);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(D(1, std::to_string(i)), true));
+  (void)PumpIds(s, 10);
+  std::vector<std::string> payloads;
+  s.Resend([&](const Inflight& f) { payloads.push_back(f.delivery.msg->payload); });
+  EXPECT_EQ(payloads, (std::vector<std::string>{"0", "1", "2"}));
+}
+
+TEST(Session, QueueBoundAndOfflineQos0) {
+  Session s("c", 2);
+  EXPECT_FALSE(s.Enqueue(D(0), false));  // QoS 0 is not queued offline
+  EXPECT_TRUE(s.Enqueue(D(1), false));
+  EXPECT_TRUE(s.Enqueue(D(1), false));
+  EXPECT_FALSE(s.Enqueue(D(1), false));
+  EXPECT_EQ(s.dropped(), 1u);
+}
+
+TEST(Session, ExpiredMessagesAreNotSent) {
+  Session s("c", 10);
+  ASSERT_TRUE(s.Enqueue(D(1, "old", 1000), true));
+  ASSERT_TRUE(s.Enqueue(D(1, "new", 5000), true));
+  std::vector<std::string> sent;
+  s.Pump(10, 2000, [&](const Delivery& d, uint16_t) { sent.push_back(d.msg->payload); });
+  EXPECT_EQ(sent, (std::vector<std::string>{"new"}));
+}
+
+TEST(Session, PacketIdsSkipZeroAndInflight) {
+  Session s("c", 70000);
+  for (int i = 0; i < 65535; ++i) ASSERT_TRUE(s.Enqueue(D(1), true));
+  std::vector<uint16_t> ids = PumpIds(s, 65535);
+  ASSERT_EQ(ids.size(), 65535u);
+  EXPECT_EQ(ids.front(), 1);
+  EXPECT_EQ(ids.back(), 65535);
+  ASSERT_TRUE(s.OnPuback(7));
+  ASSERT_TRUE(s.Enqueue(D(1), true));
+  EXPECT_EQ(PumpIds(s, 65535), (std::vector<uint16_t>{7}));  // wraps, skips 0 and busy ids
+}
+
+TEST(Session, IncomingQos2ExactlyOnce) {
+  Session s("c", 10);
+  EXPECT_TRUE(s.OnIncomingQos2(5));
+  EXPECT_FALSE(s.OnIncomingQos2(5));  // retransmitted PUBLISH: not delivered again
+  EXPECT_TRUE(s.OnPubrel(5));
+  EXPECT_FALSE(s.OnPubrel(5));
+  EXPECT_TRUE(s.OnIncomingQos2(5));  // the id may be reused after PUBREL
+}
+
+}  // namespace
+}  // namespace ringmq::core

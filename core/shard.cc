@@ -1,0 +1,398 @@
+// A shard's event loop: io_uring completions in, packets through the MQTT handler, output out in
+// one send per connection per loop turn, messages to and from other shards (DESIGN.md sections
+// 2-4).
+#include "core/shard.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "core/broker.h"
+#include "core/log.h"
+#include "net/socket.h"
+#include "net/user_data.h"
+
+namespace ringmq::core {
+
+namespace {
+
+// Operation kinds in io_uring user_data (net/user_data.h packs kind, generation and index).
+enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent };
+
+constexpr int64_t kTickMs = 250;
+constexpr unsigned kRecvBuffers = 1024;
+constexpr unsigned kRecvBufferSize = 16 * 1024;
+constexpr int64_t kShutdownGraceMs = 1500;
+
+}  // namespace
+
+Shard::Shard(Broker& broker, uint16_t id) : broker_(broker), id_(id) {
+  outbox_.resize(broker.shard_count() == 0 ? broker.config().shards : broker.shard_count());
+}
+
+Shard::~Shard() {
+  for (auto& c : conns_) {
+    if (c) ::close(c->fd);
+  }
+  for (int fd : listen_fds_) ::close(fd);
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+bool Shard::Init(std::string* error) {
+  outbox_.resize(broker_.config().shards);
+  event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) {
+    *error = std::string("eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool Shard::InitRing(std::string* error) {
+  // On the shard's own thread: with IORING_SETUP_SINGLE_ISSUER the creating thread is the issuer.
+  if (!ring_.Init(4096, 65536, error)) return false;
+  buffers_ = std::make_unique<net::BufferRing>();
+  if (!buffers_->Init(ring_, /*group=*/0, kRecvBuffers, kRecvBufferSize, error)) return false;
+  LOG_DEBUG("shard {}: io_uring ready ({})", id_, ring_.mode());
+  return true;
+}
+
+int64_t Shard::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint16_t Shard::HomeShard(std::string_view key) const {
+  return static_cast<uint16_t>(XXH3_64bits(key.data(), key.size()) % broker_.shard_count());
+}
+
+void Shard::WakeFromAnyThread() {
+  const uint64_t one = 1;
+  (void)!::write(event_fd_, &one, sizeof(one));
+}
+
+void Shard::RequestStop() {
+  stop_requested_.store(true, std::memory_order_release);
+  WakeFromAnyThread();
+}
+
+// ---- The loop -----------------------------------------------------------------------------------
+
+void Shard::Run() {
+  for (size_t i = 0; i < listen_fds_.size(); ++i) ArmAccept(static_cast<int>(i));
+  ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_), net::PackUserData(kOpEvent, 0, 0));
+  Qsbr& qsbr = broker_.qsbr();
+  ShardRings& rings = broker_.rings();
+  for (;;) {
+    const int64_t now = NowMs();
+    if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) BeginShutdown();
+    DrainInbox();
+    if (now >= next_tick_ms_) {
+      Tick(now);
+      next_tick_ms_ = now + kTickMs;
+    }
+    FlushOutbox();
+    FlushOutput();
+    qsbr.Quiescent(id_);
+    if (stopping_ && (live_connections_ == 0 || now >= stop_deadline_ms_)) break;
+
+    // Sleep in the kernel only when no other shard has posted to us (announced to producers first).
+    bool outbox_pending = false;
+    for (const auto& o : outbox_) outbox_pending |= !o.empty();
+    const bool may_sleep = !outbox_pending && rings.PrepareToSleep(id_);
+    const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, next_tick_ms_ - NowMs()) : 0;
+    if (may_sleep) qsbr.Offline(id_);
+    ring_.SubmitAndWait(may_sleep ? 1 : 0, wait_ms * 1'000'000);
+    if (may_sleep) {
+      qsbr.Online(id_);
+      rings.Awake(id_);
+    }
+    ring_.ForEachCqe([this](const net::Completion& cqe) {
+      const net::UserData ud = net::UnpackUserData(cqe.user_data);
+      switch (ud.kind) {
+        case kOpAccept:
+          OnAccept(cqe.res, cqe.more(), static_cast<int>(ud.index));
+          return;
+        case kOpEvent:
+          ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_),
+                         net::PackUserData(kOpEvent, 0, 0));
+          return;
+        default:
+          break;
+      }
+      Connection* c = ud.index < conns_.size() ? conns_[ud.index].get() : nullptr;
+      const bool stale = c == nullptr || c->generation != ud.generation;
+      if (ud.kind == kOpRecv) {
+        if (stale) {
+          if (cqe.has_buffer()) buffers_->Recycle(cqe.buffer_id());  // a late completion
+          return;
+        }
+        OnRecv(*c, cqe.res, cqe.flags);
+      } else if (ud.kind == kOpSend && !stale) {
+        OnSend(*c, cqe.res);
+      }
+    });
+  }
+  // Whatever did not close in time is closed now.
+  for (auto& c : conns_) {
+    if (c) CloseConnection(*c, "shutdown");
+  }
+  qsbr.Offline(id_);
+  LOG_DEBUG("shard {}: stopped", id_);
+}
+
+void Shard::BeginShutdown() {
+  stopping_ = true;
+  stop_deadline_ms_ = NowMs() + kShutdownGraceMs;
+  for (int fd : listen_fds_) {
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+  }
+  listen_fds_.clear();
+  for (auto& c : conns_) {
+    if (!c || c->state == Connection::State::kClosing) continue;
+    c->publish_will = false;
+    if (c->version == proto::Version::kV5 && c->state == Connection::State::kActive) {
+      ProtocolClose(*c, proto::ReasonCode::kServerShuttingDown, "server shutting down");
+    } else {
+      CloseConnection(*c, "server shutting down");
+    }
+  }
+}
+
+void Shard::Tick(int64_t now) {
+  // Keep alive: 1.5 times the interval without a packet [MQTT-3.1.2-22].
+  for (auto& c : conns_) {
+    if (!c || c->state != Connection::State::kActive || c->keep_alive_s == 0) continue;
+    if (now - c->last_rx_ms > int64_t{c->keep_alive_s} * 1500) {
+      ProtocolClose(*c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
+    }
+  }
+  // Delayed wills and expired sessions.
+  std::vector<Session*> expired;
+  for (auto& [id, s] : sessions_) {
+    if (s->connection != nullptr) continue;
+    if (s->will_due_ms != 0 && now >= s->will_due_ms) PublishWill(*s);
+    if (s->expiry_interval_s != 0xFFFFFFFF &&
+        now - s->offline_since_ms >= int64_t{s->expiry_interval_s} * 1000) {
+      expired.push_back(s.get());
+    }
+  }
+  for (Session* s : expired) DestroySession(*s);
+}
+
+// ---- Connections --------------------------------------------------------------------------------
+
+void Shard::ArmAccept(int index) {
+  ring_.PrepMultishotAccept(listen_fds_[index], net::PackUserData(kOpAccept, 0, index));
+}
+
+void Shard::ArmRecv(Connection& c) {
+  const uint64_t ud = net::PackUserData(kOpRecv, c.generation, c.slot);
+  // Until CONNECT is handled, read one completion at a time: the connection may move to its home
+  // shard, which must then be the only reader.
+  if (c.state == Connection::State::kAwaitConnect) {
+    ring_.PrepRecv(c.fd, buffers_->group(), ud);
+  } else {
+    ring_.PrepMultishotRecv(c.fd, buffers_->group(), ud);
+  }
+  c.recv_armed = true;
+}
+
+void Shard::OnAccept(int res, bool more, int index) {
+  if (res >= 0) {
+    const Config& cfg = broker_.config();
+    if (stopping_ || live_connections_ >= cfg.max_connections / broker_.shard_count() + 1) {
+      LOG_WARN("shard {}: connection refused: limit of {} connections", id_, cfg.max_connections);
+      ::close(res);
+    } else {
+      net::SetSocketOptions(res, cfg.socket_send_buffer, cfg.socket_recv_buffer);
+      Connection* c = NewConnection(res, net::PeerAddress(res));
+      if (c != nullptr) ArmRecv(*c);
+    }
+  } else if (res != -ECANCELED && res != -EBADF && res != -EINVAL) {
+    LOG_WARN("shard {}: accept failed: {}", id_, std::strerror(-res));
+  }
+  if (!more && !stopping_ && static_cast<size_t>(index) < listen_fds_.size()) ArmAccept(index);
+}
+
+Connection* Shard::NewConnection(int fd, std::string peer) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(conns_.size());
+    conns_.emplace_back();
+  }
+  const uint32_t gen = next_generation_++ & net::kGenerationMask;
+  if (next_generation_ > net::kGenerationMask) next_generation_ = 1;
+  conns_[slot] = std::make_unique<Connection>(fd, slot, gen);
+  conns_[slot]->peer = std::move(peer);
+  conns_[slot]->last_rx_ms = NowMs();
+  ++live_connections_;
+  return conns_[slot].get();
+}
+
+void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
+  const bool more = flags & net::kCqeMore;
+  if (res == -ENOBUFS) {
+    // Every provided buffer is in use; they come back as connections are served. Re-arm.
+    if (!more) ArmRecv(c);
+    return;
+  }
+  if (res <= 0) {
+    if (res < 0 && res != -ECONNRESET)
+      LOG_DEBUG("shard {}: recv {}: {}", id_, c.peer, std::strerror(-res));
+    if (c.state != Connection::State::kClosing) {
+      CloseConnection(c, res == 0 ? "peer closed" : "recv error");
+    } else if (!c.send_in_flight) {
+      CloseConnection(c, "closed");
+    }
+    return;
+  }
+  const uint16_t bid = net::BufferId(flags);
+  std::span<const uint8_t> data = buffers_->Get(bid, static_cast<size_t>(res));
+  if (!more) c.recv_armed = false;
+  if (c.state == Connection::State::kClosing) {
+    buffers_->Recycle(bid);  // nothing more is read from a closing connection
+    return;
+  }
+  c.last_rx_ms = NowMs();
+  c.in.insert(c.in.end(), data.begin(), data.end());
+  buffers_->Recycle(bid);
+  if (!HandleInput(c)) return;  // closing, or handed to another shard
+  if (!c.recv_armed) ArmRecv(c);
+}
+
+void Shard::MarkDirty(Connection& c) {
+  if (c.in_dirty_list) return;
+  c.in_dirty_list = true;
+  dirty_.emplace_back(c.slot, c.generation);
+}
+
+void Shard::FlushOutput() {
+  // One send per connection per loop turn carries everything queued during the turn.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    const auto [slot, gen] = dirty_[i];
+    Connection* c = slot < conns_.size() ? conns_[slot].get() : nullptr;
+    if (c == nullptr || c->generation != gen) continue;
+    c->in_dirty_list = false;
+    if (!c->send_in_flight && !c->out.empty()) StartSend(*c);
+    if (c->state == Connection::State::kClosing && !c->send_in_flight && c->out.empty()) {
+      CloseConnection(*c, "closed after final packet");
+    }
+  }
+  dirty_.clear();
+}
+
+void Shard::StartSend(Connection& c) {
+  c.sending.swap(c.out);
+  c.out.clear();
+  c.sending_offset = 0;
+  c.send_in_flight = true;
+  ring_.PrepSend(c.fd, c.sending.data(), c.sending.size(),
+                 net::PackUserData(kOpSend, c.generation, c.slot));
+}
+
+void Shard::OnSend(Connection& c, int res) {
+  if (res < 0) {
+    c.send_in_flight = false;
+    c.out.clear();
+    CloseConnection(c, "send failed");
+    return;
+  }
+  c.sending_offset += static_cast<size_t>(res);
+  if (c.sending_offset < c.sending.size()) {
+    // A partial send: the rest goes next, still one send in flight.
+    ring_.PrepSend(c.fd, c.sending.data() + c.sending_offset, c.sending.size() - c.sending_offset,
+                   net::PackUserData(kOpSend, c.generation, c.slot));
+    return;
+  }
+  c.send_in_flight = false;
+  c.sending.clear();
+  if (c.state == Connection::State::kClosing && c.session == nullptr && c.out.empty()) {
+    CloseConnection(c, "closed after final packet");
+    return;
+  }
+  if (!c.out.empty()) MarkDirty(c);
+}
+
+void Shard::CloseConnection(Connection& c, const char* why) {
+  LOG_DEBUG("shard {}: close {} ({}): {}", id_, c.peer, c.client_id, why);
+  ConnectionLost(c);
+  c.state = Connection::State::kClosing;
+  c.close_when_flushed = false;
+  c.out.clear();
+  ::shutdown(c.fd, SHUT_RDWR);   // ends a pending receive or send with an error
+  if (c.send_in_flight) return;  // freed when the send completes (its buffer is c.sending)
+  ::close(c.fd);
+  FreeConnection(c);
+}
+
+void Shard::FreeConnection(Connection& c) {
+  const uint32_t slot = c.slot;
+  conns_[slot].reset();
+  free_slots_.push_back(slot);
+  --live_connections_;
+}
+
+// ---- Other shards -------------------------------------------------------------------------------
+
+void Shard::PostToShard(uint16_t to, ShardMsg msg) { outbox_[to].push_back(std::move(msg)); }
+
+void Shard::FlushOutbox() {
+  ShardRings& rings = broker_.rings();
+  for (uint16_t to = 0; to < outbox_.size(); ++to) {
+    std::vector<ShardMsg>& box = outbox_[to];
+    if (box.empty()) continue;
+    const ShardRings::PushResult r = rings.PushBatch(id_, to, box.data(), box.size());
+    if (r.needs_wake) broker_.shard(to).WakeFromAnyThread();
+    // A full ring keeps the rest for the next turn (the loop does not sleep meanwhile).
+    box.erase(box.begin(), box.begin() + static_cast<ptrdiff_t>(r.pushed));
+  }
+}
+
+void Shard::DrainInbox() {
+  broker_.rings().Drain(id_, [this](size_t, ShardMsg&& m) {
+    switch (m.kind) {
+      case ShardMsg::Kind::kDeliver:
+        DeliverLocal(m.msg);
+        break;
+      case ShardMsg::Kind::kRetain:
+        StoreRetained(m.msg);
+        break;
+      case ShardMsg::Kind::kHandoff:
+        if (stopping_) {
+          ::close(m.handoff->fd);
+        } else {
+          AdoptHandoff(std::move(m.handoff));
+        }
+        break;
+      case ShardMsg::Kind::kRetainQuery: {
+        AnswerRetainQuery(*m.query);
+        ShardMsg reply;
+        reply.kind = ShardMsg::Kind::kRetainReply;
+        reply.from = id_;
+        reply.query = std::move(m.query);
+        PostToShard(m.from, std::move(reply));
+        break;
+      }
+      case ShardMsg::Kind::kRetainReply: {
+        auto it = sessions_.find(m.query->client_id);
+        if (it != sessions_.end()) {
+          SendRetained(*it->second, m.query->sub_filter, m.query->options, m.query->matches);
+        }
+        break;
+      }
+    }
+  });
+}
+
+}  // namespace ringmq::core

@@ -1,0 +1,157 @@
+// Shard: one pinned thread with its own io_uring, owning its listeners' accepted connections, the
+// sessions homed on it, its part of the retained store and its local subscription trie
+// (DESIGN.md sections 2-4, doc/threading.md).
+//
+// Threading model (the rules every file in core/ follows):
+//   1. Everything a Shard owns is touched only by its own thread. The only exceptions are the
+//      cross-thread entry points named for it: PostToShard (via the Broker's RingMatrix) and
+//      WakeFromAnyThread / RequestStop, which only write an eventfd or an atomic flag.
+//   2. The one shared structure is the Broker's TopicIndex: read without locks, updated by atomic
+//      operations; the shard passes a Qsbr quiescent point once per loop turn and goes offline
+//      before it blocks in the kernel.
+//   3. Messages (core/message.h) are immutable and reference-counted; whichever shard drops the
+//   last
+//      reference frees it.
+//   4. A client id has one home shard, HomeShard(client_id); its connection and session live there
+//      only, so takeover and session state need no synchronisation.
+// No mutex is taken on any per-message path.
+#ifndef RINGMQ_CORE_SHARD_H_
+#define RINGMQ_CORE_SHARD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/connection.h"
+#include "core/local_trie.h"
+#include "core/message.h"
+#include "core/session.h"
+#include "core/shard_msg.h"
+#include "net/buffer_ring.h"
+#include "net/ring.h"
+
+namespace ringmq::core {
+
+class Broker;
+
+// What a shard counts; read by tests and (later) /metrics.
+struct ShardStats {
+  uint64_t connections = 0;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t dropped_qos0 = 0;
+  uint64_t dropped_queue_full = 0;
+};
+
+class Shard {
+ public:
+  Shard(Broker& broker, uint16_t id);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Creates the eventfd. Called on the starting thread.
+  bool Init(std::string* error);
+  // Creates the ring and its buffer ring. REQUIRES: called on the thread that then calls Run.
+  bool InitRing(std::string* error);
+  // Listening sockets this shard accepts on (SO_REUSEPORT, one per listener per shard).
+  void AddListener(int fd) { listen_fds_.push_back(fd); }
+  // The event loop; returns after a stop request once every connection is closed or 2 s passed.
+  void Run();
+
+  // Cross-thread entry points.
+  void WakeFromAnyThread();
+  void RequestStop();
+
+  uint16_t id() const { return id_; }
+
+ private:
+  // --- I/O (shard.cc) ---
+  void ArmAccept(int listen_fd);
+  void ArmRecv(Connection& c);
+  void OnAccept(int res, bool more, int listen_fd);
+  void OnRecv(Connection& c, int res, uint32_t flags);
+  void OnSend(Connection& c, int res);
+  void FlushOutput();
+  void StartSend(Connection& c);
+  void MarkDirty(Connection& c);
+  Connection* NewConnection(int fd, std::string peer);
+  void CloseConnection(Connection& c, const char* why);
+  void FreeConnection(Connection& c);
+  void DrainInbox();
+  void FlushOutbox();
+  void PostToShard(uint16_t to, ShardMsg msg);
+  void Tick(int64_t now_ms);
+  void BeginShutdown();
+
+  // --- MQTT (mqtt_handler.cc) ---
+  // Parses and handles every complete packet in c.in. Returns false when the connection is closing
+  // or gone (handed to another shard): the caller must not touch it or arm a receive.
+  bool HandleInput(Connection& c);
+  bool HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body);
+  enum class ConnectResult : uint8_t { kAccepted, kClosed, kHandedOff };
+  ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
+  void HandlePublish(Connection& c, proto::Publish& p);
+  void HandleSubscribe(Connection& c, const proto::Subscribe& s);
+  void HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u);
+  void HandleAck(Connection& c, const proto::Ack& a);
+  void HandleDisconnect(Connection& c, const proto::Disconnect& d);
+  void AdoptHandoff(std::unique_ptr<Handoff> h);
+  // MQTT 5: DISCONNECT with `reason` then close; 3.1.1: close.
+  void ProtocolClose(Connection& c, proto::ReasonCode reason, const char* why);
+  // The connection ended (socket closed, error, timeout): will, session expiry, cleanup.
+  void ConnectionLost(Connection& c);
+  void DestroySession(Session& s);
+
+  // Routing.
+  void Publish(MessagePtr m);
+  void DeliverLocal(const MessagePtr& m);
+  void Deliver(Session& s, Delivery d);
+  void PumpSession(Session& s);
+  void SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
+                    const std::vector<MessagePtr>& matches);
+  void AnswerRetainQuery(RetainQuery& q);
+  void StoreRetained(const MessagePtr& m);
+  void PublishWill(Session& s);
+
+  uint16_t HomeShard(std::string_view client_id) const;
+  int64_t NowMs() const;
+
+  Broker& broker_;
+  const uint16_t id_;
+  net::Ring ring_;
+  std::unique_ptr<net::BufferRing> buffers_;
+  int event_fd_ = -1;
+  uint64_t event_buf_ = 0;
+  std::vector<int> listen_fds_;
+  std::atomic<bool> stop_requested_{false};
+  bool stopping_ = false;
+  int64_t stop_deadline_ms_ = 0;
+
+  std::vector<std::unique_ptr<Connection>> conns_;  // by slot
+  std::vector<uint32_t> free_slots_;
+  uint32_t next_generation_ = 1;
+  size_t live_connections_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (slot, generation)
+
+  struct LocalSub {
+    Session* session;
+    SubOptions options;
+  };
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  LocalTrie<LocalSub> trie_;
+  std::vector<const LocalSub*> match_scratch_;
+  std::map<std::string, MessagePtr, std::less<>> retained_;
+  std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
+  int64_t next_tick_ms_ = 0;
+  uint64_t assigned_ids_ = 0;
+  ShardStats stats_;
+};
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_SHARD_H_

@@ -1,0 +1,51 @@
+// ShardMsg: what one shard sends another through the RingMatrix (DESIGN.md section 2). Each message
+// is moved into the ring by the sender and out of it by the receiver, which then owns it.
+// Thread-safety: a value type; its MessagePtr payload is immutable and reference-counted.
+#ifndef RINGMQ_CORE_SHARD_MSG_H_
+#define RINGMQ_CORE_SHARD_MSG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/message.h"
+#include "core/session.h"
+
+namespace ringmq::core {
+
+// A connection whose CONNECT was read by another shard than the client id's home shard.
+struct Handoff {
+  int fd = -1;
+  std::string peer;
+  std::vector<uint8_t> bytes;      // everything read so far, starting with the CONNECT packet
+  std::string assigned_client_id;  // MQTT 5 empty client id: the id assigned by the first shard
+};
+
+// "Send me the retained messages matching `filter`" and its answer.
+struct RetainQuery {
+  std::string filter;      // without any $share prefix
+  std::string client_id;   // the subscriber, on the asking shard
+  std::string sub_filter;  // the subscription's full filter, to check it still exists
+  SubOptions options;
+  std::vector<MessagePtr> matches;  // filled by the answering shard
+};
+
+struct ShardMsg {
+  enum class Kind : uint8_t {
+    kDeliver,      // msg: match the local trie and deliver
+    kRetain,       // msg: store (or clear, empty payload) in this shard's retained partition
+    kHandoff,      // handoff: adopt this connection
+    kRetainQuery,  // query: find matches, answer with kRetainReply
+    kRetainReply,  // query: deliver the matches to the subscriber
+  };
+  Kind kind = Kind::kDeliver;
+  uint16_t from = 0;
+  MessagePtr msg;
+  std::unique_ptr<Handoff> handoff;
+  std::unique_ptr<RetainQuery> query;
+};
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_SHARD_MSG_H_

@@ -1,0 +1,173 @@
+"""Test harness: starts the real ringmq binary on an ephemeral port and gives tests real clients.
+
+Uses Debian's python3-paho-mqtt (1.6) and mosquitto-clients. Every test gets a fresh broker.
+"""
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+import paho.mqtt.client as mqtt
+
+BROKER = os.environ.get("RINGMQ_BIN", "build/core/ringmq")
+SHARDS = int(os.environ.get("RINGMQ_SHARDS", "1"))
+TIMEOUT = 5.0
+
+
+class Broker:
+    """A ringmq process listening on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, *extra):
+        self.proc = subprocess.Popen(
+            [BROKER, "--listen", "mqtt://127.0.0.1:0", "--shards", str(SHARDS),
+             "--log-level", "debug", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening mqtt://"):
+            self.proc.kill()
+            raise RuntimeError("broker did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.host, port = line.strip()[len("listening mqtt://"):].rsplit(":", 1)
+        self.port = int(port)
+        # Keep draining the pipes so the broker never blocks on a full pipe.
+        self._threads = [threading.Thread(target=self._drain, args=(s,), daemon=True)
+                         for s in (self.proc.stdout, self.proc.stderr)]
+        for t in self._threads:
+            t.start()
+
+    def _drain(self, stream):
+        for line in stream:
+            self.lines.append(line)
+
+    def stop(self, sig=signal.SIGTERM, timeout=5):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def raw(self):
+        """A plain TCP socket to the broker."""
+        s = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
+        return s
+
+
+class Client:
+    """A paho client with queues of what it received, for synchronous tests."""
+
+    def __init__(self, broker, client_id, version=mqtt.MQTTv311, clean=True, keepalive=60,
+                 will=None, session_expiry=None, connect=True, properties=None):
+        self.version = version
+        kwargs = {"client_id": client_id, "protocol": version}
+        if version != mqtt.MQTTv5:
+            kwargs["clean_session"] = clean
+        self.c = mqtt.Client(**kwargs)
+        self.messages = queue.Queue()
+        self.connacks = queue.Queue()
+        self.disconnects = queue.Queue()
+        self.subacks = queue.Queue()
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        if version == mqtt.MQTTv5:
+            self.c.on_connect = lambda c, u, f, rc, p=None: self.connacks.put((f, rc, p))
+            self.c.on_disconnect = lambda c, u, rc, p=None: self.disconnects.put(rc)
+            self.c.on_subscribe = lambda c, u, mid, rcs, p=None: self.subacks.put(rcs)
+        else:
+            self.c.on_connect = lambda c, u, f, rc: self.connacks.put((f, rc, None))
+            self.c.on_disconnect = lambda c, u, rc: self.disconnects.put(rc)
+            self.c.on_subscribe = lambda c, u, mid, rcs: self.subacks.put(rcs)
+        if will:
+            self.c.will_set(*will)
+        self.broker = broker
+        self.clean = clean
+        self.keepalive = keepalive
+        self.session_expiry = session_expiry
+        self.properties = properties
+        if connect:
+            self.connect()
+
+    def connect(self):
+        kwargs = {"keepalive": self.keepalive}
+        if self.version == mqtt.MQTTv5:
+            from paho.mqtt.properties import Properties
+            from paho.mqtt.packettypes import PacketTypes
+            props = self.properties or Properties(PacketTypes.CONNECT)
+            if self.session_expiry is not None:
+                props.SessionExpiryInterval = self.session_expiry
+            kwargs["clean_start"] = self.clean
+            kwargs["properties"] = props
+        self.c.connect(self.broker.host, self.broker.port, **kwargs)
+        self.c.loop_start()
+        self.flags, self.rc, self.connack_props = self.connacks.get(timeout=TIMEOUT)
+        return self
+
+    def subscribe(self, topic, qos=0, **kw):
+        if self.version == mqtt.MQTTv5 and kw:
+            from paho.mqtt.subscribeoptions import SubscribeOptions
+            self.c.subscribe(topic, options=SubscribeOptions(qos=qos, **kw))
+        else:
+            self.c.subscribe(topic, qos)
+        return self.subacks.get(timeout=TIMEOUT)
+
+    def publish(self, topic, payload, qos=0, retain=False, properties=None):
+        info = self.c.publish(topic, payload, qos, retain, properties=properties)
+        if qos > 0:
+            info.wait_for_publish()
+        return info
+
+    def recv(self, timeout=TIMEOUT):
+        return self.messages.get(timeout=timeout)
+
+    def expect_nothing(self, wait=0.5):
+        try:
+            m = self.messages.get(timeout=wait)
+        except queue.Empty:
+            return
+        raise AssertionError("unexpected message on %s: %r" % (m.topic, m.payload))
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def drop(self):
+        """Closes the socket without DISCONNECT (an abnormal close: the will is published)."""
+        self.c.loop_stop()
+        self.c.socket().close()
+
+
+class BrokerTest(unittest.TestCase):
+    def setUp(self):
+        self.broker = Broker()
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            try:
+                c.c.loop_stop()
+                c.c.disconnect()
+            except Exception:
+                pass
+        rc = self.broker.stop()
+        if rc not in (0, None):
+            print("".join(self.broker.lines[-50:]))
+        self.assertEqual(rc, 0, "broker exit code")
+
+    def client(self, client_id, **kw):
+        c = Client(self.broker, client_id, **kw)
+        self.clients.append(c)
+        return c
+
+
+def wait_until(pred, timeout=TIMEOUT):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
