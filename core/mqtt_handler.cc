@@ -216,6 +216,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     present = true;
   }
   s->connection = &c;
+  if (present) SetSharedLive(*s, true);
   s->version = cn.version;
   s->will.reset();
   s->will_due_ms = 0;
@@ -250,7 +251,6 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     ack.props.receive_maximum = cfg.receive_maximum;
     ack.props.maximum_packet_size = cfg.max_packet_size;
     ack.props.topic_alias_maximum = kTopicAliasMaximum;
-    ack.props.shared_subscription_available = 0;
     if (!assigned.empty()) ack.props.assigned_client_identifier = client_id;
     if (c.keep_alive_s != cn.keep_alive) ack.props.server_keep_alive = c.keep_alive_s;
     if (cn.props.session_expiry_interval.value_or(0) > cfg.max_session_expiry) {
@@ -390,9 +390,6 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     if (code == ReasonCode::kSuccess && !WithinTopicLimits(req.filter, cfg)) {
       code = ReasonCode::kTopicFilterInvalid;
     }
-    if (code == ReasonCode::kSuccess && proto::ParseSharedFilter(req.filter)) {
-      code = ReasonCode::kSharedSubscriptionsNotSupported;
-    }
     if (code != ReasonCode::kSuccess) {
       LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
                proto::ReasonCodeName(code));
@@ -403,6 +400,16 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     if (!IsV5(c)) o = SubOptions{req.qos, false, false, 0, 0};
     std::string filter(req.filter);
     auto [it, added] = s.subscriptions().try_emplace(filter, o);
+    ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
+    if (auto shared = proto::ParseSharedFilter(filter)) {
+      // Retained messages are not sent on a shared subscription (MQTT 5.0 section 4.8.2).
+      if (added) {
+        AddSharedMember(s, SharedKey{std::string(shared->group), std::string(shared->filter)});
+      } else {
+        it->second = o;
+      }
+      continue;
+    }
     if (!added) {
       // An identical filter replaces the old subscription [MQTT-3.8.4-3].
       trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
@@ -411,7 +418,6 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       (void)broker_.index().Add(id_, filter);
     }
     trie_.Insert(filter, LocalSub{&s, o});
-    ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
     if (o.retain_handling == 0 || (o.retain_handling == 1 && added)) {
       want_retained.push_back({filter, o});
     }
@@ -450,8 +456,12 @@ void Shard::HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u) {
       ack.reasons.push_back(ReasonCode::kNoSubscriptionExisted);
       continue;
     }
-    trie_.Erase(f, [&s](const LocalSub& l) { return l.session == &s; });
-    (void)broker_.index().Remove(id_, f);
+    if (auto shared = proto::ParseSharedFilter(f)) {
+      RemoveSharedMember(s, SharedKey{std::string(shared->group), std::string(shared->filter)});
+    } else {
+      trie_.Erase(f, [&s](const LocalSub& l) { return l.session == &s; });
+      (void)broker_.index().Remove(id_, f);
+    }
     s.subscriptions().erase(it);
     ack.reasons.push_back(ReasonCode::kSuccess);
   }

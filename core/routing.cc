@@ -21,6 +21,7 @@ void Shard::Publish(MessagePtr m) {
     PostToShard(static_cast<uint16_t>(__builtin_ctzll(rest)), std::move(msg));
   }
   if (shards & (uint64_t{1} << id_)) DeliverLocal(m);
+  RouteShared(m, nullptr);
   if (m->retain) {
     // Retained messages live on the shard that owns hash(topic).
     const uint16_t owner = HomeShard(m->topic);
@@ -144,6 +145,124 @@ void Shard::SendRetained(Session& s, const std::string& sub_filter, const SubOpt
   }
 }
 
+// Shared subscriptions. Every member session is registered in the TopicIndex under its group; a
+// connected member also under kLivePrefix + group ('#' never occurs in a group name). The publisher
+// picks a shard among those with connected members (or, when none is connected, among all members)
+// round robin, and that shard picks one of its members round robin, preferring connected ones.
+namespace {
+constexpr char kLivePrefix = '#';
+}  // namespace
+
+void Shard::RouteShared(const MessagePtr& m, const SharedKey* only) {
+  struct Pick {
+    SharedKey key;
+    uint64_t all = 0;
+    uint64_t live = 0;
+  };
+  std::vector<Pick> picks;
+  broker_.index().SharedGroupsFor(
+      m->topic, [&](std::string_view group, std::string_view filter, uint64_t mask) {
+        const bool live = !group.empty() && group.front() == kLivePrefix;
+        if (live) group.remove_prefix(1);
+        if (only != nullptr && (group != only->group || filter != only->filter)) return;
+        auto it = std::find_if(picks.begin(), picks.end(), [&](const Pick& p) {
+          return p.key.group == group && p.key.filter == filter;
+        });
+        if (it == picks.end()) {
+          picks.push_back(Pick{SharedKey{std::string(group), std::string(filter)}});
+          it = picks.end() - 1;
+        }
+        (live ? it->live : it->all) |= mask;
+      });
+  for (Pick& p : picks) {
+    uint64_t mask = p.live != 0 ? p.live : p.all;
+    if (mask == 0) continue;
+    uint32_t nth = shared_rr_[p.key]++ % static_cast<uint32_t>(__builtin_popcountll(mask));
+    while (nth-- > 0) mask &= mask - 1;
+    const auto shard = static_cast<uint16_t>(__builtin_ctzll(mask));
+    auto local = shared_.find(p.key);
+    SharedKeyPtr key =
+        local != shared_.end() ? local->second.key : std::make_shared<const SharedKey>(p.key);
+    if (shard == id_) {
+      DeliverShared(m, key);
+    } else {
+      ShardMsg msg;
+      msg.kind = ShardMsg::Kind::kDeliverShared;
+      msg.from = id_;
+      msg.msg = m;
+      msg.shared = std::move(key);
+      PostToShard(shard, std::move(msg));
+    }
+  }
+}
+
+void Shard::DeliverShared(const MessagePtr& m, const SharedKeyPtr& key) {
+  auto it = shared_.find(*key);
+  if (it == shared_.end() || it->second.members.empty()) {
+    ++stats_.dropped_no_member;  // the last member left while the message was on its way
+    return;
+  }
+  SharedGroup& g = it->second;
+  const size_t n = g.members.size();
+  Session* pick = nullptr;
+  for (size_t i = 0; i < n && pick == nullptr; ++i) {
+    Session* s = g.members[(g.next + i) % n];
+    if (s->connection != nullptr) {
+      pick = s;
+      g.next = (g.next + i + 1) % n;
+    }
+  }
+  if (pick == nullptr) {  // no member connected here: queue for one (a persistent session)
+    pick = g.members[g.next % n];
+    g.next = (g.next + 1) % n;
+  }
+  auto sub = pick->subscriptions().find("$share/" + key->group + "/" + key->filter);
+  if (sub == pick->subscriptions().end()) return;
+  const SubOptions& o = sub->second;
+  Delivery d;
+  d.msg = m;
+  d.qos = std::min(o.qos, m->qos);
+  d.retain = o.retain_as_published && m->retain;
+  if (o.subscription_id != 0) d.subscription_ids.push_back(o.subscription_id);
+  d.shared = g.key;
+  Deliver(*pick, std::move(d));
+}
+
+void Shard::AddSharedMember(Session& s, const SharedKey& key) {
+  SharedGroup& g = shared_[key];
+  if (!g.key) g.key = std::make_shared<const SharedKey>(key);
+  g.members.push_back(&s);
+  (void)broker_.index().AddShared(id_, key.group, key.filter);
+  if (s.connection != nullptr) {
+    (void)broker_.index().AddShared(id_, kLivePrefix + key.group, key.filter);
+  }
+}
+
+void Shard::RemoveSharedMember(Session& s, const SharedKey& key) {
+  auto it = shared_.find(key);
+  if (it == shared_.end()) return;
+  auto& members = it->second.members;
+  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
+  (void)broker_.index().RemoveShared(id_, key.group, key.filter);
+  if (s.connection != nullptr) {
+    (void)broker_.index().RemoveShared(id_, kLivePrefix + key.group, key.filter);
+  }
+  if (members.empty()) shared_.erase(it);
+}
+
+void Shard::SetSharedLive(Session& s, bool live) {
+  for (const auto& [filter, options] : s.subscriptions()) {
+    auto sf = proto::ParseSharedFilter(filter);
+    if (!sf) continue;
+    const std::string group = kLivePrefix + std::string(sf->group);
+    if (live) {
+      (void)broker_.index().AddShared(id_, group, sf->filter);
+    } else {
+      (void)broker_.index().RemoveShared(id_, group, sf->filter);
+    }
+  }
+}
+
 void Shard::PublishWill(Session& s) {
   if (!s.will) return;
   MessagePtr m = std::move(s.will->msg);
@@ -157,6 +276,7 @@ void Shard::ConnectionLost(Connection& c) {
   Session* s = c.session;
   if (s == nullptr) return;
   c.session = nullptr;
+  SetSharedLive(*s, false);
   s->connection = nullptr;
   s->offline_since_ms = NowMs();
   if (c.publish_will && s->will) {
@@ -173,10 +293,23 @@ void Shard::ConnectionLost(Connection& c) {
 
 void Shard::DestroySession(Session& s) {
   if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
+  std::vector<SharedKey> shared_subs;
   for (const auto& [filter, options] : s.subscriptions()) {
+    if (auto sf = proto::ParseSharedFilter(filter)) {
+      shared_subs.push_back(SharedKey{std::string(sf->group), std::string(sf->filter)});
+      continue;
+    }
     trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
     (void)broker_.index().Remove(id_, filter);
   }
+  for (const SharedKey& k : shared_subs) RemoveSharedMember(s, k);
+  // Messages that reached this member of a shared subscription but not its client go to another
+  // member (MQTT 5.0 section 4.8.2).
+  std::vector<Delivery> undelivered;
+  s.ForEachUndelivered([&](const Delivery& d) {
+    if (d.shared && d.msg) undelivered.push_back(d);
+  });
+  for (const Delivery& d : undelivered) RouteShared(d.msg, d.shared.get());
   if (s.connection != nullptr) s.connection->session = nullptr;
   const std::string id = s.client_id();
   sessions_.erase(id);  // frees s

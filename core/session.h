@@ -35,12 +35,23 @@ struct SubOptions {
   uint32_t subscription_id = 0;  // 0 = none
 };
 
+// The shared subscription ($share/{group}/{filter}) a delivery came through.
+struct SharedKey {
+  std::string group;
+  std::string filter;
+  bool operator<(const SharedKey& o) const {
+    return group < o.group || (group == o.group && filter < o.filter);
+  }
+};
+using SharedKeyPtr = std::shared_ptr<const SharedKey>;
+
 // One message on its way to this session.
 struct Delivery {
   MessagePtr msg;
   uint8_t qos = 0;
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
+  SharedKeyPtr shared;  // set when delivered through a shared subscription
 };
 
 struct Inflight {
@@ -101,6 +112,17 @@ class Session {
   template <typename F>
   void Resend(F&& resend) {
     for (const Inflight& f : inflight_) resend(f);
+  }
+
+  // Calls fn(const Delivery&) for every delivery whose message the client does not have yet:
+  // queued, and in flight before PUBREC. Used to hand shared-subscription messages to another
+  // member.
+  template <typename F>
+  void ForEachUndelivered(F&& fn) const {
+    for (const Inflight& f : inflight_) {
+      if (f.state != Inflight::State::kAwaitPubcomp) fn(f.delivery);
+    }
+    for (const Delivery& d : queue_) fn(d);
   }
 
   // Client acknowledgements; false when the packet id is unknown or in the wrong state.

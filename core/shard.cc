@@ -365,6 +365,9 @@ void Shard::DrainInbox() {
       case ShardMsg::Kind::kDeliver:
         DeliverLocal(m.msg);
         break;
+      case ShardMsg::Kind::kDeliverShared:
+        DeliverShared(m.msg, m.shared);
+        break;
       case ShardMsg::Kind::kRetain:
         StoreRetained(m.msg);
         break;

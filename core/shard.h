@@ -45,6 +45,7 @@ struct ShardStats {
   uint64_t messages_out = 0;
   uint64_t dropped_qos0 = 0;
   uint64_t dropped_queue_full = 0;
+  uint64_t dropped_no_member = 0;
 };
 
 class Shard {
@@ -117,6 +118,15 @@ class Shard {
   void AnswerRetainQuery(RetainQuery& q);
   void StoreRetained(const MessagePtr& m);
   void PublishWill(Session& s);
+  // Shared subscriptions ($share/{group}/{filter}, MQTT 5.0 section 4.8.2).
+  // Sends m to one member of every shared subscription matching its topic (only of `only` when
+  // given: a message handed back by a member whose session ended).
+  void RouteShared(const MessagePtr& m, const SharedKey* only);
+  void DeliverShared(const MessagePtr& m, const SharedKeyPtr& key);
+  void AddSharedMember(Session& s, const SharedKey& key);
+  void RemoveSharedMember(Session& s, const SharedKey& key);
+  // Registers (online) or withdraws (offline) the session's shared subscriptions as live members.
+  void SetSharedLive(Session& s, bool live);
 
   uint16_t HomeShard(std::string_view client_id) const;
   int64_t NowMs() const;
@@ -146,6 +156,13 @@ class Shard {
   LocalTrie<LocalSub> trie_;
   std::vector<const LocalSub*> match_scratch_;
   std::map<std::string, MessagePtr, std::less<>> retained_;
+  struct SharedGroup {
+    SharedKeyPtr key;
+    std::vector<Session*> members;
+    size_t next = 0;  // round robin
+  };
+  std::map<SharedKey, SharedGroup> shared_;
+  std::map<SharedKey, uint32_t> shared_rr_;    // round robin over member shards, as publisher
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
   uint64_t assigned_ids_ = 0;

@@ -33,17 +33,19 @@ struct RetainQuery {
 
 struct ShardMsg {
   enum class Kind : uint8_t {
-    kDeliver,      // msg: match the local trie and deliver
-    kRetain,       // msg: store (or clear, empty payload) in this shard's retained partition
-    kHandoff,      // handoff: adopt this connection
-    kRetainQuery,  // query: find matches, answer with kRetainReply
-    kRetainReply,  // query: deliver the matches to the subscriber
+    kDeliver,        // msg: match the local trie and deliver
+    kDeliverShared,  // msg + shared: deliver to one local member of the shared subscription
+    kRetain,         // msg: store (or clear, empty payload) in this shard's retained partition
+    kHandoff,        // handoff: adopt this connection
+    kRetainQuery,    // query: find matches, answer with kRetainReply
+    kRetainReply,    // query: deliver the matches to the subscriber
   };
   Kind kind = Kind::kDeliver;
   uint16_t from = 0;
   MessagePtr msg;
   std::unique_ptr<Handoff> handoff;
   std::unique_ptr<RetainQuery> query;
+  SharedKeyPtr shared;
 };
 
 }  // namespace ringmq::core

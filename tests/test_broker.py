@@ -251,6 +251,74 @@ class PubSub(BrokerTest):
             self.assertEqual(out.strip(), "hello " + v)
 
 
+class SharedSubscriptions(BrokerTest):
+    def test_each_message_to_one_member_balanced(self):
+        for version in (V3, V5):
+            members = [self.client("m%d-%d" % (version, i), version=version) for i in range(4)]
+            for m in members:
+                m.subscribe("$share/g%d/jobs/#" % version, 1)
+            other = self.client("plain%d" % version, version=version)
+            other.subscribe("jobs/#", 1)
+            pub = self.client("boss%d" % version, version=version)
+            for i in range(40):
+                pub.publish("jobs/%d" % i, b"%d" % i, 1)
+            got = []
+            for m in members:
+                n = 0
+                while True:
+                    try:
+                        got.append(m.recv(timeout=1).payload)
+                        n += 1
+                    except Exception:
+                        break
+                self.assertGreater(n, 0, "every member gets a share")
+            self.assertEqual(sorted(got), sorted(b"%d" % i for i in range(40)))  # once each
+            self.assertEqual(len([other.recv() for _ in range(40)]), 40)  # plain subs unaffected
+            for c in members + [other, pub]:
+                c.close()
+
+    def test_no_retained_on_shared_subscribe(self):
+        pub = self.client("p")
+        pub.publish("r/x", b"kept", 1, retain=True)
+        m = self.client("m")
+        m.subscribe("$share/g/r/#", 1)
+        m.expect_nothing()
+
+    def test_disconnected_member_is_skipped(self):
+        live = self.client("live")
+        live.subscribe("$share/g/t", 1)
+        away = self.client("away", clean=False)
+        away.subscribe("$share/g/t", 1)
+        away.close()
+        time.sleep(0.2)
+        pub = self.client("p")
+        for i in range(10):
+            pub.publish("t", b"%d" % i, 1)
+        self.assertEqual(sorted(live.recv().payload for _ in range(10)),
+                         sorted(b"%d" % i for i in range(10)))
+
+    def test_inflight_redelivered_to_another_member(self):
+        # A member that never acknowledges (raw socket) holds QoS 1 messages in flight; when its
+        # session ends they go to the other member.
+        good = self.client("good")
+        good.subscribe("$share/g/w", 1)
+        s = self.broker.raw()
+        s.sendall(connect_packet("stuck"))
+        self.assertEqual(recv_exact(s, 4), b"\x20\x02\x00\x00")
+        body = b"\x00\x01" + mqtt_str("$share/g/w") + b"\x01"
+        s.sendall(bytes([0x82, len(body)]) + body)
+        self.assertEqual(recv_exact(s, 5)[:2], b"\x90\x03")
+        pub = self.client("p")
+        for i in range(10):
+            pub.publish("w", b"%d" % i, 1)
+        time.sleep(0.5)
+        s.close()  # the stuck member's clean session ends with messages unacknowledged
+        got = set()
+        while len(got) < 10:
+            got.add(good.recv().payload)
+        self.assertEqual(got, set(b"%d" % i for i in range(10)))
+
+
 class Retained(BrokerTest):
     def test_store_replace_delete(self):
         pub = self.client("p")
