@@ -1,11 +1,17 @@
 // The layout of io_uring user_data, the 64 bits that come back with every completion. This is the
-// one place that defines it; owners interpret `kind` and `index` as they like.
+// one place that defines it; net/ only packs and unpacks, the owner of a Ring interprets `kind`
+// and `index` as it likes (connection slot, listener number, WAL segment, ...).
 //
-//   bits 63..56  kind        operation kind, chosen by the owner (0 is never used)
+//   bits 63..56  kind        operation kind, chosen by the owner; 0 is never used, so a zero
+//                            user_data (an SQE whose tag was forgotten) is recognisable
 //   bits 55..32  generation  24 bits; distinguishes reuses of one index, so a late completion for
-//                            a closed connection is recognised and ignored
+//                            a closed connection whose slot was reused is recognised and ignored
 //   bits 31..0   index       e.g. a connection slot or a listener number
-// Thread-safety: pure functions.
+//
+// Thread-safety: pure constexpr functions.
+// Invariants:
+//   1. UnpackUserData(PackUserData(k, g, i)) == {k, g & kGenerationMask, i}.
+//   2. A generation wraps at kGenerationMask + 1; owners skip 0 if they use it as "no generation".
 #ifndef RINGMQ_NET_USER_DATA_H_
 #define RINGMQ_NET_USER_DATA_H_
 
