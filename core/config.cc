@@ -84,6 +84,8 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "receive_maximum", &c->receive_maximum);
   FromToml(t, "max_queued_messages", &c->max_queued_messages);
   FromToml(t, "max_output_bytes", &c->max_output_bytes);
+  FromToml(t, "queue_full_policy", &c->queue_full_policy);
+  FromToml(t, "connect_timeout", &c->connect_timeout_s);
   FromToml(t, "max_keepalive", &c->max_keepalive);
   FromToml(t, "socket_send_buffer", &c->socket_send_buffer);
   FromToml(t, "socket_recv_buffer", &c->socket_recv_buffer);
@@ -126,6 +128,11 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
   app.add_option("--max-queued-messages", c.max_queued_messages, "Queued messages per session");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");
+  app.add_option("--queue-full-policy", c.queue_full_policy,
+                 "When a session queue is full: drop-new, drop-oldest or disconnect")
+      ->check(CLI::IsMember({"drop-new", "drop-oldest", "disconnect"}));
+  app.add_option("--connect-timeout", c.connect_timeout_s,
+                 "Seconds a new connection has to send its CONNECT");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -151,6 +158,12 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
     return false;
   }
   if (c.max_packet_size < 16) c.max_packet_size = 16;
+  if (c.queue_full_policy != "drop-new" && c.queue_full_policy != "drop-oldest" &&
+      c.queue_full_policy != "disconnect") {
+    std::cerr << "ringmq: queue_full_policy must be drop-new, drop-oldest or disconnect\n";
+    *exit_code = 2;
+    return false;
+  }
   *config = c;
   return true;
 }

@@ -29,11 +29,13 @@ struct Config {
   uint32_t max_connections = 1'000'000;  // per broker
   uint16_t max_topic_levels = 64;
   uint16_t max_topic_length = 65535;
-  uint16_t max_inflight = 32;             // outgoing QoS 1/2 window per client
-  uint16_t receive_maximum = 1024;        // incoming QoS 1/2 window we announce (MQTT 5)
-  uint32_t max_queued_messages = 10'000;  // per session, QoS 1/2 waiting to be sent
-  uint32_t max_output_bytes = 4 << 20;    // per connection, before QoS 0 is dropped
-  uint16_t max_keepalive = 65535;         // seconds; clients asking for more are told this
+  uint16_t max_inflight = 32;                  // outgoing QoS 1/2 window per client
+  uint16_t receive_maximum = 1024;             // incoming QoS 1/2 window we announce (MQTT 5)
+  uint32_t max_queued_messages = 10'000;       // per session, QoS 1/2 waiting to be sent
+  uint32_t max_output_bytes = 4 << 20;         // per connection, before QoS 0 is dropped
+  std::string queue_full_policy = "drop-new";  // drop-new, drop-oldest, disconnect
+  uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT
+  uint16_t max_keepalive = 65535;              // seconds; clients asking for more are told this
   uint32_t max_session_expiry = 0xFFFFFFFF;
   int socket_send_buffer = 0;  // SO_SNDBUF, 0 = kernel default
   int socket_recv_buffer = 0;  // SO_RCVBUF, 0 = kernel default

@@ -63,6 +63,9 @@ class Connection {
   uint32_t client_max_packet_size = 268'435'460;
   bool request_problem_information = true;
   std::unordered_map<uint16_t, std::string> topic_aliases;  // client-to-broker aliases
+  uint16_t client_topic_alias_maximum = 0;                  // broker-to-client aliases allowed
+  std::unordered_map<std::string, uint16_t> outbound_aliases;
+  int64_t accepted_ms = 0;
   uint16_t inbound_qos_pending = 0;  // QoS 1/2 received and not yet acknowledged (MQTT 5 quota)
 };
 

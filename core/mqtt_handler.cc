@@ -169,6 +169,16 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
       return ConnectResult::kClosed;
     }
   }
+  if (cn.props.authentication_method) {
+    // Enhanced authentication (MQTT 5.0 section 4.12): no method is configured.
+    LOG_INFO("shard {}: {} asked for authentication method '{}': not supported", id_, c.peer,
+             *cn.props.authentication_method);
+    c.Queue(proto::Connack{false, ReasonCode::kBadAuthenticationMethod, {}});
+    c.close_when_flushed = true;
+    c.state = Connection::State::kClosing;
+    MarkDirty(c);
+    return ConnectResult::kClosed;
+  }
   if (!cfg.allow_anonymous) {
     // Authentication seam: tokens arrive with the ACL issue; until then only anonymous mode exists.
     c.Queue(proto::Connack{false, ReasonCode::kNotAuthorized, {}});
@@ -208,7 +218,10 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   Session* s;
   if (it == sessions_.end()) {
-    auto owned = std::make_unique<Session>(client_id, cfg.max_queued_messages);
+    auto owned = std::make_unique<Session>(client_id, cfg.max_queued_messages,
+                                           cfg.queue_full_policy == "drop-oldest"
+                                               ? Session::QueuePolicy::kDropOldest
+                                               : Session::QueuePolicy::kDropNew);
     s = owned.get();
     sessions_.emplace(client_id, std::move(owned));
   } else {
@@ -240,7 +253,12 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   c.publish_will = true;
   c.client_id = client_id;
   c.keep_alive_s = cn.keep_alive;
-  if (cn.keep_alive > cfg.max_keepalive) c.keep_alive_s = cfg.max_keepalive;
+  // Server Keep Alive: a client asking for more than max_keepalive (or, when max_keepalive is set
+  // below 65535, for none at all) is held to max_keepalive; MQTT 5 clients are told so.
+  if (cn.keep_alive > cfg.max_keepalive || (cn.keep_alive == 0 && cfg.max_keepalive < 65535)) {
+    c.keep_alive_s = cfg.max_keepalive;
+  }
+  c.client_topic_alias_maximum = cn.props.topic_alias_maximum.value_or(0);
   c.client_receive_maximum = cn.props.receive_maximum.value_or(65535);
   c.client_max_packet_size = cn.props.maximum_packet_size.value_or(268'435'460);
   c.request_problem_information = cn.props.request_problem_information.value_or(1) != 0;
@@ -272,7 +290,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
           ToPublish(*f.delivery.msg, f.delivery.qos, f.delivery.retain, f.packet_id, NowMs());
       p.dup = true;
       if (IsV5(c)) p.props.subscription_identifiers = f.delivery.subscription_ids;
-      c.Queue(p);
+      (void)QueuePublish(c, p);
     });
     PumpSession(*s);
   }

@@ -77,7 +77,7 @@ void Shard::Deliver(Session& s, Delivery d) {
     }
     proto::Publish p = ToPublish(*d.msg, 0, d.retain, 0, NowMs());
     if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
-    if (c->Queue(p)) {
+    if (QueuePublish(*c, p)) {
       ++stats_.messages_out;
       MarkDirty(*c);
     }
@@ -85,8 +85,13 @@ void Shard::Deliver(Session& s, Delivery d) {
   }
   const uint8_t qos = d.qos;
   if (!s.Enqueue(std::move(d), c != nullptr)) {
-    if (qos > 0) ++stats_.dropped_queue_full;
-    return;
+    if (qos == 0) return;
+    ++stats_.dropped_queue_full;
+    if (c != nullptr && broker_.config().queue_full_policy == "disconnect") {
+      ProtocolClose(*c, ReasonCode::kQuotaExceeded, "session queue full");
+      return;
+    }
+    if (s.queued_count() == 0) return;  // drop-new with an empty queue: nothing to pump
   }
   if (c != nullptr) PumpSession(s);
 }
@@ -100,7 +105,7 @@ void Shard::PumpSession(Session& s) {
   s.Pump(window, now, [&](const Delivery& d, uint16_t packet_id) {
     proto::Publish p = ToPublish(*d.msg, d.qos, d.retain, packet_id, now);
     if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
-    if (!c->Queue(p)) {
+    if (!QueuePublish(*c, p)) {
       // Larger than the client's Maximum Packet Size: discarded for it [MQTT-3.1.2-25].
       if (packet_id != 0) too_large.push_back(packet_id);
       return;
@@ -109,6 +114,29 @@ void Shard::PumpSession(Session& s) {
   });
   for (uint16_t id : too_large) (void)s.Discard(id);
   MarkDirty(*c);
+}
+
+bool Shard::QueuePublish(Connection& c, proto::Publish& p) {
+  if (c.client_topic_alias_maximum != 0) {
+    // Assignment policy: the first topics sent get an alias each until the client's maximum is
+    // reached; later topics are sent in full. Cheap and stable for telemetry's repeated topics.
+    auto it = c.outbound_aliases.find(std::string(p.topic));
+    if (it != c.outbound_aliases.end()) {
+      p.props.topic_alias = it->second;
+      const std::string_view topic = p.topic;
+      p.topic = {};
+      if (c.Queue(p)) return true;
+      p.topic = topic;  // too large even without the topic: give up below
+      p.props.topic_alias.reset();
+    } else if (c.outbound_aliases.size() < c.client_topic_alias_maximum) {
+      const auto alias = static_cast<uint16_t>(c.outbound_aliases.size() + 1);
+      p.props.topic_alias = alias;
+      if (!c.Queue(p)) return false;
+      c.outbound_aliases.emplace(p.topic, alias);
+      return true;
+    }
+  }
+  return c.Queue(p);
 }
 
 void Shard::StoreRetained(const MessagePtr& m) {

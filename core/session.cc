@@ -9,6 +9,9 @@ bool Session::Enqueue(Delivery d, bool online) {
   if (d.qos == 0 && !online) return false;
   if (queue_.size() >= max_queued_) {
     ++dropped_;
+    if (policy_ == QueuePolicy::kDropNew || queue_.empty()) return false;
+    queue_.pop_front();
+    queue_.push_back(std::move(d));
     return false;
   }
   queue_.push_back(std::move(d));

@@ -68,8 +68,11 @@ struct WillMessage {
 
 class Session {
  public:
-  Session(std::string client_id, uint32_t max_queued)
-      : client_id_(std::move(client_id)), max_queued_(max_queued) {}
+  // What Enqueue does when the queue is full.
+  enum class QueuePolicy : uint8_t { kDropNew, kDropOldest };
+
+  Session(std::string client_id, uint32_t max_queued, QueuePolicy policy = QueuePolicy::kDropNew)
+      : client_id_(std::move(client_id)), max_queued_(max_queued), policy_(policy) {}
 
   const std::string& client_id() const { return client_id_; }
 
@@ -78,8 +81,9 @@ class Session {
 
   // --- Outgoing, broker to client ---
 
-  // Adds a delivery. Returns false (and counts a drop) when the queue is full; QoS 0 for an offline
-  // session is dropped silently (returns false).
+  // Adds a delivery. When the queue is full, kDropNew refuses it and kDropOldest drops the oldest
+  // queued one; either counts a drop and returns false. QoS 0 for an offline session is not queued
+  // (returns false, not counted).
   bool Enqueue(Delivery d, bool online);
 
   // Sends queued deliveries while the window has room: QoS 0 leave at once, QoS 1/2 get a packet id
@@ -158,6 +162,7 @@ class Session {
 
   std::string client_id_;
   uint32_t max_queued_;
+  QueuePolicy policy_;
   std::unordered_map<std::string, SubOptions> subscriptions_;
   std::deque<Delivery> queue_;
   std::deque<Inflight> inflight_;

@@ -12,7 +12,7 @@ Delivery D(uint8_t qos, std::string payload = "x", int64_t expires_at_ms = 0) {
   m->payload = std::move(payload);
   m->qos = qos;
   m->expires_at_ms = expires_at_ms;
-  return Delivery{m, qos, false, {}};
+  return Delivery{m, qos, false, {}, nullptr};
 }
 
 std::vector<uint16_t> PumpIds(Session& s, uint16_t window, int64_t now = 0) {
@@ -66,6 +66,17 @@ TEST(Session, QueueBoundAndOfflineQos0) {
   EXPECT_EQ(s.dropped(), 1u);
 }
 
+TEST(Session, DropOldestKeepsTheNewest) {
+  Session s("c", 2, Session::QueuePolicy::kDropOldest);
+  EXPECT_TRUE(s.Enqueue(D(1, "a"), false));
+  EXPECT_TRUE(s.Enqueue(D(1, "b"), false));
+  EXPECT_FALSE(s.Enqueue(D(1, "c"), false));
+  EXPECT_EQ(s.dropped(), 1u);
+  std::vector<std::string> sent;
+  s.Pump(10, 0, [&](const Delivery& d, uint16_t) { sent.push_back(d.msg->payload); });
+  EXPECT_EQ(sent, (std::vector<std::string>{"b", "c"}));
+}
+
 TEST(Session, ExpiredMessagesAreNotSent) {
   Session s("c", 10);
   ASSERT_TRUE(s.Enqueue(D(1, "old", 1000), true));
@@ -76,15 +87,18 @@ TEST(Session, ExpiredMessagesAreNotSent) {
 }
 
 TEST(Session, PacketIdsSkipZeroAndInflight) {
-  Session s("c", 70000);
-  for (int i = 0; i < 65535; ++i) ASSERT_TRUE(s.Enqueue(D(1), true));
-  std::vector<uint16_t> ids = PumpIds(s, 65535);
-  ASSERT_EQ(ids.size(), 65535u);
-  EXPECT_EQ(ids.front(), 1);
-  EXPECT_EQ(ids.back(), 65535);
-  ASSERT_TRUE(s.OnPuback(7));
+  Session s("c", 100);
+  // Hold ids 1 and 2 in flight, then cycle the counter all the way round with a window of 3.
   ASSERT_TRUE(s.Enqueue(D(1), true));
-  EXPECT_EQ(PumpIds(s, 65535), (std::vector<uint16_t>{7}));  // wraps, skips 0 and busy ids
+  ASSERT_TRUE(s.Enqueue(D(1), true));
+  EXPECT_EQ(PumpIds(s, 3), (std::vector<uint16_t>{1, 2}));
+  for (uint32_t id = 3; id <= 65535; ++id) {
+    ASSERT_TRUE(s.Enqueue(D(1), true));
+    ASSERT_EQ(PumpIds(s, 3), (std::vector<uint16_t>{static_cast<uint16_t>(id)}));
+    ASSERT_TRUE(s.OnPuback(static_cast<uint16_t>(id)));
+  }
+  ASSERT_TRUE(s.Enqueue(D(1), true));
+  EXPECT_EQ(PumpIds(s, 3), (std::vector<uint16_t>{3}));  // wraps, skips 0, 1 and 2
 }
 
 TEST(Session, IncomingQos2ExactlyOnce) {

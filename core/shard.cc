@@ -144,6 +144,7 @@ void Shard::Run() {
     if (c) CloseConnection(*c, "shutdown");
   }
   qsbr.Offline(id_);
+  buffers_.reset();  // unregistered by the ring's single issuer, this thread
   LOG_DEBUG("shard {}: stopped", id_);
 }
 
@@ -167,8 +168,15 @@ void Shard::BeginShutdown() {
 }
 
 void Shard::Tick(int64_t now) {
-  // Keep alive: 1.5 times the interval without a packet [MQTT-3.1.2-22].
+  // Keep alive: 1.5 times the interval without a packet [MQTT-3.1.2-22]; a connection that has not
+  // completed its CONNECT within connect_timeout is closed.
+  const int64_t connect_timeout_ms = int64_t{broker_.config().connect_timeout_s} * 1000;
   for (auto& c : conns_) {
+    if (c && c->state == Connection::State::kAwaitConnect &&
+        now - c->accepted_ms > connect_timeout_ms) {
+      CloseConnection(*c, "no CONNECT within connect_timeout");
+      continue;
+    }
     if (!c || c->state != Connection::State::kActive || c->keep_alive_s == 0) continue;
     if (now - c->last_rx_ms > int64_t{c->keep_alive_s} * 1500) {
       ProtocolClose(*c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
@@ -236,6 +244,7 @@ Connection* Shard::NewConnection(int fd, std::string peer) {
   conns_[slot] = std::make_unique<Connection>(fd, slot, gen);
   conns_[slot]->peer = std::move(peer);
   conns_[slot]->last_rx_ms = NowMs();
+  conns_[slot]->accepted_ms = conns_[slot]->last_rx_ms;
   ++live_connections_;
   return conns_[slot].get();
 }

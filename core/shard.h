@@ -113,6 +113,9 @@ class Shard {
   void DeliverLocal(const MessagePtr& m);
   void Deliver(Session& s, Delivery d);
   void PumpSession(Session& s);
+  // Queues a PUBLISH to the client, with a topic alias when the client allows them. False when it
+  // exceeds the client's Maximum Packet Size (then it is not sent).
+  bool QueuePublish(Connection& c, proto::Publish& p);
   void SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
                     const std::vector<MessagePtr>& matches);
   void AnswerRetainQuery(RetainQuery& q);

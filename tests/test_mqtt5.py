@@ -1,0 +1,282 @@
+"""MQTT 5 features and flow control, with exact bytes on raw sockets (tests/mqtt_raw.py) and paho.
+
+Run by ctest with 1 and 4 shards, like test_broker.py."""
+import os
+import time
+import unittest
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from broker import Broker, BrokerTest
+from mqtt_raw import RawClient, parse_props
+
+V5 = mqtt.MQTTv5
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([line for line in f if line.startswith("VmRSS")][0].split()[1])
+
+
+def disconnect_reason(pkt):
+    assert pkt.type == 14, "expected DISCONNECT, got type %d" % pkt.type
+    return pkt.body[0] if pkt.body else 0
+
+
+class TopicAliases(BrokerTest):
+    def test_inbound_alias_set_then_used(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("alias/#")
+        pub = RawClient(self.broker).connect("pub")
+        self.assertEqual(pub.connack_props["TopicAliasMaximum"], 64)
+        pub.publish("alias/t", b"one", TopicAlias=3)
+        pub.publish("", b"two", TopicAlias=3)
+        for want in (b"one", b"two"):
+            topic, payload, _, _, _ = sub.parse_publish(sub.recv_packet())
+            self.assertEqual((topic, payload), ("alias/t", want))
+
+    def test_alias_above_maximum_and_unknown_alias(self):
+        c = RawClient(self.broker).connect("a1")
+        c.publish("t", b"x", TopicAlias=65)
+        self.assertEqual(disconnect_reason(c.recv_packet()), 0x94)
+        c = RawClient(self.broker).connect("a2")
+        c.publish("", b"x", TopicAlias=7)
+        self.assertEqual(disconnect_reason(c.recv_packet()), 0x82)
+
+    def test_outbound_aliases_when_client_allows(self):
+        sub = RawClient(self.broker).connect("sub", TopicAliasMaximum=1)
+        sub.subscribe("o/#")
+        pub = RawClient(self.broker).connect("pub")
+        for t in ("o/a", "o/a", "o/b"):
+            pub.publish(t, b"x")
+        seen = [sub.parse_publish(sub.recv_packet()) for _ in range(3)]
+        self.assertEqual((seen[0][0], seen[0][4].get("TopicAlias")), ("o/a", 1))
+        self.assertEqual((seen[1][0], seen[1][4].get("TopicAlias")), ("", 1))  # alias only
+        self.assertEqual((seen[2][0], seen[2][4].get("TopicAlias")), ("o/b", None))  # max reached
+
+    def test_no_outbound_aliases_by_default(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("n/#")
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("n/a", b"x")
+        pub.publish("n/a", b"y")
+        for _ in range(2):
+            topic, _, _, _, pr = sub.parse_publish(sub.recv_packet())
+            self.assertEqual(topic, "n/a")
+            self.assertNotIn("TopicAlias", pr)
+
+
+class Expiry(BrokerTest):
+    def test_remaining_interval_is_sent(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("e/#")
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("e/x", b"x", MessageExpiryInterval=60)
+        _, _, _, _, pr = sub.parse_publish(sub.recv_packet())
+        self.assertTrue(0 < pr["MessageExpiryInterval"] <= 60)
+
+    def test_expired_messages_are_not_delivered(self):
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("e/r", b"stale", retain=True, MessageExpiryInterval=1)
+        off = RawClient(self.broker).connect("off", clean=False, SessionExpiryInterval=60)
+        off.subscribe("e/q", opts=1)
+        off.close()
+        pub.publish("e/q", b"stale", qos=1, pid=5, MessageExpiryInterval=1)
+        pub.publish("e/q", b"fresh", qos=1, pid=6, MessageExpiryInterval=60)
+        time.sleep(2.2)
+        late = RawClient(self.broker).connect("late")
+        late.subscribe("e/r")
+        back = RawClient(self.broker).connect("off", clean=False, SessionExpiryInterval=60)
+        self.assertEqual(back.session_present, 1)
+        payloads = []
+        try:
+            while True:
+                pkt = back.recv_packet(timeout=0.7)
+                if pkt.type == 3:
+                    payloads.append(back.parse_publish(pkt)[1])
+        except OSError:
+            pass
+        self.assertEqual(payloads, [b"fresh"])
+        with self.assertRaises(OSError):
+            late.recv_packet(timeout=0.5)  # the retained message expired
+
+
+class SubscriptionIdentifiers(BrokerTest):
+    def test_all_matching_ids_in_one_delivery(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("s/#", opts=0, pid=1, SubscriptionIdentifier=7)
+        sub.subscribe("s/+", opts=1, pid=2, SubscriptionIdentifier=9)
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("s/x", b"x", qos=1, pid=1)
+        topic, _, qos, _, pr = sub.parse_publish(sub.recv_packet())
+        self.assertEqual(qos, 1)
+        self.assertEqual(sorted(pr["SubscriptionIdentifier"]), [7, 9])
+        with self.assertRaises(OSError):
+            sub.recv_packet(timeout=0.5)  # exactly one delivery
+
+
+class FlowControl(BrokerTest):
+    def test_receive_maximum_limits_unacknowledged(self):
+        sub = RawClient(self.broker).connect("sub", ReceiveMaximum=2)
+        sub.subscribe("f/#", opts=1)
+        pub = RawClient(self.broker).connect("pub")
+        for i in range(5):
+            pub.publish("f/x", b"%d" % i, qos=1, pid=i + 1)
+        first = [sub.parse_publish(sub.recv_packet()) for _ in range(2)]
+        with self.assertRaises(OSError):
+            sub.recv_packet(timeout=0.5)  # window of 2 is full
+        for p in first:
+            sub.puback(p[3])
+        rest = [sub.parse_publish(sub.recv_packet())[1] for _ in range(2)]
+        self.assertEqual([p[1] for p in first] + rest, [b"0", b"1", b"2", b"3"])
+
+    def test_maximum_packet_size_drops_too_large(self):
+        sub = RawClient(self.broker).connect("sub", MaximumPacketSize=64)
+        sub.subscribe("m/#")
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("m/x", b"y" * 200)
+        pub.publish("m/x", b"small")
+        self.assertEqual(sub.parse_publish(sub.recv_packet())[1], b"small")
+
+    def test_inbound_receive_maximum_exceeded(self):
+        b = Broker()
+        try:
+            c = RawClient(b).connect("q2")
+            limit = c.connack_props["ReceiveMaximum"]
+            for i in range(limit + 1):  # QoS 2 without PUBREL: each stays unacknowledged
+                c.publish("q", b"x", qos=2, pid=i + 1)
+            pkt = c.recv_packet()
+            while pkt.type == 5:  # PUBREC
+                pkt = c.recv_packet()
+            self.assertEqual(disconnect_reason(pkt), 0x93)
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
+class ConnectOptions(BrokerTest):
+    def test_server_keep_alive(self):
+        b = Broker("--max-keepalive", "10")
+        try:
+            for asked in (100, 0):
+                c = RawClient(b).connect("k%d" % asked, keepalive=asked)
+                self.assertEqual(c.connack_props["ServerKeepAlive"], 10)
+            c = RawClient(b).connect("k5", keepalive=5)
+            self.assertNotIn("ServerKeepAlive", c.connack_props)
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+    def test_authentication_method_not_supported(self):
+        c = RawClient(self.broker)
+        body_props = {"AuthenticationMethod": "SCRAM-SHA-1"}
+        try:
+            c.connect("auth", **body_props)
+        except AssertionError:
+            pass
+        self.assertEqual(c.reason, 0x8C)
+        self.assertTrue(c.closed())
+
+    def test_connack_capabilities(self):
+        c = RawClient(self.broker).connect("caps")
+        p = c.connack_props
+        self.assertNotIn("SharedSubscriptionAvailable", p)  # absent means available
+        self.assertNotIn("WildcardSubscriptionAvailable", p)
+        self.assertGreater(p["ReceiveMaximum"], 0)
+        self.assertGreater(p["MaximumPacketSize"], 0)
+
+    def test_session_expiry_set_at_disconnect_after_zero(self):
+        from mqtt_raw import props
+        c = RawClient(self.broker).connect("z", SessionExpiryInterval=0)
+        c.send(0xE0, b"\x00" + props(SessionExpiryInterval=30))
+        self.assertEqual(disconnect_reason(c.recv_packet()), 0x82)
+
+    def test_session_expiry_shortened_at_disconnect(self):
+        from mqtt_raw import props
+        c = RawClient(self.broker).connect("short", clean=True, SessionExpiryInterval=300)
+        c.subscribe("x")
+        c.send(0xE0, b"\x00" + props(SessionExpiryInterval=0))
+        c.close()
+        time.sleep(0.3)
+        back = RawClient(self.broker).connect("short", clean=False, SessionExpiryInterval=300)
+        self.assertEqual(back.session_present, 0)
+
+    def test_connect_timeout(self):
+        b = Broker("--connect-timeout", "1")
+        try:
+            c = RawClient(b)
+            c.sock.sendall(b"\x10\x20\x00")  # a partial CONNECT, then silence
+            start = time.time()
+            self.assertTrue(c.closed(timeout=4))
+            self.assertLess(time.time() - start, 3)
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
+class PassThrough(BrokerTest):
+    def test_properties_forwarded_unchanged(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("p/#")
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("p/x", "héllo".encode(), PayloadFormatIndicator=1, ContentType="text/plain",
+                    ResponseTopic="replies/1", CorrelationData=b"\x00\x01",
+                    UserProperty=[("a", "1"), ("b", "2"), ("a", "3")])
+        _, payload, _, _, pr = sub.parse_publish(sub.recv_packet())
+        self.assertEqual(payload, "héllo".encode())
+        self.assertEqual(pr["PayloadFormatIndicator"], 1)
+        self.assertEqual(pr["ContentType"], "text/plain")
+        self.assertEqual(pr["ResponseTopic"], "replies/1")
+        self.assertEqual(pr["CorrelationData"], b"\x00\x01")
+        self.assertEqual(pr["UserProperty"], [("a", "1"), ("b", "2"), ("a", "3")])
+
+    def test_invalid_utf8_payload_with_format_indicator(self):
+        sub = RawClient(self.broker).connect("sub")
+        sub.subscribe("u/#")
+        pub = RawClient(self.broker).connect("pub")
+        pub.publish("u/x", b"\xff\xfe", qos=1, pid=3, PayloadFormatIndicator=1)
+        ack = pub.recv_packet()
+        self.assertEqual((ack.type, ack.body[2]), (4, 0x99))
+        with self.assertRaises(OSError):
+            sub.recv_packet(timeout=0.5)  # not delivered
+
+
+class SlowConsumer(BrokerTest):
+    def test_memory_bounded_and_others_unaffected(self):
+        b = Broker()
+        try:
+            stalled = RawClient(b).connect("stalled")
+            stalled.subscribe("load/#", opts=0)
+            stalled.sock.setsockopt(__import__("socket").SOL_SOCKET,
+                                    __import__("socket").SO_RCVBUF, 4096)
+            healthy = RawClient(b).connect("healthy")
+            healthy.subscribe("load/#", opts=0)
+            pub = RawClient(b).connect("pub")
+            rss_before = rss_kib(b.proc.pid)
+            payload = b"z" * 1000
+            sent = 0
+            end = time.time() + 3
+            got = 0
+            while time.time() < end:
+                for _ in range(200):
+                    pub.publish("load/x", payload)
+                    sent += 1
+                # the healthy subscriber keeps reading
+                healthy.sock.settimeout(0.01)
+                try:
+                    while True:
+                        pkt = healthy.recv_packet(timeout=0.001)
+                        got += 1
+                except OSError:
+                    pass
+            growth = rss_kib(b.proc.pid) - rss_before
+            # The stalled subscriber may cost its output limit (4 MiB) plus kernel-side buffers; the
+            # publishers sent far more than the bound meanwhile.
+            self.assertLess(growth, 48 * 1024, "broker RSS grew %d KiB for %d KiB sent" %
+                            (growth, sent))
+            self.assertGreater(got, sent // 2, "healthy subscriber starved: %d of %d" % (got, sent))
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
