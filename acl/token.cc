@@ -1,0 +1,116 @@
+#include "acl/token.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+
+#include "proto/topic.h"
+
+namespace ringmq::acl {
+
+TokenState CheckToken(const Token& token, int64_t now) {
+  if (token.expire != 0 && now >= token.expire) return TokenState::kExpired;
+  if (token.ttl > 0 && now - token.accessed >= token.ttl) return TokenState::kExpired;
+  if (!token.enabled) return TokenState::kDisabled;
+  return TokenState::kValid;
+}
+
+const char* TokenStateName(TokenState state) {
+  switch (state) {
+    case TokenState::kValid:
+      return "valid";
+    case TokenState::kDisabled:
+      return "disabled";
+    case TokenState::kExpired:
+      return "expired";
+  }
+  return "?";
+}
+
+bool ValidateAclTopic(std::string_view topic, std::string* error) {
+  if (topic.size() > kMaxAclTopicBytes) {
+    *error = "topic longer than " + std::to_string(kMaxAclTopicBytes) + " bytes";
+    return false;
+  }
+  if (proto::ValidateTopicFilter(topic) != proto::ReasonCode::kSuccess) {
+    *error = "invalid topic filter";
+    return false;
+  }
+  if (proto::ParseSharedFilter(topic).has_value()) {
+    *error = "a $share filter cannot be an ACL topic";
+    return false;
+  }
+  return true;
+}
+
+bool ValidateTokenKey(std::string_view key, std::string* error) {
+  if (key.size() < kMinKeyChars || key.size() > kMaxKeyChars) {
+    *error = "key must have " + std::to_string(kMinKeyChars) + " to " +
+             std::to_string(kMaxKeyChars) + " characters";
+    return false;
+  }
+  for (char c : key) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) {
+      *error = "key may contain only A-Z, a-z, 0-9, '-' and '_'";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidateToken(const Token& token, std::string* error) {
+  if (!ValidateTokenKey(token.key, error)) return false;
+  const auto time_ok = [](int64_t t) { return t >= 0 && t <= kMaxTime; };
+  if (!time_ok(token.expire) || !time_ok(token.ttl) || !time_ok(token.created) ||
+      !time_ok(token.accessed)) {
+    *error = "time field out of range";
+    return false;
+  }
+  if (token.info.size() > kMaxInfoBytes) {
+    *error = "info too long";
+    return false;
+  }
+  if (token.metadata.size() > kMaxMetadataBytes ||
+      (!token.metadata.empty() && token.metadata.front() != '{')) {
+    *error = "metadata must be a JSON object";
+    return false;
+  }
+  if (token.access.type != AccessType::kAcl && !token.access.acl.empty()) {
+    *error = "access.acl requires access.type 2";
+    return false;
+  }
+  if (token.access.acl.size() > kMaxAclEntries) {
+    *error = "too many access.acl entries";
+    return false;
+  }
+  for (const AclEntry& e : token.access.acl) {
+    if (!ValidateAclTopic(e.topic, error)) return false;
+    if (e.actions == 0 || (e.actions & ~(kActionPublish | kActionSubscribe)) != 0) {
+      *error = "bad actions";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool GenerateTokenKey(std::string* key) {
+  key->clear();
+  std::array<unsigned char, 48> bytes;
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return false;
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // 48 bytes = 16 groups of 3 bytes = 64 characters, no padding.
+  key->reserve(64);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const uint32_t v = uint32_t{bytes[i]} << 16 | uint32_t{bytes[i + 1]} << 8 | bytes[i + 2];
+    key->push_back(kAlphabet[(v >> 18) & 63]);
+    key->push_back(kAlphabet[(v >> 12) & 63]);
+    key->push_back(kAlphabet[(v >> 6) & 63]);
+    key->push_back(kAlphabet[v & 63]);
+  }
+  return true;
+}
+
+}  // namespace ringmq::acl

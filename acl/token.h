@@ -1,0 +1,99 @@
+// Token: the access-control unit of ringmq (DESIGN.md section 5), in the shape of flespi's platform
+// token API (doc/rest-api.md). A backend creates tokens over REST; MQTT clients present the token's
+// `key`; the token's `access` decides what they may do.
+//
+// This header holds the plain value types, their field limits, validity and key generation. JSON
+// parsing and serialization live in acl/token_json.h, the compiled form used on the MQTT path in
+// acl/acl.h.
+//
+// Thread-safety: value types and pure functions; GenerateTokenKey uses OpenSSL's thread-safe
+// CSPRNG. Invariants of a Token that passed validation (ValidateToken):
+//   1. key is 16..128 characters of [A-Za-z0-9_-] (URL-safe, usable as an MQTT username).
+//   2. expire, ttl, created, accessed are in [0, kMaxTime].
+//   3. metadata is empty (no metadata) or the minified text of one JSON object.
+//   4. access.acl is empty unless access.type == kAcl; every entry has uri "mqtt", a valid
+//   non-shared
+//      topic filter and a non-empty action set.
+#ifndef RINGMQ_ACL_TOKEN_H_
+#define RINGMQ_ACL_TOKEN_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringmq::acl {
+
+// Limits on what a token may hold; requests beyond them are refused with a reason.
+inline constexpr int64_t kMaxTime = 253402300799;  // 9999-12-31T23:59:59Z, for expire and ttl
+inline constexpr size_t kMaxInfoBytes = 1024;
+inline constexpr size_t kMaxMetadataBytes = 64 * 1024;
+inline constexpr size_t kMaxAclEntries = 256;
+inline constexpr size_t kMaxAclTopicBytes = 1024;
+inline constexpr size_t kMinKeyChars = 16;
+inline constexpr size_t kMaxKeyChars = 128;
+
+enum class AccessType : int {
+  kStandard = 0,  // everything over MQTT, no REST API
+  kMaster = 1,    // REST API and everything over MQTT
+  kAcl = 2,       // only what the acl entries allow, no REST API
+};
+
+// Bits of AclEntry::actions.
+inline constexpr uint8_t kActionPublish = 1;
+inline constexpr uint8_t kActionSubscribe = 2;
+
+// One ACL entry: {"uri": "mqtt", "topic": filter, "actions": ["publish", "subscribe"]}.
+struct AclEntry {
+  std::string topic;    // a valid MQTT topic filter, never "$share/..."
+  uint8_t actions = 0;  // kActionPublish | kActionSubscribe
+  bool operator==(const AclEntry&) const = default;
+};
+
+struct Access {
+  AccessType type = AccessType::kStandard;
+  std::vector<AclEntry> acl;  // only with type == kAcl
+  bool operator==(const Access&) const = default;
+};
+
+struct Token {
+  int64_t id = 0;        // > 0, assigned by the token store, never reused
+  std::string key;       // the secret
+  std::string info;      // free text
+  bool enabled = true;   // a disabled token authenticates nothing, but is kept
+  int64_t expire = 0;    // Unix time after which the token is invalid; 0: never
+  int64_t ttl = 0;       // seconds of non-use after which the token is invalid; 0: no limit
+  int64_t created = 0;   // Unix time
+  int64_t accessed = 0;  // Unix time of the last use (REST or MQTT)
+  std::string metadata;  // minified JSON object text, or empty
+  Access access;
+  bool operator==(const Token&) const = default;
+};
+
+enum class TokenState {
+  kValid,
+  kDisabled,  // enabled == false: refused, kept in the store
+  kExpired,   // expire passed or unused for ttl seconds: refused, deleted by the store's sweep
+};
+
+// A token is valid while it is enabled, `expire` (if non-zero) is in the future, and, if ttl > 0,
+// fewer than ttl seconds passed since `accessed`. Expiry wins over disabled in the answer.
+TokenState CheckToken(const Token& token, int64_t now);
+const char* TokenStateName(TokenState state);  // "valid", "disabled", "expired"
+
+// Checks invariants 1-4 (not id/created, which the store assigns). Returns false with *error.
+bool ValidateToken(const Token& token, std::string* error);
+
+// Validates one ACL entry topic: a valid, non-shared MQTT topic filter of bounded length.
+bool ValidateAclTopic(std::string_view topic, std::string* error);
+
+// A new secret: 48 bytes from OpenSSL's CSPRNG as unpadded base64url, 64 characters. Returns false
+// (and leaves *key empty) only if the CSPRNG fails.
+[[nodiscard]] bool GenerateTokenKey(std::string* key);
+
+// Invariant 1 for a key given by an operator (RINGMQ_MASTER_TOKEN) or a client.
+bool ValidateTokenKey(std::string_view key, std::string* error);
+
+}  // namespace ringmq::acl
+
+#endif  // RINGMQ_ACL_TOKEN_H_

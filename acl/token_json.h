@@ -1,0 +1,83 @@
+// Tokens to and from JSON, in the shapes of flespi's platform token API (doc/rest-api.md).
+//
+// Reading uses simdjson's DOM API with error codes (no exceptions). Every rule is checked and a
+// failure names the field: "[1].access.acl[0].topic: invalid topic filter". Unknown fields,
+// duplicate fields, wrong types, numbers out of range and malformed JSON are all errors; nothing is
+// applied unless the whole body is valid.
+//
+// Writable fields (request bodies): info, enabled, expire, ttl, metadata, access. Read-only fields
+// (id, key, created, accessed) in a request body are errors. The store file (rest/token_store.h)
+// holds every field.
+//
+// Thread-safety: pure functions (each call uses its own simdjson parser).
+#ifndef RINGMQ_ACL_TOKEN_JSON_H_
+#define RINGMQ_ACL_TOKEN_JSON_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acl/token.h"
+
+namespace ringmq::acl {
+
+// The writable fields a request body sets; absent fields are nullopt.
+struct TokenUpdate {
+  std::optional<std::string> info;
+  std::optional<bool> enabled;
+  std::optional<int64_t> expire;
+  std::optional<int64_t> ttl;
+  std::optional<std::string> metadata;  // minified object text; "" when the body said null
+  std::optional<AccessType> access_type;
+  std::optional<std::vector<AclEntry>> acl;
+};
+
+enum class UpdateMode {
+  kCreate,   // POST: defaults, then the body's fields
+  kReplace,  // PUT: every writable field reset to its default, then the body's fields
+  kPatch,    // PATCH: only the body's fields; access.type and access.acl each merge separately
+};
+
+// Parses a request body: one token object, or (when allow_array) a non-empty array of them, at
+// most max_items. Returns false with *error naming the offending item and field.
+bool ParseTokenUpdates(std::string_view body, bool allow_array, size_t max_items,
+                       std::vector<TokenUpdate>* updates, std::string* error);
+
+// Applies `update` to *token as `mode` says, then validates the result (ValidateToken). On failure
+// *token is unchanged and *error says why.
+bool ApplyTokenUpdate(const TokenUpdate& update, UpdateMode mode, Token* token, std::string* error);
+
+// Field selection for `fields=`: a bit per token field.
+using FieldMask = uint32_t;
+inline constexpr FieldMask kFieldId = 1 << 0;
+inline constexpr FieldMask kFieldKey = 1 << 1;
+inline constexpr FieldMask kFieldInfo = 1 << 2;
+inline constexpr FieldMask kFieldEnabled = 1 << 3;
+inline constexpr FieldMask kFieldExpire = 1 << 4;
+inline constexpr FieldMask kFieldTtl = 1 << 5;
+inline constexpr FieldMask kFieldCreated = 1 << 6;
+inline constexpr FieldMask kFieldAccessed = 1 << 7;
+inline constexpr FieldMask kFieldMetadata = 1 << 8;
+inline constexpr FieldMask kFieldAccess = 1 << 9;
+inline constexpr FieldMask kAllFields = (1 << 10) - 1;
+
+// Parses "id,info,access" (no spaces). An empty string selects every field. Unknown names are
+// errors.
+bool ParseFieldSelection(std::string_view csv, FieldMask* mask, std::string* error);
+
+// Appends the token as one JSON object with the selected fields, in declaration order. metadata
+// is written as its JSON object, or null when empty.
+void AppendTokenJson(std::string* out, const Token& token, FieldMask fields = kAllFields);
+std::string TokenToJson(const Token& token, FieldMask fields = kAllFields);
+
+// The token store file: {"format": 1, "next_id": N, "tokens": [token objects with every field]}.
+std::string SerializeTokenFile(int64_t next_id, const std::vector<const Token*>& tokens);
+// Parses and validates a store file; ids must be unique, positive and below next_id, keys unique.
+bool ParseTokenFile(std::string_view text, int64_t* next_id, std::vector<Token>* tokens,
+                    std::string* error);
+
+}  // namespace ringmq::acl
+
+#endif  // RINGMQ_ACL_TOKEN_JSON_H_

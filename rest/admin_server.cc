@@ -1,0 +1,177 @@
+#include "rest/admin_server.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "net/socket.h"
+
+namespace ringmq::rest {
+
+namespace {
+
+int64_t SystemNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string MasterKeyFromEnv() {
+  const char* v = std::getenv("RINGMQ_MASTER_TOKEN");
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+AdminServer::AdminServer(AdminOptions options, BrokerHooks* hooks)
+    : options_(std::move(options)), hooks_(hooks) {
+  if (!options_.clock) options_.clock = SystemNow;
+}
+
+AdminServer::~AdminServer() { Stop(); }
+
+std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
+  AdminStartInfo info;
+  store_ = std::make_unique<TokenStore>(options_.data_dir);
+  if (!store_->Open(error)) return std::nullopt;
+
+  // The first master token.
+  const int64_t now = options_.clock();
+  std::string key = options_.master_key;
+  if (!key.empty()) {
+    if (!acl::ValidateTokenKey(key, error)) {
+      *error = "RINGMQ_MASTER_TOKEN: " + *error;
+      return std::nullopt;
+    }
+  } else if (store_->size() == 0) {
+    if (!acl::GenerateTokenKey(&key)) {
+      *error = "cannot generate a token key (OpenSSL RAND_bytes failed)";
+      return std::nullopt;
+    }
+    info.generated_master_key = key;
+  }
+  if (!key.empty() && store_->FindByKey(key) == nullptr) {
+    std::vector<acl::Token> master(1);
+    master[0].key = key;
+    master[0].info = info.generated_master_key.empty() ? "master (RINGMQ_MASTER_TOKEN)"
+                                                       : "master (created at first start)";
+    master[0].created = master[0].accessed = now;
+    master[0].access.type = acl::AccessType::kMaster;
+    if (!store_->Insert(&master, error)) return std::nullopt;
+  }
+
+  listen_fd_ = net::ListenTcp(options_.host, options_.port, error);
+  if (listen_fd_ < 0) return std::nullopt;
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    *error = "eventfd failed";
+    close(listen_fd_);
+    listen_fd_ = -1;
+    return std::nullopt;
+  }
+  info.port = net::LocalPort(listen_fd_);
+  info.address = net::LocalAddress(listen_fd_);
+
+  api_ = std::make_unique<Api>(store_.get(), hooks_, options_.clock, options_.api_limits);
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    accepting_ = true;
+  }
+  // The ring must be created by the thread that uses it: wait for its verdict.
+  std::string init_error;
+  std::atomic<int> init_state{0};  // 0 pending, 1 ok, 2 failed
+  stop_.store(false);
+  thread_ = std::thread(&AdminServer::ThreadMain, this, &init_error, &init_state);
+  while (init_state.load(std::memory_order_acquire) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (init_state.load() == 2) {
+    thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu_);
+      accepting_ = false;
+    }
+    close(listen_fd_);
+    close(wake_fd_);
+    listen_fd_ = wake_fd_ = -1;
+    *error = init_error;
+    return std::nullopt;
+  }
+  started_ = true;
+  return info;
+}
+
+void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_state) {
+  HttpServer http(options_.limits, [this](HttpRequest req, Respond respond) {
+    api_->Handle(std::move(req), std::move(respond));
+  });
+  if (!http.Init(listen_fd_, wake_fd_, init_error)) {
+    init_state->store(2, std::memory_order_release);
+    return;
+  }
+  api_->set_extra_metrics([&http] {
+    return "# TYPE ringmq_rest_connections gauge\nringmq_rest_connections " +
+           std::to_string(http.connection_count()) +
+           "\n# TYPE ringmq_rest_requests_total counter\nringmq_rest_requests_total " +
+           std::to_string(http.requests_total()) + "\n";
+  });
+  init_state->store(1, std::memory_order_release);  // init_* must not be touched after this
+  http.Run(
+      stop_, [this] { DrainInbox(); }, [this] { api_->Sweep(); }, options_.tick_ms);
+  api_->set_extra_metrics(nullptr);
+  std::string error;
+  (void)store_->Flush(&error);  // best effort: only `accessed` values can be pending
+}
+
+void AdminServer::Stop() {
+  if (!started_) return;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    accepting_ = false;
+  }
+  stop_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.clear();
+  }
+  close(listen_fd_);
+  close(wake_fd_);
+  listen_fd_ = wake_fd_ = -1;
+  started_ = false;
+}
+
+bool AdminServer::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (!accepting_) return false;
+    inbox_.push_back(std::move(fn));
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  return true;
+}
+
+void AdminServer::DrainInbox() {
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    work.swap(inbox_);
+  }
+  for (auto& fn : work) fn();
+}
+
+bool AdminServer::QueueAuthenticate(std::string key, std::function<void(Api::AuthResult)> done) {
+  return Post(
+      [this, key = std::move(key), done = std::move(done)] { done(api_->Authenticate(key)); });
+}
+
+bool AdminServer::QueueTouch(std::vector<std::string> keys) {
+  return Post([this, keys = std::move(keys)] { api_->Touch(keys); });
+}
+
+}  // namespace ringmq::rest

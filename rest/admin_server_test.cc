@@ -1,0 +1,335 @@
+// The admin shard over a real socket on 127.0.0.1 (ephemeral port): raw HTTP/1.1 bytes in,
+// responses parsed by hand. Skips (exit code 77 semantics via GTEST_SKIP) when io_uring is
+// unavailable.
+#include "rest/admin_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "rest/test_util.h"
+
+namespace ringmq::rest {
+namespace {
+
+using testing::FakeHooks;
+using testing::TempDir;
+
+int Connect(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+void SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// Reads one response (Content-Length framed) from fd, using *buffer for bytes read ahead.
+// status 0: the connection closed (or timed out) first.
+Response ReadResponse(int fd, std::string* buffer) {
+  Response r;
+  for (;;) {
+    const size_t end = buffer->find("\r\n\r\n");
+    if (end != std::string::npos) {
+      r.head = buffer->substr(0, end);
+      size_t length = 0;
+      const size_t cl = r.head.find("Content-Length: ");
+      if (cl != std::string::npos) length = std::stoul(r.head.substr(cl + 16));
+      if (buffer->size() >= end + 4 + length) {
+        r.status = std::stoi(r.head.substr(9, 3));
+        r.body = buffer->substr(end + 4, length);
+        buffer->erase(0, end + 4 + length);
+        return r;
+      }
+    }
+    char chunk[65536];
+    const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return Response{};
+    buffer->append(chunk, static_cast<size_t>(n));
+  }
+}
+
+bool PeerClosed(int fd) {
+  char c;
+  return recv(fd, &c, 1, 0) == 0;
+}
+
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpLimits limits = HttpLimits{}) {
+    AdminOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.data_dir = dir_.path();
+    o.limits = limits;
+    o.master_key = master_key_;
+    server_ = std::make_unique<AdminServer>(o, &hooks_);
+    std::string error;
+    auto info = server_->Start(&error);
+    if (!info && error.find("io_uring") != std::string::npos) GTEST_SKIP() << error;
+    ASSERT_TRUE(info.has_value()) << error;
+    port_ = info->port;
+    address_ = info->address;
+    if (!info->generated_master_key.empty()) master_ = info->generated_master_key;
+  }
+
+  // One request on a fresh connection.
+  Response Request(const std::string& method, const std::string& target,
+                   const std::string& body = "", bool auth = true) {
+    const int fd = Connect(port_);
+    EXPECT_GE(fd, 0);
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\n";
+    if (auth) req += "Authorization: FlespiToken " + master_ + "\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    SendAll(fd, req);
+    std::string buffer;
+    Response r = ReadResponse(fd, &buffer);
+    close(fd);
+    return r;
+  }
+
+  TempDir dir_;
+  FakeHooks hooks_;
+  std::unique_ptr<AdminServer> server_;
+  std::string master_key_;
+  std::string master_;
+  uint16_t port_ = 0;
+  std::string address_;
+};
+
+TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) {
+  StartServer();
+  ASSERT_FALSE(master_.empty());
+  EXPECT_EQ(address_, "127.0.0.1:" + std::to_string(port_));
+  Response r = Request("POST", "/platform/tokens?fields=id,info", R"({"info":"survivor"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"id":2,"info":"survivor"}]})");
+  server_->Stop();
+  server_.reset();
+
+  const std::string old_master = master_;
+  master_.clear();
+  StartServer();  // same data dir
+  EXPECT_TRUE(master_.empty()) << "a second master token was generated";
+  master_ = old_master;
+  r = Request("GET", "/platform/tokens/all?fields=id,info");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"x({"result":[{"id":1,"info":"master (created at first start)"},)x"
+                    R"({"id":2,"info":"survivor"}]})");
+}
+
+TEST_F(AdminServerTest, MasterKeyFromTheEnvironment) {
+  master_key_ = "operator-chosen-key-0123456789";
+  StartServer();
+  EXPECT_TRUE(master_.empty());  // nothing generated: the operator knows the key
+  master_ = master_key_;
+  EXPECT_EQ(Request("GET", "/platform/tokens/all").status, 200);
+}
+
+TEST_F(AdminServerTest, KeepAliveAndPipelining) {
+  StartServer();
+  SessionInfo session;
+  session.client_id = "c1";
+  hooks_.sessions.push_back(session);
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  const std::string auth = "Authorization: Bearer " + master_ + "\r\n";
+  std::string pipelined;
+  for (int i = 0; i < 5; ++i) {
+    pipelined += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    pipelined += "GET /mqtt/sessions/all HTTP/1.1\r\n" + auth + "\r\n";
+    const std::string body = "{\"info\":\"p" + std::to_string(i) + "\"}";
+    pipelined += "POST /platform/tokens?fields=info HTTP/1.1\r\n" + auth +
+                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  // Send in small pieces: the parser must cope with any split.
+  for (size_t i = 0; i < pipelined.size(); i += 7) {
+    SendAll(fd, std::string_view(pipelined).substr(i, 7));
+  }
+  std::string buffer;
+  for (int i = 0; i < 5; ++i) {
+    Response r = ReadResponse(fd, &buffer);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, R"({"result":[{"status":"ok"}]})");
+    r = ReadResponse(fd, &buffer);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("\"client_id\":\"c1\""), std::string::npos) << r.body;
+    r = ReadResponse(fd, &buffer);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "{\"result\":[{\"info\":\"p" + std::to_string(i) + "\"}]}");
+  }
+  // Still open: one more request on the same connection.
+  SendAll(fd, "GET /healthz HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 200);
+  // Connection: close is honoured.
+  SendAll(fd, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n");
+  Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.head.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+}
+
+TEST_F(AdminServerTest, AsynchronousAnswersKeepRequestOrder) {
+  StartServer();
+  hooks_.defer = true;  // the fake core answers later, through Post, in reverse order
+  const int fd = Connect(port_);
+  const std::string auth = "Authorization: Bearer " + master_ + "\r\n";
+  SendAll(fd, "GET /mqtt/sessions/all HTTP/1.1\r\n" + auth + "\r\n" + "GET /metrics HTTP/1.1\r\n" +
+                  auth + "\r\n" + "GET /healthz HTTP/1.1\r\n\r\n");
+  // Wait until both hook calls arrived, then answer them from another thread via Post.
+  std::vector<std::function<void()>> calls;
+  for (int i = 0; i < 200 && calls.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    server_->Post([&] {
+      for (auto& f : hooks_.deferred) calls.push_back(std::move(f));
+      hooks_.deferred.clear();
+    });
+  }
+  ASSERT_EQ(calls.size(), 2u);
+  ASSERT_TRUE(server_->Post([&] { calls[1](); }));
+  ASSERT_TRUE(server_->Post([&] { calls[0](); }));
+  std::string buffer;
+  Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("result"), std::string::npos);
+  r = ReadResponse(fd, &buffer);
+  EXPECT_NE(r.body.find("ringmq_tokens"), std::string::npos) << r.body;
+  r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.body, R"({"result":[{"status":"ok"}]})");
+  close(fd);
+}
+
+TEST_F(AdminServerTest, BadRequestsAndLimits) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1024;
+  limits.max_header_bytes = 2048;
+  limits.max_connections = 4;
+  StartServer(limits);
+
+  // Garbage: 400 and closed.
+  int fd = Connect(port_);
+  SendAll(fd, "THIS IS NOT HTTP\r\n\r\n");
+  std::string buffer;
+  Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("malformed HTTP request"), std::string::npos) << r.body;
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+
+  // Body over the limit: 413 from Content-Length alone, before the body arrives.
+  fd = Connect(port_);
+  SendAll(fd, "POST /platform/tokens HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 413);
+  close(fd);
+
+  // Chunked body over the limit: 413 as well.
+  fd = Connect(port_);
+  SendAll(fd,
+          "POST /platform/tokens HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "800\r\n" +
+              std::string(0x800, 'x') + "\r\n0\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 413);
+  close(fd);
+
+  // Headers over the limit: 431.
+  fd = Connect(port_);
+  SendAll(fd, "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 431);
+  close(fd);
+
+  // Auth failures.
+  EXPECT_EQ(Request("GET", "/platform/tokens/all", "", false).status, 401);
+  master_ = "wrong-key-wrong-key-wrong-key";
+  EXPECT_EQ(Request("GET", "/platform/tokens/all").status, 401);
+
+  // Connection limit: the fifth connection is closed at once; the others still work.
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(Connect(port_));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int extra = Connect(port_);
+  EXPECT_TRUE(PeerClosed(extra));
+  close(extra);
+  SendAll(fds[0], "GET /healthz HTTP/1.1\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fds[0], &buffer).status, 200);
+  for (int f : fds) close(f);
+
+  // Random bytes never crash the server.
+  uint32_t x = 12345;
+  for (int round = 0; round < 20; ++round) {
+    fd = Connect(port_);
+    ASSERT_GE(fd, 0);
+    std::string junk = round % 2 ? "GET / HTTP/1.1\r\n" : "";
+    for (int i = 0; i < 300; ++i) {
+      x = x * 1103515245 + 12345;
+      junk.push_back(static_cast<char>(x >> 16));
+    }
+    SendAll(fd, junk);
+    close(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(Request("GET", "/healthz", "", false).status, 200);
+}
+
+TEST_F(AdminServerTest, ExpectContinue) {
+  StartServer();
+  const int fd = Connect(port_);
+  SendAll(fd, "POST /platform/tokens?fields=info HTTP/1.1\r\nAuthorization: Bearer " + master_ +
+                  "\r\nExpect: 100-continue\r\nContent-Length: 12\r\n\r\n");
+  std::string buffer;
+  char chunk[256];
+  const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(chunk, static_cast<size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+  SendAll(fd, R"({"info":"e"})");
+  Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":[{"info":"e"}]})");
+  close(fd);
+}
+
+TEST_F(AdminServerTest, QueueAuthenticateRunsOnTheAdminThread) {
+  StartServer();
+  std::atomic<int> status{-1};
+  ASSERT_TRUE(server_->QueueAuthenticate(
+      master_, [&](Api::AuthResult r) { status = static_cast<int>(r.status); }));
+  for (int i = 0; i < 200 && status < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(status, static_cast<int>(Api::AuthStatus::kOk));
+  server_->Stop();
+  EXPECT_FALSE(server_->Post([] {}));
+}
+
+}  // namespace
+}  // namespace ringmq::rest

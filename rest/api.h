@@ -1,0 +1,95 @@
+// Api: the REST endpoints of the admin shard (doc/rest-api.md), independent of sockets: the HTTP
+// server hands it parsed requests, it answers through a Respond callback (at once for token
+// endpoints, later for endpoints answered by the shards through BrokerHooks).
+//
+// It is also where the admin shard serves the MQTT side of tokens: Authenticate (a shard's cache
+// miss), Touch (tokens in use by live connections) and Sweep (expiry).
+//
+// Thread-safety: admin thread only, like the TokenStore it writes.
+// Invariants:
+//   1. A request that fails validation changes nothing (the store is written once per request,
+//      after every item was validated).
+//   2. Hooks hear of a change only after it is durable, in change order; every TokenChanged
+//      carries an ACL version larger than any earlier one.
+//   3. Every request is answered exactly once.
+#ifndef RINGMQ_REST_API_H_
+#define RINGMQ_REST_API_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acl/acl.h"
+#include "acl/token.h"
+#include "rest/broker_hooks.h"
+#include "rest/http.h"
+#include "rest/token_store.h"
+
+namespace ringmq::rest {
+
+class Api {
+ public:
+  using Clock = std::function<int64_t()>;  // Unix time, seconds
+
+  struct Limits {
+    size_t max_items = 1000;  // tokens per POST, ids per selector, messages per POST
+  };
+
+  enum class AuthStatus { kOk, kUnknown, kDisabled, kExpired };
+  struct AuthResult {
+    AuthStatus status = AuthStatus::kUnknown;
+    acl::AclPtr acl;  // set when kOk
+    int64_t token_id = 0;
+  };
+
+  // `hooks` may be null (no broker attached: session, message and metrics endpoints answer 503).
+  Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits);
+
+  void Handle(HttpRequest request, Respond respond);
+
+  // A token key presented over MQTT (CONNECT). Refreshes `accessed` when valid.
+  AuthResult Authenticate(std::string_view key);
+  // Keys of tokens in use by live MQTT connections: refreshes their `accessed`.
+  void Touch(const std::vector<std::string>& keys);
+  // Deletes expired tokens (TokenRevoked kExpired each) and writes refreshed `accessed` values,
+  // at most every flush_interval seconds. Call about once a second.
+  void Sweep();
+
+  // Extra Prometheus lines for GET /metrics (the HTTP server's counters).
+  void set_extra_metrics(std::function<std::string()> fn) { extra_metrics_ = std::move(fn); }
+
+ private:
+  // Token endpoints (api.cc).
+  void CreateTokens(const HttpRequest& req, const Respond& respond);
+  void GetTokens(const HttpRequest& req, std::string_view sel, const Respond& respond);
+  void UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
+                    const Respond& respond);
+  void DeleteTokens(const HttpRequest& req, std::string_view sel, const Respond& respond);
+  // MQTT endpoints (api_mqtt.cc).
+  void HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& segments,
+                      const Respond& respond);
+  void HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond);
+  void HandleMetrics(const Respond& respond);
+
+  // Checks Authorization for a master token; answers 401/403 itself and returns false otherwise.
+  bool Authorize(const HttpRequest& req, const Respond& respond);
+  // Resolves a token selector; answers 400/404 itself and returns false otherwise.
+  bool SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tokens,
+                    const Respond& respond);
+  void Notify(const acl::Token& before, const acl::Token& after);
+  uint64_t NextVersion() { return ++version_; }
+
+  TokenStore* store_;
+  BrokerHooks* hooks_;
+  Clock clock_;
+  Limits limits_;
+  uint64_t version_ = 0;
+  int64_t last_flush_ = 0;
+  std::function<std::string()> extra_metrics_;
+};
+
+}  // namespace ringmq::rest
+
+#endif  // RINGMQ_REST_API_H_

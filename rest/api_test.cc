@@ -1,0 +1,341 @@
+#include "rest/api.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "rest/test_util.h"
+
+namespace ringmq::rest {
+namespace {
+
+using testing::FakeHooks;
+using testing::TempDir;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(store_.Open(&error)) << error;
+    std::vector<acl::Token> t(2);
+    ASSERT_TRUE(acl::GenerateTokenKey(&t[0].key));
+    t[0].access.type = acl::AccessType::kMaster;
+    ASSERT_TRUE(acl::GenerateTokenKey(&t[1].key));  // a standard token
+    t[0].created = t[0].accessed = t[1].created = t[1].accessed = now_;
+    ASSERT_TRUE(store_.Insert(&t, &error)) << error;
+    master_ = t[0].key;
+    standard_ = t[1].key;
+  }
+
+  HttpResponse Call(std::string method, std::string target, std::string body = "",
+                    std::string auth = "") {
+    HttpRequest req;
+    req.method = std::move(method);
+    const size_t q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    req.body = std::move(body);
+    req.authorization = auth.empty() ? "FlespiToken " + master_ : auth;
+    HttpResponse out;
+    out.status = -1;
+    int calls = 0;
+    api_.Handle(std::move(req), [&](HttpResponse r) {
+      out = std::move(r);
+      ++calls;
+    });
+    EXPECT_LE(calls, 1);
+    return out;
+  }
+
+  // The "result" array of a response, as JSON texts of its items.
+  static std::vector<std::string> Items(const HttpResponse& r) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    EXPECT_EQ(parser.parse(r.body).get(root), simdjson::SUCCESS) << r.body;
+    simdjson::dom::array arr;
+    EXPECT_EQ(root["result"].get_array().get(arr), simdjson::SUCCESS) << r.body;
+    std::vector<std::string> out;
+    for (auto e : arr) out.push_back(simdjson::minify(e));
+    return out;
+  }
+
+  TempDir dir_;
+  TokenStore store_{dir_.path()};
+  FakeHooks hooks_;
+  int64_t now_ = 1'000'000;
+  Api api_{&store_, &hooks_, [this] { return now_; }, Api::Limits{}};
+  std::string master_;
+  std::string standard_;
+};
+
+TEST_F(ApiTest, PublicEndpoints) {
+  HttpResponse r = Call("GET", "/healthz", "", "none");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":[{"status":"ok"}]})");
+  r = Call("GET", "/", "", "none");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(Call("POST", "/healthz").status, 405);
+  EXPECT_EQ(Call("GET", "/nope").status, 404);
+  EXPECT_EQ(Call("GET", "/platform/tokens/1/x").status, 404);
+}
+
+TEST_F(ApiTest, Authentication) {
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/platform/tokens/all";
+  HttpResponse r;
+  api_.Handle(req, [&](HttpResponse x) { r = std::move(x); });
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("missing Authorization"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/platform/tokens/all", "", "Basic abc").status, 401);
+  EXPECT_EQ(Call("GET", "/platform/tokens/all", "", "Bearer nosuchtoken").status, 401);
+  r = Call("GET", "/platform/tokens/all", "", "FlespiToken " + standard_);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body,
+            R"({"errors":[{"code":403,"reason":"a master token (access.type 1) is required"}]})");
+  EXPECT_EQ(Call("GET", "/platform/tokens/all", "", "Bearer " + master_).status, 200);
+  EXPECT_EQ(Call("GET", "/platform/tokens/all", "", "flespitoken  " + master_).status, 200);
+  EXPECT_EQ(Call("GET", "/metrics", "", "Bearer " + standard_).status, 403);
+  EXPECT_EQ(Call("GET", "/mqtt/sessions/all", "", "Bearer x").status, 401);
+}
+
+TEST_F(ApiTest, CreateGetFieldsAndSelectors) {
+  HttpResponse r = Call("POST", "/platform/tokens",
+                        R"([{"info":"u1","ttl":60,"access":{"type":2,"acl":[{"uri":"mqtt",)"
+                        R"("topic":"data/1/#","actions":["subscribe"]}]}}, {"info":"u2"}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto items = Items(r);
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_NE(items[0].find(R"("id":3,"key":")"), std::string::npos) << items[0];
+  EXPECT_NE(items[0].find(R"("created":1000000,"accessed":1000000)"), std::string::npos);
+  EXPECT_EQ(store_.size(), 4u);
+
+  r = Call("POST", "/platform/tokens?fields=id,info", R"({"info":"u3"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"id":5,"info":"u3"}]})");
+
+  r = Call("GET", "/platform/tokens/4,3,999?fields=id,info");
+  EXPECT_EQ(r.body, R"({"result":[{"id":4,"info":"u2"},{"id":3,"info":"u1"}]})");
+  EXPECT_EQ(Items(Call("GET", "/platform/tokens/all")).size(), 5u);
+  EXPECT_EQ(Call("GET", "/platform/tokens/999").status, 404);
+  EXPECT_EQ(Call("GET", "/platform/tokens/abc").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens/1,,2").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens/-1").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens/99999999999999999999").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens/all?fields=id,secret").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens").status, 405);
+}
+
+TEST_F(ApiTest, BadRequestsChangeNothing) {
+  const std::string before = Call("GET", "/platform/tokens/all").body;
+  const char* bodies[] = {
+      "",
+      "{",
+      "[]",
+      R"({"info":"ok"}, {"info":"x"})",
+      R"([{"info":"ok"}, {"ttl":-5}])",
+      R"([{"info":"ok"}, {"bogus":1}])",
+      R"({"id":7})",
+      R"({"expire":10})",  // in the past
+      R"({"access":{"type":1,"acl":[{"topic":"a","actions":["publish"]}]}})",
+      R"({"ttl":1e3})",
+  };
+  for (const char* body : bodies) {
+    HttpResponse r = Call("POST", "/platform/tokens", body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_NE(r.body.find(R"({"errors":[{"code":400,"reason":")"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/all", R"({"ttl":"x"})").status, 400);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/all", R"([{"ttl":1}])").status, 400);
+  EXPECT_EQ(Call("PUT", "/platform/tokens/1", R"({"access":{"type":7}})").status, 400);
+  EXPECT_EQ(Call("GET", "/platform/tokens/all").body, before);
+  EXPECT_TRUE(hooks_.events.empty());
+}
+
+TEST_F(ApiTest, UpdateNotifiesTheCore) {
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u"})").status, 200);  // id 3
+  // info only: nothing the shards hold.
+  HttpResponse r = Call("PATCH", "/platform/tokens/3", R"({"info":"v"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(hooks_.events.empty());
+  r = Call("PATCH", "/platform/tokens/3?fields=access",
+           R"({"access":{"type":2,"acl":[{"topic":"a/#","actions":["publish"]}]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"access":{"type":2,"acl":[{"uri":"mqtt","topic":"a/#",)"
+                    R"("actions":["publish"]}]}}]})");
+  r = Call("PATCH", "/platform/tokens/3", R"({"expire":2000000})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = Call("PATCH", "/platform/tokens/3", R"({"enabled":false})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = Call("PUT", "/platform/tokens/3", R"({"info":"fresh"})");  // enabled again, standard
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Items(Call("GET", "/platform/tokens/3?fields=info,enabled,expire,access"))[0],
+            R"({"info":"fresh","enabled":true,"expire":0,"access":{"type":0}})");
+  r = Call("DELETE", "/platform/tokens/3,2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"id":3},{"id":2}]})");
+  EXPECT_EQ(hooks_.events,
+            (std::vector<std::string>{"changed:3:v1", "changed:3:v2", "revoked:3:disabled",
+                                      "changed:3:v3", "revoked:3:deleted", "revoked:2:deleted"}));
+  EXPECT_EQ(Call("GET", "/platform/tokens/3").status, 404);
+}
+
+TEST_F(ApiTest, MqttAuthenticationTtlAndSweep) {
+  HttpResponse r = Call("POST", "/platform/tokens?fields=key",
+                        R"({"ttl":10,"access":{"type":2,"acl":[{"topic":"d/#",)"
+                        R"("actions":["subscribe"]}]}})");
+  ASSERT_EQ(r.status, 200);
+  const std::string key = r.body.substr(r.body.find("\"key\":\"") + 7, 64);
+  Api::AuthResult a = api_.Authenticate(key);
+  ASSERT_EQ(a.status, Api::AuthStatus::kOk);
+  EXPECT_EQ(a.token_id, 3);
+  EXPECT_FALSE(a.acl->AllowsEverything());
+  EXPECT_EQ(a.acl->EffectiveFilters("#"), std::vector<std::string>{"d/#"});
+  EXPECT_EQ(api_.Authenticate("nosuchkey1234567").status, Api::AuthStatus::kUnknown);
+
+  now_ += 8;
+  api_.Touch({key});  // in use by a live connection
+  now_ += 8;
+  api_.Sweep();
+  EXPECT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kOk);
+  now_ += 10;
+  EXPECT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kExpired);
+  api_.Sweep();
+  EXPECT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kUnknown);
+  EXPECT_EQ(hooks_.events, std::vector<std::string>{"revoked:3:expired"});
+  ASSERT_EQ(Call("PATCH", "/platform/tokens/2", R"({"enabled":false})").status, 200);
+  EXPECT_EQ(api_.Authenticate(standard_).status, Api::AuthStatus::kDisabled);
+}
+
+TEST_F(ApiTest, Sessions) {
+  SessionInfo s;
+  s.client_id = "c1";
+  s.connected = true;
+  s.protocol_version = 5;
+  hooks_.sessions.push_back(s);
+  s.client_id = "c,2/x";
+  hooks_.sessions.push_back(s);
+  HttpResponse r = Call("GET", "/mqtt/sessions/all");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Items(r).size(), 2u);
+  EXPECT_NE(r.body.find(R"({"client_id":"c1","connected":true,"protocol_version":5,)"),
+            std::string::npos);
+  r = Call("GET", "/mqtt/sessions/c%2C2%2Fx,zz");
+  ASSERT_EQ(Items(r).size(), 1u);
+  EXPECT_EQ(hooks_.last_selector.ids, (std::vector<std::string>{"c,2/x", "zz"}));
+  r = Call("GET", "/mqtt/sessions/c1/subscriptions");
+  EXPECT_EQ(r.body, R"({"result":[{"client_id":"c1","topic":"#","qos":1,"no_local":false,)"
+                    R"("retain_as_published":false,"retain_handling":0,"subscription_id":0,)"
+                    R"("effective":["data/c1/#"]}]})");
+  r = Call("DELETE", "/mqtt/sessions/c1");
+  EXPECT_EQ(r.body, R"({"result":[{"client_id":"c1"}]})");
+  EXPECT_EQ(Call("GET", "/mqtt/sessions/%zz").status, 400);
+  EXPECT_EQ(Call("GET", "/mqtt/sessions/a,,b").status, 400);
+  EXPECT_EQ(Call("POST", "/mqtt/sessions/all").status, 405);
+  EXPECT_EQ(Call("GET", "/mqtt/sessions/all/other").status, 404);
+  hooks_.fail = "shard 1 is shutting down";
+  r = Call("GET", "/mqtt/sessions/all");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("shard 1 is shutting down"), std::string::npos);
+}
+
+TEST_F(ApiTest, AsynchronousAnswers) {
+  hooks_.defer = true;
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/mqtt/sessions/all";
+  req.authorization = "Bearer " + master_;
+  int answered = 0;
+  api_.Handle(req, [&](HttpResponse r) {
+    EXPECT_EQ(r.status, 200);
+    ++answered;
+  });
+  EXPECT_EQ(answered, 0);
+  ASSERT_EQ(hooks_.deferred.size(), 1u);
+  hooks_.deferred[0]();
+  EXPECT_EQ(answered, 1);
+}
+
+TEST_F(ApiTest, PublishValidation) {
+  HttpResponse r = Call("POST", "/mqtt/messages",
+                        R"([{"topic":"a/b","payload":"hi","qos":1,"retain":true,)"
+                        R"("properties":{"content_type":"text/plain","message_expiry_interval":60,)"
+                        R"("user_properties":{"k":"v"},"correlation_data":"AAE="}},)"
+                        R"({"topic":"bin","payload":"AP8=","encoding":"base64"}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b"},{"topic":"bin"}]})");
+  ASSERT_EQ(hooks_.published.size(), 2u);
+  EXPECT_EQ(hooks_.published[0].qos, 1);
+  EXPECT_TRUE(hooks_.published[0].retain);
+  EXPECT_EQ(*hooks_.published[0].message_expiry_interval, 60u);
+  EXPECT_EQ(hooks_.published[0].correlation_data, std::string("\0\1", 2));
+  EXPECT_EQ(hooks_.published[0].user_properties[0].second, "v");
+  EXPECT_EQ(hooks_.published[1].payload, std::string("\0\xff", 2));
+  const char* bad[] = {
+      R"({"payload":"x"})",
+      R"({"topic":"a/+"})",
+      R"({"topic":"a","qos":3})",
+      R"({"topic":"a","qos":"1"})",
+      R"({"topic":"a","retain":1})",
+      R"({"topic":"a","payload":"!!","encoding":"base64"})",
+      R"({"topic":"a","encoding":"hex"})",
+      R"({"topic":"a","properties":{"nope":1}})",
+      R"({"topic":"a","properties":{"message_expiry_interval":4294967296}})",
+      R"({"topic":"a","payload":"/w==","encoding":"base64","properties":{"payload_format_indicator":1}})",
+      R"({"topic":"a","topic":"b"})",
+      "[]",
+      "nope",
+  };
+  for (const char* body : bad) {
+    EXPECT_EQ(Call("POST", "/mqtt/messages", body).status, 400) << body;
+  }
+  EXPECT_EQ(hooks_.published.size(), 2u);
+}
+
+TEST_F(ApiTest, RetainedMessagesAndMetrics) {
+  MqttMessage m;
+  m.topic = "a/b";
+  m.payload = std::string("\x01\xff", 2);
+  m.qos = 1;
+  m.retain = true;
+  hooks_.retained.push_back(m);
+  HttpResponse r = Call("GET", "/mqtt/messages/a/%23");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(hooks_.last_filter, "a/#");
+  EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b","payload":"Af8=","encoding":"base64","qos":1,)"
+                    R"("retain":true,"properties":{}}]})");
+  EXPECT_EQ(Call("GET", "/mqtt/messages/a/%23/b").status, 400);
+  EXPECT_EQ(Call("GET", "/mqtt/messages/$share/g/a").status, 400);
+  r = Call("DELETE", "/mqtt/messages/+/b");
+  EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b"}]})");
+  EXPECT_EQ(hooks_.last_filter, "+/b");
+  EXPECT_EQ(Call("PUT", "/mqtt/messages/a").status, 405);
+  r = Call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("ringmq_connections{shard=\"0\"} 3\n"), std::string::npos);
+  EXPECT_NE(r.body.find("ringmq_tokens 2\n"), std::string::npos);
+}
+
+TEST(ApiNoBroker, HookEndpointsAnswer503) {
+  TempDir dir;
+  TokenStore store(dir.path());
+  std::string error;
+  ASSERT_TRUE(store.Open(&error));
+  std::vector<acl::Token> t(1);
+  ASSERT_TRUE(acl::GenerateTokenKey(&t[0].key));
+  t[0].access.type = acl::AccessType::kMaster;
+  ASSERT_TRUE(store.Insert(&t, &error));
+  Api api(
+      &store, nullptr, [] { return int64_t{1}; }, Api::Limits{});
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/mqtt/sessions/all";
+  req.authorization = "Bearer " + t[0].key;
+  int status = 0;
+  api.Handle(req, [&](HttpResponse r) { status = r.status; });
+  EXPECT_EQ(status, 503);
+}
+
+}  // namespace
+}  // namespace ringmq::rest
