@@ -75,6 +75,10 @@ bool Broker::Start(std::string* error) {
   return true;
 }
 
+void Broker::ForEachShard(const std::function<void(Shard&)>& fn) {
+  for (auto& s : shards_) s->PostTask(fn);
+}
+
 void Broker::Stop() {
   for (auto& s : shards_) s->RequestStop();
   for (auto& t : threads_) {

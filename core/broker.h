@@ -9,11 +9,13 @@
 #ifndef RINGMQ_CORE_BROKER_H_
 #define RINGMQ_CORE_BROKER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "acl/acl.h"
 #include "core/config.h"
 #include "core/qsbr.h"
 #include "core/shard_msg.h"
@@ -39,6 +41,21 @@ class Broker {
   // Graceful shutdown; returns when every shard thread has exited.
   void Stop();
 
+  // Asks the token store for the compiled ACL of `key`; `reply` is called exactly once, on any
+  // thread, with nullptr for an unknown or invalid token.
+  using TokenLookup =
+      std::function<void(const std::string& key, std::function<void(acl::AclPtr)> reply)>;
+  // REQUIRES: before Start. Without a lookup every token is unknown.
+  void SetTokenLookup(TokenLookup lookup) { token_lookup_ = std::move(lookup); }
+  const TokenLookup& token_lookup() const { return token_lookup_; }
+  // Receives, every few seconds from each shard, the token keys its live connections use (so a
+  // token with a ttl stays valid while in use). Called on shard threads. REQUIRES: before Start.
+  using TokenTouch = std::function<void(std::vector<std::string> keys)>;
+  void SetTokenTouch(TokenTouch touch) { token_touch_ = std::move(touch); }
+  const TokenTouch& token_touch() const { return token_touch_; }
+  // Runs fn on every shard's thread (control plane).
+  void ForEachShard(const std::function<void(Shard&)>& fn);
+
   const Config& config() const { return config_; }
   uint16_t shard_count() const { return static_cast<uint16_t>(shards_.size()); }
   Shard& shard(uint16_t i) { return *shards_[i]; }
@@ -53,6 +70,8 @@ class Broker {
   ShardRings rings_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::thread> threads_;
+  TokenLookup token_lookup_;
+  TokenTouch token_touch_;
 };
 
 }  // namespace ringmq::core

@@ -65,7 +65,8 @@ void FromToml(const toml::table& t, const char* key, T* setting) {
 namespace {
 
 // Loads the TOML file into *c and *listen. Throws toml::parse_error.
-void LoadToml(const std::string& file, Config* c, std::vector<std::string>* listen) {
+void LoadToml(const std::string& file, Config* c, std::vector<std::string>* listen,
+              std::string& rest_url_from_file) {
   toml::table t = toml::parse_file(file);
   if (auto arr = t["listen"].as_array()) {
     for (auto& v : *arr) {
@@ -76,6 +77,8 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "data_dir", &c->data_dir);
   FromToml(t, "allow_anonymous", &c->allow_anonymous);
   FromToml(t, "log_level", &c->log_level);
+  FromToml(t, "master_token", &c->master_token);
+  if (auto v = t["rest"].value<std::string>()) rest_url_from_file = *v;
   FromToml(t, "max_packet_size", &c->max_packet_size);
   FromToml(t, "max_connections", &c->max_connections);
   FromToml(t, "max_topic_levels", &c->max_topic_levels);
@@ -97,6 +100,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   Config c;
   std::vector<std::string> file_listen;
   std::string config_file;
+  std::string rest_url = "http://127.0.0.1:9080";
   // The file is read first so that flags override it.
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
@@ -105,7 +109,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   }
   if (!config_file.empty()) {
     try {
-      LoadToml(config_file, &c, &file_listen);
+      LoadToml(config_file, &c, &file_listen, rest_url);
     } catch (const toml::parse_error& e) {
       std::cerr << "ringmq: " << config_file << ": " << e.description() << " (line "
                 << e.source().begin.line << ")\n";
@@ -119,6 +123,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--listen", listen, "Listener URL, repeatable (default mqtt://0.0.0.0:1883)");
   app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
   app.add_option("--data-dir", c.data_dir, "Data directory");
+  app.add_option("--rest", rest_url, "REST admin API listener http://HOST:PORT, or none");
   app.add_flag("--allow-anonymous{true},--deny-anonymous{false}", c.allow_anonymous,
                "Accept clients without a token");
   app.add_option("--log-level", c.log_level, "error, warn, info or debug")
@@ -138,6 +143,20 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e);
     return false;
+  }
+  if (rest_url == "none") {
+    c.rest_enabled = false;
+  } else {
+    Listener rest;
+    std::string error;
+    std::string as_mqtt = rest_url.starts_with("http://") ? "mqtt://" + rest_url.substr(7) : "";
+    if (as_mqtt.empty() || !ParseListener(as_mqtt, &rest, &error)) {
+      std::cerr << "ringmq: --rest must look like http://HOST:PORT or be none\n";
+      *exit_code = 2;
+      return false;
+    }
+    c.rest_host = rest.host;
+    c.rest_port = rest.port;
   }
   if (listen.empty()) listen = file_listen;
   if (listen.empty()) listen.push_back("mqtt://0.0.0.0:1883");

@@ -22,7 +22,11 @@ struct Config {
   unsigned shards = 0;              // 0 = number of online cores
   std::string data_dir = "data";
   bool allow_anonymous = true;
-  std::string log_level = "info";  // error, warn, info, debug
+  std::string log_level = "info";       // error, warn, info, debug
+  std::string rest_host = "127.0.0.1";  // the REST admin API (http://HOST:PORT)
+  uint16_t rest_port = 9080;
+  bool rest_enabled = true;  // --rest none disables it
+  std::string master_token;  // ensured to exist as a master token (or RINGMQ_MASTER_TOKEN)
 
   // Limits.
   uint32_t max_packet_size = 1 << 20;    // bytes, whole packet, both directions

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acl/acl.h"
 #include "proto/codec.h"
 #include "proto/packet.h"
 
@@ -66,6 +67,10 @@ class Connection {
   uint16_t client_topic_alias_maximum = 0;                  // broker-to-client aliases allowed
   std::unordered_map<std::string, uint16_t> outbound_aliases;
   int64_t accepted_ms = 0;
+  int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
+  bool auth_pending = false;   // a token lookup is on its way to the admin shard
+  bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
+  std::shared_ptr<const acl::CompiledAcl> auth_acl;
   uint16_t inbound_qos_pending = 0;  // QoS 1/2 received and not yet acknowledged (MQTT 5 quota)
 };
 

@@ -1,17 +1,25 @@
-// ringmq: the broker's entry point. Loads the configuration, starts the shards, waits for SIGINT or
-// SIGTERM and shuts down cleanly (exit 0).
+// ringmq: the broker's entry point. Loads the configuration, starts the shards and the admin shard
+// (REST API), waits for SIGINT or SIGTERM and shuts down cleanly (exit 0).
 #include <csignal>
 #include <cstdio>
 
+#include "core/admin_bridge.h"
 #include "core/broker.h"
 #include "core/config.h"
+#include "core/log.h"
+#include "rest/admin_server.h"
+
+using ringmq::core::AdminBridge;
+using ringmq::core::Broker;
+using ringmq::core::Config;
+namespace rest = ringmq::rest;
 
 int main(int argc, char** argv) {
-  ringmq::core::Config config;
+  Config config;
   int exit_code = 0;
   if (!ringmq::core::LoadConfig(argc, argv, &config, &exit_code)) return exit_code;
 
-  // Signals are taken by sigwait on this thread only; shard threads inherit the blocked mask.
+  // Signals are taken by sigwait on this thread only; every other thread inherits the blocked mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -19,14 +27,52 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  ringmq::core::Broker broker(config);
+  Broker broker(config);
+  AdminBridge bridge(broker);
+  rest::AdminOptions options;
+  options.host = config.rest_host;
+  options.port = config.rest_port;
+  options.data_dir = config.data_dir;
+  options.master_key = config.master_token.empty() ? rest::MasterKeyFromEnv() : config.master_token;
+  rest::AdminServer admin(options, &bridge);
+  bridge.set_admin(&admin);
+  if (config.rest_enabled) {
+    broker.SetTokenLookup(
+        [&admin](const std::string& key, std::function<void(ringmq::acl::AclPtr)> reply) {
+          auto shared_reply =
+              std::make_shared<std::function<void(ringmq::acl::AclPtr)>>(std::move(reply));
+          const bool queued = admin.QueueAuthenticate(key, [shared_reply](rest::Api::AuthResult r) {
+            (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
+          });
+          if (!queued) (*shared_reply)(nullptr);  // the admin shard is stopping
+        });
+    broker.SetTokenTouch(
+        [&admin](std::vector<std::string> keys) { admin.QueueTouch(std::move(keys)); });
+  }
+
   std::string error;
   if (!broker.Start(&error)) {
     std::fprintf(stderr, "ringmq: %s\n", error.c_str());
     return 1;
   }
+  if (config.rest_enabled) {
+    auto started = admin.Start(&error);
+    if (!started) {
+      std::fprintf(stderr, "ringmq: REST API: %s\n", error.c_str());
+      broker.Stop();
+      return 1;
+    }
+    std::printf("listening http://%s\n", started->address.c_str());
+    if (!started->generated_master_key.empty()) {
+      // Printed once, at the first start; it is not shown again.
+      std::printf("master token: %s\n", started->generated_master_key.c_str());
+    }
+    std::fflush(stdout);
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  LOG_INFO("signal {}: shutting down", sig);
+  admin.Stop();
   broker.Stop();
   return 0;
 }

@@ -3,6 +3,7 @@
 // only the offending connection.
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "core/broker.h"
 #include "core/log.h"
@@ -29,7 +30,57 @@ bool WithinTopicLimits(std::string_view topic, const Config& cfg) {
          static_cast<size_t>(std::count(topic.begin(), topic.end(), '/')) < cfg.max_topic_levels;
 }
 
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
 }  // namespace
+
+Shard::ConnectResult Shard::RefuseConnect(Connection& c, ReasonCode reason) {
+  c.Queue(proto::Connack{false, reason, {}});
+  c.close_when_flushed = true;
+  c.state = Connection::State::kClosing;
+  MarkDirty(c);
+  return ConnectResult::kClosed;
+}
+
+void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string& key,
+                          acl::AclPtr acl) {
+  if (acl != nullptr) acl_cache_.Put(key, acl);
+  Connection* c = slot < conns_.size() ? conns_[slot].get() : nullptr;
+  if (c == nullptr || c->generation != generation || !c->auth_pending) return;
+  c->auth_pending = false;
+  c->auth_answered = true;
+  c->auth_acl = std::move(acl);
+  if (HandleInput(*c)) ArmRecv(*c);
+}
+
+void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
+  s.acl = acl;
+  for (auto& [requested, sub] : s.subscriptions()) {
+    Detach(s, sub);
+    if (acl == nullptr || acl->AllowsEverything()) {
+      sub.effective = {requested};
+    } else {
+      sub.effective = acl->EffectiveFilters(requested);  // may be empty: nothing allowed now
+    }
+    Attach(s, sub);
+  }
+}
+
+void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
+  acl_cache_.Put(key, acl);
+  for (auto& [id, s] : sessions_) {
+    if (s->token_key == key) ApplyAcl(*s, acl);
+  }
+}
+
+void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
+  acl_cache_.Invalidate(key);
+  std::vector<Connection*> doomed;
+  for (auto& [id, s] : sessions_) {
+    if (s->token_key == key && s->connection != nullptr) doomed.push_back(s->connection);
+  }
+  for (Connection* c : doomed) ProtocolClose(*c, reason, "token revoked");
+}
 
 bool Shard::HandleInput(Connection& c) {
   const uint32_t max = broker_.config().max_packet_size;
@@ -179,14 +230,6 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     MarkDirty(c);
     return ConnectResult::kClosed;
   }
-  if (!cfg.allow_anonymous) {
-    // Authentication seam: tokens arrive with the ACL issue; until then only anonymous mode exists.
-    c.Queue(proto::Connack{false, ReasonCode::kNotAuthorized, {}});
-    c.close_when_flushed = true;
-    c.state = Connection::State::kClosing;
-    MarkDirty(c);
-    return ConnectResult::kClosed;
-  }
   const uint16_t home = HomeShard(client_id);
   if (home != id_) {
     // Hand the socket and every byte read so far (this CONNECT included) to the home shard.
@@ -201,6 +244,35 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     PostToShard(home, std::move(m));
     FreeConnection(c);  // the fd now belongs to the home shard
     return ConnectResult::kHandedOff;
+  }
+
+  // Authentication (DESIGN.md section 5): the token key in the user name (bare or
+  // "FlespiToken <key>") or in the password; anonymous only when allowed.
+  std::string key(cn.has_username ? cn.username : std::string_view());
+  if (key.starts_with("FlespiToken ")) key.erase(0, 12);
+  if (key.empty() && cn.has_password) key = std::string(cn.password);
+  acl::AclPtr acl;
+  if (key.empty()) {
+    if (!cfg.allow_anonymous) {
+      LOG_INFO("shard {}: {} refused: anonymous clients are not allowed", id_, c.peer);
+      return RefuseConnect(c, ReasonCode::kNotAuthorized);
+    }
+  } else if (c.auth_answered) {
+    acl = std::move(c.auth_acl);
+    c.auth_answered = false;
+  } else if (!(acl = acl_cache_.Find(key))) {
+    if (!broker_.token_lookup()) return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword);
+    // Ask the admin shard; the connection waits (nothing more is read), the shard does not.
+    c.auth_pending = true;
+    Shard* self = this;
+    broker_.token_lookup()(key, [self, slot = c.slot, gen = c.generation, key](acl::AclPtr a) {
+      self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
+    });
+    return ConnectResult::kPending;
+  }
+  if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
+    LOG_INFO("shard {}: {} refused: unknown or expired token", id_, c.peer);
+    return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword);
   }
 
   // Takeover of a live connection with the same client id [MQTT-3.1.4-3].
@@ -230,6 +302,11 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   s->connection = &c;
   if (present) SetSharedLive(*s, true);
+  if (s->token_key != key || s->acl != acl) {
+    // Connected with another token (or none): its ACL now governs the session's subscriptions.
+    s->token_key = key;
+    ApplyAcl(*s, acl);
+  }
   s->version = cn.version;
   s->will.reset();
   s->will_due_ms = 0;
@@ -249,6 +326,8 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
                           cn.will.props.will_delay_interval.value_or(0)};
   }
   c.session = s;
+  s->clean_start = cn.clean_start;
+  c.connected_unix = UnixNow();
   c.state = Connection::State::kActive;
   c.publish_will = true;
   c.client_id = client_id;
@@ -336,6 +415,14 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     }
   }
   Session& s = *c.session;
+  if (result == ReasonCode::kSuccess && s.acl && !s.acl->AllowsEverything() &&
+      !s.acl->CanPublish(topic)) {
+    // Not allowed by the token: MQTT 5 learns it from the acknowledgement, 3.1.1 loses the
+    // message (its acknowledgements carry no reason).
+    LOG_DEBUG("shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    result = ReasonCode::kNotAuthorized;
+    if (!IsV5(c) && p.qos == 0) return;
+  }
   bool deliver = result == ReasonCode::kSuccess;
   if (p.qos == 2) {
     if (!s.OnIncomingQos2(p.packet_id)) {
@@ -399,6 +486,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
   const uint32_t sub_id =
       sub.props.subscription_identifiers.empty() ? 0 : sub.props.subscription_identifiers[0];
   struct Retained {
+    std::string requested;
     std::string filter;
     SubOptions options;
   };
@@ -416,28 +504,29 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     }
     SubOptions o{req.qos, req.no_local, req.retain_as_published, req.retain_handling, sub_id};
     if (!IsV5(c)) o = SubOptions{req.qos, false, false, 0, 0};
-    std::string filter(req.filter);
-    auto [it, added] = s.subscriptions().try_emplace(filter, o);
-    ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
-    if (auto shared = proto::ParseSharedFilter(filter)) {
-      // Retained messages are not sent on a shared subscription (MQTT 5.0 section 4.8.2).
-      if (added) {
-        AddSharedMember(s, SharedKey{std::string(shared->group), std::string(shared->filter)});
-      } else {
-        it->second = o;
+    Subscription next{o, {std::string(req.filter)}};
+    if (s.acl && !s.acl->AllowsEverything()) {
+      // The token's ACL: subscribe to the intersections of the filter with what it allows.
+      next.effective = s.acl->EffectiveFilters(req.filter);
+      if (next.effective.empty()) {
+        LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused by the token's ACL", id_, s.client_id(),
+                 req.filter);
+        ack.reasons.push_back(ReasonCode::kNotAuthorized);
+        continue;
       }
-      continue;
     }
-    if (!added) {
-      // An identical filter replaces the old subscription [MQTT-3.8.4-3].
-      trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
-      it->second = o;
-    } else {
-      (void)broker_.index().Add(id_, filter);
-    }
-    trie_.Insert(filter, LocalSub{&s, o});
+    std::string filter(req.filter);
+    auto it = s.subscriptions().find(filter);
+    const bool added = it == s.subscriptions().end();
+    if (!added) Detach(s, it->second);  // an identical filter replaces it [MQTT-3.8.4-3]
+    Subscription& stored = s.subscriptions()[filter];
+    stored = std::move(next);
+    Attach(s, stored);
+    ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
+    // Retained messages are not sent on a shared subscription (MQTT 5.0 section 4.8.2).
+    if (proto::ParseSharedFilter(filter)) continue;
     if (o.retain_handling == 0 || (o.retain_handling == 1 && added)) {
-      want_retained.push_back({filter, o});
+      for (const std::string& eff : stored.effective) want_retained.push_back({filter, eff, o});
     }
   }
   c.Queue(ack);
@@ -448,7 +537,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       auto q = std::make_unique<RetainQuery>();
       q->filter = r.filter;
       q->client_id = s.client_id();
-      q->sub_filter = r.filter;
+      q->sub_filter = r.requested;
       q->options = r.options;
       if (to == id_) {
         AnswerRetainQuery(*q);
@@ -474,12 +563,7 @@ void Shard::HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u) {
       ack.reasons.push_back(ReasonCode::kNoSubscriptionExisted);
       continue;
     }
-    if (auto shared = proto::ParseSharedFilter(f)) {
-      RemoveSharedMember(s, SharedKey{std::string(shared->group), std::string(shared->filter)});
-    } else {
-      trie_.Erase(f, [&s](const LocalSub& l) { return l.session == &s; });
-      (void)broker_.index().Remove(id_, f);
-    }
+    Detach(s, it->second);
     s.subscriptions().erase(it);
     ack.reasons.push_back(ReasonCode::kSuccess);
   }

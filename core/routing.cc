@@ -161,7 +161,7 @@ void Shard::AnswerRetainQuery(RetainQuery& q) {
 
 void Shard::SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
                          const std::vector<MessagePtr>& matches) {
-  if (matches.empty() || s.subscriptions().count(sub_filter) == 0) return;
+  if (matches.empty() || s.subscriptions().count(sub_filter) == 0) return;  // unsubscribed since
   for (const MessagePtr& m : matches) {
     if (o.no_local && m->origin_client_id == s.client_id()) continue;
     Delivery d;
@@ -232,21 +232,14 @@ void Shard::DeliverShared(const MessagePtr& m, const SharedKeyPtr& key) {
   }
   SharedGroup& g = it->second;
   const size_t n = g.members.size();
-  Session* pick = nullptr;
-  for (size_t i = 0; i < n && pick == nullptr; ++i) {
-    Session* s = g.members[(g.next + i) % n];
-    if (s->connection != nullptr) {
-      pick = s;
-      g.next = (g.next + i + 1) % n;
-    }
+  size_t chosen = n;
+  for (size_t i = 0; i < n && chosen == n; ++i) {
+    if (g.members[(g.next + i) % n].first->connection != nullptr) chosen = (g.next + i) % n;
   }
-  if (pick == nullptr) {  // no member connected here: queue for one (a persistent session)
-    pick = g.members[g.next % n];
-    g.next = (g.next + 1) % n;
-  }
-  auto sub = pick->subscriptions().find("$share/" + key->group + "/" + key->filter);
-  if (sub == pick->subscriptions().end()) return;
-  const SubOptions& o = sub->second;
+  if (chosen == n) chosen = g.next % n;  // no member connected here: queue for one (persistent)
+  g.next = (chosen + 1) % n;
+  Session* pick = g.members[chosen].first;
+  const SubOptions& o = g.members[chosen].second;
   Delivery d;
   d.msg = m;
   d.qos = std::min(o.qos, m->qos);
@@ -256,10 +249,10 @@ void Shard::DeliverShared(const MessagePtr& m, const SharedKeyPtr& key) {
   Deliver(*pick, std::move(d));
 }
 
-void Shard::AddSharedMember(Session& s, const SharedKey& key) {
+void Shard::AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o) {
   SharedGroup& g = shared_[key];
   if (!g.key) g.key = std::make_shared<const SharedKey>(key);
-  g.members.push_back(&s);
+  g.members.emplace_back(&s, o);
   (void)broker_.index().AddShared(id_, key.group, key.filter);
   if (s.connection != nullptr) {
     (void)broker_.index().AddShared(id_, kLivePrefix + key.group, key.filter);
@@ -270,7 +263,9 @@ void Shard::RemoveSharedMember(Session& s, const SharedKey& key) {
   auto it = shared_.find(key);
   if (it == shared_.end()) return;
   auto& members = it->second.members;
-  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
+  members.erase(
+      std::remove_if(members.begin(), members.end(), [&s](const auto& m) { return m.first == &s; }),
+      members.end());
   (void)broker_.index().RemoveShared(id_, key.group, key.filter);
   if (s.connection != nullptr) {
     (void)broker_.index().RemoveShared(id_, kLivePrefix + key.group, key.filter);
@@ -279,14 +274,43 @@ void Shard::RemoveSharedMember(Session& s, const SharedKey& key) {
 }
 
 void Shard::SetSharedLive(Session& s, bool live) {
-  for (const auto& [filter, options] : s.subscriptions()) {
-    auto sf = proto::ParseSharedFilter(filter);
-    if (!sf) continue;
-    const std::string group = kLivePrefix + std::string(sf->group);
-    if (live) {
-      (void)broker_.index().AddShared(id_, group, sf->filter);
+  for (const auto& [requested, sub] : s.subscriptions()) {
+    for (const std::string& filter : sub.effective) {
+      auto sf = proto::ParseSharedFilter(filter);
+      if (!sf) continue;
+      const std::string group = kLivePrefix + std::string(sf->group);
+      if (live) {
+        (void)broker_.index().AddShared(id_, group, sf->filter);
+      } else {
+        (void)broker_.index().RemoveShared(id_, group, sf->filter);
+      }
+    }
+  }
+}
+
+void Shard::Attach(Session& s, const Subscription& sub) {
+  for (const std::string& filter : sub.effective) {
+    if (auto sf = proto::ParseSharedFilter(filter)) {
+      AddSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)}, sub.options);
     } else {
-      (void)broker_.index().RemoveShared(id_, group, sf->filter);
+      trie_.Insert(filter, LocalSub{&s, sub.options});
+      (void)broker_.index().Add(id_, filter);
+    }
+  }
+}
+
+void Shard::Detach(Session& s, const Subscription& sub) {
+  for (const std::string& filter : sub.effective) {
+    if (auto sf = proto::ParseSharedFilter(filter)) {
+      RemoveSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)});
+    } else {
+      // One entry per effective filter was inserted; remove just one.
+      bool removed = false;
+      trie_.Erase(filter, [&](const LocalSub& l) {
+        if (removed || l.session != &s) return false;
+        return removed = true;
+      });
+      (void)broker_.index().Remove(id_, filter);
     }
   }
 }
@@ -321,16 +345,7 @@ void Shard::ConnectionLost(Connection& c) {
 
 void Shard::DestroySession(Session& s) {
   if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
-  std::vector<SharedKey> shared_subs;
-  for (const auto& [filter, options] : s.subscriptions()) {
-    if (auto sf = proto::ParseSharedFilter(filter)) {
-      shared_subs.push_back(SharedKey{std::string(sf->group), std::string(sf->filter)});
-      continue;
-    }
-    trie_.Erase(filter, [&s](const LocalSub& l) { return l.session == &s; });
-    (void)broker_.index().Remove(id_, filter);
-  }
-  for (const SharedKey& k : shared_subs) RemoveSharedMember(s, k);
+  for (const auto& [requested, sub] : s.subscriptions()) Detach(s, sub);
   // Messages that reached this member of a shared subscription but not its client go to another
   // member (MQTT 5.0 section 4.8.2).
   std::vector<Delivery> undelivered;

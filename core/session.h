@@ -19,6 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "acl/acl.h"
 #include "core/message.h"
 #include "proto/packet.h"
 
@@ -44,6 +45,14 @@ struct SharedKey {
   }
 };
 using SharedKeyPtr = std::shared_ptr<const SharedKey>;
+
+// One subscription as the client asked for it, and the filters actually subscribed: the requested
+// filter itself, or with an ACL its intersections with the token's subscribe filters (each may keep
+// a "$share/{group}/" prefix).
+struct Subscription {
+  SubOptions options;
+  std::vector<std::string> effective;
+};
 
 // One message on its way to this session.
 struct Delivery {
@@ -76,8 +85,8 @@ class Session {
 
   const std::string& client_id() const { return client_id_; }
 
-  // Subscriptions by their full filter text (including any $share/ prefix).
-  std::unordered_map<std::string, SubOptions>& subscriptions() { return subscriptions_; }
+  // Subscriptions by their requested filter text (including any $share/ prefix).
+  std::unordered_map<std::string, Subscription>& subscriptions() { return subscriptions_; }
 
   // --- Outgoing, broker to client ---
 
@@ -153,8 +162,11 @@ class Session {
   Connection* connection = nullptr;  // nullptr while offline
   proto::Version version = proto::Version::kV311;
   uint32_t expiry_interval_s = 0;  // 0: ends with the connection
+  bool clean_start = true;         // as the last CONNECT asked
   int64_t offline_since_ms = 0;
   std::optional<WillMessage> will;
+  acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
+  std::string token_key;    // empty: anonymous
   int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
 
  private:
@@ -163,7 +175,7 @@ class Session {
   std::string client_id_;
   uint32_t max_queued_;
   QueuePolicy policy_;
-  std::unordered_map<std::string, SubOptions> subscriptions_;
+  std::unordered_map<std::string, Subscription> subscriptions_;
   std::deque<Delivery> queue_;
   std::deque<Inflight> inflight_;
   std::unordered_set<uint16_t> incoming_qos2_;

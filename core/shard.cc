@@ -28,6 +28,9 @@ constexpr int64_t kTickMs = 250;
 constexpr unsigned kRecvBuffers = 1024;
 constexpr unsigned kRecvBufferSize = 16 * 1024;
 constexpr int64_t kShutdownGraceMs = 1500;
+// Messages waiting for room in the ring to one other shard (see PostToShard).
+constexpr size_t kOutboxQos0Limit = 16 * 1024;
+constexpr size_t kOutboxLimit = 256 * 1024;
 
 }  // namespace
 
@@ -77,6 +80,26 @@ void Shard::WakeFromAnyThread() {
   (void)!::write(event_fd_, &one, sizeof(one));
 }
 
+void Shard::PostTask(std::function<void(Shard&)> fn) {
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_.push_back(std::move(fn));
+  }
+  has_tasks_.store(true, std::memory_order_release);
+  WakeFromAnyThread();
+}
+
+void Shard::RunTasks() {
+  if (!has_tasks_.load(std::memory_order_acquire)) return;
+  std::vector<std::function<void(Shard&)>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks.swap(tasks_);
+    has_tasks_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& t : tasks) t(*this);
+}
+
 void Shard::RequestStop() {
   stop_requested_.store(true, std::memory_order_release);
   WakeFromAnyThread();
@@ -93,6 +116,7 @@ void Shard::Run() {
     const int64_t now = NowMs();
     if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) BeginShutdown();
     DrainInbox();
+    RunTasks();
     if (now >= next_tick_ms_) {
       Tick(now);
       next_tick_ms_ = now + kTickMs;
@@ -193,6 +217,15 @@ void Shard::Tick(int64_t now) {
     }
   }
   for (Session* s : expired) DestroySession(*s);
+  // Every 5 s: tell the admin shard which tokens live connections use (keeps ttl tokens alive).
+  if (broker_.token_touch() && now >= next_touch_ms_) {
+    next_touch_ms_ = now + 5000;
+    std::vector<std::string> keys;
+    for (auto& [id, s] : sessions_) {
+      if (s->connection != nullptr && !s->token_key.empty()) keys.push_back(s->token_key);
+    }
+    if (!keys.empty()) broker_.token_touch()(std::move(keys));
+  }
 }
 
 // ---- Connections --------------------------------------------------------------------------------
@@ -354,7 +387,19 @@ void Shard::FreeConnection(Connection& c) {
 
 // ---- Other shards -------------------------------------------------------------------------------
 
-void Shard::PostToShard(uint16_t to, ShardMsg msg) { outbox_[to].push_back(std::move(msg)); }
+void Shard::PostToShard(uint16_t to, ShardMsg msg) {
+  // Memory stays bounded when another shard cannot keep up: beyond the watermarks deliveries are
+  // dropped and counted, QoS 0 first (control messages always pass).
+  std::vector<ShardMsg>& box = outbox_[to];
+  if (msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared) {
+    const size_t limit = msg.msg->qos == 0 ? kOutboxQos0Limit : kOutboxLimit;
+    if (box.size() >= limit) {
+      ++stats_.dropped_cross_shard;
+      return;
+    }
+  }
+  box.push_back(std::move(msg));
+}
 
 void Shard::FlushOutbox() {
   ShardRings& rings = broker_.rings();

@@ -20,12 +20,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "acl/acl_cache.h"
 #include "core/connection.h"
 #include "core/local_trie.h"
 #include "core/message.h"
@@ -33,6 +36,13 @@
 #include "core/shard_msg.h"
 #include "net/buffer_ring.h"
 #include "net/ring.h"
+
+namespace ringmq::rest {
+struct Selector;
+struct SessionInfo;
+struct SubscriptionInfo;
+struct MqttMessage;
+}  // namespace ringmq::rest
 
 namespace ringmq::core {
 
@@ -46,6 +56,7 @@ struct ShardStats {
   uint64_t dropped_qos0 = 0;
   uint64_t dropped_queue_full = 0;
   uint64_t dropped_no_member = 0;
+  uint64_t dropped_cross_shard = 0;  // another shard's ring stayed full
 };
 
 class Shard {
@@ -67,6 +78,23 @@ class Shard {
   // Cross-thread entry points.
   void WakeFromAnyThread();
   void RequestStop();
+  // Runs fn on this shard's thread during its next loop turn. For the control plane only (the
+  // admin shard, token answers): it takes a mutex, so it is never used per message.
+  void PostTask(std::function<void(Shard&)> fn);
+
+  // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
+  // A token changed: cache the new ACL and re-apply it to every session that uses the token.
+  void ApplyTokenChange(const std::string& key, const acl::AclPtr& acl);
+  // A token may no longer be used: forget it and close every connection that uses it.
+  void RevokeToken(const std::string& key, proto::ReasonCode reason);
+  // REST requests (core/shard_admin.cc), each answering for this shard's part.
+  void CollectSessions(const rest::Selector& sel, std::vector<rest::SessionInfo>* out);
+  void DeleteSessions(const rest::Selector& sel, std::vector<std::string>* out);
+  void CollectSubscriptions(const rest::Selector& sel, std::vector<rest::SubscriptionInfo>* out);
+  void PublishFromAdmin(const rest::MqttMessage& m);
+  void CollectRetained(const std::string& filter, std::vector<rest::MqttMessage>* out);
+  void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
+  void CollectMetrics(std::vector<std::string>* out);
 
   uint16_t id() const { return id_; }
 
@@ -94,7 +122,13 @@ class Shard {
   // or gone (handed to another shard): the caller must not touch it or arm a receive.
   bool HandleInput(Connection& c);
   bool HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body);
-  enum class ConnectResult : uint8_t { kAccepted, kClosed, kHandedOff };
+  enum class ConnectResult : uint8_t { kAccepted, kClosed, kHandedOff, kPending };
+  // The admin shard's answer to a token lookup for the connection in `slot`.
+  void OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string& key, acl::AclPtr acl);
+  void RunTasks();
+  ConnectResult RefuseConnect(Connection& c, proto::ReasonCode reason);
+  // Sets the session's ACL and recomputes the effective filters of its subscriptions.
+  void ApplyAcl(Session& s, const acl::AclPtr& acl);
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
   void HandlePublish(Connection& c, proto::Publish& p);
   void HandleSubscribe(Connection& c, const proto::Subscribe& s);
@@ -126,8 +160,12 @@ class Shard {
   // given: a message handed back by a member whose session ended).
   void RouteShared(const MessagePtr& m, const SharedKey* only);
   void DeliverShared(const MessagePtr& m, const SharedKeyPtr& key);
-  void AddSharedMember(Session& s, const SharedKey& key);
+  void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
   void RemoveSharedMember(Session& s, const SharedKey& key);
+  // Subscribes / unsubscribes every effective filter of a subscription (trie, index, shared
+  // groups).
+  void Attach(Session& s, const Subscription& sub);
+  void Detach(Session& s, const Subscription& sub);
   // Registers (online) or withdraws (offline) the session's shared subscriptions as live members.
   void SetSharedLive(Session& s, bool live);
 
@@ -142,6 +180,10 @@ class Shard {
   uint64_t event_buf_ = 0;
   std::vector<int> listen_fds_;
   std::atomic<bool> stop_requested_{false};
+  std::mutex tasks_mu_;  // control plane only (PostTask)
+  std::vector<std::function<void(Shard&)>> tasks_;
+  std::atomic<bool> has_tasks_{false};
+  acl::AclCache acl_cache_;
   bool stopping_ = false;
   int64_t stop_deadline_ms_ = 0;
 
@@ -161,13 +203,14 @@ class Shard {
   std::map<std::string, MessagePtr, std::less<>> retained_;
   struct SharedGroup {
     SharedKeyPtr key;
-    std::vector<Session*> members;
+    std::vector<std::pair<Session*, SubOptions>> members;
     size_t next = 0;  // round robin
   };
   std::map<SharedKey, SharedGroup> shared_;
   std::map<SharedKey, uint32_t> shared_rr_;    // round robin over member shards, as publisher
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
+  int64_t next_touch_ms_ = 0;
   uint64_t assigned_ids_ = 0;
   ShardStats stats_;
 };

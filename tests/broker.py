@@ -6,7 +6,9 @@ import os
 import queue
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -21,18 +23,35 @@ TIMEOUT = 5.0
 class Broker:
     """A ringmq process listening on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, data_dir=None):
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
-            [BROKER, "--listen", "mqtt://127.0.0.1:0", "--shards", str(SHARDS),
-             "--log-level", "debug", *extra],
+            [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
+             "--data-dir", self.data_dir, "--shards", str(SHARDS), "--log-level", "debug",
+             *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = []
+        self.master_token = None
         line = self.proc.stdout.readline()
         if not line.startswith("listening mqtt://"):
             self.proc.kill()
             raise RuntimeError("broker did not start: %r %s" % (line, self.proc.stderr.read()))
         self.host, port = line.strip()[len("listening mqtt://"):].rsplit(":", 1)
         self.port = int(port)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening http://"):
+            self.proc.kill()
+            raise RuntimeError("no REST listener: %r %s" % (line, self.proc.stderr.read()))
+        self.rest_port = int(line.strip().rsplit(":", 1)[1])
+        if not os.path.exists(os.path.join(self.data_dir, ".first-start-read")):
+            line = self.proc.stdout.readline()
+            if line.startswith("master token: "):
+                self.master_token = line.strip()[len("master token: "):]
+                open(os.path.join(self.data_dir, ".first-start-read"), "w").write(
+                    self.master_token)
+        else:
+            self.master_token = open(os.path.join(self.data_dir, ".first-start-read")).read()
         # Keep draining the pipes so the broker never blocks on a full pipe.
         self._threads = [threading.Thread(target=self._drain, args=(s,), daemon=True)
                          for s in (self.proc.stdout, self.proc.stderr)]
@@ -43,7 +62,7 @@ class Broker:
         for line in stream:
             self.lines.append(line)
 
-    def stop(self, sig=signal.SIGTERM, timeout=5):
+    def stop(self, sig=signal.SIGTERM, timeout=5, keep_data=False):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -51,7 +70,28 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.own_dir and not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.proc.returncode
+
+    def rest(self, method, path, body=None, token=None):
+        """One REST call; returns (status, parsed JSON or text)."""
+        import http.client
+        import json
+        conn = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=TIMEOUT)
+        headers = {"Authorization": "FlespiToken " + (token or self.master_token)}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, data, headers)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, text
 
     def raw(self):
         """A plain TCP socket to the broker."""

@@ -151,16 +151,20 @@ class RawClient:
                 raise ConnectionError("closed by broker")
             self.buf += chunk
 
-    def connect(self, client_id, clean=True, keepalive=60, **p):
-        body = s("MQTT") + bytes([self.version, 0x02 if clean else 0]) + struct.pack("!H", keepalive)
+    def connect(self, client_id, clean=True, keepalive=60, username=None, **p):
+        flags = (0x02 if clean else 0) | (0x80 if username is not None else 0)
+        body = s("MQTT") + bytes([self.version, flags]) + struct.pack("!H", keepalive)
         if self.version == 5:
             body += props(**p)
         body += s(client_id)
+        if username is not None:
+            body += s(username)
         self.send(0x10, body)
         ack = self.recv_packet()
         assert ack.type == 2, ack.type
         self.session_present = ack.body[0] & 1
         self.reason = ack.body[1]
+        assert self.reason == 0, "CONNACK refused: 0x%02x" % self.reason
         self.connack_props = parse_props(ack.body, 2)[0] if self.version == 5 else {}
         return self
 

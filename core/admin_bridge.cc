@@ -1,0 +1,104 @@
+// The admin shard's requests, answered by the shards through tasks.
+#include "core/admin_bridge.h"
+
+#include <memory>
+
+#include "core/broker.h"
+#include "core/shard.h"
+#include "proto/topic.h"
+
+namespace ringmq::core {
+
+template <typename T, typename Part>
+void AdminBridge::Gather(Part part, Done<std::vector<T>> done) {
+  struct State {
+    std::vector<T> all;
+    size_t remaining;
+    Done<std::vector<T>> done;
+  };
+  auto state = std::make_shared<State>(State{{}, broker_.shard_count(), std::move(done)});
+  rest::AdminServer* admin = admin_;
+  broker_.ForEachShard([state, part, admin](Shard& shard) {
+    std::vector<T> mine;
+    part(shard, &mine);
+    admin->Post([state, mine = std::move(mine)]() mutable {
+      for (T& x : mine) state->all.push_back(std::move(x));
+      if (--state->remaining == 0) state->done("", std::move(state->all));
+    });
+  });
+}
+
+void AdminBridge::TokenChanged(const acl::Token& token, acl::AclPtr acl) {
+  broker_.ForEachShard([key = token.key, acl](Shard& s) { s.ApplyTokenChange(key, acl); });
+}
+
+void AdminBridge::TokenRevoked(const acl::Token& token, rest::RevokeReason) {
+  // MQTT 5 clients learn why: 0x87 Not authorized (deleted, disabled or expired alike).
+  broker_.ForEachShard(
+      [key = token.key](Shard& s) { s.RevokeToken(key, proto::ReasonCode::kNotAuthorized); });
+}
+
+void AdminBridge::ListSessions(const rest::Selector& selector,
+                               Done<std::vector<rest::SessionInfo>> done) {
+  Gather<rest::SessionInfo>(
+      [selector](Shard& s, std::vector<rest::SessionInfo>* out) {
+        s.CollectSessions(selector, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::DeleteSessions(const rest::Selector& selector,
+                                 Done<std::vector<std::string>> done) {
+  Gather<std::string>(
+      [selector](Shard& s, std::vector<std::string>* out) { s.DeleteSessions(selector, out); },
+      std::move(done));
+}
+
+void AdminBridge::ListSubscriptions(const rest::Selector& selector,
+                                    Done<std::vector<rest::SubscriptionInfo>> done) {
+  Gather<rest::SubscriptionInfo>(
+      [selector](Shard& s, std::vector<rest::SubscriptionInfo>* out) {
+        s.CollectSubscriptions(selector, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::Publish(std::vector<rest::MqttMessage> messages, Done<bool> done) {
+  const uint16_t shard = static_cast<uint16_t>(next_publisher_++ % broker_.shard_count());
+  rest::AdminServer* admin = admin_;
+  auto msgs = std::make_shared<std::vector<rest::MqttMessage>>(std::move(messages));
+  broker_.shard(shard).PostTask([msgs, admin, done = std::move(done)](Shard& s) mutable {
+    for (const rest::MqttMessage& m : *msgs) s.PublishFromAdmin(m);
+    admin->Post([done = std::move(done)] { done("", true); });
+  });
+}
+
+void AdminBridge::ListRetained(const std::string& filter,
+                               Done<std::vector<rest::MqttMessage>> done) {
+  Gather<rest::MqttMessage>(
+      [filter](Shard& s, std::vector<rest::MqttMessage>* out) { s.CollectRetained(filter, out); },
+      std::move(done));
+}
+
+void AdminBridge::DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) {
+  Gather<std::string>(
+      [filter](Shard& s, std::vector<std::string>* out) { s.DeleteRetained(filter, out); },
+      std::move(done));
+}
+
+void AdminBridge::Metrics(Done<std::string> done) {
+  Gather<std::string>([](Shard& s, std::vector<std::string>* out) { s.CollectMetrics(out); },
+                      [done = std::move(done)](std::string error, std::vector<std::string> parts) {
+                        std::string text =
+                            "# TYPE ringmq_connections gauge\n"
+                            "# TYPE ringmq_messages_in_total counter\n"
+                            "# TYPE ringmq_messages_out_total counter\n"
+                            "# TYPE ringmq_dropped_total counter\n"
+                            "# TYPE ringmq_sessions gauge\n"
+                            "# TYPE ringmq_retained_messages gauge\n";
+                        for (const std::string& p : parts) text += p;
+                        done(std::move(error), std::move(text));
+                      });
+}
+
+}  // namespace ringmq::core
