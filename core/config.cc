@@ -89,6 +89,7 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "max_output_bytes", &c->max_output_bytes);
   FromToml(t, "queue_full_policy", &c->queue_full_policy);
   FromToml(t, "connect_timeout", &c->connect_timeout_s);
+  FromToml(t, "sys_interval", &c->sys_interval_s);
   FromToml(t, "max_keepalive", &c->max_keepalive);
   FromToml(t, "socket_send_buffer", &c->socket_send_buffer);
   FromToml(t, "socket_recv_buffer", &c->socket_recv_buffer);
@@ -136,6 +137,8 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--queue-full-policy", c.queue_full_policy,
                  "When a session queue is full: drop-new, drop-oldest or disconnect")
       ->check(CLI::IsMember({"drop-new", "drop-oldest", "disconnect"}));
+  app.add_option("--sys-interval", c.sys_interval_s,
+                 "Seconds between $SYS/broker/... updates, 0 disables them");
   app.add_option("--connect-timeout", c.connect_timeout_s,
                  "Seconds a new connection has to send its CONNECT");
   try {

@@ -39,6 +39,7 @@ struct Config {
   uint32_t max_output_bytes = 4 << 20;         // per connection, before QoS 0 is dropped
   std::string queue_full_policy = "drop-new";  // drop-new, drop-oldest, disconnect
   uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT
+  uint32_t sys_interval_s = 10;                // $SYS/broker/... publication period, 0: off
   uint16_t max_keepalive = 65535;              // seconds; clients asking for more are told this
   uint32_t max_session_expiry = 0xFFFFFFFF;
   int socket_send_buffer = 0;  // SO_SNDBUF, 0 = kernel default

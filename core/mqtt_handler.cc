@@ -341,7 +341,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   c.client_receive_maximum = cn.props.receive_maximum.value_or(65535);
   c.client_max_packet_size = cn.props.maximum_packet_size.value_or(268'435'460);
   c.request_problem_information = cn.props.request_problem_information.value_or(1) != 0;
-  ++stats_.connections;
+  stats_.connections.Add();
 
   proto::Connack ack{present, ReasonCode::kSuccess, {}};
   if (IsV5(c)) {
@@ -378,7 +378,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
 
 void Shard::HandlePublish(Connection& c, proto::Publish& p) {
   const Config& cfg = broker_.config();
-  ++stats_.messages_in;
+  stats_.messages_in.Add();
   // Topic aliases from the client (MQTT 5.0 section 3.3.2.3.4).
   std::string_view topic = p.topic;
   if (p.props.topic_alias) {

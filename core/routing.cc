@@ -72,13 +72,13 @@ void Shard::Deliver(Session& s, Delivery d) {
   if (c != nullptr && d.qos == 0) {
     // QoS 0 fast path: straight to the output, dropped (and counted) when the client is too slow.
     if (c->out.size() + c->sending.size() > broker_.config().max_output_bytes) {
-      ++stats_.dropped_qos0;
+      stats_.dropped_qos0.Add();
       return;
     }
     proto::Publish p = ToPublish(*d.msg, 0, d.retain, 0, NowMs());
     if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
     if (QueuePublish(*c, p)) {
-      ++stats_.messages_out;
+      stats_.messages_out.Add();
       MarkDirty(*c);
     }
     return;
@@ -86,7 +86,7 @@ void Shard::Deliver(Session& s, Delivery d) {
   const uint8_t qos = d.qos;
   if (!s.Enqueue(std::move(d), c != nullptr)) {
     if (qos == 0) return;
-    ++stats_.dropped_queue_full;
+    stats_.dropped_queue_full.Add();
     if (c != nullptr && broker_.config().queue_full_policy == "disconnect") {
       ProtocolClose(*c, ReasonCode::kQuotaExceeded, "session queue full");
       return;
@@ -110,7 +110,7 @@ void Shard::PumpSession(Session& s) {
       if (packet_id != 0) too_large.push_back(packet_id);
       return;
     }
-    ++stats_.messages_out;
+    stats_.messages_out.Add();
   });
   for (uint16_t id : too_large) (void)s.Discard(id);
   MarkDirty(*c);
@@ -227,7 +227,7 @@ void Shard::RouteShared(const MessagePtr& m, const SharedKey* only) {
 void Shard::DeliverShared(const MessagePtr& m, const SharedKeyPtr& key) {
   auto it = shared_.find(*key);
   if (it == shared_.end() || it->second.members.empty()) {
-    ++stats_.dropped_no_member;  // the last member left while the message was on its way
+    stats_.dropped_no_member.Add();  // the last member left while the message was on its way
     return;
   }
   SharedGroup& g = it->second;

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "core/broker.h"
@@ -107,7 +108,49 @@ void Shard::RequestStop() {
 
 // ---- The loop -----------------------------------------------------------------------------------
 
+void Shard::PublishSys(int64_t now) {
+  uint64_t totals[9] = {};
+  for (uint16_t i = 0; i < broker_.shard_count(); ++i) {
+    const ShardStats& st = broker_.shard(i).stats();
+    const Counter* c[9] = {&st.connected, &st.sessions,    &st.subscriptions,
+                           &st.retained,  &st.messages_in, &st.messages_out,
+                           &st.bytes_in,  &st.bytes_out,   &st.connections};
+    for (int k = 0; k < 9; ++k) totals[k] += c[k]->Get();
+  }
+  if (started_ms_ == 0) started_ms_ = now;
+  // Exponentially weighted one-minute averages of the message rates, per minute (as Mosquitto).
+  const double interval_s = broker_.config().sys_interval_s;
+  const double alpha = 1.0 - std::exp(-interval_s / 60.0);
+  load_in_1min_ += alpha * ((totals[4] - last_in_) * 60.0 / interval_s - load_in_1min_);
+  load_out_1min_ += alpha * ((totals[5] - last_out_) * 60.0 / interval_s - load_out_1min_);
+  last_in_ = totals[4];
+  last_out_ = totals[5];
+  const std::pair<const char*, std::string> topics[] = {
+      {"$SYS/broker/version", "ringmq " RINGMQ_VERSION},
+      {"$SYS/broker/uptime", std::to_string((now - started_ms_) / 1000) + " seconds"},
+      {"$SYS/broker/clients/connected", std::to_string(totals[0])},
+      {"$SYS/broker/clients/total", std::to_string(totals[1])},
+      {"$SYS/broker/subscriptions/count", std::to_string(totals[2])},
+      {"$SYS/broker/retained messages/count", std::to_string(totals[3])},
+      {"$SYS/broker/messages/received", std::to_string(totals[4])},
+      {"$SYS/broker/messages/sent", std::to_string(totals[5])},
+      {"$SYS/broker/bytes/received", std::to_string(totals[6])},
+      {"$SYS/broker/bytes/sent", std::to_string(totals[7])},
+      {"$SYS/broker/clients/connections/total", std::to_string(totals[8])},
+      {"$SYS/broker/load/messages/received/1min", std::to_string(std::lround(load_in_1min_))},
+      {"$SYS/broker/load/messages/sent/1min", std::to_string(std::lround(load_out_1min_))},
+  };
+  for (const auto& [topic, value] : topics) {
+    auto m = std::make_shared<Message>();
+    m->topic = topic;
+    m->payload = value;
+    m->retain = true;
+    Publish(std::move(m));
+  }
+}
+
 void Shard::Run() {
+  started_ms_ = NowMs();
   for (size_t i = 0; i < listen_fds_.size(); ++i) ArmAccept(static_cast<int>(i));
   ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_), net::PackUserData(kOpEvent, 0, 0));
   Qsbr& qsbr = broker_.qsbr();
@@ -217,6 +260,18 @@ void Shard::Tick(int64_t now) {
     }
   }
   for (Session* s : expired) DestroySession(*s);
+  // Gauges for $SYS and /metrics.
+  size_t connected = 0, subscriptions = 0;
+  for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
+  for (const auto& [id, s] : sessions_) subscriptions += s->subscriptions().size();
+  stats_.connected.Set(connected);
+  stats_.sessions.Set(sessions_.size());
+  stats_.subscriptions.Set(subscriptions);
+  stats_.retained.Set(retained_.size());
+  if (id_ == 0 && broker_.config().sys_interval_s != 0 && now >= next_sys_ms_) {
+    next_sys_ms_ = now + int64_t{broker_.config().sys_interval_s} * 1000;
+    PublishSys(now);
+  }
   // Every 5 s: tell the admin shard which tokens live connections use (keeps ttl tokens alive).
   if (broker_.token_touch() && now >= next_touch_ms_) {
     next_touch_ms_ = now + 5000;
@@ -307,6 +362,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
     return;
   }
   c.last_rx_ms = NowMs();
+  stats_.bytes_in.Add(static_cast<uint64_t>(res));
   c.in.insert(c.in.end(), data.begin(), data.end());
   buffers_->Recycle(bid);
   if (!HandleInput(c)) return;  // closing, or handed to another shard
@@ -351,6 +407,7 @@ void Shard::OnSend(Connection& c, int res) {
     return;
   }
   c.sending_offset += static_cast<size_t>(res);
+  stats_.bytes_out.Add(static_cast<uint64_t>(res));
   if (c.sending_offset < c.sending.size()) {
     // A partial send: the rest goes next, still one send in flight.
     ring_.PrepSend(c.fd, c.sending.data() + c.sending_offset, c.sending.size() - c.sending_offset,
@@ -394,7 +451,7 @@ void Shard::PostToShard(uint16_t to, ShardMsg msg) {
   if (msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared) {
     const size_t limit = msg.msg->qos == 0 ? kOutboxQos0Limit : kOutboxLimit;
     if (box.size() >= limit) {
-      ++stats_.dropped_cross_shard;
+      stats_.dropped_cross_shard.Add();
       return;
     }
   }

@@ -48,15 +48,37 @@ namespace ringmq::core {
 
 class Broker;
 
-// What a shard counts; read by tests and (later) /metrics.
-struct ShardStats {
-  uint64_t connections = 0;
-  uint64_t messages_in = 0;
-  uint64_t messages_out = 0;
-  uint64_t dropped_qos0 = 0;
-  uint64_t dropped_queue_full = 0;
-  uint64_t dropped_no_member = 0;
-  uint64_t dropped_cross_shard = 0;  // another shard's ring stayed full
+// A counter with one writer (its shard) and any number of readers ($SYS on shard 0, /metrics):
+// the writer adds with a relaxed load and store (no locked instruction on the hot path); readers
+// load relaxed and may see a slightly old value, which is all statistics need.
+class Counter {
+ public:
+  void Add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// What a shard counts; on its own cache lines so that shards never share one.
+struct alignas(64) ShardStats {
+  Counter connections;  // accepted CONNECTs, total
+  Counter messages_in;
+  Counter messages_out;
+  Counter bytes_in;
+  Counter bytes_out;
+  Counter dropped_qos0;
+  Counter dropped_queue_full;
+  Counter dropped_no_member;
+  Counter dropped_cross_shard;  // another shard's ring stayed full
+  // Gauges, refreshed every tick.
+  Counter connected;
+  Counter sessions;
+  Counter subscriptions;
+  Counter retained;
 };
 
 class Shard {
@@ -97,6 +119,8 @@ class Shard {
   void CollectMetrics(std::vector<std::string>* out);
 
   uint16_t id() const { return id_; }
+  // Readable from any thread (see Counter).
+  const ShardStats& stats() const { return stats_; }
 
  private:
   // --- I/O (shard.cc) ---
@@ -115,6 +139,8 @@ class Shard {
   void FlushOutbox();
   void PostToShard(uint16_t to, ShardMsg msg);
   void Tick(int64_t now_ms);
+  // Shard 0 publishes the $SYS/broker/... topics every sys_interval seconds.
+  void PublishSys(int64_t now_ms);
   void BeginShutdown();
 
   // --- MQTT (mqtt_handler.cc) ---
@@ -211,6 +237,10 @@ class Shard {
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
   int64_t next_touch_ms_ = 0;
+  int64_t next_sys_ms_ = 0;
+  int64_t started_ms_ = 0;
+  double load_in_1min_ = 0, load_out_1min_ = 0;  // $SYS load averages (messages per minute)
+  uint64_t last_in_ = 0, last_out_ = 0;
   uint64_t assigned_ids_ = 0;
   ShardStats stats_;
 };

@@ -82,7 +82,7 @@ void Shard::PublishFromAdmin(const rest::MqttMessage& m) {
   if (m.message_expiry_interval) {
     msg->expires_at_ms = NowMs() + int64_t{*m.message_expiry_interval} * 1000;
   }
-  ++stats_.messages_in;
+  stats_.messages_in.Add();
   Publish(std::move(msg));
 }
 
@@ -121,19 +121,19 @@ void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* 
 void Shard::CollectMetrics(std::vector<std::string>* out) {
   size_t connected = 0;
   for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
-  out->push_back(
-      fmt::format("ringmq_connections{{shard=\"{0}\"}} {1}\n"
-                  "ringmq_sessions{{shard=\"{0}\"}} {2}\n"
-                  "ringmq_retained_messages{{shard=\"{0}\"}} {3}\n"
-                  "ringmq_messages_in_total{{shard=\"{0}\"}} {4}\n"
-                  "ringmq_messages_out_total{{shard=\"{0}\"}} {5}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n",
-                  id_, connected, sessions_.size(), retained_.size(), stats_.messages_in,
-                  stats_.messages_out, stats_.dropped_qos0, stats_.dropped_queue_full,
-                  stats_.dropped_no_member, stats_.dropped_cross_shard));
+  out->push_back(fmt::format(
+      "ringmq_connections{{shard=\"{0}\"}} {1}\n"
+      "ringmq_sessions{{shard=\"{0}\"}} {2}\n"
+      "ringmq_retained_messages{{shard=\"{0}\"}} {3}\n"
+      "ringmq_messages_in_total{{shard=\"{0}\"}} {4}\n"
+      "ringmq_messages_out_total{{shard=\"{0}\"}} {5}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n",
+      id_, connected, sessions_.size(), retained_.size(), stats_.messages_in.Get(),
+      stats_.messages_out.Get(), stats_.dropped_qos0.Get(), stats_.dropped_queue_full.Get(),
+      stats_.dropped_no_member.Get(), stats_.dropped_cross_shard.Get()));
 }
 
 }  // namespace ringmq::core

@@ -240,6 +240,30 @@ class PassThrough(BrokerTest):
             sub.recv_packet(timeout=0.5)  # not delivered
 
 
+class SysTopics(BrokerTest):
+    def test_sys_topics_published_and_hidden_from_wildcards(self):
+        b = Broker("--sys-interval", "1")
+        try:
+            everything = RawClient(b).connect("all")
+            everything.subscribe("#", opts=0)
+            sys = RawClient(b).connect("sys")
+            sys.subscribe("$SYS/broker/#", opts=0)
+            seen = {}
+            end = time.time() + 4
+            while time.time() < end and int(seen.get("$SYS/broker/clients/connected", 0)) < 2:
+                try:
+                    topic, payload, _, _, _ = sys.parse_publish(sys.recv_packet(timeout=0.5))
+                    seen[topic] = payload
+                except OSError:
+                    pass
+            self.assertGreaterEqual(int(seen["$SYS/broker/clients/connected"]), 2)
+            self.assertTrue(seen.get("$SYS/broker/version", b"").startswith(b"ringmq"))
+            with self.assertRaises(OSError):
+                everything.recv_packet(timeout=0.3)  # '#' never matches $SYS topics
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
 class SlowConsumer(BrokerTest):
     def test_memory_bounded_and_others_unaffected(self):
         b = Broker()
