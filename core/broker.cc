@@ -15,7 +15,14 @@
 namespace ringmq::core {
 
 Broker::Broker(const Config& config)
-    : config_(config), qsbr_(config.shards), index_(qsbr_), rings_(config.shards) {}
+    : config_(config), qsbr_(config.shards), index_(qsbr_), rings_(config.shards) {
+  for (const Listener& l : config_.listeners) {
+    net::WebSocketConfig ws;
+    ws.paths = {l.path.empty() ? "/mqtt" : l.path, "/"};
+    ws.max_frame_bytes = config_.max_packet_size + 16;
+    ws_configs_.push_back(ws);
+  }
+}
 
 Broker::~Broker() { Stop(); }
 
@@ -37,7 +44,7 @@ bool Broker::Start(std::string* error) {
     }
     const bool v6 = l.host.find(':') != std::string::npos;
     announced.push_back(l.scheme + "://" + (v6 ? "[" + l.host + "]" : l.host) + ":" +
-                        std::to_string(port));
+                        std::to_string(port) + (l.websocket() ? l.path : ""));
   }
   // Each shard creates its io_uring on its own thread (the single issuer) and reports back.
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());

@@ -21,6 +21,7 @@
 #include "core/shard_msg.h"
 #include "core/spsc_ring.h"
 #include "core/topic_index.h"
+#include "net/websocket.h"
 
 namespace ringmq::core {
 
@@ -57,6 +58,8 @@ class Broker {
   void ForEachShard(const std::function<void(Shard&)>& fn);
 
   const Config& config() const { return config_; }
+  // The WebSocket settings of listener i (immutable, shared by every shard).
+  const net::WebSocketConfig& ws_config(size_t i) const { return ws_configs_[i]; }
   uint16_t shard_count() const { return static_cast<uint16_t>(shards_.size()); }
   Shard& shard(uint16_t i) { return *shards_[i]; }
   Qsbr& qsbr() { return qsbr_; }
@@ -70,6 +73,7 @@ class Broker {
   ShardRings rings_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::thread> threads_;
+  std::vector<net::WebSocketConfig> ws_configs_;
   TokenLookup token_lookup_;
   TokenTouch token_touch_;
 };

@@ -18,8 +18,8 @@ bool ParseListener(const std::string& url, Listener* out, std::string* error) {
   }
   Listener l;
   l.scheme = url.substr(0, sep);
-  if (l.scheme != "mqtt") {
-    *error = "listener scheme '" + l.scheme + "' is not supported yet (only mqtt://)";
+  if (l.scheme != "mqtt" && l.scheme != "mqtts" && l.scheme != "ws" && l.scheme != "wss") {
+    *error = "listener scheme '" + l.scheme + "' is not supported (mqtt, mqtts, ws, wss)";
     return false;
   }
   std::string rest = url.substr(sep + 3);
@@ -48,6 +48,7 @@ bool ParseListener(const std::string& url, Listener* out, std::string* error) {
     return false;
   }
   l.port = static_cast<uint16_t>(p);
+  if ((l.scheme == "ws" || l.scheme == "wss") && l.path.empty()) l.path = "/mqtt";
   *out = l;
   return true;
 }
@@ -90,6 +91,9 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "queue_full_policy", &c->queue_full_policy);
   FromToml(t, "connect_timeout", &c->connect_timeout_s);
   FromToml(t, "sys_interval", &c->sys_interval_s);
+  FromToml(t, "tls_cert", &c->tls_cert);
+  FromToml(t, "tls_key", &c->tls_key);
+  FromToml(t, "tls_ca", &c->tls_ca);
   FromToml(t, "max_keepalive", &c->max_keepalive);
   FromToml(t, "socket_send_buffer", &c->socket_send_buffer);
   FromToml(t, "socket_recv_buffer", &c->socket_recv_buffer);
@@ -129,6 +133,9 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
                "Accept clients without a token");
   app.add_option("--log-level", c.log_level, "error, warn, info or debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for mqtts:// and wss://");
+  app.add_option("--tls-key", c.tls_key, "PEM private key for mqtts:// and wss://");
+  app.add_option("--tls-ca", c.tls_ca, "PEM CA bundle: ask clients for certificates signed by it");
   app.add_option("--max-packet-size", c.max_packet_size, "Largest MQTT packet in bytes");
   app.add_option("--max-connections", c.max_connections, "Maximum concurrent connections");
   app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
@@ -168,6 +175,11 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
     std::string error;
     if (!ParseListener(url, &l, &error)) {
       std::cerr << "ringmq: " << error << "\n";
+      *exit_code = 2;
+      return false;
+    }
+    if ((l.scheme == "mqtts" || l.scheme == "wss") && (c.tls_cert.empty() || c.tls_key.empty())) {
+      std::cerr << "ringmq: " << url << " needs --tls-cert and --tls-key\n";
       *exit_code = 2;
       return false;
     }

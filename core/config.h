@@ -11,10 +11,12 @@
 namespace ringmq::core {
 
 struct Listener {
-  std::string scheme;  // "mqtt" (later: mqtts, ws, wss)
+  std::string scheme;  // "mqtt", "mqtts" (TLS), "ws" (WebSocket), "wss" (WebSocket over TLS)
   std::string host;    // as given: "0.0.0.0", "127.0.0.1", "::"
   uint16_t port = 0;   // 0 picks a free port
-  std::string path;    // WebSocket path (unused for mqtt)
+  std::string path;    // WebSocket path, default "/mqtt" ("/" is accepted too)
+  bool tls() const { return scheme == "mqtts" || scheme == "wss"; }
+  bool websocket() const { return scheme == "ws" || scheme == "wss"; }
 };
 
 struct Config {
@@ -27,6 +29,9 @@ struct Config {
   uint16_t rest_port = 9080;
   bool rest_enabled = true;  // --rest none disables it
   std::string master_token;  // ensured to exist as a master token (or RINGMQ_MASTER_TOKEN)
+  std::string tls_cert;      // PEM chain for mqtts:// and wss:// listeners
+  std::string tls_key;       // PEM private key
+  std::string tls_ca;        // optional: request client certificates signed by these CAs
 
   // Limits.
   uint32_t max_packet_size = 1 << 20;    // bytes, whole packet, both directions

@@ -13,11 +13,14 @@
 #define RINGMQ_CORE_CONNECTION_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "acl/acl.h"
+#include "net/tls.h"
+#include "net/websocket.h"
 #include "proto/codec.h"
 #include "proto/packet.h"
 
@@ -48,8 +51,15 @@ class Connection {
   std::string client_id;
   std::string assigned_client_id;  // set by the shard that assigned it before a handoff
 
+  // Transport layers, when the listener has them: TLS (mqtts, wss) and WebSocket (ws, wss).
+  std::unique_ptr<net::TlsSession> tls;
+  std::unique_ptr<net::WebSocketSession> ws;
+  std::vector<uint8_t> transport_out;  // bytes the transports produced (handshakes, pongs, alerts)
+  std::vector<uint8_t> scratch;        // plaintext between the TLS and WebSocket layers
+  bool transport_closed = false;       // the WebSocket close / TLS close_notify was queued
+
   std::vector<uint8_t> in;
-  std::vector<uint8_t> out;
+  std::vector<uint8_t> out;  // MQTT bytes queued during this loop turn (before any transport)
   std::vector<uint8_t> sending;
   size_t sending_offset = 0;
   bool send_in_flight = false;

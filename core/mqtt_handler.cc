@@ -238,6 +238,9 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     h->peer = c.peer;
     h->bytes = std::move(c.in);
     h->assigned_client_id = assigned;
+    h->tls = std::move(c.tls);
+    h->ws = std::move(c.ws);
+    h->pending_out = std::move(c.transport_out);  // e.g. the WebSocket 101, not sent yet
     ShardMsg m;
     m.kind = ShardMsg::Kind::kHandoff;
     m.handoff = std::move(h);
@@ -609,6 +612,10 @@ void Shard::AdoptHandoff(std::unique_ptr<Handoff> h) {
   if (c == nullptr) return;
   c->in = std::move(h->bytes);
   c->assigned_client_id = std::move(h->assigned_client_id);
+  c->tls = std::move(h->tls);
+  c->ws = std::move(h->ws);
+  c->transport_out = std::move(h->pending_out);
+  if (!c->transport_out.empty()) MarkDirty(*c);
   if (HandleInput(*c)) ArmRecv(*c);
 }
 

@@ -49,6 +49,18 @@ Shard::~Shard() {
 
 bool Shard::Init(std::string* error) {
   outbox_.resize(broker_.config().shards);
+  const Config& cfg = broker_.config();
+  if (std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                  [](const Listener& l) { return l.tls(); })) {
+    net::TlsConfig tls;
+    tls.cert_file = cfg.tls_cert;
+    tls.key_file = cfg.tls_key;
+    tls.ca_file = cfg.tls_ca;
+    if (std::string e = tls_.Load(tls); !e.empty()) {
+      *error = "TLS: " + e;
+      return false;
+    }
+  }
   event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (event_fd_ < 0) {
     *error = std::string("eventfd: ") + std::strerror(errno);
@@ -310,6 +322,18 @@ void Shard::OnAccept(int res, bool more, int index) {
     } else {
       net::SetSocketOptions(res, cfg.socket_send_buffer, cfg.socket_recv_buffer);
       Connection* c = NewConnection(res, net::PeerAddress(res));
+      const Listener& l = cfg.listeners[static_cast<size_t>(index)];
+      if (l.tls()) {
+        c->tls = std::make_unique<net::TlsSession>();
+        if (std::string e = c->tls->Start(tls_); !e.empty()) {
+          LOG_WARN("shard {}: TLS for {}: {}", id_, c->peer, e);
+          CloseConnection(*c, "TLS setup failed");
+          c = nullptr;
+        }
+      }
+      if (c != nullptr && l.websocket()) {
+        c->ws = std::make_unique<net::WebSocketSession>(&broker_.ws_config(index));
+      }
       if (c != nullptr) ArmRecv(*c);
     }
   } else if (res != -ECANCELED && res != -EBADF && res != -EINVAL) {
@@ -363,10 +387,58 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   }
   c.last_rx_ms = NowMs();
   stats_.bytes_in.Add(static_cast<uint64_t>(res));
-  c.in.insert(c.in.end(), data.begin(), data.end());
+  const bool open = TransportIn(c, data);
   buffers_->Recycle(bid);
+  if (!open) return;
   if (!HandleInput(c)) return;  // closing, or handed to another shard
   if (!c.recv_armed) ArmRecv(c);
+}
+
+bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
+  if (!c.tls && !c.ws) {
+    c.in.insert(c.in.end(), data.begin(), data.end());
+    return true;
+  }
+  const char* closing = nullptr;
+  std::span<const uint8_t> plain = data;
+  if (c.tls) {
+    c.scratch.clear();
+    const net::TlsState st = c.tls->Feed(data, &c.scratch, &c.transport_out);
+    if (st == net::TlsState::kFailed) {
+      LOG_INFO("shard {}: TLS with {} failed: {}", id_, c.peer, c.tls->error());
+      closing = "TLS failed";
+    } else if (st == net::TlsState::kClosed) {
+      closing = "TLS closed by the peer";
+    }
+    plain = c.scratch;
+    if (!c.ws) c.in.insert(c.in.end(), plain.begin(), plain.end());
+  }
+  if (c.ws && !plain.empty() && closing == nullptr) {
+    ws_wire_.clear();
+    const net::WsFeedResult r = c.ws->Feed(plain, &c.in, &ws_wire_);
+    if (!ws_wire_.empty()) {
+      if (c.tls) {
+        (void)c.tls->Write(ws_wire_, &c.transport_out);
+      } else {
+        c.transport_out.insert(c.transport_out.end(), ws_wire_.begin(), ws_wire_.end());
+      }
+    }
+    if (r.state == net::WsState::kClosed) {
+      if (!c.ws->error().empty()) {
+        LOG_INFO("shard {}: WebSocket from {}: {}", id_, c.peer, c.ws->error());
+      }
+      closing = "WebSocket closed";
+    }
+  }
+  if (!c.transport_out.empty()) MarkDirty(c);
+  if (closing == nullptr) return true;
+  // Send what the transport answered (an HTTP error, a close frame, an alert), then close.
+  ConnectionLost(c);
+  c.state = Connection::State::kClosing;
+  c.close_when_flushed = true;
+  c.transport_closed = true;
+  MarkDirty(c);
+  return false;
 }
 
 void Shard::MarkDirty(Connection& c) {
@@ -382,8 +454,9 @@ void Shard::FlushOutput() {
     Connection* c = slot < conns_.size() ? conns_[slot].get() : nullptr;
     if (c == nullptr || c->generation != gen) continue;
     c->in_dirty_list = false;
-    if (!c->send_in_flight && !c->out.empty()) StartSend(*c);
-    if (c->state == Connection::State::kClosing && !c->send_in_flight && c->out.empty()) {
+    if (!c->send_in_flight && (!c->out.empty() || !c->transport_out.empty())) StartSend(*c);
+    if (c->state == Connection::State::kClosing && !c->send_in_flight && c->out.empty() &&
+        c->transport_out.empty()) {
       CloseConnection(*c, "closed after final packet");
     }
   }
@@ -391,8 +464,34 @@ void Shard::FlushOutput() {
 }
 
 void Shard::StartSend(Connection& c) {
-  c.sending.swap(c.out);
-  c.out.clear();
+  if (!c.tls && !c.ws) {
+    c.sending.swap(c.out);
+    c.out.clear();
+  } else {
+    // Transport bytes first (already in wire form), then this turn's MQTT bytes as one WebSocket
+    // frame and/or one run of TLS records.
+    c.sending.clear();
+    c.sending.swap(c.transport_out);
+    const bool final_flush = c.state == Connection::State::kClosing && !c.transport_closed;
+    if (!c.out.empty() || final_flush) {
+      std::vector<uint8_t>* payload = &c.out;
+      if (c.ws) {
+        ws_wire_.clear();
+        if (!c.out.empty()) c.ws->Wrap(c.out, &ws_wire_);
+        if (final_flush) c.ws->Close(net::kWsCloseNormal, "", &ws_wire_);
+        payload = &ws_wire_;
+      }
+      if (c.tls) {
+        if (!payload->empty()) (void)c.tls->Write(*payload, &c.sending);
+        if (final_flush) c.tls->Shutdown(&c.sending);
+      } else {
+        c.sending.insert(c.sending.end(), payload->begin(), payload->end());
+      }
+      c.out.clear();
+      if (final_flush) c.transport_closed = true;
+    }
+    if (c.sending.empty()) return;
+  }
   c.sending_offset = 0;
   c.send_in_flight = true;
   ring_.PrepSend(c.fd, c.sending.data(), c.sending.size(),
@@ -416,11 +515,12 @@ void Shard::OnSend(Connection& c, int res) {
   }
   c.send_in_flight = false;
   c.sending.clear();
-  if (c.state == Connection::State::kClosing && c.session == nullptr && c.out.empty()) {
+  if (c.state == Connection::State::kClosing && c.session == nullptr && c.out.empty() &&
+      c.transport_out.empty()) {
     CloseConnection(c, "closed after final packet");
     return;
   }
-  if (!c.out.empty()) MarkDirty(c);
+  if (!c.out.empty() || !c.transport_out.empty()) MarkDirty(c);
 }
 
 void Shard::CloseConnection(Connection& c, const char* why) {

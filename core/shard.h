@@ -93,6 +93,7 @@ class Shard {
   // Creates the ring and its buffer ring. REQUIRES: called on the thread that then calls Run.
   bool InitRing(std::string* error);
   // Listening sockets this shard accepts on (SO_REUSEPORT, one per listener per shard).
+  // In listener order (Config::listeners), so a listener's index is its number in the config.
   void AddListener(int fd) { listen_fds_.push_back(fd); }
   // The event loop; returns after a stop request once every connection is closed or 2 s passed.
   void Run();
@@ -126,7 +127,10 @@ class Shard {
   // --- I/O (shard.cc) ---
   void ArmAccept(int listen_fd);
   void ArmRecv(Connection& c);
-  void OnAccept(int res, bool more, int listen_fd);
+  void OnAccept(int res, bool more, int listener);
+  // Passes received bytes through the connection's transports into c.in. False when the
+  // connection is closing (a transport failed or closed).
+  bool TransportIn(Connection& c, std::span<const uint8_t> data);
   void OnRecv(Connection& c, int res, uint32_t flags);
   void OnSend(Connection& c, int res);
   void FlushOutput();
@@ -205,6 +209,8 @@ class Shard {
   int event_fd_ = -1;
   uint64_t event_buf_ = 0;
   std::vector<int> listen_fds_;
+  net::TlsContext tls_;           // loaded when a listener uses TLS
+  std::vector<uint8_t> ws_wire_;  // scratch: WebSocket frames on their way into TLS
   std::atomic<bool> stop_requested_{false};
   std::mutex tasks_mu_;  // control plane only (PostTask)
   std::vector<std::function<void(Shard&)>> tasks_;

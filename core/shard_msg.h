@@ -11,6 +11,8 @@
 
 #include "core/message.h"
 #include "core/session.h"
+#include "net/tls.h"
+#include "net/websocket.h"
 
 namespace ringmq::core {
 
@@ -20,6 +22,9 @@ struct Handoff {
   std::string peer;
   std::vector<uint8_t> bytes;      // everything read so far, starting with the CONNECT packet
   std::string assigned_client_id;  // MQTT 5 empty client id: the id assigned by the first shard
+  std::unique_ptr<net::TlsSession> tls;  // transports move with the connection
+  std::unique_ptr<net::WebSocketSession> ws;
+  std::vector<uint8_t> pending_out;  // transport bytes the first shard had not sent yet
 };
 
 // "Send me the retained messages matching `filter`" and its answer.

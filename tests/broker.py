@@ -33,17 +33,20 @@ class Broker:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.master_token = None
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening mqtt://"):
-            self.proc.kill()
-            raise RuntimeError("broker did not start: %r %s" % (line, self.proc.stderr.read()))
-        self.host, port = line.strip()[len("listening mqtt://"):].rsplit(":", 1)
-        self.port = int(port)
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening http://"):
-            self.proc.kill()
-            raise RuntimeError("no REST listener: %r %s" % (line, self.proc.stderr.read()))
-        self.rest_port = int(line.strip().rsplit(":", 1)[1])
+        self.listeners = {}  # scheme -> (host, port, path) of the first listener of that scheme
+        while True:
+            line = self.proc.stdout.readline()
+            if not line.startswith("listening "):
+                self.proc.kill()
+                raise RuntimeError("broker did not start: %r %s" % (line, self.proc.stderr.read()))
+            scheme, rest = line.strip()[len("listening "):].split("://", 1)
+            hostport, _, path = rest.partition("/")
+            host, port = hostport.rsplit(":", 1)
+            self.listeners.setdefault(scheme, (host, int(port), "/" + path if path else ""))
+            if scheme == "http":
+                break
+        self.host, self.port, _ = self.listeners["mqtt"]
+        self.rest_port = self.listeners["http"][1]
         if not os.path.exists(os.path.join(self.data_dir, ".first-start-read")):
             line = self.proc.stdout.readline()
             if line.startswith("master token: "):
