@@ -13,8 +13,12 @@ PACKAGES=(
   liburing-dev libssl-dev libsimdjson-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libxxhash-dev libhttp-parser-dev libwslay-dev libspdlog-dev
-  mosquitto mosquitto-clients python3 python3-paho-mqtt
+  mosquitto mosquitto-clients python3 python3-paho-mqtt openssl
 )
+
+# Node.js runs MQTT.js for the WebSocket tests; a machine that already has node (with its npm)
+# keeps it, a fresh Debian 12 gets Debian's nodejs and npm.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 SUDO=""
@@ -33,6 +37,11 @@ if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/
   systemctl is-active --quiet mosquitto 2>/dev/null; then
   echo "setup: stopping and disabling the mosquitto system service (it would hold port 1883)"
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+# MQTT.js for the WebSocket tests (tests/js, versions pinned by package-lock.json).
+if [ ! -d tests/js/node_modules ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
