@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up (Debian packages, Release build) and starts the broker with sensible defaults:
-# MQTT on 0.0.0.0:1883, data in ./data. Extra arguments are passed to the broker.
+# MQTT on 0.0.0.0:1883 and WebSockets on 0.0.0.0:8083, the REST API and web page on
+# 127.0.0.1:9080, data in ./data. Arguments replace the listeners and are passed to the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -9,4 +10,7 @@ if [ ! -x build/core/ringmq ]; then
   exit 1
 fi
 mkdir -p data
+# Without arguments: MQTT on 1883, MQTT over WebSockets on 8083 (the web page at
+# http://127.0.0.1:9080/ connects there), the REST API on 127.0.0.1:9080.
+[ $# -eq 0 ] && set -- --listen mqtt://0.0.0.0:1883 --listen ws://0.0.0.0:8083/mqtt
 exec build/core/ringmq --data-dir data "$@"
