@@ -86,6 +86,27 @@ void Broker::ForEachShard(const std::function<void(Shard&)>& fn) {
   for (auto& s : shards_) s->PostTask(fn);
 }
 
+void Broker::Reload(Config fresh) {
+  if (fresh.shards != config_.shards || fresh.data_dir != config_.data_dir ||
+      fresh.listeners.size() != config_.listeners.size()) {
+    LOG_WARN("reload: listeners, shards and data_dir change only with a restart; kept as they are");
+  }
+  fresh.listeners = config_.listeners;
+  fresh.shards = config_.shards;
+  fresh.data_dir = config_.data_dir;
+  spdlog::set_level(
+      spdlog::level::from_str(fresh.log_level == "warn" ? "warning" : fresh.log_level));
+  for (auto& s : shards_) {
+    s->PostTask([fresh](Shard& shard) {
+      if (std::string e = shard.Reload(fresh); !e.empty()) {
+        LOG_ERROR("shard {}: TLS reload failed, the old certificate stays: {}", shard.id(), e);
+      }
+    });
+  }
+  LOG_INFO("configuration reloaded (max_packet_size {}, allow_anonymous {}, log_level {})",
+           fresh.max_packet_size, fresh.allow_anonymous, fresh.log_level);
+}
+
 void Broker::Stop() {
   for (auto& s : shards_) s->RequestStop();
   for (auto& t : threads_) {

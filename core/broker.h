@@ -41,6 +41,10 @@ class Broker {
   bool Start(std::string* error);
   // Graceful shutdown; returns when every shard thread has exited.
   void Stop();
+  // SIGHUP: applies the reloadable settings of `fresh` (limits, log level, anonymous mode, TLS
+  // certificates) to every shard without dropping connections. Listeners, shards and the data
+  // directory need a restart: a change of them is reported and ignored.
+  void Reload(Config fresh);
 
   // Asks the token store for the compiled ACL of `key`; `reply` is called exactly once, on any
   // thread, with nullptr for an unknown or invalid token.

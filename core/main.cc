@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -70,7 +71,18 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    // Reload: the same command line again (so the file is read again and flags still win).
+    Config fresh;
+    int ignored = 0;
+    if (ringmq::core::LoadConfig(argc, argv, &fresh, &ignored)) {
+      broker.Reload(std::move(fresh));
+    } else {
+      LOG_ERROR("reload: the configuration is invalid; the running one stays");
+    }
+  }
   LOG_INFO("signal {}: shutting down", sig);
   admin.Stop();
   broker.Stop();

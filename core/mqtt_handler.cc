@@ -83,7 +83,7 @@ void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
 }
 
 bool Shard::HandleInput(Connection& c) {
-  const uint32_t max = broker_.config().max_packet_size;
+  const uint32_t max = cfg_.max_packet_size;
   size_t off = 0;
   for (;;) {
     proto::Frame f;
@@ -176,7 +176,7 @@ bool Shard::HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body) {
 }
 
 Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body) {
-  const Config& cfg = broker_.config();
+  const Config& cfg = cfg_;
   if ((byte0 >> 4) != static_cast<uint8_t>(proto::PacketType::kConnect)) {
     // [MQTT-3.1.0-1]: the first packet must be CONNECT.
     LOG_INFO("shard {}: {} sent {} before CONNECT, closing", id_, c.peer,
@@ -380,7 +380,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
 }
 
 void Shard::HandlePublish(Connection& c, proto::Publish& p) {
-  const Config& cfg = broker_.config();
+  const Config& cfg = cfg_;
   stats_.messages_in.Add();
   // Topic aliases from the client (MQTT 5.0 section 3.3.2.3.4).
   std::string_view topic = p.topic;
@@ -482,7 +482,7 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
 }
 
 void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
-  const Config& cfg = broker_.config();
+  const Config& cfg = cfg_;
   Session& s = *c.session;
   proto::Suback ack;
   ack.packet_id = sub.packet_id;
@@ -582,8 +582,7 @@ void Shard::HandleDisconnect(Connection& c, const proto::Disconnect& d) {
       ProtocolClose(c, ReasonCode::kProtocolError, "session expiry set at DISCONNECT after 0");
       return;
     }
-    s.expiry_interval_s =
-        std::min(*d.props.session_expiry_interval, broker_.config().max_session_expiry);
+    s.expiry_interval_s = std::min(*d.props.session_expiry_interval, cfg_.max_session_expiry);
   }
   // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be sent.
   c.publish_will = IsV5(c) && d.reason == ReasonCode::kDisconnectWithWillMessage;

@@ -71,7 +71,7 @@ void Shard::Deliver(Session& s, Delivery d) {
   Connection* c = s.connection;
   if (c != nullptr && d.qos == 0) {
     // QoS 0 fast path: straight to the output, dropped (and counted) when the client is too slow.
-    if (c->out.size() + c->sending.size() > broker_.config().max_output_bytes) {
+    if (c->out.size() + c->sending.size() > cfg_.max_output_bytes) {
       stats_.dropped_qos0.Add();
       return;
     }
@@ -87,7 +87,7 @@ void Shard::Deliver(Session& s, Delivery d) {
   if (!s.Enqueue(std::move(d), c != nullptr)) {
     if (qos == 0) return;
     stats_.dropped_queue_full.Add();
-    if (c != nullptr && broker_.config().queue_full_policy == "disconnect") {
+    if (c != nullptr && cfg_.queue_full_policy == "disconnect") {
       ProtocolClose(*c, ReasonCode::kQuotaExceeded, "session queue full");
       return;
     }
@@ -99,7 +99,7 @@ void Shard::Deliver(Session& s, Delivery d) {
 void Shard::PumpSession(Session& s) {
   Connection* c = s.connection;
   if (c == nullptr || c->state != Connection::State::kActive) return;
-  const uint16_t window = std::min(broker_.config().max_inflight, c->client_receive_maximum);
+  const uint16_t window = std::min(cfg_.max_inflight, c->client_receive_maximum);
   const int64_t now = NowMs();
   std::vector<uint16_t> too_large;
   s.Pump(window, now, [&](const Delivery& d, uint16_t packet_id) {

@@ -35,7 +35,7 @@ constexpr size_t kOutboxLimit = 256 * 1024;
 
 }  // namespace
 
-Shard::Shard(Broker& broker, uint16_t id) : broker_(broker), id_(id) {
+Shard::Shard(Broker& broker, uint16_t id) : broker_(broker), id_(id), cfg_(broker.config()) {
   outbox_.resize(broker.shard_count() == 0 ? broker.config().shards : broker.shard_count());
 }
 
@@ -48,8 +48,8 @@ Shard::~Shard() {
 }
 
 bool Shard::Init(std::string* error) {
-  outbox_.resize(broker_.config().shards);
-  const Config& cfg = broker_.config();
+  outbox_.resize(cfg_.shards);
+  const Config& cfg = cfg_;
   if (std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                   [](const Listener& l) { return l.tls(); })) {
     net::TlsConfig tls;
@@ -93,6 +93,11 @@ void Shard::WakeFromAnyThread() {
   (void)!::write(event_fd_, &one, sizeof(one));
 }
 
+std::string Shard::Reload(const Config& fresh) {
+  cfg_ = fresh;
+  return tls_.loaded() ? tls_.Reload() : "";
+}
+
 void Shard::PostTask(std::function<void(Shard&)> fn) {
   {
     std::lock_guard<std::mutex> lock(tasks_mu_);
@@ -131,7 +136,7 @@ void Shard::PublishSys(int64_t now) {
   }
   if (started_ms_ == 0) started_ms_ = now;
   // Exponentially weighted one-minute averages of the message rates, per minute (as Mosquitto).
-  const double interval_s = broker_.config().sys_interval_s;
+  const double interval_s = cfg_.sys_interval_s;
   const double alpha = 1.0 - std::exp(-interval_s / 60.0);
   load_in_1min_ += alpha * ((totals[4] - last_in_) * 60.0 / interval_s - load_in_1min_);
   load_out_1min_ += alpha * ((totals[5] - last_out_) * 60.0 / interval_s - load_out_1min_);
@@ -249,7 +254,7 @@ void Shard::BeginShutdown() {
 void Shard::Tick(int64_t now) {
   // Keep alive: 1.5 times the interval without a packet [MQTT-3.1.2-22]; a connection that has not
   // completed its CONNECT within connect_timeout is closed.
-  const int64_t connect_timeout_ms = int64_t{broker_.config().connect_timeout_s} * 1000;
+  const int64_t connect_timeout_ms = int64_t{cfg_.connect_timeout_s} * 1000;
   for (auto& c : conns_) {
     if (c && c->state == Connection::State::kAwaitConnect &&
         now - c->accepted_ms > connect_timeout_ms) {
@@ -280,8 +285,8 @@ void Shard::Tick(int64_t now) {
   stats_.sessions.Set(sessions_.size());
   stats_.subscriptions.Set(subscriptions);
   stats_.retained.Set(retained_.size());
-  if (id_ == 0 && broker_.config().sys_interval_s != 0 && now >= next_sys_ms_) {
-    next_sys_ms_ = now + int64_t{broker_.config().sys_interval_s} * 1000;
+  if (id_ == 0 && cfg_.sys_interval_s != 0 && now >= next_sys_ms_) {
+    next_sys_ms_ = now + int64_t{cfg_.sys_interval_s} * 1000;
     PublishSys(now);
   }
   // Every 5 s: tell the admin shard which tokens live connections use (keeps ttl tokens alive).
@@ -315,7 +320,7 @@ void Shard::ArmRecv(Connection& c) {
 
 void Shard::OnAccept(int res, bool more, int index) {
   if (res >= 0) {
-    const Config& cfg = broker_.config();
+    const Config& cfg = cfg_;
     if (stopping_ || live_connections_ >= cfg.max_connections / broker_.shard_count() + 1) {
       LOG_WARN("shard {}: connection refused: limit of {} connections", id_, cfg.max_connections);
       ::close(res);

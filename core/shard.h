@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "acl/acl_cache.h"
+#include "core/config.h"
 #include "core/connection.h"
 #include "core/local_trie.h"
 #include "core/message.h"
@@ -108,6 +109,9 @@ class Shard {
   // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
   // A token changed: cache the new ACL and re-apply it to every session that uses the token.
   void ApplyTokenChange(const std::string& key, const acl::AclPtr& acl);
+  // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
+  // connections keep going. Returns an error (the old TLS credentials stay) or "".
+  std::string Reload(const Config& fresh);
   // A token may no longer be used: forget it and close every connection that uses it.
   void RevokeToken(const std::string& key, proto::ReasonCode reason);
   // REST requests (core/shard_admin.cc), each answering for this shard's part.
@@ -204,6 +208,7 @@ class Shard {
 
   Broker& broker_;
   const uint16_t id_;
+  Config cfg_;  // this shard's copy: replaced (on this thread) by a SIGHUP reload
   net::Ring ring_;
   std::unique_ptr<net::BufferRing> buffers_;
   int event_fd_ = -1;

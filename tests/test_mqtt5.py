@@ -240,6 +240,35 @@ class PassThrough(BrokerTest):
             sub.recv_packet(timeout=0.5)  # not delivered
 
 
+class Reload(BrokerTest):
+    def test_sighup_applies_new_limits_without_dropping_connections(self):
+        import signal
+        import tempfile
+        conf = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        conf.write("max_packet_size = 1000\n")
+        conf.close()
+        b = Broker("--config", conf.name)
+        try:
+            old = RawClient(b).connect("old")
+            self.assertEqual(old.connack_props["MaximumPacketSize"], 1000)
+            with open(conf.name, "w") as f:
+                f.write("max_packet_size = 2000\nallow_anonymous = true\n")
+            b.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            self.assertEqual(RawClient(b).connect("new").connack_props["MaximumPacketSize"], 2000)
+            with open(conf.name, "w") as f:
+                f.write("max_packet_size = [broken\n")
+            b.proc.send_signal(signal.SIGHUP)  # reported; the running configuration stays
+            time.sleep(0.5)
+            self.assertEqual(RawClient(b).connect("new2").connack_props["MaximumPacketSize"], 2000)
+            old.send(0xC0, b"")  # the first connection lived through both reloads
+            self.assertEqual(old.recv_packet().type, 13)
+            self.assertTrue(any("reload" in line for line in b.lines))
+        finally:
+            self.assertEqual(b.stop(), 0)
+            os.unlink(conf.name)
+
+
 class SysTopics(BrokerTest):
     def test_sys_topics_published_and_hidden_from_wildcards(self):
         b = Broker("--sys-interval", "1")

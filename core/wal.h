@@ -1,0 +1,280 @@
+// The per-shard write-ahead log (DESIGN.md section 7, doc/wal-format.md): a directory of segment
+// files `wal-<shard>-<seq>.log` written through the shard's io_uring with group commit, snapshot
+// files `snap-<shard>-<seq>.dat` holding a full state, and recovery that replays the newest valid
+// snapshot and the segments after it.
+//
+//   WalWriter   the shard's appender: Append copies a record into an in-memory batch and returns
+//               its sequence number; Flush (once per loop turn) writes the batch and fdatasyncs it
+//               through the ring; durable_seq() says what is on disk.
+//   WalSnapshotWriter, ListWalFiles, DeleteObsoleteWalFiles
+//               blocking file work for a background thread (or startup): a snapshot written to a
+//               temp file, synced, renamed; then the segments it covers are deleted.
+//   RecoverWal  blocking, at startup: snapshot + segments -> callback(record), torn tail
+//               truncated, corruption reported (lenient) or refused (strict).
+//
+// Thread-safety: a WalWriter belongs to one shard thread (the thread that called Open) and only
+// that thread calls it; debug builds assert it. WalSnapshotWriter is used by one thread at a time.
+// The free functions touch only the files of the shard they are given; they may run on any thread
+// but not concurrently with a WalSnapshotWriter or recovery of the same shard.
+//
+// Blocking: WalWriter never fsyncs on the calling thread. Its only plain syscalls are on segment
+// changes (open + a 32-byte pwrite of the header + close, rare: once per segment_bytes) and in
+// Open; every data write, fdatasync and the directory fsync for a new segment go through the ring.
+// Everything else in this header blocks (read, write, fdatasync, rename) and must not run on a
+// shard's loop, except at startup.
+//
+// Invariants:
+//   1. Sequence numbers are 1, 2, 3, ... per WalWriter; durable_seq() <= appended_seq() and never
+//      decreases. Record n is durable (sync/batch: fdatasync completed; none: written to the
+//      kernel) iff n <= durable_seq().
+//   2. At most one write-or-sync chain is in flight; records appended meanwhile wait for the next
+//      batch (group commit).
+//   3. Records reach the file in Append order; a segment receives its first write only after every
+//      write to the previous segment is durable, so only the last segment can have a torn tail.
+//   4. A snapshot `snap-<shard>-S.dat` holds the state after every record of segments < S; recovery
+//      replays segments >= S on top of it. A snapshot is valid only with its end record.
+//   5. After an I/O error the writer is failed(): durable_seq() stops and never moves again
+//      (a failed fdatasync cannot be retried safely: the kernel may have dropped the dirty pages).
+#ifndef RINGMQ_CORE_WAL_H_
+#define RINGMQ_CORE_WAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/wal_records.h"
+#include "net/ring.h"
+
+namespace ringmq::core {
+
+enum class WalDurability : uint8_t {
+  kSync,   // every loop turn: write + fdatasync; hold PUBACK until durable
+  kBatch,  // write + fdatasync at most every batch_interval_ms; PUBACK without waiting
+  kNone,   // write every loop turn, never fdatasync: survives a broker crash, not a power loss
+};
+
+struct WalWriterOptions {
+  std::string dir;  // created if missing
+  uint16_t shard = 0;
+  uint64_t segment_bytes = uint64_t{64} << 20;  // roll to a new segment past this size
+  WalDurability durability = WalDurability::kSync;
+  int64_t batch_interval_ms = 10;  // kBatch only
+};
+
+// File names and the 32-byte header of segments and snapshots (doc/wal-format.md).
+inline constexpr size_t kWalFileHeaderSize = 32;
+std::string WalSegmentName(uint16_t shard, uint64_t seq);   // wal-<shard>-<seq>.log
+std::string WalSnapshotName(uint16_t shard, uint64_t seq);  // snap-<shard>-<seq>.dat
+
+class WalWriter {
+ public:
+  struct Stats {
+    uint64_t records = 0;  // appended
+    uint64_t bytes = 0;    // written to segments, headers included
+    uint64_t writes = 0;   // write operations completed
+    uint64_t syncs = 0;    // fdatasyncs completed
+    uint64_t segments = 0;
+  };
+
+  WalWriter() = default;
+  // Closes the files. REQUIRES: idle(), or the ring has been destroyed (in-flight operations
+  // point into this object's buffers).
+  ~WalWriter();
+  WalWriter(const WalWriter&) = delete;
+  WalWriter& operator=(const WalWriter&) = delete;
+
+  // Creates the directory if needed and segment `first_seq` (RecoverWal's next_segment_seq); the
+  // calling thread becomes the owner. Plain syscalls. REQUIRES: not yet open.
+  [[nodiscard]] bool Open(const WalWriterOptions& options, uint64_t first_seq, std::string* error);
+
+  // Copies one record into the batch and returns its sequence number. After failed() the record is
+  // dropped (the number is still returned, and never becomes durable).
+  // REQUIRES: open; body.size() <= kWalMaxBodySize.
+  uint64_t Append(WalType type, std::string_view body);
+  template <typename R>
+  uint64_t Append(const R& record) {
+    return AppendFramed(
+        [&](std::string* out) { AppendWalRecord(record, out); });
+  }
+
+  // Once per loop turn, after the handlers ran and before SubmitAndWait: advances the write /
+  // fdatasync chain and, when nothing is in flight and records are pending (and, in kBatch, the
+  // interval has passed), submits the next batch. Completions are tagged
+  // PackUserData(user_data_kind, 0, op); hand them to OnCompletion. now_ms: any monotonic clock.
+  void Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms);
+
+  // Handles one completion tagged with the kind given to Flush. Never submits (Flush does).
+  void OnCompletion(const net::Completion& c);
+
+  // Records appended from now on go to a new segment, whose number is returned: a snapshot of the
+  // state as of now is named with it (invariant 4). The switch happens in a later Flush.
+  uint64_t Roll();
+
+  uint64_t appended_seq() const { return appended_seq_; }
+  uint64_t durable_seq() const { return durable_seq_; }
+  // Nothing pending and nothing in flight (e.g. before shutdown or destruction).
+  bool idle() const { return pending_.empty() && state_ == State::kIdle && !roll_pending_; }
+  // In kBatch, when Flush will next write (for the loop's sleep); max() when nothing is pending.
+  int64_t next_flush_ms() const;
+  bool failed() const { return error_ != 0; }
+  int error() const { return error_; }  // errno of the failure, 0 when healthy
+  uint64_t segment_seq() const { return segment_seq_; }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  enum class State : uint8_t {
+    kIdle,         // nothing in flight
+    kWriteReady,   // inflight_ has unwritten bytes; submit a write
+    kWriting,      // a write is in flight
+    kSyncReady,    // written; submit the fdatasync
+    kSyncing,      // the fdatasync is in flight
+    kAwaitingDir,  // synced; the directory fsync of a new segment is still in flight
+  };
+  enum Op : uint32_t { kOpWrite = 0, kOpDataSync = 1, kOpDirSync = 2 };
+
+  template <typename F>
+  uint64_t AppendFramed(F&& append) {
+    AssertOwner();
+    ++appended_seq_;
+    if (failed()) return appended_seq_;
+    append(&pending_);
+    ++stats_.records;
+    if (!roll_pending_ && segment_size_ + pending_.size() >= options_.segment_bytes) Roll();
+    return appended_seq_;
+  }
+  bool OpenSegment(uint64_t seq, std::string* error);
+  void TakeBatch();
+  void Complete();
+  void Fail(int err, const char* what);
+  void AssertOwner() const;
+
+  WalWriterOptions options_;
+  int dir_fd_ = -1;
+  int fd_ = -1;
+  uint64_t segment_seq_ = 0;
+  uint64_t segment_size_ = 0;    // bytes assigned to the current segment (header included)
+  uint64_t segment_offset_ = 0;  // bytes written to it
+  bool dir_sync_needed_ = false;  // the current segment's directory entry is not yet synced
+  bool dir_sync_in_flight_ = false;
+
+  std::string pending_;   // framed records not yet handed to the kernel
+  std::string inflight_;  // the batch being written and synced
+  size_t inflight_written_ = 0;
+  uint64_t inflight_last_seq_ = 0;
+  bool roll_pending_ = false;
+  size_t roll_boundary_ = 0;  // bytes of pending_ that still belong to the current segment
+  uint64_t roll_boundary_seq_ = 0;
+  State state_ = State::kIdle;
+  int64_t last_batch_ms_ = std::numeric_limits<int64_t>::min();
+
+  uint64_t appended_seq_ = 0;
+  uint64_t durable_seq_ = 0;
+  int error_ = 0;
+  Stats stats_;
+  std::thread::id owner_;
+};
+
+// Writes a snapshot: records into `snap-<shard>-<seq>.dat.tmp`, then on Commit the end record,
+// fdatasync, rename to the final name, fsync of the directory. Blocking: a background thread or
+// startup. Destroying it without Commit removes the temp file.
+class WalSnapshotWriter {
+ public:
+  WalSnapshotWriter() = default;
+  ~WalSnapshotWriter();
+  WalSnapshotWriter(const WalSnapshotWriter&) = delete;
+  WalSnapshotWriter& operator=(const WalSnapshotWriter&) = delete;
+
+  // seq: the value WalWriter::Roll returned when the state was captured.
+  [[nodiscard]] bool Open(const std::string& dir, uint16_t shard, uint64_t seq,
+                          std::string* error);
+  template <typename R>
+  void Add(const R& record) {
+    AppendWalRecord(record, &buffer_);
+    AfterAdd();
+  }
+  void Add(WalType type, std::string_view body);
+  // REQUIRES: open. After Commit the writer is closed whatever the result.
+  [[nodiscard]] bool Commit(std::string* error);
+
+ private:
+  void AfterAdd();
+  bool WriteBuffer();
+
+  std::string dir_;
+  std::string tmp_path_;
+  std::string final_path_;
+  int fd_ = -1;
+  std::string buffer_;
+  uint64_t records_ = 0;
+  int error_ = 0;
+};
+
+struct WalSegmentFile {
+  uint64_t seq = 0;
+  std::string path;
+};
+
+// The WAL files of one shard in a directory.
+struct WalFileList {
+  uint64_t snapshot_seq = 0;  // the newest valid snapshot; 0: none
+  std::string snapshot;       // its path
+  std::vector<WalSegmentFile> segments;   // seq >= snapshot_seq, ascending: to replay
+  std::vector<std::string> obsolete;      // segments < snapshot_seq, older snapshots, temp files
+  std::vector<std::string> bad_snapshots;  // failed validation (kept for inspection)
+  uint64_t next_seq = 1;  // above every segment and snapshot number seen
+};
+
+// Lists (and validates the snapshots of) one shard's files. A missing directory is empty.
+[[nodiscard]] bool ListWalFiles(const std::string& dir, uint16_t shard, WalFileList* list,
+                                std::string* error);
+// Deletes what ListWalFiles calls obsolete and syncs the directory; *deleted counts the files.
+// Call after a snapshot is committed. REQUIRES: no WalSnapshotWriter of this shard is open.
+[[nodiscard]] bool DeleteObsoleteWalFiles(const std::string& dir, uint16_t shard, size_t* deleted,
+                                          std::string* error);
+// The shard numbers that have WAL files in `dir` (to rehome sessions when the shard count changed).
+std::vector<uint16_t> ListWalShards(const std::string& dir);
+
+struct WalRecoverOptions {
+  bool strict = false;             // fail on corruption instead of skipping it
+  bool truncate_torn_tail = true;  // cut a torn tail off the last segment (false: read only)
+};
+
+struct WalCorruptRange {
+  std::string file;
+  uint64_t begin = 0;
+  uint64_t end = 0;  // exclusive
+  std::string reason;
+};
+
+struct WalRecoverStats {
+  uint64_t snapshot_seq = 0;  // 0: no snapshot used
+  uint64_t snapshot_records = 0;
+  uint64_t segments = 0;  // replayed
+  uint64_t records = 0;   // handed to the callback, snapshot included
+  uint64_t bytes = 0;     // of those records' frames
+  uint64_t truncated_bytes = 0;  // torn tail removed from the last segment
+  std::vector<WalCorruptRange> corrupt;
+  uint64_t next_segment_seq = 1;  // open the WalWriter with this
+};
+
+using WalRecordCallback = std::function<void(const WalRecord&)>;
+
+// Replays one shard's newest valid snapshot, then its segments in order, calling `fn` for every
+// record (never for the snapshot end record). A torn tail (an incomplete or bad record with no
+// valid record after it, at the end of the last segment) is truncated and logged. Other
+// corruption (a bad snapshot, a bad record with valid ones after it, a bad segment header, a
+// record that does not decode) is logged and listed in stats->corrupt, and the valid records
+// around it are kept; with options.strict it fails instead, with *error naming file and offset.
+// A missing directory is a fresh start. Blocking: startup only.
+[[nodiscard]] bool RecoverWal(const std::string& dir, uint16_t shard,
+                              const WalRecoverOptions& options, const WalRecordCallback& fn,
+                              WalRecoverStats* stats, std::string* error);
+
+}  // namespace ringmq::core
+
+#endif  // RINGMQ_CORE_WAL_H_
