@@ -88,6 +88,10 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "receive_maximum", &c->receive_maximum);
   FromToml(t, "max_queued_messages", &c->max_queued_messages);
   FromToml(t, "max_output_bytes", &c->max_output_bytes);
+  FromToml(t, "max_publish_rate", &c->max_publish_rate);
+  FromToml(t, "max_publish_bytes_rate", &c->max_publish_bytes_rate);
+  FromToml(t, "max_subscriptions", &c->max_subscriptions);
+  FromToml(t, "max_message_expiry", &c->max_message_expiry);
   FromToml(t, "queue_full_policy", &c->queue_full_policy);
   FromToml(t, "connect_timeout", &c->connect_timeout_s);
   FromToml(t, "sys_interval", &c->sys_interval_s);
@@ -141,6 +145,13 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
   app.add_option("--max-queued-messages", c.max_queued_messages, "Queued messages per session");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");
+  app.add_option("--max-publish-rate", c.max_publish_rate,
+                 "PUBLISH packets per second per connection (0: unlimited)");
+  app.add_option("--max-publish-bytes-rate", c.max_publish_bytes_rate,
+                 "PUBLISH bytes per second per connection (0: unlimited)");
+  app.add_option("--max-subscriptions", c.max_subscriptions, "Subscriptions per session");
+  app.add_option("--max-message-expiry", c.max_message_expiry,
+                 "Cap on message expiry intervals, seconds (0: no cap)");
   app.add_option("--queue-full-policy", c.queue_full_policy,
                  "When a session queue is full: drop-new, drop-oldest or disconnect")
       ->check(CLI::IsMember({"drop-new", "drop-oldest", "disconnect"}));

@@ -77,6 +77,10 @@ class Connection {
   uint16_t client_topic_alias_maximum = 0;                  // broker-to-client aliases allowed
   std::unordered_map<std::string, uint16_t> outbound_aliases;
   int64_t accepted_ms = 0;
+  // Publish rate limits: a one-second window and what it has seen.
+  int64_t rate_window_ms = 0;
+  uint32_t rate_packets = 0;
+  uint64_t rate_bytes = 0;
   int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
   bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)

@@ -410,6 +410,31 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     return;
   }
   ReasonCode result = ReasonCode::kSuccess;
+  if (cfg.max_publish_rate != 0 || cfg.max_publish_bytes_rate != 0) {
+    // Per-connection quotas over a one-second window: beyond them a message is refused (MQTT 5:
+    // 0x96 Message rate too high / 0x97 Quota exceeded in the acknowledgement) and counted.
+    const int64_t now = NowMs();
+    if (now - c.rate_window_ms >= 1000) {
+      c.rate_window_ms = now;
+      c.rate_packets = 0;
+      c.rate_bytes = 0;
+    }
+    ++c.rate_packets;
+    c.rate_bytes += p.payload.size() + topic.size();
+    if (cfg.max_publish_rate != 0 && c.rate_packets > cfg.max_publish_rate) {
+      result = ReasonCode::kMessageRateTooHigh;
+    } else if (cfg.max_publish_bytes_rate != 0 && c.rate_bytes > cfg.max_publish_bytes_rate) {
+      result = ReasonCode::kQuotaExceeded;
+    }
+    if (result != ReasonCode::kSuccess) {
+      stats_.dropped_rate_limited.Add();
+      if (p.qos == 0) return;
+    }
+  }
+  if (cfg.max_message_expiry != 0 &&
+      p.props.message_expiry_interval.value_or(UINT32_MAX) > cfg.max_message_expiry) {
+    p.props.message_expiry_interval = cfg.max_message_expiry;
+  }
   if (p.props.payload_format_indicator.value_or(0) == 1 && !proto::IsValidMqttUtf8(p.payload)) {
     result = ReasonCode::kPayloadFormatInvalid;
     if (p.qos == 0) {
@@ -521,6 +546,12 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     std::string filter(req.filter);
     auto it = s.subscriptions().find(filter);
     const bool added = it == s.subscriptions().end();
+    if (added && cfg.max_subscriptions != 0 && s.subscriptions().size() >= cfg.max_subscriptions) {
+      LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_, s.client_id(),
+               req.filter);
+      ack.reasons.push_back(ReasonCode::kQuotaExceeded);
+      continue;
+    }
     if (!added) Detach(s, it->second);  // an identical filter replaces it [MQTT-3.8.4-3]
     Subscription& stored = s.subscriptions()[filter];
     stored = std::move(next);

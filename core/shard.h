@@ -74,7 +74,8 @@ struct alignas(64) ShardStats {
   Counter dropped_qos0;
   Counter dropped_queue_full;
   Counter dropped_no_member;
-  Counter dropped_cross_shard;  // another shard's ring stayed full
+  Counter dropped_cross_shard;   // another shard's ring stayed full
+  Counter dropped_rate_limited;  // max_publish_rate / max_publish_bytes_rate
   // Gauges, refreshed every tick.
   Counter connected;
   Counter sessions;

@@ -130,10 +130,12 @@ void Shard::CollectMetrics(std::vector<std::string>* out) {
       "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
       "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
       "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n",
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"rate_limited\"}} {10}\n",
       id_, connected, sessions_.size(), retained_.size(), stats_.messages_in.Get(),
       stats_.messages_out.Get(), stats_.dropped_qos0.Get(), stats_.dropped_queue_full.Get(),
-      stats_.dropped_no_member.Get(), stats_.dropped_cross_shard.Get()));
+      stats_.dropped_no_member.Get(), stats_.dropped_cross_shard.Get(),
+      stats_.dropped_rate_limited.Get()));
 }
 
 }  // namespace ringmq::core

@@ -98,8 +98,7 @@ class WalWriter {
   uint64_t Append(WalType type, std::string_view body);
   template <typename R>
   uint64_t Append(const R& record) {
-    return AppendFramed(
-        [&](std::string* out) { AppendWalRecord(record, out); });
+    return AppendFramed([&](std::string* out) { AppendWalRecord(record, out); });
   }
 
   // Once per loop turn, after the handlers ran and before SubmitAndWait: advances the write /
@@ -118,7 +117,11 @@ class WalWriter {
   uint64_t appended_seq() const { return appended_seq_; }
   uint64_t durable_seq() const { return durable_seq_; }
   // Nothing pending and nothing in flight (e.g. before shutdown or destruction).
-  bool idle() const { return pending_.empty() && state_ == State::kIdle && !roll_pending_; }
+  // After failed(): no operation in flight any more.
+  bool idle() const {
+    return ops_in_flight_ == 0 &&
+           (failed() || (pending_.empty() && state_ == State::kIdle && !roll_pending_));
+  }
   // In kBatch, when Flush will next write (for the loop's sleep); max() when nothing is pending.
   int64_t next_flush_ms() const;
   bool failed() const { return error_ != 0; }
@@ -157,8 +160,8 @@ class WalWriter {
   int dir_fd_ = -1;
   int fd_ = -1;
   uint64_t segment_seq_ = 0;
-  uint64_t segment_size_ = 0;    // bytes assigned to the current segment (header included)
-  uint64_t segment_offset_ = 0;  // bytes written to it
+  uint64_t segment_size_ = 0;     // bytes assigned to the current segment (header included)
+  uint64_t segment_offset_ = 0;   // bytes written to it
   bool dir_sync_needed_ = false;  // the current segment's directory entry is not yet synced
   bool dir_sync_in_flight_ = false;
 
@@ -170,6 +173,7 @@ class WalWriter {
   size_t roll_boundary_ = 0;  // bytes of pending_ that still belong to the current segment
   uint64_t roll_boundary_seq_ = 0;
   State state_ = State::kIdle;
+  unsigned ops_in_flight_ = 0;
   int64_t last_batch_ms_ = std::numeric_limits<int64_t>::min();
 
   uint64_t appended_seq_ = 0;
@@ -190,8 +194,7 @@ class WalSnapshotWriter {
   WalSnapshotWriter& operator=(const WalSnapshotWriter&) = delete;
 
   // seq: the value WalWriter::Roll returned when the state was captured.
-  [[nodiscard]] bool Open(const std::string& dir, uint16_t shard, uint64_t seq,
-                          std::string* error);
+  [[nodiscard]] bool Open(const std::string& dir, uint16_t shard, uint64_t seq, std::string* error);
   template <typename R>
   void Add(const R& record) {
     AppendWalRecord(record, &buffer_);
@@ -221,12 +224,12 @@ struct WalSegmentFile {
 
 // The WAL files of one shard in a directory.
 struct WalFileList {
-  uint64_t snapshot_seq = 0;  // the newest valid snapshot; 0: none
-  std::string snapshot;       // its path
-  std::vector<WalSegmentFile> segments;   // seq >= snapshot_seq, ascending: to replay
-  std::vector<std::string> obsolete;      // segments < snapshot_seq, older snapshots, temp files
+  uint64_t snapshot_seq = 0;               // the newest valid snapshot; 0: none
+  std::string snapshot;                    // its path
+  std::vector<WalSegmentFile> segments;    // seq >= snapshot_seq, ascending: to replay
+  std::vector<std::string> obsolete;       // segments < snapshot_seq, older snapshots, temp files
   std::vector<std::string> bad_snapshots;  // failed validation (kept for inspection)
-  uint64_t next_seq = 1;  // above every segment and snapshot number seen
+  uint64_t next_seq = 1;                   // above every segment and snapshot number seen
 };
 
 // Lists (and validates the snapshots of) one shard's files. A missing directory is empty.
@@ -254,9 +257,9 @@ struct WalCorruptRange {
 struct WalRecoverStats {
   uint64_t snapshot_seq = 0;  // 0: no snapshot used
   uint64_t snapshot_records = 0;
-  uint64_t segments = 0;  // replayed
-  uint64_t records = 0;   // handed to the callback, snapshot included
-  uint64_t bytes = 0;     // of those records' frames
+  uint64_t segments = 0;         // replayed
+  uint64_t records = 0;          // handed to the callback, snapshot included
+  uint64_t bytes = 0;            // of those records' frames
   uint64_t truncated_bytes = 0;  // torn tail removed from the last segment
   std::vector<WalCorruptRange> corrupt;
   uint64_t next_segment_seq = 1;  // open the WalWriter with this

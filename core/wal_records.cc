@@ -417,11 +417,11 @@ WalType TypeOf(const WalRecord& r) {
 
 // --- Frames ---
 
-void StoreLe32(uint32_t v, char* p) {
+void StoreWalLe32(uint32_t v, char* p) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
 }
 
-uint32_t LoadLe32(const char* p) {
+uint32_t LoadWalLe32(const char* p) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(p[i])} << (8 * i);
   return v;
@@ -430,11 +430,11 @@ uint32_t LoadLe32(const char* p) {
 void FinishWalFrame(WalType type, size_t frame_start, std::string* out) {
   char* h = out->data() + frame_start;
   const size_t body_len = out->size() - frame_start - kWalFrameHeaderSize;
-  StoreLe32(static_cast<uint32_t>(body_len), h);
+  StoreWalLe32(static_cast<uint32_t>(body_len), h);
   h[4] = static_cast<char>(type);
   uint32_t crc = Crc32cExtend(0, h + 4, 1);
   crc = Crc32cExtend(crc, h + kWalFrameHeaderSize, body_len);
-  StoreLe32(crc, h + 5);
+  StoreWalLe32(crc, h + 5);
 }
 
 void AppendWalFrame(WalType type, std::string_view body, std::string* out) {
@@ -450,13 +450,13 @@ void AppendWalRecord(const WalRecord& r, std::string* out) {
 
 WalFrameStatus ParseWalFrame(std::string_view in, WalFrame* frame) {
   if (in.size() < kWalFrameHeaderSize) return WalFrameStatus::kTruncated;
-  const uint32_t len = LoadLe32(in.data());
+  const uint32_t len = LoadWalLe32(in.data());
   const auto type = static_cast<uint8_t>(in[4]);
   if (type == 0 || type > kWalTypeMax || len > kWalMaxBodySize) return WalFrameStatus::kBadHeader;
   if (in.size() - kWalFrameHeaderSize < len) return WalFrameStatus::kTruncated;
   uint32_t crc = Crc32cExtend(0, in.data() + 4, 1);
   crc = Crc32cExtend(crc, in.data() + kWalFrameHeaderSize, len);
-  if (crc != LoadLe32(in.data() + 5)) return WalFrameStatus::kBadCrc;
+  if (crc != LoadWalLe32(in.data() + 5)) return WalFrameStatus::kBadCrc;
   frame->type = static_cast<WalType>(type);
   frame->body = in.substr(kWalFrameHeaderSize, len);
   frame->size = kWalFrameHeaderSize + len;

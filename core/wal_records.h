@@ -250,8 +250,8 @@ struct WalFrame {
 WalFrameStatus ParseWalFrame(std::string_view in, WalFrame* frame);
 
 // Writes a little-endian integer into 4 bytes at p, and reads one back.
-void StoreLe32(uint32_t v, char* p);
-uint32_t LoadLe32(const char* p);
+void StoreWalLe32(uint32_t v, char* p);
+uint32_t LoadWalLe32(const char* p);
 
 }  // namespace ringmq::core
 

@@ -240,6 +240,49 @@ class PassThrough(BrokerTest):
             sub.recv_packet(timeout=0.5)  # not delivered
 
 
+class Limits(BrokerTest):
+    def test_publish_rate_limit(self):
+        b = Broker("--max-publish-rate", "5")
+        try:
+            c = RawClient(b).connect("fast")
+            codes = []
+            for i in range(8):
+                c.publish("r", b"x", qos=1, pid=i + 1)
+                ack = c.recv_packet()
+                codes.append(ack.body[2] if len(ack.body) > 2 else 0)
+            self.assertEqual(codes[:5], [0] * 5)
+            self.assertEqual(codes[5:], [0x96] * 3)  # Message rate too high
+            status, text = b.rest("GET", "/metrics")
+            self.assertIn('reason="rate_limited"', text)
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+    def test_max_subscriptions(self):
+        b = Broker("--max-subscriptions", "2")
+        try:
+            c = RawClient(b).connect("subs")
+            self.assertEqual(c.subscribe("a", opts=0, pid=1), [0])
+            self.assertEqual(c.subscribe("b", opts=0, pid=2), [0])
+            self.assertEqual(c.subscribe("c", opts=0, pid=3), [0x97])  # Quota exceeded
+            self.assertEqual(c.subscribe("a", opts=1, pid=4), [1])  # replacing is fine
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+    def test_max_message_expiry_caps_the_interval(self):
+        b = Broker("--max-message-expiry", "30")
+        try:
+            sub = RawClient(b).connect("sub")
+            sub.subscribe("e")
+            pub = RawClient(b).connect("pub")
+            pub.publish("e", b"x", MessageExpiryInterval=3600)
+            pub.publish("e", b"y")  # no expiry asked: capped too
+            for _ in range(2):
+                _, _, _, _, pr = sub.parse_publish(sub.recv_packet())
+                self.assertLessEqual(pr["MessageExpiryInterval"], 30)
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
 class Reload(BrokerTest):
     def test_sighup_applies_new_limits_without_dropping_connections(self):
         import signal
