@@ -32,6 +32,8 @@ bool Broker::Start(std::string* error) {
     shards_.push_back(std::make_unique<Shard>(*this, i));
     if (!shards_.back()->Init(error)) return false;
   }
+  std::vector<uint64_t> first_seq;
+  if (!RecoverState(&first_seq, error)) return false;
   // One listening socket per listener per shard; port 0 is resolved by the first bind and reused.
   std::vector<std::string> announced;
   for (const Listener& l : config_.listeners) {
@@ -52,7 +54,7 @@ bool Broker::Start(std::string* error) {
   std::vector<std::future<std::string>> results;
   for (auto& r : ready) results.push_back(r.get_future());
   for (uint16_t i = 0; i < config_.shards; ++i) {
-    threads_.emplace_back([this, i, cores, &ready] {
+    threads_.emplace_back([this, i, cores, &ready, &first_seq] {
       cpu_set_t set;
       CPU_ZERO(&set);
       CPU_SET(i % cores, &set);
@@ -62,7 +64,7 @@ bool Broker::Start(std::string* error) {
       }
       pthread_setname_np(pthread_self(), ("ringmq-shard" + std::to_string(i)).c_str());
       std::string err;
-      const bool ok = shards_[i]->InitRing(&err);
+      const bool ok = shards_[i]->InitRing(&err) && shards_[i]->OpenWal(first_seq[i], &err);
       ready[i].set_value(err);
       if (ok) shards_[i]->Run();
     });
@@ -79,6 +81,74 @@ bool Broker::Start(std::string* error) {
   std::fflush(stdout);
   LOG_INFO("ringmq started: {} shard(s), max packet size {} bytes", config_.shards,
            config_.max_packet_size);
+  return true;
+}
+
+bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) {
+  // Every shard's log is replayed here, before the shard threads start, and each record goes to
+  // the shard that now owns its client id or topic: a changed shard count still finds every
+  // session. Each shard then writes its state as a snapshot and the replayed files are removed.
+  const std::string dir = config_.data_dir + "/wal";
+  const uint16_t n = shard_count();
+  first_seq->assign(n, 1);
+  std::vector<std::vector<WalRecord>> records(n);
+  WalRecoverOptions options;
+  options.strict = config_.recover_strict;
+  const std::vector<uint16_t> old_shards = ListWalShards(dir);
+  std::vector<std::pair<uint16_t, uint64_t>> old_next;
+  for (uint16_t old : old_shards) {
+    WalRecoverStats stats;
+    const bool ok = RecoverWal(
+        dir, old, options,
+        [&](const WalRecord& r) {
+          std::string_view key = std::visit(
+              [](const auto& rec) -> std::string_view {
+                using T = std::decay_t<decltype(rec)>;
+                if constexpr (std::is_same_v<T, WalRetainedSet>) {
+                  return rec.message.topic;
+                } else if constexpr (std::is_same_v<T, WalRetainedCleared>) {
+                  return rec.topic;
+                } else if constexpr (std::is_same_v<T, WalSnapshotEnd>) {
+                  return {};
+                } else {
+                  return rec.client_id;
+                }
+              },
+              r);
+          records[HomeShardOf(key, n)].push_back(r);
+        },
+        &stats, error);
+    if (!ok) {
+      *error = "recovering the write-ahead log: " + *error;
+      return false;
+    }
+    for (const WalCorruptRange& c : stats.corrupt) {
+      LOG_ERROR("WAL {} bytes {}-{} skipped: {}", c.file, c.begin, c.end, c.reason);
+    }
+    LOG_INFO("WAL shard {}: {} records replayed ({} from the snapshot, {} segments){}", old,
+             stats.records, stats.snapshot_records, stats.segments,
+             stats.truncated_bytes ? ", torn tail truncated" : "");
+    old_next.emplace_back(old, stats.next_segment_seq);
+    if (old < n) (*first_seq)[old] = std::max((*first_seq)[old], stats.next_segment_seq);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    for (const WalRecord& r : records[i]) shards_[i]->Restore(r);
+    records[i].clear();
+    if (!shards_[i]->WriteSnapshot((*first_seq)[i], error)) {
+      *error = "writing the startup snapshot: " + *error;
+      return false;
+    }
+  }
+  // Only now that every shard's snapshot is on disk are the replayed files removed.
+  for (const auto& [old, next] : old_next) {
+    if (old >= n) {
+      // A shard that no longer exists: an empty snapshot makes all its older files obsolete.
+      WalSnapshotWriter empty;
+      if (!empty.Open(dir, old, next, error) || !empty.Commit(error)) return false;
+    }
+    size_t deleted = 0;
+    if (!DeleteObsoleteWalFiles(dir, old, &deleted, error)) return false;
+  }
   return true;
 }
 

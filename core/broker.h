@@ -71,6 +71,10 @@ class Broker {
   ShardRings& rings() { return rings_; }
 
  private:
+  // Replays every shard's write-ahead log into the shards (before their threads start) and
+  // returns the first segment number each shard's WalWriter opens.
+  bool RecoverState(std::vector<uint64_t>* first_seq, std::string* error);
+
   Config config_;
   Qsbr qsbr_;
   TopicIndex index_;

@@ -95,6 +95,8 @@ void LoadToml(const std::string& file, Config* c, std::vector<std::string>* list
   FromToml(t, "queue_full_policy", &c->queue_full_policy);
   FromToml(t, "connect_timeout", &c->connect_timeout_s);
   FromToml(t, "sys_interval", &c->sys_interval_s);
+  FromToml(t, "durability", &c->durability);
+  FromToml(t, "wal_batch_ms", &c->wal_batch_ms);
   FromToml(t, "tls_cert", &c->tls_cert);
   FromToml(t, "tls_key", &c->tls_key);
   FromToml(t, "tls_ca", &c->tls_ca);
@@ -155,6 +157,11 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--queue-full-policy", c.queue_full_policy,
                  "When a session queue is full: drop-new, drop-oldest or disconnect")
       ->check(CLI::IsMember({"drop-new", "drop-oldest", "disconnect"}));
+  app.add_option("--durability", c.durability,
+                 "Persistent sessions and retained messages: sync, batch or none")
+      ->check(CLI::IsMember({"sync", "batch", "none"}));
+  app.add_flag("--recover-strict", c.recover_strict,
+               "Refuse to start when the write-ahead log is corrupt");
   app.add_option("--sys-interval", c.sys_interval_s,
                  "Seconds between $SYS/broker/... updates, 0 disables them");
   app.add_option("--connect-timeout", c.connect_timeout_s,

@@ -48,8 +48,11 @@ struct Config {
   uint32_t max_message_expiry = 0;        // seconds; longer (or no) expiry is capped, 0: no cap
   std::string queue_full_policy = "drop-new";  // drop-new, drop-oldest, disconnect
   uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT
-  uint32_t sys_interval_s = 10;                // $SYS/broker/... publication period, 0: off
-  uint16_t max_keepalive = 65535;              // seconds; clients asking for more are told this
+  std::string durability = "sync";             // WAL: sync (fdatasync every loop turn), batch, none
+  uint32_t wal_batch_ms = 10;                  // durability = batch: flush period
+  bool recover_strict = false;     // refuse to start on a corrupt WAL instead of skipping it
+  uint32_t sys_interval_s = 10;    // $SYS/broker/... publication period, 0: off
+  uint16_t max_keepalive = 65535;  // seconds; clients asking for more are told this
   uint32_t max_session_expiry = 0xFFFFFFFF;
   int socket_send_buffer = 0;  // SO_SNDBUF, 0 = kernel default
   int socket_recv_buffer = 0;  // SO_RCVBUF, 0 = kernel default

@@ -330,6 +330,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   c.session = s;
   s->clean_start = cn.clean_start;
+  LogSessionStart(*s);
   c.connected_unix = UnixNow();
   c.state = Connection::State::kActive;
   c.publish_will = true;
@@ -502,6 +503,7 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
     default:
       break;
   }
+  LogFinished(s);
   PumpSession(s);
   MarkDirty(c);
 }
@@ -556,6 +558,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     Subscription& stored = s.subscriptions()[filter];
     stored = std::move(next);
     Attach(s, stored);
+    LogSubscription(s, filter, &stored);
     ack.reasons.push_back(static_cast<ReasonCode>(req.qos));
     // Retained messages are not sent on a shared subscription (MQTT 5.0 section 4.8.2).
     if (proto::ParseSharedFilter(filter)) continue;
@@ -598,6 +601,7 @@ void Shard::HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u) {
       continue;
     }
     Detach(s, it->second);
+    LogSubscription(s, it->first, nullptr);
     s.subscriptions().erase(it);
     ack.reasons.push_back(ReasonCode::kSuccess);
   }

@@ -84,7 +84,12 @@ void Shard::Deliver(Session& s, Delivery d) {
     return;
   }
   const uint8_t qos = d.qos;
-  if (!s.Enqueue(std::move(d), c != nullptr)) {
+  LogQueued(s, d);
+  const uint64_t wal_id = d.wal_id;
+  const bool queued = s.Enqueue(std::move(d), c != nullptr);
+  if (!queued && wal_id != 0) Log(WalMessageAcked{s.client_id(), wal_id});
+  LogFinished(s);  // drop-oldest may have pushed out a logged message
+  if (!queued) {
     if (qos == 0) return;
     stats_.dropped_queue_full.Add();
     if (c != nullptr && cfg_.queue_full_policy == "disconnect") {
@@ -113,6 +118,7 @@ void Shard::PumpSession(Session& s) {
     stats_.messages_out.Add();
   });
   for (uint16_t id : too_large) (void)s.Discard(id);
+  LogFinished(s);
   MarkDirty(*c);
 }
 
@@ -140,6 +146,7 @@ bool Shard::QueuePublish(Connection& c, proto::Publish& p) {
 }
 
 void Shard::StoreRetained(const MessagePtr& m) {
+  LogRetained(*m);
   if (m->payload.empty()) {
     retained_.erase(m->topic);  // [MQTT-3.3.1-10]: an empty retained message deletes
   } else {
@@ -331,6 +338,7 @@ void Shard::ConnectionLost(Connection& c) {
   SetSharedLive(*s, false);
   s->connection = nullptr;
   s->offline_since_ms = NowMs();
+  if (s->expiry_interval_s != 0) LogSessionEnd(*s, /*removed=*/false);
   if (c.publish_will && s->will) {
     if (s->will->delay_s == 0 || s->expiry_interval_s == 0) {
       PublishWill(*s);
@@ -345,6 +353,7 @@ void Shard::ConnectionLost(Connection& c) {
 
 void Shard::DestroySession(Session& s) {
   if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
+  LogSessionEnd(s, /*removed=*/true);
   for (const auto& [requested, sub] : s.subscriptions()) Detach(s, sub);
   // Messages that reached this member of a shared subscription but not its client go to another
   // member (MQTT 5.0 section 4.8.2).

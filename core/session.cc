@@ -10,6 +10,7 @@ bool Session::Enqueue(Delivery d, bool online) {
   if (queue_.size() >= max_queued_) {
     ++dropped_;
     if (policy_ == QueuePolicy::kDropNew || queue_.empty()) return false;
+    if (queue_.front().wal_id != 0) finished_.push_back(queue_.front().wal_id);
     queue_.pop_front();
     queue_.push_back(std::move(d));
     return false;
@@ -42,6 +43,7 @@ auto FindId(Q& q, uint16_t id) {
 bool Session::OnPuback(uint16_t id) {
   auto it = FindId(inflight_, id);
   if (it == inflight_.end() || it->state != Inflight::State::kAwaitPuback) return false;
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
   inflight_.erase(it);
   return true;
 }
@@ -51,6 +53,9 @@ bool Session::OnPubrec(uint16_t id) {
   if (it == inflight_.end()) return false;
   if (it->state == Inflight::State::kAwaitPuback) return false;
   // The message is now stored by the receiver: drop it, keep the id until PUBCOMP.
+  if (it->state == Inflight::State::kAwaitPubrec && it->delivery.wal_id != 0) {
+    finished_.push_back(it->delivery.wal_id);
+  }
   it->state = Inflight::State::kAwaitPubcomp;
   it->delivery.msg.reset();
   return true;
@@ -66,8 +71,17 @@ bool Session::OnPubcomp(uint16_t id) {
 bool Session::Discard(uint16_t id) {
   auto it = FindId(inflight_, id);
   if (it == inflight_.end()) return false;
+  if (it->state != Inflight::State::kAwaitPubcomp && it->delivery.wal_id != 0) {
+    finished_.push_back(it->delivery.wal_id);
+  }
   inflight_.erase(it);
   return true;
+}
+
+void Session::RemoveQueued(uint64_t wal_id) {
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
+  if (it != queue_.end()) queue_.erase(it);
 }
 
 }  // namespace ringmq::core

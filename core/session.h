@@ -61,6 +61,7 @@ struct Delivery {
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
   SharedKeyPtr shared;  // set when delivered through a shared subscription
+  uint64_t wal_id = 0;  // its WalMessageQueued record (persistent sessions), 0: not logged
 };
 
 struct Inflight {
@@ -102,6 +103,7 @@ class Session {
     while (!queue_.empty()) {
       Delivery& d = queue_.front();
       if (Expired(*d.msg, now_ms)) {
+        if (d.wal_id != 0) finished_.push_back(d.wal_id);
         queue_.pop_front();
         continue;
       }
@@ -146,6 +148,16 @@ class Session {
   // sent because it exceeds the client's Maximum Packet Size).
   bool Discard(uint16_t id);
 
+  // Calls fn(wal_id) for every logged delivery the session is done with since the last call
+  // (acknowledged, refused, expired, dropped), so the shard can log WalMessageAcked.
+  template <typename F>
+  void DrainFinished(F&& fn) {
+    for (uint64_t id : finished_) fn(id);
+    finished_.clear();
+  }
+  // Restoring from the WAL: forgets a queued delivery by its record id.
+  void RemoveQueued(uint64_t wal_id);
+
   size_t inflight_count() const { return inflight_.size(); }
   size_t queued_count() const { return queue_.size(); }
   uint64_t dropped() const { return dropped_; }
@@ -165,6 +177,7 @@ class Session {
   bool clean_start = true;         // as the last CONNECT asked
   int64_t offline_since_ms = 0;
   std::optional<WillMessage> will;
+  bool logged = false;      // its state is in the shard's WAL (persistent sessions)
   acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
   std::string token_key;    // empty: anonymous
   int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
@@ -179,6 +192,7 @@ class Session {
   std::deque<Delivery> queue_;
   std::deque<Inflight> inflight_;
   std::unordered_set<uint16_t> incoming_qos2_;
+  std::vector<uint64_t> finished_;  // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;
   uint64_t dropped_ = 0;
 };

@@ -12,7 +12,7 @@ Delivery D(uint8_t qos, std::string payload = "x", int64_t expires_at_ms = 0) {
   m->payload = std::move(payload);
   m->qos = qos;
   m->expires_at_ms = expires_at_ms;
-  return Delivery{m, qos, false, {}, nullptr};
+  return Delivery{m, qos, false, {}, nullptr, 0};
 }
 
 std::vector<uint16_t> PumpIds(Session& s, uint16_t window, int64_t now = 0) {

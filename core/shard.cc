@@ -22,9 +22,6 @@ namespace ringmq::core {
 
 namespace {
 
-// Operation kinds in io_uring user_data (net/user_data.h packs kind, generation and index).
-enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent };
-
 constexpr int64_t kTickMs = 250;
 constexpr unsigned kRecvBuffers = 1024;
 constexpr unsigned kRecvBufferSize = 16 * 1024;
@@ -84,8 +81,12 @@ int64_t Shard::NowMs() const {
       .count();
 }
 
+uint16_t HomeShardOf(std::string_view key, uint16_t shards) {
+  return static_cast<uint16_t>(XXH3_64bits(key.data(), key.size()) % shards);
+}
+
 uint16_t Shard::HomeShard(std::string_view key) const {
-  return static_cast<uint16_t>(XXH3_64bits(key.data(), key.size()) % broker_.shard_count());
+  return HomeShardOf(key, broker_.shard_count());
 }
 
 void Shard::WakeFromAnyThread() {
@@ -183,6 +184,7 @@ void Shard::Run() {
     }
     FlushOutbox();
     FlushOutput();
+    if (wal_ != nullptr) wal_->Flush(ring_, kOpWal, now);
     qsbr.Quiescent(id_);
     if (stopping_ && (live_connections_ == 0 || now >= stop_deadline_ms_)) break;
 
@@ -207,6 +209,9 @@ void Shard::Run() {
           ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_),
                          net::PackUserData(kOpEvent, 0, 0));
           return;
+        case kOpWal:
+          if (wal_ != nullptr) wal_->OnCompletion(cqe);
+          return;
         default:
           break;
       }
@@ -227,6 +232,7 @@ void Shard::Run() {
   for (auto& c : conns_) {
     if (c) CloseConnection(*c, "shutdown");
   }
+  CloseWal();
   qsbr.Offline(id_);
   buffers_.reset();  // unregistered by the ring's single issuer, this thread
   LOG_DEBUG("shard {}: stopped", id_);

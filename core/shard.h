@@ -35,6 +35,7 @@
 #include "core/message.h"
 #include "core/session.h"
 #include "core/shard_msg.h"
+#include "core/wal.h"
 #include "net/buffer_ring.h"
 #include "net/ring.h"
 
@@ -83,6 +84,9 @@ struct alignas(64) ShardStats {
   Counter retained;
 };
 
+// The home shard of a client id or the owner shard of a retained topic: XXH3(key) % shards.
+uint16_t HomeShardOf(std::string_view key, uint16_t shards);
+
 class Shard {
  public:
   Shard(Broker& broker, uint16_t id);
@@ -110,6 +114,12 @@ class Shard {
   // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
   // A token changed: cache the new ACL and re-apply it to every session that uses the token.
   void ApplyTokenChange(const std::string& key, const acl::AclPtr& acl);
+  // Durability (core/persistence.cc). Restore and WriteSnapshot run before the shard thread
+  // starts (the broker recovers every shard's log at startup); OpenWal on the shard thread.
+  void Restore(const WalRecord& r);
+  bool WriteSnapshot(uint64_t seq, std::string* error);
+  bool OpenWal(uint64_t first_seq, std::string* error);
+
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
   std::string Reload(const Config& fresh);
@@ -205,6 +215,23 @@ class Shard {
   void SetSharedLive(Session& s, bool live);
 
   uint16_t HomeShard(std::string_view client_id) const;
+
+  // io_uring operation kinds of this shard (net/user_data.h).
+  enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal };
+
+  // Logging to the WAL (core/persistence.cc); each is a no-op without a WAL.
+  std::string WalDir() const;
+  WalMessage ToWal(const Message& m, uint8_t qos, bool retain) const;
+  MessagePtr FromWal(const WalMessage& w) const;
+  template <typename R>
+  void Log(const R& record);
+  void LogSessionStart(Session& s);
+  void LogSubscription(const Session& s, const std::string& filter, const Subscription* sub);
+  void LogSessionEnd(Session& s, bool removed);
+  void LogQueued(Session& s, Delivery& d);
+  void LogFinished(Session& s);
+  void LogRetained(const Message& m);
+  void CloseWal();
   int64_t NowMs() const;
 
   Broker& broker_;
@@ -239,6 +266,8 @@ class Shard {
   LocalTrie<LocalSub> trie_;
   std::vector<const LocalSub*> match_scratch_;
   std::map<std::string, MessagePtr, std::less<>> retained_;
+  std::unique_ptr<WalWriter> wal_;
+  uint64_t next_message_id_ = 1;
   struct SharedGroup {
     SharedKeyPtr key;
     std::vector<std::pair<Session*, SubOptions>> members;
@@ -256,6 +285,11 @@ class Shard {
   uint64_t assigned_ids_ = 0;
   ShardStats stats_;
 };
+
+template <typename R>
+void Shard::Log(const R& record) {
+  if (wal_ != nullptr) (void)wal_->Append(record);
+}
 
 }  // namespace ringmq::core
 

@@ -71,7 +71,9 @@ std::string CheckHeader(std::string_view data, uint32_t magic, uint16_t shard, u
   const char* h = data.data();
   if (LoadLe(h + 28, 4) != Crc32c(h, 28)) return "header checksum mismatch";
   if (LoadLe(h, 4) != magic) return "bad magic";
-  if (LoadLe(h + 4, 2) != kFileVersion) return "unsupported version " + std::to_string(LoadLe(h + 4, 2));
+  if (LoadLe(h + 4, 2) != kFileVersion) {
+    return "unsupported version " + std::to_string(LoadLe(h + 4, 2));
+  }
   if (LoadLe(h + 6, 2) != shard || LoadLe(h + 8, 8) != seq) return "header names another file";
   return "";
 }
@@ -358,24 +360,26 @@ bool WalWriter::Open(const WalWriterOptions& options, uint64_t first_seq, std::s
     *error = Errno("open " + options_.dir, errno);
     return false;
   }
-  return OpenSegment(std::max<uint64_t>(first_seq, 1), error);
+  return OpenSegment(std::max<uint64_t>(first_seq, 1), error) == 0;
 }
 
-bool WalWriter::OpenSegment(uint64_t seq, std::string* error) {
+int WalWriter::OpenSegment(uint64_t seq, std::string* error) {
   const std::string path = JoinPath(options_.dir, WalSegmentName(options_.shard, seq));
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *error = Errno("create " + path, errno);
-    return false;
+    const int err = errno;
+    *error = Errno("create " + path, err);
+    return err;
   }
   // Into the page cache only: the segment's first fdatasync makes the header durable with the
   // first records, the directory fsync (through the ring) the file's name.
   const std::string header = EncodeHeader(kSegmentMagic, options_.shard, seq);
   if (::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
-    *error = Errno("write " + path, errno == 0 ? EIO : errno);
+    const int err = errno == 0 ? ENOSPC : errno;  // a short write of 32 bytes: the disk is full
+    *error = Errno("write " + path, err);
     ::close(fd);
     ::unlink(path.c_str());
-    return false;
+    return err;
   }
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;
@@ -384,7 +388,7 @@ bool WalWriter::OpenSegment(uint64_t seq, std::string* error) {
   dir_sync_needed_ = options_.durability != WalDurability::kNone;
   ++stats_.segments;
   stats_.bytes += header.size();
-  return true;
+  return 0;
 }
 
 uint64_t WalWriter::Append(WalType type, std::string_view body) {
@@ -432,9 +436,9 @@ void WalWriter::Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms) {
       // Every byte of the current segment is durable (invariant 3): switch.
       roll_pending_ = false;
       std::string error;
-      if (!OpenSegment(segment_seq_ + 1, &error)) {
+      if (const int err = OpenSegment(segment_seq_ + 1, &error); err != 0) {
         LOG_ERROR("wal shard {}: {}", options_.shard, error);
-        Fail(errno == 0 ? EIO : errno, "opening a new segment");
+        Fail(err, "opening a new segment");
         return;
       }
     }

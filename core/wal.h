@@ -150,7 +150,8 @@ class WalWriter {
     if (!roll_pending_ && segment_size_ + pending_.size() >= options_.segment_bytes) Roll();
     return appended_seq_;
   }
-  bool OpenSegment(uint64_t seq, std::string* error);
+  // Creates segment `seq` and makes it current; 0, or the errno with *error.
+  int OpenSegment(uint64_t seq, std::string* error);
   void TakeBatch();
   void Complete();
   void Fail(int err, const char* what);

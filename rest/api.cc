@@ -19,7 +19,6 @@ namespace ringmq::rest {
 
 namespace {
 
-
 // "/a/b/c" -> {"a", "b", "c"}; a trailing '/' is ignored.
 std::vector<std::string_view> Split(std::string_view path) {
   std::vector<std::string_view> out;

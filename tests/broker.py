@@ -23,12 +23,12 @@ TIMEOUT = 5.0
 class Broker:
     """A ringmq process listening on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, *extra, data_dir=None):
+    def __init__(self, *extra, data_dir=None, shards=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
             [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
-             "--data-dir", self.data_dir, "--shards", str(SHARDS), "--log-level", "debug",
+             "--data-dir", self.data_dir, "--shards", str(shards or SHARDS), "--log-level", "debug",
              *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = []

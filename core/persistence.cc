@@ -1,0 +1,257 @@
+// Durability on a shard (DESIGN.md section 7, doc/wal-format.md): what goes into the shard's
+// write-ahead log while it runs, the snapshot of its state, and restoring that state at start.
+//
+// Logged: persistent sessions (expiry interval > 0) with their subscriptions and the QoS 1/2
+// messages queued or in flight for them, and every retained message. A message is logged when it
+// enters a persistent session and marked done when the client acknowledged it (PUBACK, PUBREC) or
+// it was dropped or expired. Clean sessions and QoS 0 never touch the disk.
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "core/broker.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/wal.h"
+#include "net/user_data.h"
+#include "proto/topic.h"
+
+namespace ringmq::core {
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint8_t OptionsByte(const SubOptions& o) {
+  return static_cast<uint8_t>(
+      (o.no_local ? WalSubscriptionAdded::kNoLocal : 0) |
+      (o.retain_as_published ? WalSubscriptionAdded::kRetainAsPublished : 0) |
+      (o.retain_handling << WalSubscriptionAdded::kRetainHandlingShift));
+}
+
+}  // namespace
+
+std::string Shard::WalDir() const { return cfg_.data_dir + "/wal"; }
+
+WalMessage Shard::ToWal(const Message& m, uint8_t qos, bool retain) const {
+  WalMessage w;
+  w.topic = m.topic;
+  w.payload = m.payload;
+  w.qos = qos;
+  w.retain = retain;
+  w.payload_format_indicator = m.payload_format_indicator;
+  if (m.expires_at_ms != 0) w.expires_at_ms = WallMs() + (m.expires_at_ms - NowMs());
+  w.content_type = m.content_type;
+  w.response_topic = m.response_topic;
+  w.correlation_data = m.correlation_data;
+  w.user_properties = m.user_properties;
+  return w;
+}
+
+MessagePtr Shard::FromWal(const WalMessage& w) const {
+  auto m = std::make_shared<Message>();
+  m->topic = w.topic;
+  m->payload = w.payload;
+  m->qos = w.qos;
+  m->retain = w.retain;
+  m->payload_format_indicator = w.payload_format_indicator;
+  if (w.expires_at_ms != 0) m->expires_at_ms = NowMs() + (w.expires_at_ms - WallMs());
+  m->content_type = w.content_type;
+  m->response_topic = w.response_topic;
+  m->correlation_data = w.correlation_data;
+  m->user_properties = w.user_properties;
+  return m;
+}
+
+void Shard::LogSessionStart(Session& s) {
+  if (s.expiry_interval_s == 0) return;
+  const bool was_logged = s.logged;
+  s.logged = true;
+  Log(WalSessionCreated{s.client_id(), s.expiry_interval_s, static_cast<uint8_t>(s.version),
+                        WallMs()});
+  if (!was_logged) {  // it became persistent: what it already has goes in too
+    for (const auto& [filter, sub] : s.subscriptions()) LogSubscription(s, filter, &sub);
+  }
+}
+
+void Shard::LogSubscription(const Session& s, const std::string& filter, const Subscription* sub) {
+  if (!s.logged) return;
+  if (sub == nullptr) {
+    Log(WalSubscriptionRemoved{s.client_id(), filter});
+    return;
+  }
+  Log(WalSubscriptionAdded{s.client_id(), filter, sub->options.qos, OptionsByte(sub->options),
+                           sub->options.subscription_id, sub->effective});
+}
+
+void Shard::LogSessionEnd(Session& s, bool removed) {
+  if (!s.logged) return;
+  if (removed) {
+    Log(WalSessionRemoved{s.client_id()});
+    s.logged = false;
+  } else {
+    Log(WalSessionDisconnected{s.client_id(), WallMs(), s.expiry_interval_s});
+  }
+}
+
+void Shard::LogQueued(Session& s, Delivery& d) {
+  if (!s.logged || d.qos == 0 || wal_ == nullptr) return;
+  d.wal_id = next_message_id_++;
+  Log(WalMessageQueued{s.client_id(), d.wal_id, ToWal(*d.msg, d.qos, d.retain),
+                       d.subscription_ids});
+}
+
+void Shard::LogFinished(Session& s) {
+  s.DrainFinished([&](uint64_t id) {
+    if (s.logged) Log(WalMessageAcked{s.client_id(), id});
+  });
+}
+
+void Shard::LogRetained(const Message& m) {
+  if (m.payload.empty()) {
+    Log(WalRetainedCleared{m.topic});
+  } else {
+    Log(WalRetainedSet{ToWal(m, m.qos, true)});
+  }
+}
+
+void Shard::Restore(const WalRecord& r) {
+  const int64_t now = NowMs();
+  auto session = [this](const std::string& id) -> Session* {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : it->second.get();
+  };
+  std::visit(
+      [&](const auto& rec) {
+        using T = std::decay_t<decltype(rec)>;
+        if constexpr (std::is_same_v<T, WalSessionCreated>) {
+          Session* s = session(rec.client_id);
+          if (s == nullptr) {
+            auto owned = std::make_unique<Session>(rec.client_id, cfg_.max_queued_messages);
+            s = owned.get();
+            sessions_.emplace(rec.client_id, std::move(owned));
+          }
+          s->expiry_interval_s = rec.expiry_interval_s;
+          s->version = static_cast<proto::Version>(rec.protocol_version);
+          s->clean_start = false;
+          s->logged = true;
+          s->offline_since_ms = now;  // the broker was down: the clock restarts from here
+        } else if constexpr (std::is_same_v<T, WalSessionRemoved>) {
+          if (Session* s = session(rec.client_id)) {
+            s->logged = false;
+            DestroySession(*s);
+          }
+        } else if constexpr (std::is_same_v<T, WalSessionDisconnected>) {
+          if (Session* s = session(rec.client_id)) {
+            s->expiry_interval_s = rec.expiry_interval_s;
+            s->offline_since_ms = now - std::max<int64_t>(0, WallMs() - rec.disconnected_ms);
+          }
+        } else if constexpr (std::is_same_v<T, WalSubscriptionAdded>) {
+          if (Session* s = session(rec.client_id)) {
+            SubOptions o{rec.qos, (rec.options & WalSubscriptionAdded::kNoLocal) != 0,
+                         (rec.options & WalSubscriptionAdded::kRetainAsPublished) != 0,
+                         static_cast<uint8_t>(
+                             (rec.options >> WalSubscriptionAdded::kRetainHandlingShift) & 3),
+                         rec.subscription_id};
+            auto it = s->subscriptions().find(rec.filter);
+            if (it != s->subscriptions().end()) Detach(*s, it->second);
+            Subscription& sub = s->subscriptions()[rec.filter];
+            sub.options = o;
+            sub.effective =
+                rec.effective.empty() ? std::vector<std::string>{rec.filter} : rec.effective;
+            Attach(*s, sub);
+          }
+        } else if constexpr (std::is_same_v<T, WalSubscriptionRemoved>) {
+          if (Session* s = session(rec.client_id)) {
+            auto it = s->subscriptions().find(rec.filter);
+            if (it != s->subscriptions().end()) {
+              Detach(*s, it->second);
+              s->subscriptions().erase(it);
+            }
+          }
+        } else if constexpr (std::is_same_v<T, WalMessageQueued>) {
+          next_message_id_ = std::max(next_message_id_, rec.message_id + 1);
+          if (Session* s = session(rec.client_id)) {
+            Delivery d;
+            d.msg = FromWal(rec.message);
+            d.qos = rec.message.qos;
+            d.retain = rec.message.retain;
+            d.subscription_ids = rec.subscription_ids;
+            d.wal_id = rec.message_id;
+            (void)s->Enqueue(std::move(d), /*online=*/false);
+          }
+        } else if constexpr (std::is_same_v<T, WalMessageAcked>) {
+          if (Session* s = session(rec.client_id)) s->RemoveQueued(rec.message_id);
+        } else if constexpr (std::is_same_v<T, WalRetainedSet>) {
+          retained_[rec.message.topic] = FromWal(rec.message);
+        } else if constexpr (std::is_same_v<T, WalRetainedCleared>) {
+          retained_.erase(rec.topic);
+        }
+      },
+      r);
+}
+
+bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
+  WalSnapshotWriter w;
+  if (!w.Open(WalDir(), id_, seq, error)) return false;
+  const int64_t now = NowMs();
+  for (const auto& [id, s] : sessions_) {
+    if (s->expiry_interval_s == 0) continue;
+    w.Add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs()});
+    if (s->connection == nullptr) {
+      w.Add(
+          WalSessionDisconnected{id, WallMs() - (now - s->offline_since_ms), s->expiry_interval_s});
+    }
+    for (const auto& [filter, sub] : s->subscriptions()) {
+      w.Add(WalSubscriptionAdded{id, filter, sub.options.qos, OptionsByte(sub.options),
+                                 sub.options.subscription_id, sub.effective});
+    }
+    s->ForEachUndelivered([&](const Delivery& d) {
+      if (d.msg == nullptr || d.qos == 0) return;
+      const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
+      w.Add(WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+    });
+  }
+  for (const auto& [topic, m] : retained_) {
+    if (!Expired(*m, now)) w.Add(WalRetainedSet{ToWal(*m, m->qos, true)});
+  }
+  return w.Commit(error);
+}
+
+bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
+  WalWriterOptions o;
+  o.dir = WalDir();
+  o.shard = id_;
+  o.durability = cfg_.durability == "none"    ? WalDurability::kNone
+                 : cfg_.durability == "batch" ? WalDurability::kBatch
+                                              : WalDurability::kSync;
+  o.batch_interval_ms = cfg_.wal_batch_ms;
+  wal_ = std::make_unique<WalWriter>();
+  return wal_->Open(o, first_seq, error);
+}
+
+void Shard::CloseWal() {
+  if (wal_ == nullptr) return;
+  // Let the last records reach the disk, then write the state as a snapshot so the next start
+  // replays little.
+  const uint64_t seq = wal_->Roll();
+  for (int i = 0; i < 1000 && !wal_->idle(); ++i) {
+    wal_->Flush(ring_, kOpWal, NowMs());
+    ring_.SubmitAndWait(1, 10'000'000);
+    ring_.ForEachCqe([this](const net::Completion& c) {
+      if (net::UnpackUserData(c.user_data).kind == kOpWal) wal_->OnCompletion(c);
+    });
+  }
+  std::string error;
+  size_t deleted = 0;
+  if (!WriteSnapshot(seq, &error) || !DeleteObsoleteWalFiles(WalDir(), id_, &deleted, &error)) {
+    LOG_ERROR("shard {}: snapshot at shutdown failed: {} (the log is kept and replayed)", id_,
+              error);
+  }
+  if (wal_->idle()) wal_.reset();
+}
+
+}  // namespace ringmq::core

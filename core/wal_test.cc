@@ -1,0 +1,462 @@
+// The WAL writer through a real io_uring on a temp directory, snapshots and pruning, and recovery
+// from torn tails and corruption (doc/wal-format.md).
+#include "core/wal.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "net/internal/test_util.h"
+#include "net/user_data.h"
+
+namespace ringmq::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint8_t kWalKind = 9;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "ringmq-wal-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// One shard loop turn, as core/shard.cc runs it: Flush, SubmitAndWait, completions.
+void Turn(net::Ring& ring, WalWriter& w) {
+  w.Flush(ring, kWalKind, NowMs());
+  ring.SubmitAndWait(w.idle() ? 0 : 1, 50'000'000);
+  ring.ForEachCqe([&](const net::Completion& c) {
+    ASSERT_EQ(net::UnpackUserData(c.user_data).kind, kWalKind);
+    w.OnCompletion(c);
+  });
+}
+
+// Turns until everything appended is durable (or 5 s pass).
+void Drain(net::Ring& ring, WalWriter& w) {
+  const int64_t deadline = NowMs() + 5000;
+  while (!w.idle() && NowMs() < deadline) Turn(ring, w);
+  ASSERT_TRUE(w.idle());
+  ASSERT_FALSE(w.failed()) << w.error();
+}
+
+WalMessageQueued Queued(uint64_t id, size_t payload = 16) {
+  WalMessageQueued q;
+  q.client_id = "client-" + std::to_string(id % 7);
+  q.message_id = id;
+  q.message.topic = "sensors/" + std::to_string(id) + "/temp";
+  q.message.payload = std::string(payload, static_cast<char>('a' + id % 26));
+  q.message.qos = 1;
+  return q;
+}
+
+struct Collected {
+  std::vector<WalRecord> records;
+  WalRecordCallback Fn() {
+    return [this](const WalRecord& r) { records.push_back(r); };
+  }
+  std::vector<uint64_t> MessageIds() const {
+    std::vector<uint64_t> ids;
+    for (const WalRecord& r : records) {
+      if (auto* q = std::get_if<WalMessageQueued>(&r)) ids.push_back(q->message_id);
+    }
+    return ids;
+  }
+};
+
+std::vector<uint64_t> Iota(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> v;
+  for (uint64_t i = from; i < to; ++i) v.push_back(i);
+  return v;
+}
+
+WalRecoverStats Recover(const std::string& dir, Collected* out, bool strict = false,
+                        bool* ok = nullptr, std::string* error = nullptr) {
+  WalRecoverStats stats;
+  std::string e;
+  const bool r = RecoverWal(dir, 0, WalRecoverOptions{strict, true}, out->Fn(), &stats, &e);
+  if (ok != nullptr) *ok = r;
+  if (error != nullptr) *error = e;
+  if (ok == nullptr) {
+    EXPECT_TRUE(r) << e;
+  }
+  return stats;
+}
+
+// Writes records 1..n (queued messages) through a real ring into dir; segment_bytes as given.
+void WriteLog(const std::string& dir, uint64_t n, uint64_t segment_bytes = 64 << 20) {
+  net::Ring ring;
+  std::string error;
+  ASSERT_TRUE(ring.Init(64, 0, &error)) << error;
+  WalWriter w;
+  ASSERT_TRUE(w.Open({dir, 0, segment_bytes, WalDurability::kSync, 10}, 1, &error)) << error;
+  for (uint64_t i = 1; i <= n; ++i) {
+    w.Append(Queued(i));
+    if (i % 10 == 0) Turn(ring, w);
+  }
+  Drain(ring, w);
+}
+
+TEST(WalWriter, WritesSyncsAndAdvancesDurableSeqThroughTheRing) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  WalWriter w;
+  std::string error;
+  ASSERT_TRUE(w.Open({dir.path(), 0, 64 << 20, WalDurability::kSync, 10}, 1, &error)) << error;
+  EXPECT_EQ(w.durable_seq(), 0u);
+  EXPECT_TRUE(w.idle());
+  // Group commit: 100 appends before the turn become one write and one fdatasync.
+  for (uint64_t i = 1; i <= 100; ++i) EXPECT_EQ(w.Append(Queued(i)), i);
+  EXPECT_EQ(w.appended_seq(), 100u);
+  w.Flush(ring, kWalKind, NowMs());
+  // Appended while the batch is in flight: waits for the next batch (invariant 2).
+  EXPECT_EQ(w.Append(WalMessageAcked{"client-1", 1}), 101u);
+  while (w.durable_seq() < 100 && !w.failed()) Turn(ring, w);
+  EXPECT_EQ(w.durable_seq(), 100u);
+  EXPECT_EQ(w.stats().writes, 1u);
+  EXPECT_EQ(w.stats().syncs, 1u);
+  Drain(ring, w);
+  EXPECT_EQ(w.durable_seq(), 101u);
+  EXPECT_EQ(w.stats().syncs, 2u);
+  EXPECT_EQ(w.stats().segments, 1u);
+
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(st.records, 101u);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 101));
+  EXPECT_EQ(std::get<WalMessageAcked>(got.records.back()), (WalMessageAcked{"client-1", 1}));
+  EXPECT_EQ(st.next_segment_seq, 2u);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+  EXPECT_TRUE(st.corrupt.empty());
+}
+
+TEST(WalWriter, RollsSegmentsAndRecoversThemInOrder) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  WalWriter w;
+  std::string error;
+  ASSERT_TRUE(w.Open({dir.path(), 0, 2048, WalDurability::kSync, 10}, 5, &error)) << error;
+  for (uint64_t i = 1; i <= 300; ++i) {
+    w.Append(Queued(i));
+    if (i % 7 == 0) Turn(ring, w);
+  }
+  Drain(ring, w);
+  EXPECT_GT(w.stats().segments, 5u);
+  EXPECT_EQ(w.segment_seq(), 5 + w.stats().segments - 1);
+  EXPECT_TRUE(fs::exists(dir.File(WalSegmentName(0, 5))));
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 301));
+  EXPECT_EQ(st.segments, w.stats().segments);
+  EXPECT_EQ(st.next_segment_seq, w.segment_seq() + 1);
+}
+
+TEST(WalWriter, BatchModeWaitsForTheIntervalNoneModeNeverSyncs) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  std::string error;
+  {
+    WalWriter w;
+    ASSERT_TRUE(w.Open({dir.path(), 0, 1 << 20, WalDurability::kBatch, 60'000}, 1, &error));
+    w.Append(Queued(1));
+    w.Flush(ring, kWalKind, 1000);  // the first batch goes at once
+    Drain(ring, w);
+    EXPECT_EQ(w.durable_seq(), 1u);
+    w.Append(Queued(2));
+    EXPECT_EQ(w.next_flush_ms(), 61'000);
+    w.Flush(ring, kWalKind, 30'000);  // too early
+    EXPECT_FALSE(w.idle());
+    ring.SubmitAndWait(0, 0);
+    EXPECT_EQ(w.durable_seq(), 1u);
+    w.Flush(ring, kWalKind, 61'000);
+    while (!w.idle()) {
+      ring.SubmitAndWait(1, 50'000'000);
+      ring.ForEachCqe([&](const net::Completion& c) { w.OnCompletion(c); });
+      w.Flush(ring, kWalKind, 61'000);
+    }
+    EXPECT_EQ(w.durable_seq(), 2u);
+    EXPECT_EQ(w.stats().syncs, 2u);
+  }
+  {
+    WalWriter w;
+    ASSERT_TRUE(w.Open({dir.path(), 0, 1 << 20, WalDurability::kNone, 10}, 2, &error));
+    for (uint64_t i = 3; i <= 10; ++i) w.Append(Queued(i));
+    Drain(ring, w);
+    EXPECT_EQ(w.durable_seq(), 8u);
+    EXPECT_EQ(w.stats().syncs, 0u);
+    EXPECT_EQ(w.stats().writes, 1u);
+  }
+  Collected got;
+  Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 11));
+}
+
+// Completions are faked (the ring is never submitted): a short write is finished before the
+// fdatasync, an error freezes durable_seq (invariant 5).
+TEST(WalWriter, ShortWriteThenFailureFreezesDurability) {
+  TempDir dir;
+  WalWriter w;  // destroyed after the ring, which holds unsubmitted entries pointing into it
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  std::string error;
+  ASSERT_TRUE(w.Open({dir.path(), 0, 1 << 20, WalDurability::kSync, 10}, 1, &error)) << error;
+  auto ud = [](uint32_t op) { return net::PackUserData(kWalKind, 0, op); };
+  std::string frame;
+  AppendWalRecord(Queued(1), &frame);
+  w.Append(Queued(1));
+  w.Flush(ring, kWalKind, 0);  // write + directory fsync
+  w.OnCompletion({ud(0), 10, 0});
+  w.OnCompletion({ud(2), 0, 0});
+  EXPECT_EQ(w.durable_seq(), 0u);
+  w.Flush(ring, kWalKind, 0);  // the remaining bytes
+  w.OnCompletion({ud(0), static_cast<int>(frame.size()) - 10, 0});
+  EXPECT_EQ(w.durable_seq(), 0u);
+  w.Flush(ring, kWalKind, 0);  // fdatasync
+  w.OnCompletion({ud(1), 0, 0});
+  EXPECT_EQ(w.durable_seq(), 1u);
+  EXPECT_EQ(w.stats().writes, 2u);
+
+  w.Append(Queued(2));
+  w.Flush(ring, kWalKind, 0);
+  w.OnCompletion({ud(0), -ENOSPC, 0});
+  EXPECT_TRUE(w.failed());
+  EXPECT_EQ(w.error(), ENOSPC);
+  EXPECT_EQ(w.Append(Queued(3)), 3u);
+  w.Flush(ring, kWalKind, 0);
+  EXPECT_EQ(w.durable_seq(), 1u);
+  EXPECT_TRUE(w.idle());
+}
+
+TEST(WalSnapshot, SnapshotPlusLaterSegmentsAndPruning) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  WalWriter w;
+  std::string error;
+  ASSERT_TRUE(w.Open({dir.path(), 0, 64 << 20, WalDurability::kSync, 10}, 1, &error)) << error;
+  for (uint64_t i = 1; i <= 50; ++i) w.Append(Queued(i));
+  Turn(ring, w);  // 1..50 in flight
+  for (uint64_t i = 51; i <= 60; ++i) w.Append(Queued(i));
+  // The state "as of now" covers 1..60; everything after goes to segment S.
+  const uint64_t s = w.Roll();
+  EXPECT_EQ(s, 2u);
+  for (uint64_t i = 61; i <= 70; ++i) w.Append(Queued(i));
+  Drain(ring, w);
+  EXPECT_EQ(w.segment_seq(), 2u);
+
+  WalSnapshotWriter snap;
+  ASSERT_TRUE(snap.Open(dir.path(), 0, s, &error)) << error;
+  snap.Add(WalSessionCreated{"client-1", 3600, 5, 1});
+  for (uint64_t i = 1; i <= 60; i += 10) snap.Add(Queued(i));  // the live state: 6 messages
+  ASSERT_TRUE(snap.Commit(&error)) << error;
+
+  WalFileList list;
+  ASSERT_TRUE(ListWalFiles(dir.path(), 0, &list, &error)) << error;
+  EXPECT_EQ(list.snapshot_seq, 2u);
+  ASSERT_EQ(list.segments.size(), 1u);
+  EXPECT_EQ(list.segments[0].seq, 2u);
+  EXPECT_EQ(list.obsolete.size(), 1u);  // segment 1
+  EXPECT_EQ(list.next_seq, 3u);
+  size_t deleted = 0;
+  ASSERT_TRUE(DeleteObsoleteWalFiles(dir.path(), 0, &deleted, &error)) << error;
+  EXPECT_EQ(deleted, 1u);
+  EXPECT_FALSE(fs::exists(dir.File(WalSegmentName(0, 1))));
+
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(st.snapshot_seq, 2u);
+  EXPECT_EQ(st.snapshot_records, 7u);
+  std::vector<uint64_t> want = {1, 11, 21, 31, 41, 51};
+  for (uint64_t i = 61; i <= 70; ++i) want.push_back(i);
+  EXPECT_EQ(got.MessageIds(), want);
+  EXPECT_EQ(std::get<WalSessionCreated>(got.records[0]).client_id, "client-1");
+  EXPECT_EQ(ListWalShards(dir.path()), std::vector<uint16_t>{0});
+}
+
+TEST(WalSnapshot, AnIncompleteOrCorruptSnapshotIsNotUsed) {
+  TempDir dir;
+  std::string error;
+  {
+    WalSnapshotWriter snap;  // abandoned: its temp file disappears
+    ASSERT_TRUE(snap.Open(dir.path(), 0, 1, &error));
+    snap.Add(Queued(1));
+  }
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+  WalSnapshotWriter snap;
+  ASSERT_TRUE(snap.Open(dir.path(), 0, 3, &error));
+  snap.Add(Queued(1));
+  ASSERT_TRUE(snap.Commit(&error)) << error;
+  std::string bytes = ReadAll(dir.File(WalSnapshotName(0, 3)));
+  bytes.resize(bytes.size() - 1);  // cut into the end record
+  WriteAll(dir.File(WalSnapshotName(0, 3)), bytes);
+
+  Collected got;
+  WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(st.snapshot_seq, 0u);
+  EXPECT_TRUE(got.records.empty());
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.next_segment_seq, 4u);  // never reuses the number
+  bool ok = true;
+  st = Recover(dir.path(), &got, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find("invalid snapshot"), std::string::npos) << error;
+}
+
+// Cuts the last segment at every byte of its last three records: recovery keeps the complete
+// records, truncates the rest, and a second recovery finds nothing to repair.
+TEST(WalRecover, TornTailAtEveryByteOfTheLastRecords) {
+  TempDir src;
+  WriteLog(src.path(), 20);
+  const std::string name = WalSegmentName(0, 1);
+  const std::string full = ReadAll(src.File(name));
+  std::vector<size_t> ends;  // end offset of every record
+  for (size_t off = kWalFileHeaderSize; off < full.size();) {
+    WalFrame f{};
+    ASSERT_EQ(ParseWalFrame(std::string_view(full).substr(off), &f), WalFrameStatus::kOk);
+    off += f.size;
+    ends.push_back(off);
+  }
+  ASSERT_EQ(ends.size(), 20u);
+  for (size_t cut = ends[16]; cut < full.size(); ++cut) {
+    TempDir dir;
+    WriteAll(dir.File(name), full.substr(0, cut));
+    size_t complete = 0;
+    while (complete < ends.size() && ends[complete] <= cut) ++complete;
+    Collected got;
+    WalRecoverStats st = Recover(dir.path(), &got, /*strict=*/true);
+    EXPECT_EQ(got.MessageIds(), Iota(1, complete + 1)) << cut;
+    EXPECT_EQ(st.truncated_bytes, cut - ends[complete - 1]) << cut;
+    EXPECT_TRUE(st.corrupt.empty());
+    EXPECT_EQ(fs::file_size(dir.File(name)), ends[complete - 1]);
+    Collected again;
+    st = Recover(dir.path(), &again, /*strict=*/true);
+    EXPECT_EQ(again.records.size(), complete);
+    EXPECT_EQ(st.truncated_bytes, 0u);
+  }
+}
+
+TEST(WalRecover, GarbageAfterTheLastRecordIsATornTail) {
+  TempDir dir;
+  WriteLog(dir.path(), 5);
+  const std::string path = dir.File(WalSegmentName(0, 1));
+  const std::string good = ReadAll(path);
+  WriteAll(path, good + std::string(4096, '\0') + "\x07garbage");
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got, /*strict=*/true);
+  EXPECT_EQ(got.records.size(), 5u);
+  EXPECT_EQ(st.truncated_bytes, 4096u + 8);
+}
+
+// A flipped byte inside an early record: lenient recovery skips that record and keeps the rest,
+// strict recovery refuses.
+TEST(WalRecover, FlippedByteInTheMiddleLenientVersusStrict) {
+  TempDir dir;
+  WriteLog(dir.path(), 20);
+  const std::string path = dir.File(WalSegmentName(0, 1));
+  std::string data = ReadAll(path);
+  WalFrame f{};
+  ASSERT_EQ(ParseWalFrame(std::string_view(data).substr(kWalFileHeaderSize), &f),
+            WalFrameStatus::kOk);
+  const size_t second = kWalFileHeaderSize + f.size;  // record 2 starts here
+  data[second + kWalFrameHeaderSize + 5] ^= 0x20;
+  WriteAll(path, data);
+
+  Collected got;
+  bool ok = false;
+  std::string error;
+  WalRecoverStats st = Recover(dir.path(), &got, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find("corrupt bytes [" + std::to_string(second)), std::string::npos) << error;
+
+  Collected lenient;
+  st = Recover(dir.path(), &lenient);
+  std::vector<uint64_t> want = Iota(1, 21);
+  want.erase(want.begin() + 1);
+  EXPECT_EQ(lenient.MessageIds(), want);
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].begin, second);
+  EXPECT_EQ(st.corrupt[0].end, second + f.size);
+  EXPECT_EQ(st.truncated_bytes, 0u);
+  EXPECT_EQ(fs::file_size(path), data.size());  // corruption is never "repaired" away
+}
+
+TEST(WalRecover, CorruptionInAnEarlierSegmentContinuesWithTheNext) {
+  TempDir dir;
+  WriteLog(dir.path(), 100, 1024);
+  WalFileList list;
+  std::string error;
+  ASSERT_TRUE(ListWalFiles(dir.path(), 0, &list, &error));
+  ASSERT_GE(list.segments.size(), 3u);
+  // Destroy the second half of segment 1 and the header of segment 2.
+  std::string s1 = ReadAll(list.segments[0].path);
+  for (size_t i = s1.size() / 2; i < s1.size(); ++i) s1[i] = static_cast<char>(i * 7);
+  WriteAll(list.segments[0].path, s1);
+  std::string s2 = ReadAll(list.segments[1].path);
+  s2[0] ^= 1;
+  WriteAll(list.segments[1].path, s2);
+
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(st.corrupt.size(), 2u);
+  EXPECT_EQ(st.corrupt[0].end, s1.size());
+  EXPECT_EQ(st.corrupt[1].file, list.segments[1].path);
+  const std::vector<uint64_t> ids = got.MessageIds();
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.front(), 1u);
+  EXPECT_EQ(ids.back(), 100u);  // later segments replayed in full
+  bool ok = true;
+  Collected strict;
+  Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+}
+
+TEST(WalRecover, MissingDirectoryAndEmptySegmentAreAFreshStart) {
+  TempDir dir;
+  Collected got;
+  WalRecoverStats st = Recover(dir.path() + "/absent", &got, /*strict=*/true);
+  EXPECT_EQ(st.records, 0u);
+  EXPECT_EQ(st.next_segment_seq, 1u);
+  WriteAll(dir.File(WalSegmentName(0, 7)), "RW");  // created, then killed before the header
+  st = Recover(dir.path(), &got, /*strict=*/true);
+  EXPECT_EQ(st.records, 0u);
+  EXPECT_TRUE(st.corrupt.empty());
+  EXPECT_EQ(st.next_segment_seq, 8u);
+}
+
+}  // namespace
+}  // namespace ringmq::core
