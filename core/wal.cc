@@ -257,6 +257,8 @@ const char* FrameError(WalFrameStatus s) {
   return "ok";
 }
 
+enum class FileKind : uint8_t { kSnapshot, kSegment, kLastSegment };
+
 class Recovery {
  public:
   Recovery(const WalRecoverOptions& options, const WalRecordCallback& fn, WalRecoverStats* stats,
@@ -265,14 +267,16 @@ class Recovery {
 
   // Replays the records of `data` (the whole file) after its header, up to a snapshot end record.
   // False when strict and something is corrupt.
-  bool Replay(const std::string& file, std::string_view data, bool last_segment) {
+  bool Replay(const std::string& file, std::string_view data, FileKind kind) {
     size_t off = kWalFileHeaderSize;
     while (off < data.size()) {
       WalFrame f{};
       const WalFrameStatus st = ParseWalFrame(data.substr(off), &f);
       if (st == WalFrameStatus::kOk) {
-        if (f.type == WalType::kSnapshotEnd) return true;  // only in snapshots (checked there)
-        std::optional<WalRecord> rec = DecodeWalRecord(f.type, f.body);
+        if (f.type == WalType::kSnapshotEnd && kind == FileKind::kSnapshot) return true;
+        std::optional<WalRecord> rec = f.type == WalType::kSnapshotEnd
+                                           ? std::nullopt  // never in a segment
+                                           : DecodeWalRecord(f.type, f.body);
         if (!rec) {
           if (!Corrupt(file, off, off + f.size,
                        std::string("a ") + WalTypeName(f.type) + " record that does not decode")) {
@@ -287,7 +291,7 @@ class Recovery {
         continue;
       }
       const size_t next = Resync(data, off + 1);
-      if (next == std::string_view::npos && last_segment) {
+      if (next == std::string_view::npos && kind == FileKind::kLastSegment) {
         TornTail(file, off, data.size());
         return true;
       }
@@ -663,7 +667,7 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
   if (list.snapshot_seq != 0) {
     stats->snapshot_seq = list.snapshot_seq;
     const uint64_t before = stats->records;
-    if (!rec.Replay(list.snapshot, data, /*last_segment=*/false)) return false;
+    if (!rec.Replay(list.snapshot, data, FileKind::kSnapshot)) return false;
     stats->snapshot_records = stats->records - before;
   }
   for (size_t i = 0; i < list.segments.size(); ++i) {
@@ -680,7 +684,10 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
       continue;
     }
     ++stats->segments;
-    if (!rec.Replay(seg.path, data, /*last_segment=*/i + 1 == list.segments.size())) return false;
+    const bool last = i + 1 == list.segments.size();
+    if (!rec.Replay(seg.path, data, last ? FileKind::kLastSegment : FileKind::kSegment)) {
+      return false;
+    }
   }
   LOG_INFO(
       "wal shard {}: recovered {} records ({} bytes) from snapshot {} and {} segments; {} bytes of "

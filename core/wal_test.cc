@@ -415,6 +415,24 @@ TEST(WalRecover, FlippedByteInTheMiddleLenientVersusStrict) {
   EXPECT_EQ(fs::file_size(path), data.size());  // corruption is never "repaired" away
 }
 
+TEST(WalRecover, ASnapshotEndRecordInASegmentIsCorruption) {
+  TempDir dir;
+  WriteLog(dir.path(), 3);
+  const std::string path = dir.File(WalSegmentName(0, 1));
+  std::string data = ReadAll(path);
+  const size_t at = data.size();
+  AppendWalRecord(WalSnapshotEnd{3}, &data);
+  const size_t end = data.size();
+  AppendWalRecord(Queued(4), &data);
+  WriteAll(path, data);
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 5));
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].begin, at);
+  EXPECT_EQ(st.corrupt[0].end, end);
+}
+
 TEST(WalRecover, CorruptionInAnEarlierSegmentContinuesWithTheNext) {
   TempDir dir;
   WriteLog(dir.path(), 100, 1024);
