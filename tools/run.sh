@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 if [ ! -x build/core/ringmq ]; then
-  echo "run: the broker binary is not built yet: only the codec exists so far (see README.md)."
+  echo "run: the build did not produce build/core/ringmq (see the build output above)."
   exit 1
 fi
 mkdir -p data
