@@ -17,6 +17,7 @@
 #include "tools/bench/payload.h"
 #include "tools/bench/report.h"
 #include "tools/bench/scenario.h"
+#include "tools/bench/transport.h"
 #include "tools/bench/worker.h"
 
 namespace ringmq::bench {
@@ -255,10 +256,23 @@ int Main(int argc, char** argv) {
   RaiseFileLimit();
   const int64_t t0 = MonoNs();
 
+  TransportOptions to;
+  to.kind = o.transport;
+  to.host = o.host;
+  to.port = o.port;
+  to.ws_path = o.ws_path;
+  to.cafile = o.cafile;
+  to.insecure = o.insecure;
+  TransportFactory transports;
+  if (!transports.Init(to, &error)) {
+    std::fprintf(stderr, "ringmq-bench: %s\n", error.c_str());
+    return 1;
+  }
+
   Control control;
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < o.threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(o, plan, addr, addr_len, control, i));
+    workers.push_back(std::make_unique<Worker>(o, plan, addr, addr_len, transports, control, i));
   }
   std::vector<std::string> errors(o.threads);
   std::vector<std::thread> threads;

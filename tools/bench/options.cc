@@ -49,9 +49,17 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
       ->transform(CLI::CheckedTransformer(scenarios, CLI::ignore_case));
   app.add_option("-H,--host", o->host, "Broker host")->capture_default_str();
   app.add_option("-p,--port", o->port, "Broker port")->capture_default_str();
-  app.add_option("--transport", o->transport, "Transport: tcp")
-      ->check(CLI::IsMember({"tcp"}))
+  app.add_option("--transport", o->transport,
+                 "Transport: tcp (mqtt://), tls (mqtts://), ws (ws://), wss (wss://)")
+      ->check(CLI::IsMember({"tcp", "tls", "ws", "wss"}))
       ->capture_default_str();
+  app.add_option("--ws-path", o->ws_path, "WebSocket request path (ws, wss)")
+      ->capture_default_str();
+  auto* cafile = app.add_option("--cafile", o->cafile,
+                                "PEM CA bundle to verify the broker's certificate (tls, wss; "
+                                "default: the system store)");
+  app.add_flag("--insecure", o->insecure, "Do not verify the broker's certificate (tls, wss)")
+      ->excludes(cafile);
   app.add_option("-t,--threads", o->threads, "Load generator threads, one io_uring each")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();

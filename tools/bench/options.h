@@ -19,7 +19,10 @@ struct Options {
   ScenarioKind scenario = ScenarioKind::kPub;
   std::string host = "127.0.0.1";
   uint16_t port = 1883;
-  std::string transport = "tcp";  // the seam for later "tls" / "ws"
+  std::string transport = "tcp";  // tcp | tls | ws | wss
+  std::string ws_path = "/mqtt";  // ws, wss: the request path of the upgrade
+  std::string cafile;             // tls, wss: CA bundle that signs the broker's certificate
+  bool insecure = false;          // tls, wss: do not verify the broker's certificate
   unsigned threads = 1;
 
   // Clients. `clients` is the count for conn/pub/sub and the pair count of p2p; composite

@@ -56,9 +56,9 @@ int Report::ExitCode() const {
 void PrintHuman(const Report& r, std::FILE* out) {
   const Options& o = *r.options;
   const Result& m = r.merged;
-  std::fprintf(out, "ringmq-bench %s  %s:%u  MQTT %d  QoS %u  payload %u B  threads %u\n",
-               ScenarioName(o.scenario), o.host.c_str(), o.port, static_cast<int>(o.version), o.qos,
-               o.size, o.threads);
+  std::fprintf(out, "ringmq-bench %s  %s %s:%u  MQTT %d  QoS %u  payload %u B  threads %u\n",
+               ScenarioName(o.scenario), o.transport.c_str(), o.host.c_str(), o.port,
+               static_cast<int>(o.version), o.qos, o.size, o.threads);
   std::fprintf(out, "clients          %zu (%u publishers, %u subscribers)\n",
                r.plan->clients.size(), r.plan->publishers, r.plan->subscribers);
   for (int g = 0; g < 2; ++g) {
@@ -108,10 +108,11 @@ void PrintJson(const Report& r, std::FILE* out) {
   const Options& o = *r.options;
   const Result& m = r.merged;
   std::fprintf(out,
-               "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"version\":%d,\"qos\":%u,"
+               "{\"scenario\":\"%s\",\"transport\":\"%s\",\"host\":\"%s\",\"port\":%u,"
+               "\"version\":%d,\"qos\":%u,"
                "\"size\":%u,\"threads\":%u,\"rate\":%g,\"clients\":%zu,\"publishers\":%u,"
                "\"subscribers\":%u,",
-               ScenarioName(o.scenario), JsonEscape(o.host).c_str(), o.port,
+               ScenarioName(o.scenario), o.transport.c_str(), JsonEscape(o.host).c_str(), o.port,
                static_cast<int>(o.version), o.qos, o.size, o.threads, o.rate,
                r.plan->clients.size(), r.plan->publishers, r.plan->subscribers);
   std::fprintf(

@@ -29,11 +29,13 @@ constexpr int64_t kSecondNs = 1'000'000'000;
 }  // namespace
 
 Worker::Worker(const Options& options, const Plan& plan, const sockaddr_storage& address,
-               socklen_t address_len, Control& control, unsigned id)
+               socklen_t address_len, const TransportFactory& transports, Control& control,
+               unsigned id)
     : options_(options),
       plan_(plan),
       address_(address),
       address_len_(address_len),
+      transports_(transports),
       control_(control),
       id_(id) {
   for (size_t k = id; k < plan.clients.size(); k += options.threads) {
@@ -155,7 +157,7 @@ void Worker::StartConnect(Client& c, int64_t now) {
   c.connect_start_ns = now;
   c.state = Client::State::kTcpConnecting;
   ++pending_connects_;
-  c.transport = MakeTransport(options_.transport);
+  c.transport = transports_.Make(uint64_t{id_} << 32 | c.slot);
   c.fd = ::socket(address_.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c.fd < 0) {
     Fail(c, std::string("socket: ") + std::strerror(errno));
@@ -241,10 +243,12 @@ void Worker::OnRecv(Client& c, int res, uint32_t flags, int64_t now) {
   std::span<const uint8_t> app;
   if (!c.transport->Receive(buffers_->Get(bid, static_cast<size_t>(res)), &app, &c.wire_pending)) {
     buffers_->Recycle(bid);
-    Close(c, false, "transport error");
+    const std::string why = c.transport->error();
+    Close(c, false, why.empty() ? "transport error" : why);
     return;
   }
-  if (!c.wire_pending.empty()) MarkDirty(c);
+  // Handshake answers, pongs; or the handshake just completed and CONNECT waits in `out`.
+  if (!c.wire_pending.empty() || (!c.out.empty() && c.transport->ready())) MarkDirty(c);
   HandleInput(c, app, now);
   buffers_->Recycle(bid);
   if (c.state != Client::State::kClosed && !c.recv_armed) ArmRecv(c);

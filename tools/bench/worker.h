@@ -30,6 +30,7 @@
 #include "tools/bench/histogram.h"
 #include "tools/bench/options.h"
 #include "tools/bench/scenario.h"
+#include "tools/bench/transport.h"
 
 namespace ringmq::bench {
 
@@ -93,8 +94,9 @@ struct Result {
 
 class Worker {
  public:
+  // REQUIRES: `transports` was initialised and outlives the worker.
   Worker(const Options& options, const Plan& plan, const sockaddr_storage& address,
-         socklen_t address_len, Control& control, unsigned id);
+         socklen_t address_len, const TransportFactory& transports, Control& control, unsigned id);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -142,6 +144,7 @@ class Worker {
   const Plan& plan_;
   sockaddr_storage address_;
   socklen_t address_len_;
+  const TransportFactory& transports_;
   Control& control_;
   const unsigned id_;
 
