@@ -11,12 +11,6 @@
 namespace ringmq::net {
 namespace {
 
-constexpr uint8_t kOpContinuation = 0x0;
-constexpr uint8_t kOpText = 0x1;
-constexpr uint8_t kOpBinary = 0x2;
-constexpr uint8_t kOpClose = 0x8;
-constexpr uint8_t kOpPing = 0x9;
-constexpr uint8_t kOpPong = 0xA;
 constexpr size_t kMaxControlPayload = 125;
 
 // XORs n payload bytes from src into dst with the 4-byte masking key, starting at payload offset
@@ -234,7 +228,7 @@ WsFeedResult WebSocketSession::FeedInPlace(std::span<uint8_t> data, std::vector<
 void WebSocketSession::Wrap(std::span<const uint8_t> app, std::vector<uint8_t>* wire) const {
   if (state_ != WsState::kOpen) return;
   uint8_t header[10];
-  const size_t h = EncodeFrameHeader(kOpBinary, true, app.size(), header);
+  const size_t h = EncodeFrameHeader(kWsOpBinary, true, app.size(), header);
   wire->reserve(wire->size() + h + app.size());
   wire->insert(wire->end(), header, header + h);
   wire->insert(wire->end(), app.begin(), app.end());
@@ -244,7 +238,7 @@ void WebSocketSession::Ping(std::span<const uint8_t> payload, std::vector<uint8_
   if (state_ != WsState::kOpen) return;
   payload = payload.first(std::min(payload.size(), kMaxControlPayload));
   uint8_t header[10];
-  const size_t h = EncodeFrameHeader(kOpPing, true, payload.size(), header);
+  const size_t h = EncodeFrameHeader(kWsOpPing, true, payload.size(), header);
   wire->insert(wire->end(), header, header + h);
   wire->insert(wire->end(), payload.begin(), payload.end());
 }
@@ -423,11 +417,11 @@ bool WebSocketSession::StartFrame(std::vector<uint8_t>* wire) {
     fin_ = (b0 & 0x80) != 0;
     const uint8_t len7 = b1 & 0x7F;
     if (b0 & 0x70) return Fail(kWsCloseProtocolError, "reserved bits set", wire);
-    if (opcode_ == kOpText) {
+    if (opcode_ == kWsOpText) {
       return Fail(kWsCloseUnsupportedData, "text frames are not supported", wire);
     }
-    if (opcode_ != kOpContinuation && opcode_ != kOpBinary && opcode_ != kOpClose &&
-        opcode_ != kOpPing && opcode_ != kOpPong) {
+    if (opcode_ != kWsOpContinuation && opcode_ != kWsOpBinary && opcode_ != kWsOpClose &&
+        opcode_ != kWsOpPing && opcode_ != kWsOpPong) {
       return Fail(kWsCloseProtocolError, "unknown opcode", wire);
     }
     if (!(b1 & 0x80)) return Fail(kWsCloseProtocolError, "unmasked client frame", wire);
@@ -436,9 +430,9 @@ bool WebSocketSession::StartFrame(std::vector<uint8_t>* wire) {
       if (len7 > kMaxControlPayload) {
         return Fail(kWsCloseProtocolError, "control frame longer than 125 bytes", wire);
       }
-    } else if (opcode_ == kOpContinuation && !in_message_) {
+    } else if (opcode_ == kWsOpContinuation && !in_message_) {
       return Fail(kWsCloseProtocolError, "continuation frame without a message", wire);
-    } else if (opcode_ == kOpBinary && in_message_) {
+    } else if (opcode_ == kWsOpBinary && in_message_) {
       return Fail(kWsCloseProtocolError, "new message inside a fragmented one", wire);
     }
     header_need_ = static_cast<uint8_t>(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4);
@@ -459,7 +453,7 @@ bool WebSocketSession::StartFrame(std::vector<uint8_t>* wire) {
   }
   std::memcpy(mask_, p, 4);
   if (!(opcode_ & 0x8)) {
-    const uint64_t message = (opcode_ == kOpContinuation ? message_bytes_ : 0) + len;
+    const uint64_t message = (opcode_ == kWsOpContinuation ? message_bytes_ : 0) + len;
     if (len > config_->max_frame_bytes || message > config_->max_message_bytes) {
       return Fail(kWsCloseMessageTooBig, "frame or message too large", wire);
     }
@@ -482,16 +476,16 @@ void WebSocketSession::EndFrame(std::vector<uint8_t>* wire) {
     if (fin_) message_bytes_ = 0;
     return;
   }
-  if (opcode_ == kOpPing) {
+  if (opcode_ == kWsOpPing) {
     if (state_ == WsState::kOpen) {
       uint8_t header[10];
-      const size_t h = EncodeFrameHeader(kOpPong, true, control_len_, header);
+      const size_t h = EncodeFrameHeader(kWsOpPong, true, control_len_, header);
       wire->insert(wire->end(), header, header + h);
       wire->insert(wire->end(), control_, control_ + control_len_);
     }
     return;
   }
-  if (opcode_ != kOpClose) return;  // pong: nothing to do
+  if (opcode_ != kWsOpClose) return;  // pong: nothing to do
   uint16_t code = kWsCloseNoStatus;
   if (control_len_ == 1) {
     Fail(kWsCloseProtocolError, "close frame of 1 byte", wire);
@@ -528,13 +522,13 @@ bool WebSocketSession::Fail(uint16_t code, std::string_view reason, std::vector<
 void WebSocketSession::AppendClose(uint16_t code, std::string_view reason,
                                    std::vector<uint8_t>* wire) {
   if (code == 0) {  // no status
-    const uint8_t frame[2] = {0x80 | kOpClose, 0};
+    const uint8_t frame[2] = {0x80 | kWsOpClose, 0};
     wire->insert(wire->end(), frame, frame + 2);
     return;
   }
   reason = reason.substr(0, kMaxControlPayload - 2);
   uint8_t header[10];
-  const size_t h = EncodeFrameHeader(kOpClose, true, 2 + reason.size(), header);
+  const size_t h = EncodeFrameHeader(kWsOpClose, true, 2 + reason.size(), header);
   wire->insert(wire->end(), header, header + h);
   wire->push_back(static_cast<uint8_t>(code >> 8));
   wire->push_back(static_cast<uint8_t>(code));

@@ -64,6 +64,14 @@
 
 namespace ringmq::net {
 
+// Frame opcodes (RFC 6455 section 5.2), shared by the server here and ringmq-bench's client.
+inline constexpr uint8_t kWsOpContinuation = 0x0;
+inline constexpr uint8_t kWsOpText = 0x1;
+inline constexpr uint8_t kWsOpBinary = 0x2;
+inline constexpr uint8_t kWsOpClose = 0x8;
+inline constexpr uint8_t kWsOpPing = 0x9;
+inline constexpr uint8_t kWsOpPong = 0xA;
+
 // Close status codes of RFC 6455 section 7.4.1 that this file sends.
 enum WsCloseCode : uint16_t {
   kWsCloseNormal = 1000,

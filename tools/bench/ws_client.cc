@@ -15,12 +15,6 @@ namespace ringmq::bench {
 
 namespace {
 
-constexpr uint8_t kOpContinuation = 0x0;
-constexpr uint8_t kOpText = 0x1;
-constexpr uint8_t kOpBinary = 0x2;
-constexpr uint8_t kOpClose = 0x8;
-constexpr uint8_t kOpPing = 0x9;
-constexpr uint8_t kOpPong = 0xA;
 constexpr size_t kMaxAnswerBytes = 16 * 1024;
 
 std::string_view Trim(std::string_view s) {
@@ -197,19 +191,19 @@ bool WsClient::StartFrame() {
     if (remaining_ >> 63) return Fail("websocket: 64-bit length with the top bit set");
   }
   switch (opcode_) {
-    case kOpBinary:
+    case net::kWsOpBinary:
       if (in_message_) return Fail("websocket: new message inside a fragmented one");
       in_message_ = !fin_;
       break;
-    case kOpContinuation:
+    case net::kWsOpContinuation:
       if (!in_message_) return Fail("websocket: continuation without a message");
       in_message_ = !fin_;
       break;
-    case kOpText:
+    case net::kWsOpText:
       return Fail("websocket: text frame from the server");
-    case kOpClose:
-    case kOpPing:
-    case kOpPong:
+    case net::kWsOpClose:
+    case net::kWsOpPing:
+    case net::kWsOpPong:
       if (!fin_ || remaining_ > sizeof(control_)) {
         return Fail("websocket: fragmented or oversized control frame");
       }
@@ -226,17 +220,17 @@ void WsClient::EndFrame(std::vector<uint8_t>* wire) {
   in_payload_ = false;
   header_len_ = 0;
   header_need_ = 2;
-  if (opcode_ == kOpPing) {
-    AppendFrame(kOpPong, std::span<const uint8_t>(control_, control_len_), wire);
-  } else if (opcode_ == kOpClose) {
+  if (opcode_ == net::kWsOpPing) {
+    AppendFrame(net::kWsOpPong, std::span<const uint8_t>(control_, control_len_), wire);
+  } else if (opcode_ == net::kWsOpClose) {
     if (control_len_ == 1) {
       Fail("websocket: close frame with a 1-byte payload");
       return;
     }
     close_code_ = control_len_ >= 2 ? static_cast<uint16_t>(control_[0] << 8 | control_[1]) : 1005;
     // Echo the code (RFC 6455 section 5.5.1), then nothing more is sent or read.
-    AppendFrame(kOpClose, std::span<const uint8_t>(control_, std::min<size_t>(control_len_, 2)),
-                wire);
+    AppendFrame(net::kWsOpClose,
+                std::span<const uint8_t>(control_, std::min<size_t>(control_len_, 2)), wire);
     state_ = State::kClosed;
   }
 }
@@ -256,7 +250,7 @@ void WsClient::Frames(const uint8_t* in, size_t n, std::vector<uint8_t>* app,
       if (!StartFrame()) return;
     }
     const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
-    if (opcode_ == kOpBinary || opcode_ == kOpContinuation) {
+    if (opcode_ == net::kWsOpBinary || opcode_ == net::kWsOpContinuation) {
       app->insert(app->end(), in + i, in + i + take);
     } else {
       std::memcpy(control_ + control_len_, in + i, take);
@@ -289,18 +283,18 @@ bool WsClient::Feed(std::span<const uint8_t> in, std::vector<uint8_t>* app,
 }
 
 void WsClient::Wrap(std::span<const uint8_t> app, std::vector<uint8_t>* wire) {
-  if (state_ == State::kOpen) AppendFrame(kOpBinary, app, wire);
+  if (state_ == State::kOpen) AppendFrame(net::kWsOpBinary, app, wire);
 }
 
 void WsClient::Ping(std::span<const uint8_t> payload, std::vector<uint8_t>* wire) {
   if (state_ == State::kOpen)
-    AppendFrame(kOpPing, payload.first(std::min<size_t>(payload.size(), 125)), wire);
+    AppendFrame(net::kWsOpPing, payload.first(std::min<size_t>(payload.size(), 125)), wire);
 }
 
 void WsClient::Close(uint16_t code, std::vector<uint8_t>* wire) {
   if (state_ != State::kOpen) return;
   const uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)};
-  AppendFrame(kOpClose, payload, wire);
+  AppendFrame(net::kWsOpClose, payload, wire);
   state_ = State::kClosed;
 }
 
