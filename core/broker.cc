@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <future>
 
 #include "core/log.h"
@@ -31,6 +32,12 @@ bool Broker::Start(std::string* error) {
   for (uint16_t i = 0; i < config_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(*this, i));
     if (!shards_.back()->Init(error)) return false;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) {
+    *error = "cannot create the data directory " + config_.data_dir + ": " + ec.message();
+    return false;
   }
   std::vector<uint64_t> first_seq;
   if (!RecoverState(&first_seq, error)) return false;

@@ -131,6 +131,13 @@ class Durability(unittest.TestCase):
         back = RawClient(b2).connect("short", clean=False, SessionExpiryInterval=2)
         self.assertEqual(back.session_present, 0)
 
+    def test_missing_data_dir_is_created(self):
+        nested = os.path.join(self.dir, "a", "b")
+        b = Broker(data_dir=nested)
+        self.brokers.append(b)
+        self.assertTrue(os.path.isdir(os.path.join(nested, "wal")))
+        self.assertTrue(os.path.exists(os.path.join(nested, "tokens.json")))
+
     def test_clean_sessions_are_not_kept(self):
         b = self.start()
         c = RawClient(b, version=4).connect("clean", clean=True)

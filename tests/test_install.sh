@@ -103,7 +103,7 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 read -r -a cmd <<<"$exec_start"
 mkdir "$tmp/data"
 for i in "${!cmd[@]}"; do
-  if [ "${cmd[$i]}" = "--data-dir" ]; then cmd[$((i + 1))]=$tmp/data; fi
+  if [ "${cmd[$i]}" = "--data-dir" ]; then cmd[i + 1]=$tmp/data; fi
 done
 cmd+=(--listen mqtt://127.0.0.1:0 --rest http://127.0.0.1:0 --shards 2)
 env -u RINGMQ_MASTER_TOKEN "${cmd[@]}" >"$tmp/out" 2>"$tmp/err" &
