@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <set>
 #include <thread>
 
 namespace ringmq::core {
@@ -56,53 +57,84 @@ bool ParseListener(const std::string& url, Listener* out, std::string* error) {
 namespace {
 
 // Copies a TOML value into a setting when present.
-template <typename T>
-void FromToml(const toml::table& t, const char* key, T* setting) {
-  if (auto v = t[key].value<T>()) *setting = *v;
-}
+// Reads the settings of a TOML file, remembering which keys it knows so that a misspelt key or a
+// value of the wrong type is an error rather than silently ignored.
+class TomlReader {
+ public:
+  explicit TomlReader(const toml::table& t) : t_(t) {}
+
+  template <typename T>
+  void Get(const char* key, T* setting) {
+    known_.insert(key);
+    if (!t_.contains(key)) return;
+    if (auto v = t_[key].value<T>()) {
+      *setting = *v;
+    } else if (error_.empty()) {
+      error_ = std::string("setting '") + key + "' has the wrong type";
+    }
+  }
+  void Known(const char* key) { known_.insert(key); }
+  // The first problem found, or "".
+  std::string Finish() {
+    for (const auto& [key, value] : t_) {
+      if (error_.empty() && known_.count(std::string(key.str())) == 0) {
+        error_ = "unknown setting '" + std::string(key.str()) + "'";
+      }
+    }
+    return error_;
+  }
+
+ private:
+  const toml::table& t_;
+  std::set<std::string> known_;
+  std::string error_;
+};
 
 }  // namespace
 
 namespace {
 
 // Loads the TOML file into *c and *listen. Throws toml::parse_error.
-void LoadToml(const std::string& file, Config* c, std::vector<std::string>* listen,
-              std::string& rest_url_from_file) {
+std::string LoadToml(const std::string& file, Config* c, std::vector<std::string>* listen,
+                     std::string& rest_url_from_file) {
   toml::table t = toml::parse_file(file);
+  TomlReader r(t);
+  r.Known("listen");
   if (auto arr = t["listen"].as_array()) {
     for (auto& v : *arr) {
       if (auto s = v.value<std::string>()) listen->push_back(*s);
     }
   }
-  FromToml(t, "shards", &c->shards);
-  FromToml(t, "data_dir", &c->data_dir);
-  FromToml(t, "allow_anonymous", &c->allow_anonymous);
-  FromToml(t, "log_level", &c->log_level);
-  FromToml(t, "master_token", &c->master_token);
-  if (auto v = t["rest"].value<std::string>()) rest_url_from_file = *v;
-  FromToml(t, "max_packet_size", &c->max_packet_size);
-  FromToml(t, "max_connections", &c->max_connections);
-  FromToml(t, "max_topic_levels", &c->max_topic_levels);
-  FromToml(t, "max_topic_length", &c->max_topic_length);
-  FromToml(t, "max_inflight", &c->max_inflight);
-  FromToml(t, "receive_maximum", &c->receive_maximum);
-  FromToml(t, "max_queued_messages", &c->max_queued_messages);
-  FromToml(t, "max_output_bytes", &c->max_output_bytes);
-  FromToml(t, "max_publish_rate", &c->max_publish_rate);
-  FromToml(t, "max_publish_bytes_rate", &c->max_publish_bytes_rate);
-  FromToml(t, "max_subscriptions", &c->max_subscriptions);
-  FromToml(t, "max_message_expiry", &c->max_message_expiry);
-  FromToml(t, "queue_full_policy", &c->queue_full_policy);
-  FromToml(t, "connect_timeout", &c->connect_timeout_s);
-  FromToml(t, "sys_interval", &c->sys_interval_s);
-  FromToml(t, "durability", &c->durability);
-  FromToml(t, "wal_batch_ms", &c->wal_batch_ms);
-  FromToml(t, "tls_cert", &c->tls_cert);
-  FromToml(t, "tls_key", &c->tls_key);
-  FromToml(t, "tls_ca", &c->tls_ca);
-  FromToml(t, "max_keepalive", &c->max_keepalive);
-  FromToml(t, "socket_send_buffer", &c->socket_send_buffer);
-  FromToml(t, "socket_recv_buffer", &c->socket_recv_buffer);
+  r.Get("shards", &c->shards);
+  r.Get("data_dir", &c->data_dir);
+  r.Get("allow_anonymous", &c->allow_anonymous);
+  r.Get("log_level", &c->log_level);
+  r.Get("master_token", &c->master_token);
+  r.Get("rest", &rest_url_from_file);
+  r.Get("max_packet_size", &c->max_packet_size);
+  r.Get("max_connections", &c->max_connections);
+  r.Get("max_topic_levels", &c->max_topic_levels);
+  r.Get("max_topic_length", &c->max_topic_length);
+  r.Get("max_inflight", &c->max_inflight);
+  r.Get("receive_maximum", &c->receive_maximum);
+  r.Get("max_queued_messages", &c->max_queued_messages);
+  r.Get("max_output_bytes", &c->max_output_bytes);
+  r.Get("max_publish_rate", &c->max_publish_rate);
+  r.Get("max_publish_bytes_rate", &c->max_publish_bytes_rate);
+  r.Get("max_subscriptions", &c->max_subscriptions);
+  r.Get("max_message_expiry", &c->max_message_expiry);
+  r.Get("queue_full_policy", &c->queue_full_policy);
+  r.Get("connect_timeout", &c->connect_timeout_s);
+  r.Get("sys_interval", &c->sys_interval_s);
+  r.Get("durability", &c->durability);
+  r.Get("wal_batch_ms", &c->wal_batch_ms);
+  r.Get("tls_cert", &c->tls_cert);
+  r.Get("tls_key", &c->tls_key);
+  r.Get("tls_ca", &c->tls_ca);
+  r.Get("max_keepalive", &c->max_keepalive);
+  r.Get("socket_send_buffer", &c->socket_send_buffer);
+  r.Get("socket_recv_buffer", &c->socket_recv_buffer);
+  return r.Finish();
 }
 
 }  // namespace
@@ -120,7 +152,11 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   }
   if (!config_file.empty()) {
     try {
-      LoadToml(config_file, &c, &file_listen, rest_url);
+      if (std::string e = LoadToml(config_file, &c, &file_listen, rest_url); !e.empty()) {
+        std::cerr << "ringmq: " << config_file << ": " << e << "\n";
+        *exit_code = 2;
+        return false;
+      }
     } catch (const toml::parse_error& e) {
       std::cerr << "ringmq: " << config_file << ": " << e.description() << " (line "
                 << e.source().begin.line << ")\n";

@@ -312,6 +312,23 @@ class Reload(BrokerTest):
             os.unlink(conf.name)
 
 
+    def test_bad_config_file_is_refused_at_start(self):
+        import subprocess
+        import tempfile
+        from broker import BROKER
+        for text, why in (("max_packet_sise = 5\n", "unknown setting 'max_packet_sise'"),
+                          ('max_packet_size = "big"\n', "wrong type"),
+                          ("max_packet_size = [\n", "")):
+            conf = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+            conf.write(text)
+            conf.close()
+            r = subprocess.run([BROKER, "--config", conf.name, "--listen", "mqtt://127.0.0.1:0",
+                                "--rest", "none"], capture_output=True, text=True, timeout=5)
+            os.unlink(conf.name)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(why, r.stderr)
+
+
 class SysTopics(BrokerTest):
     def test_sys_topics_published_and_hidden_from_wildcards(self):
         b = Broker("--sys-interval", "1")
