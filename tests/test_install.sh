@@ -91,7 +91,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
   echo "note: systemd-analyze not found, unit not verified"
 fi
-# A key the loader does not know would be ignored silently: each must be one config.cc reads.
+# A key the loader does not know makes the broker refuse to start: each must be one config.cc reads.
 keys=$(sed -nE 's/^#? ?([a-z_]+) = .*/\1/p' "$conf" | sort -u)
 [ -n "$keys" ] || fail "no settings found in $conf"
 for key in $keys; do
