@@ -13,24 +13,6 @@ namespace {
 
 constexpr size_t kMaxControlPayload = 125;
 
-// XORs n payload bytes from src into dst with the 4-byte masking key, starting at payload offset
-// `offset`. Eight bytes per step; dst may alias src when dst <= src (each 8-byte store ends at
-// or before the start of the next load).
-void Unmask(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4], uint64_t offset) {
-  uint8_t k[8];
-  for (size_t j = 0; j < 8; ++j) k[j] = key[(offset + j) & 3];
-  uint64_t m;
-  std::memcpy(&m, k, 8);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, src + i, 8);
-    v ^= m;
-    std::memcpy(dst + i, &v, 8);
-  }
-  for (; i < n; ++i) dst[i] = src[i] ^ k[i & 3];
-}
-
 bool ValidCloseCode(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
          (code >= 3000 && code <= 4999);
@@ -166,6 +148,24 @@ void Append(std::vector<uint8_t>* out, std::string_view s) {
 }
 
 }  // namespace
+
+// XORs n payload bytes from src into dst with the 4-byte masking key, starting at payload offset
+// `offset`. Eight bytes per step; dst may alias src when dst <= src (each 8-byte store ends at
+// or before the start of the next load).
+void WsMask(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4], uint64_t offset) {
+  uint8_t k[8];
+  for (size_t j = 0; j < 8; ++j) k[j] = key[(offset + j) & 3];
+  uint64_t m;
+  std::memcpy(&m, k, 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, src + i, 8);
+    v ^= m;
+    std::memcpy(dst + i, &v, 8);
+  }
+  for (; i < n; ++i) dst[i] = src[i] ^ k[i & 3];
+}
 
 std::string WebSocketSession::AcceptKey(std::string_view key) {
   static constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -394,10 +394,10 @@ size_t WebSocketSession::Frames(const uint8_t* in, size_t n, uint8_t* out,
     }
     const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
     if (opcode_ & 0x8) {
-      Unmask(in + i, control_ + control_len_, take, mask_, payload_off_);
+      WsMask(in + i, control_ + control_len_, take, mask_, payload_off_);
       control_len_ += static_cast<uint8_t>(take);
     } else if (state_ == WsState::kOpen) {
-      Unmask(in + i, out + o, take, mask_, payload_off_);
+      WsMask(in + i, out + o, take, mask_, payload_off_);
       o += take;
     }  // else: closing, data is discarded
     i += take;

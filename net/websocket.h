@@ -72,6 +72,11 @@ inline constexpr uint8_t kWsOpClose = 0x8;
 inline constexpr uint8_t kWsOpPing = 0x9;
 inline constexpr uint8_t kWsOpPong = 0xA;
 
+// XORs n payload bytes from src into dst with the 4-byte masking key (RFC 6455 section 5.3),
+// starting at payload offset `offset`. Eight bytes per step; dst may alias src when dst <= src.
+// Masking and unmasking are the same operation.
+void WsMask(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4], uint64_t offset = 0);
+
 // Close status codes of RFC 6455 section 7.4.1 that this file sends.
 enum WsCloseCode : uint16_t {
   kWsCloseNormal = 1000,

@@ -260,9 +260,9 @@ TEST(WsClient, MaskIsItsOwnInverseAtEveryLength) {
   for (size_t n = 0; n < 40; ++n) {
     Bytes src(n), masked(n), back(n);
     for (auto& b : src) b = static_cast<uint8_t>(rng());
-    WsClient::Mask(src.data(), masked.data(), n, key);
+    net::WsMask(src.data(), masked.data(), n, key);
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(masked[i], src[i] ^ key[i % 4]) << n << " " << i;
-    WsClient::Mask(masked.data(), back.data(), n, key);
+    net::WsMask(masked.data(), back.data(), n, key);
     EXPECT_EQ(back, src);
   }
 }

@@ -76,21 +76,6 @@ size_t WsClient::EncodeHeader(uint8_t opcode, uint64_t payload_len, const uint8_
   return n + 4;
 }
 
-void WsClient::Mask(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4]) {
-  uint8_t k[8];
-  for (size_t j = 0; j < 8; ++j) k[j] = key[j & 3];
-  uint64_t m;
-  std::memcpy(&m, k, 8);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, src + i, 8);
-    v ^= m;
-    std::memcpy(dst + i, &v, 8);
-  }
-  for (; i < n; ++i) dst[i] = src[i] ^ k[i & 3];
-}
-
 void WsClient::AppendFrame(uint8_t opcode, std::span<const uint8_t> payload,
                            std::vector<uint8_t>* wire) {
   uint8_t key[4];
@@ -100,7 +85,7 @@ void WsClient::AppendFrame(uint8_t opcode, std::span<const uint8_t> payload,
   const size_t base = wire->size();
   wire->resize(base + h + payload.size());
   std::memcpy(wire->data() + base, header, h);
-  Mask(payload.data(), wire->data() + base + h, payload.size(), key);
+  net::WsMask(payload.data(), wire->data() + base + h, payload.size(), key);
 }
 
 void WsClient::Start(std::vector<uint8_t>* wire) {

@@ -67,8 +67,6 @@ class WsClient {
   // 14 bytes (2/4/10 of header and length, then the masking key).
   static size_t EncodeHeader(uint8_t opcode, uint64_t payload_len, const uint8_t key[4],
                              uint8_t out[14]);
-  // dst[i] = src[i] ^ key[i % 4] for i < n, eight bytes per step. dst may equal src.
-  static void Mask(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4]);
 
  private:
   void AppendFrame(uint8_t opcode, std::span<const uint8_t> payload, std::vector<uint8_t>* wire);
