@@ -85,7 +85,7 @@ class Connection {
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
   bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
   std::shared_ptr<const acl::CompiledAcl> auth_acl;
-  uint16_t inbound_qos_pending = 0;  // QoS 1/2 received and not yet acknowledged (MQTT 5 quota)
+  uint32_t held_acks = 0;  // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
 };
 
 template <typename P>

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (ulimit -f) must fail the write with EFBIG, which the WAL handles, rather
+  // than kill the broker.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   Broker broker(config);
   AdminBridge bridge(broker);

@@ -452,24 +452,41 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }
+  // durability = sync: the answer waits until every record the message caused (here and on
+  // the shards it went to) is durable (core/ack_gate.h).
+  const bool sync = p.qos > 0 && sync_acks_;
+  const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
+  const uint64_t posts_before = durable_posts_;
   bool deliver = result == ReasonCode::kSuccess;
+  bool retransmission = false;
   if (p.qos == 2) {
     if (!s.OnIncomingQos2(p.packet_id)) {
-      deliver = false;  // a retransmission: answered, not delivered again
+      deliver = false;        // a retransmission: answered, not delivered again
+      retransmission = true;  // (its first answer may still wait for the disk: so does this one)
     } else if (IsV5(c) && s.incoming_qos2_count() > cfg.receive_maximum) {
       ProtocolClose(c, ReasonCode::kReceiveMaximumExceeded, "receive maximum exceeded");
       return;
     }
     if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
   }
-  if (deliver) Publish(MakeMessage(p, topic, s.client_id(), NowMs()));
-  if (p.qos > 0) {
-    c.Queue(proto::Ack{p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
-                       p.packet_id,
-                       result,
-                       {}});
-    MarkDirty(c);
+  if (deliver) {
+    durable_publish_ = sync;
+    Publish(MakeMessage(p, topic, s.client_id(), NowMs()));
+    durable_publish_ = false;
   }
+  if (p.qos == 0) return;
+  // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,
+  // after the message's records. When those are on other shards' logs too, the id is logged only
+  // once they are durable (at the PUBREC): a crash in between may then deliver the message
+  // twice (the client resends it) but never loses it.
+  const bool remote = durable_posts_ != posts_before;
+  const bool log_id = p.qos == 2 && deliver && s.logged;
+  if (log_id && !remote) LogInflight(s, 0, p.packet_id, WalInflightPhase::kIncomingQos2);
+  const bool logged_here = wal_ != nullptr && wal_->appended_seq() != appended_before;
+  if (sync && (logged_here || retransmission)) ack_gate_.NoteLocal();
+  AnswerPublish(c, p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
+                p.packet_id, result, sync && (logged_here || retransmission || remote),
+                log_id && remote);
 }
 
 void Shard::HandleAck(Connection& c, const proto::Ack& a) {
@@ -482,7 +499,8 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
     case PacketType::kPubrec:
       if (proto::IsError(a.reason)) {
         (void)s.Discard(a.packet_id);  // the receiver refused: the exchange ends
-      } else if (s.OnPubrec(a.packet_id)) {
+      } else if (uint64_t wal_id = 0; s.OnPubrec(a.packet_id, &wal_id)) {
+        if (wal_id != 0) LogInflight(s, wal_id, a.packet_id, WalInflightPhase::kAwaitPubcomp);
         c.Queue(proto::Ack{PacketType::kPubrel, a.packet_id, ReasonCode::kSuccess, {}});
       } else {
         c.Queue(proto::Ack{
@@ -490,11 +508,15 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
       }
       break;
     case PacketType::kPubrel: {
+      const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
       const bool known = s.OnPubrel(a.packet_id);
-      c.Queue(proto::Ack{PacketType::kPubcomp,
-                         a.packet_id,
-                         known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound,
-                         {}});
+      if (known) LogInflight(s, 0, a.packet_id, WalInflightPhase::kIncomingDone);
+      // The client may reuse the id after PUBCOMP: under durability = sync the release must be
+      // on disk first, or a restart would take the new message for a retransmission.
+      const bool wait = sync_acks_ && wal_->appended_seq() != appended_before;
+      if (wait) ack_gate_.NoteLocal();
+      AnswerPublish(c, PacketType::kPubcomp, a.packet_id,
+                    known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, wait);
       break;
     }
     case PacketType::kPubcomp:

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "core/broker.h"
 #include "core/log.h"
@@ -23,6 +24,18 @@ int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+WalInflightPhase PhaseOf(Inflight::State s) {
+  switch (s) {
+    case Inflight::State::kAwaitPuback:
+      return WalInflightPhase::kAwaitPuback;
+    case Inflight::State::kAwaitPubrec:
+      return WalInflightPhase::kAwaitPubrec;
+    case Inflight::State::kAwaitPubcomp:
+      break;
+  }
+  return WalInflightPhase::kAwaitPubcomp;
 }
 
 uint8_t OptionsByte(const SubOptions& o) {
@@ -66,10 +79,20 @@ MessagePtr Shard::FromWal(const WalMessage& w) const {
   return m;
 }
 
+void Shard::SetLogged(Session& s, bool logged) {
+  if (s.logged == logged) return;
+  s.logged = logged;
+  if (logged) {
+    persistent_sessions_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    persistent_sessions_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
 void Shard::LogSessionStart(Session& s) {
   if (s.expiry_interval_s == 0) return;
   const bool was_logged = s.logged;
-  s.logged = true;
+  SetLogged(s, true);
   Log(WalSessionCreated{s.client_id(), s.expiry_interval_s, static_cast<uint8_t>(s.version),
                         WallMs()});
   if (!was_logged) {  // it became persistent: what it already has goes in too
@@ -91,7 +114,7 @@ void Shard::LogSessionEnd(Session& s, bool removed) {
   if (!s.logged) return;
   if (removed) {
     Log(WalSessionRemoved{s.client_id()});
-    s.logged = false;
+    SetLogged(s, false);
   } else {
     Log(WalSessionDisconnected{s.client_id(), WallMs(), s.expiry_interval_s});
   }
@@ -102,6 +125,11 @@ void Shard::LogQueued(Session& s, Delivery& d) {
   d.wal_id = next_message_id_++;
   Log(WalMessageQueued{s.client_id(), d.wal_id, ToWal(*d.msg, d.qos, d.retain),
                        d.subscription_ids});
+}
+
+void Shard::LogInflight(const Session& s, uint64_t wal_id, uint16_t packet_id,
+                        WalInflightPhase phase) {
+  if (s.logged) Log(WalInflightState{s.client_id(), wal_id, packet_id, phase});
 }
 
 void Shard::LogFinished(Session& s) {
@@ -137,11 +165,11 @@ void Shard::Restore(const WalRecord& r) {
           s->expiry_interval_s = rec.expiry_interval_s;
           s->version = static_cast<proto::Version>(rec.protocol_version);
           s->clean_start = false;
-          s->logged = true;
+          SetLogged(*s, true);
           s->offline_since_ms = now;  // the broker was down: the clock restarts from here
         } else if constexpr (std::is_same_v<T, WalSessionRemoved>) {
           if (Session* s = session(rec.client_id)) {
-            s->logged = false;
+            SetLogged(*s, false);
             DestroySession(*s);
           }
         } else if constexpr (std::is_same_v<T, WalSessionDisconnected>) {
@@ -185,6 +213,8 @@ void Shard::Restore(const WalRecord& r) {
           }
         } else if constexpr (std::is_same_v<T, WalMessageAcked>) {
           if (Session* s = session(rec.client_id)) s->RemoveQueued(rec.message_id);
+        } else if constexpr (std::is_same_v<T, WalInflightState>) {
+          if (Session* s = session(rec.client_id)) RestoreInflight(*s, rec);
         } else if constexpr (std::is_same_v<T, WalRetainedSet>) {
           retained_[rec.message.topic] = FromWal(rec.message);
         } else if constexpr (std::is_same_v<T, WalRetainedCleared>) {
@@ -192,6 +222,28 @@ void Shard::Restore(const WalRecord& r) {
         }
       },
       r);
+}
+
+void Shard::RestoreInflight(Session& s, const WalInflightState& r) {
+  switch (r.phase) {
+    case WalInflightPhase::kIncomingQos2:
+      (void)s.OnIncomingQos2(r.packet_id);
+      return;
+    case WalInflightPhase::kIncomingDone:
+      (void)s.OnPubrel(r.packet_id);
+      return;
+    case WalInflightPhase::kAwaitPuback:
+      (void)s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPuback);
+      return;
+    case WalInflightPhase::kAwaitPubrec:
+      (void)s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPubrec);
+      return;
+    case WalInflightPhase::kAwaitPubcomp:
+      if (s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPubcomp)) {
+        (void)s.OnPubrec(r.packet_id);  // releases the message, keeps the packet id
+      }
+      return;
+  }
 }
 
 bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
@@ -209,11 +261,25 @@ bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
       w.Add(WalSubscriptionAdded{id, filter, sub.options.qos, OptionsByte(sub.options),
                                  sub.options.subscription_id, sub.effective});
     }
-    s->ForEachUndelivered([&](const Delivery& d) {
+    // In flight first, in send order, each with its packet id state; then the queue.
+    s->ForEachInflight([&](const Inflight& f) {
+      const Delivery& d = f.delivery;
+      if (d.qos == 0) return;
+      const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
+      // Past PUBREC the message itself is gone: only its packet id (for PUBREL) is kept.
+      WalMessage m = d.msg != nullptr ? ToWal(*d.msg, d.qos, d.retain) : WalMessage{};
+      m.qos = d.qos;
+      w.Add(WalMessageQueued{id, mid, std::move(m), d.subscription_ids});
+      w.Add(WalInflightState{id, mid, f.packet_id, PhaseOf(f.state)});
+    });
+    s->ForEachQueued([&](const Delivery& d) {
       if (d.msg == nullptr || d.qos == 0) return;
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
       w.Add(WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
     });
+    for (uint16_t pid : s->incoming_qos2()) {
+      w.Add(WalInflightState{id, 0, pid, WalInflightPhase::kIncomingQos2});
+    }
   }
   for (const auto& [topic, m] : retained_) {
     if (!Expired(*m, now)) w.Add(WalRetainedSet{ToWal(*m, m->qos, true)});
@@ -230,6 +296,7 @@ bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
                                               : WalDurability::kSync;
   o.batch_interval_ms = cfg_.wal_batch_ms;
   wal_ = std::make_unique<WalWriter>();
+  sync_acks_ = o.durability == WalDurability::kSync;
   return wal_->Open(o, first_seq, error);
 }
 
@@ -252,6 +319,69 @@ void Shard::CloseWal() {
               error);
   }
   if (wal_->idle()) wal_.reset();
+}
+
+void Shard::AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
+                          proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2) {
+  if (log_incoming_qos2 && !must_wait && c.session != nullptr) {
+    LogInflight(*c.session, 0, packet_id, WalInflightPhase::kIncomingQos2);
+  }
+  if (!must_wait && c.held_acks == 0) {
+    c.Queue(proto::Ack{type, packet_id, reason, {}});
+    MarkDirty(c);
+    return;
+  }
+  // An earlier answer of this connection is held: this one waits behind it (answers leave in
+  // PUBLISH order, MQTT 3.1.1 section 4.6).
+  ++c.held_acks;
+  ack_gate_.Hold(
+      PendingAck{c.slot, c.generation, type, packet_id, reason, log_incoming_qos2 && must_wait});
+}
+
+void Shard::EndTurnDurability() {
+  const uint64_t appended = wal_ != nullptr ? wal_->appended_seq() : 0;
+  const uint64_t durable = wal_ != nullptr ? wal_->durable_seq() : 0;
+  const bool failed = wal_ != nullptr && wal_->failed();
+  if (failed && !wal_failed_.load(std::memory_order_relaxed)) {
+    wal_failed_.store(true, std::memory_order_relaxed);
+    LOG_ERROR(
+        "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
+        "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; restart "
+        "once the disk is fixed",
+        id_, std::strerror(wal_->error()));
+  }
+  ack_gate_.CloseReceiveTurn(appended);
+  ack_gate_.CloseTurn(appended);
+  ack_gate_.Confirm(durable, [this](uint16_t to, uint64_t count) {
+    ShardMsg msg;
+    msg.kind = ShardMsg::Kind::kDurable;
+    msg.from = id_;
+    msg.count = count;
+    PostToShard(to, std::move(msg));
+  });
+  ack_gate_.Release(
+      durable, failed, [this](uint16_t q) { return broker_.shard(q).wal_failed(); },
+      [this](const PendingAck& a, bool not_durable) {
+        Connection* c = a.slot < conns_.size() ? conns_[a.slot].get() : nullptr;
+        if (c == nullptr || c->generation != a.generation) return;  // gone: the client resends
+        --c->held_acks;
+        if (c->state == Connection::State::kClosing) return;
+        proto::Ack ack{a.type, a.packet_id, a.reason, {}};
+        if (not_durable) {
+          stats_.unacknowledged_not_durable.Add();
+          // 3.1.1 has no negative acknowledgement: the answer is withheld, the client resends.
+          if (c->version != proto::Version::kV5) return;
+          ack.reason = proto::ReasonCode::kUnspecifiedError;
+          if (c->request_problem_information) {
+            ack.props.reason_string = "not persisted: the broker's write-ahead log failed";
+          }
+        }
+        if (a.log_incoming_qos2 && c->session != nullptr) {
+          LogInflight(*c->session, 0, a.packet_id, WalInflightPhase::kIncomingQos2);
+        }
+        c->Queue(ack);
+        MarkDirty(*c);
+      });
 }
 
 }  // namespace ringmq::core

@@ -115,6 +115,10 @@ void Shard::PumpSession(Session& s) {
       if (packet_id != 0) too_large.push_back(packet_id);
       return;
     }
+    if (d.wal_id != 0) {
+      LogInflight(s, d.wal_id, packet_id,
+                  d.qos == 1 ? WalInflightPhase::kAwaitPuback : WalInflightPhase::kAwaitPubrec);
+    }
     stats_.messages_out.Add();
   });
   for (uint16_t id : too_large) (void)s.Discard(id);

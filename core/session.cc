@@ -48,13 +48,14 @@ bool Session::OnPuback(uint16_t id) {
   return true;
 }
 
-bool Session::OnPubrec(uint16_t id) {
+bool Session::OnPubrec(uint16_t id, uint64_t* wal_id) {
+  if (wal_id != nullptr) *wal_id = 0;
   auto it = FindId(inflight_, id);
   if (it == inflight_.end()) return false;
   if (it->state == Inflight::State::kAwaitPuback) return false;
   // The message is now stored by the receiver: drop it, keep the id until PUBCOMP.
-  if (it->state == Inflight::State::kAwaitPubrec && it->delivery.wal_id != 0) {
-    finished_.push_back(it->delivery.wal_id);
+  if (it->state == Inflight::State::kAwaitPubrec && wal_id != nullptr) {
+    *wal_id = it->delivery.wal_id;
   }
   it->state = Inflight::State::kAwaitPubcomp;
   it->delivery.msg.reset();
@@ -64,6 +65,7 @@ bool Session::OnPubrec(uint16_t id) {
 bool Session::OnPubcomp(uint16_t id) {
   auto it = FindId(inflight_, id);
   if (it == inflight_.end() || it->state != Inflight::State::kAwaitPubcomp) return false;
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
   inflight_.erase(it);
   return true;
 }
@@ -71,9 +73,7 @@ bool Session::OnPubcomp(uint16_t id) {
 bool Session::Discard(uint16_t id) {
   auto it = FindId(inflight_, id);
   if (it == inflight_.end()) return false;
-  if (it->state != Inflight::State::kAwaitPubcomp && it->delivery.wal_id != 0) {
-    finished_.push_back(it->delivery.wal_id);
-  }
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
   inflight_.erase(it);
   return true;
 }
@@ -81,7 +81,30 @@ bool Session::Discard(uint16_t id) {
 void Session::RemoveQueued(uint64_t wal_id) {
   auto it = std::find_if(queue_.begin(), queue_.end(),
                          [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
-  if (it != queue_.end()) queue_.erase(it);
+  if (it != queue_.end()) {
+    queue_.erase(it);
+    return;
+  }
+  auto f = std::find_if(inflight_.begin(), inflight_.end(),
+                        [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
+  if (f != inflight_.end()) inflight_.erase(f);
+}
+
+bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state) {
+  auto f = std::find_if(inflight_.begin(), inflight_.end(),
+                        [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
+  if (f == inflight_.end()) {
+    auto q = std::find_if(queue_.begin(), queue_.end(),
+                          [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
+    if (q == queue_.end()) return false;
+    inflight_.push_back(Inflight{packet_id, state, std::move(*q)});
+    queue_.erase(q);
+    f = inflight_.end() - 1;
+  }
+  f->packet_id = packet_id;
+  f->state = state;
+  last_packet_id_ = packet_id;  // new ids continue after the restored ones
+  return true;
 }
 
 }  // namespace ringmq::core

@@ -7,6 +7,10 @@
 //   2. queue holds deliveries not yet sent (offline, or window full), oldest first, at most
 //      max_queued; QoS 0 is never queued for an offline session.
 //   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
+//   4. A logged delivery (wal_id != 0) is reported by DrainFinished exactly once, when the session
+//      is done with it: PUBACK, PUBCOMP, refused, discarded, expired or dropped. Until then it is
+//      live in the WAL (past PUBREC only its packet id matters, but the record stays so that a
+//      restart still sends PUBREL).
 // The session never does I/O: Pump and Resend hand packets to a callback.
 #ifndef RINGMQ_CORE_SESSION_H_
 #define RINGMQ_CORE_SESSION_H_
@@ -129,6 +133,17 @@ class Session {
     for (const Inflight& f : inflight_) resend(f);
   }
 
+  // Calls fn(const Inflight&) for every delivery in flight, in send order (snapshots).
+  template <typename F>
+  void ForEachInflight(F&& fn) const {
+    for (const Inflight& f : inflight_) fn(f);
+  }
+  // Calls fn(const Delivery&) for every queued delivery, oldest first (snapshots).
+  template <typename F>
+  void ForEachQueued(F&& fn) const {
+    for (const Delivery& d : queue_) fn(d);
+  }
+
   // Calls fn(const Delivery&) for every delivery whose message the client does not have yet:
   // queued, and in flight before PUBREC. Used to hand shared-subscription messages to another
   // member.
@@ -142,7 +157,9 @@ class Session {
 
   // Client acknowledgements; false when the packet id is unknown or in the wrong state.
   bool OnPuback(uint16_t id);
-  bool OnPubrec(uint16_t id);  // caller answers PUBREL
+  // The caller answers PUBREL. *wal_id (when given) receives the delivery's record id when the
+  // exchange moved from awaiting PUBREC to awaiting PUBCOMP (0 otherwise).
+  bool OnPubrec(uint16_t id, uint64_t* wal_id = nullptr);
   bool OnPubcomp(uint16_t id);
   // Forgets an in-flight delivery whatever its state (the client refused it, or it could not be
   // sent because it exceeds the client's Maximum Packet Size).
@@ -155,8 +172,12 @@ class Session {
     for (uint64_t id : finished_) fn(id);
     finished_.clear();
   }
-  // Restoring from the WAL: forgets a queued delivery by its record id.
+  // Restoring from the WAL: forgets a queued or in-flight delivery by its record id.
   void RemoveQueued(uint64_t wal_id);
+  // Restoring from the WAL: the logged delivery `wal_id` was sent with `packet_id` and is in
+  // `state`: it moves from the queue into flight (or changes state there), keeping send order.
+  // False when no delivery has that id.
+  bool RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state);
 
   size_t inflight_count() const { return inflight_.size(); }
   size_t queued_count() const { return queue_.size(); }
@@ -169,6 +190,7 @@ class Session {
   // True when the id was pending; the entry is released either way.
   bool OnPubrel(uint16_t id) { return incoming_qos2_.erase(id) != 0; }
   size_t incoming_qos2_count() const { return incoming_qos2_.size(); }
+  const std::unordered_set<uint16_t>& incoming_qos2() const { return incoming_qos2_; }
 
   // --- Lifecycle, managed by the shard ---
   Connection* connection = nullptr;  // nullptr while offline

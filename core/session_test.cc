@@ -110,5 +110,51 @@ TEST(Session, IncomingQos2ExactlyOnce) {
   EXPECT_TRUE(s.OnIncomingQos2(5));  // the id may be reused after PUBREL
 }
 
+TEST(Session, RestoredInflightKeepsPacketIdsAndOrder) {
+  // A restart replays: queued 10, 11, 12; 10 sent as id 7 (QoS 1), 11 as id 8 past PUBREC.
+  Session s("c", 10);
+  for (uint64_t w : {10, 11, 12}) {
+    Delivery d = D(w == 10 ? 1 : 2);
+    d.wal_id = w;
+    ASSERT_TRUE(s.Enqueue(std::move(d), false));
+  }
+  EXPECT_TRUE(s.RestoreInflight(10, 7, Inflight::State::kAwaitPuback));
+  EXPECT_TRUE(s.RestoreInflight(11, 8, Inflight::State::kAwaitPubrec));
+  EXPECT_TRUE(s.RestoreInflight(11, 8, Inflight::State::kAwaitPubcomp));  // a later state
+  EXPECT_FALSE(s.RestoreInflight(99, 9, Inflight::State::kAwaitPuback));
+  std::vector<std::pair<uint16_t, Inflight::State>> resent;
+  s.Resend([&](const Inflight& f) { resent.emplace_back(f.packet_id, f.state); });
+  EXPECT_EQ(resent, (std::vector<std::pair<uint16_t, Inflight::State>>{
+                        {7, Inflight::State::kAwaitPuback}, {8, Inflight::State::kAwaitPubcomp}}));
+  EXPECT_EQ(s.queued_count(), 1u);
+  EXPECT_EQ(PumpIds(s, 10), (std::vector<uint16_t>{9}));  // new ids continue after them
+  // PUBCOMP finishes the record of a delivery past PUBREC; an acknowledged record is removed.
+  EXPECT_TRUE(s.OnPubcomp(8));
+  std::vector<uint64_t> done;
+  s.DrainFinished([&](uint64_t id) { done.push_back(id); });
+  EXPECT_EQ(done, std::vector<uint64_t>{11});
+  s.RemoveQueued(10);
+  EXPECT_EQ(s.inflight_count(), 1u);
+}
+
+TEST(Session, LoggedQos2RecordLivesUntilPubcomp) {
+  Session s("c", 10);
+  Delivery d = D(2);
+  d.wal_id = 5;
+  ASSERT_TRUE(s.Enqueue(std::move(d), true));
+  EXPECT_EQ(PumpIds(s, 10), std::vector<uint16_t>{1});
+  uint64_t wal_id = 0;
+  EXPECT_TRUE(s.OnPubrec(1, &wal_id));
+  EXPECT_EQ(wal_id, 5u);
+  std::vector<uint64_t> done;
+  s.DrainFinished([&](uint64_t id) { done.push_back(id); });
+  EXPECT_TRUE(done.empty());            // the packet id still matters: PUBREL after a restart
+  EXPECT_TRUE(s.OnPubrec(1, &wal_id));  // a repeated PUBREC changes nothing
+  EXPECT_EQ(wal_id, 0u);
+  EXPECT_TRUE(s.OnPubcomp(1));
+  s.DrainFinished([&](uint64_t id) { done.push_back(id); });
+  EXPECT_EQ(done, std::vector<uint64_t>{5});
+}
+
 }  // namespace
 }  // namespace ringmq::core

@@ -46,6 +46,7 @@ Shard::~Shard() {
 
 bool Shard::Init(std::string* error) {
   outbox_.resize(cfg_.shards);
+  ack_gate_.Resize(cfg_.shards);
   const Config& cfg = cfg_;
   if (std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                   [](const Listener& l) { return l.tls(); })) {
@@ -182,6 +183,7 @@ void Shard::Run() {
       Tick(now);
       next_tick_ms_ = now + kTickMs;
     }
+    EndTurnDurability();
     FlushOutbox();
     FlushOutput();
     if (wal_ != nullptr) wal_->Flush(ring_, kOpWal, now);
@@ -557,9 +559,18 @@ void Shard::FreeConnection(Connection& c) {
 
 void Shard::PostToShard(uint16_t to, ShardMsg msg) {
   // Memory stays bounded when another shard cannot keep up: beyond the watermarks deliveries are
-  // dropped and counted, QoS 0 first (control messages always pass).
+  // dropped and counted, QoS 0 first (control messages always pass). Messages whose publisher
+  // waits for their durability are never dropped: they are bounded by the publishers' windows.
   std::vector<ShardMsg>& box = outbox_[to];
-  if (msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared) {
+  const bool delivery =
+      msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared;
+  if (durable_publish_ &&
+      (msg.kind == ShardMsg::Kind::kRetain || (delivery && broker_.shard(to).may_persist()))) {
+    msg.durable = true;
+    ack_gate_.NoteRemote(to);
+    ++durable_posts_;
+  }
+  if (delivery && !msg.durable) {
     const size_t limit = msg.msg->qos == 0 ? kOutboxQos0Limit : kOutboxLimit;
     if (box.size() >= limit) {
       stats_.dropped_cross_shard.Add();
@@ -583,6 +594,7 @@ void Shard::FlushOutbox() {
 
 void Shard::DrainInbox() {
   broker_.rings().Drain(id_, [this](size_t, ShardMsg&& m) {
+    if (m.durable) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
     switch (m.kind) {
       case ShardMsg::Kind::kDeliver:
         DeliverLocal(m.msg);
@@ -609,6 +621,9 @@ void Shard::DrainInbox() {
         PostToShard(m.from, std::move(reply));
         break;
       }
+      case ShardMsg::Kind::kDurable:
+        ack_gate_.OnConfirm(m.from, m.count);
+        break;
       case ShardMsg::Kind::kRetainReply: {
         auto it = sessions_.find(m.query->client_id);
         if (it != sessions_.end()) {

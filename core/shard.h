@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "acl/acl_cache.h"
+#include "core/ack_gate.h"
 #include "core/config.h"
 #include "core/connection.h"
 #include "core/local_trie.h"
@@ -75,8 +76,9 @@ struct alignas(64) ShardStats {
   Counter dropped_qos0;
   Counter dropped_queue_full;
   Counter dropped_no_member;
-  Counter dropped_cross_shard;   // another shard's ring stayed full
-  Counter dropped_rate_limited;  // max_publish_rate / max_publish_bytes_rate
+  Counter dropped_cross_shard;         // another shard's ring stayed full
+  Counter dropped_rate_limited;        // max_publish_rate / max_publish_bytes_rate
+  Counter unacknowledged_not_durable;  // PUBACK/PUBREC withheld or 0x80: the log failed
   // Gauges, refreshed every tick.
   Counter connected;
   Counter sessions;
@@ -137,6 +139,11 @@ class Shard {
   uint16_t id() const { return id_; }
   // Readable from any thread (see Counter).
   const ShardStats& stats() const { return stats_; }
+  // Readable from any thread, relaxed: a publisher on another shard asks whether a message sent
+  // here may be logged (and its PUBACK must wait for this shard), and whether this shard's log
+  // failed (answers waiting for it never become positive).
+  bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
+  bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
 
  private:
   // --- I/O (shard.cc) ---
@@ -231,7 +238,16 @@ class Shard {
   void LogQueued(Session& s, Delivery& d);
   void LogFinished(Session& s);
   void LogRetained(const Message& m);
+  void LogInflight(const Session& s, uint64_t wal_id, uint16_t packet_id, WalInflightPhase phase);
+  void SetLogged(Session& s, bool logged);
+  void RestoreInflight(Session& s, const WalInflightState& r);
   void CloseWal();
+  // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
+  // messages to the shards that sent them and sends the answers whose records are durable.
+  void EndTurnDurability();
+  // Answers a QoS 1/2 PUBLISH now, or holds the answer until what it vouches for is durable.
+  void AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
+                     proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false);
   int64_t NowMs() const;
 
   Broker& broker_;
@@ -268,6 +284,12 @@ class Shard {
   std::map<std::string, MessagePtr, std::less<>> retained_;
   std::unique_ptr<WalWriter> wal_;
   uint64_t next_message_id_ = 1;
+  AckGate ack_gate_;
+  bool sync_acks_ = false;        // durability = sync with a WAL: answers wait (AckGate)
+  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed under durability = sync
+  uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
+  std::atomic<uint32_t> persistent_sessions_{0};  // sessions with s.logged (may_persist)
+  std::atomic<bool> wal_failed_{false};
   struct SharedGroup {
     SharedKeyPtr key;
     std::vector<std::pair<Session*, SubOptions>> members;

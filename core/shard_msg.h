@@ -44,6 +44,7 @@ struct ShardMsg {
     kHandoff,        // handoff: adopt this connection
     kRetainQuery,    // query: find matches, answer with kRetainReply
     kRetainReply,    // query: deliver the matches to the subscriber
+    kDurable,        // count: the first `count` messages flagged `durable` are durable here
   };
   Kind kind = Kind::kDeliver;
   uint16_t from = 0;
@@ -51,6 +52,10 @@ struct ShardMsg {
   std::unique_ptr<Handoff> handoff;
   std::unique_ptr<RetainQuery> query;
   SharedKeyPtr shared;
+  // kDeliver / kDeliverShared / kRetain: the sender holds a PUBACK until this shard confirms
+  // (kDurable) that the records the message caused are durable (core/ack_gate.h).
+  bool durable = false;
+  uint64_t count = 0;  // kDurable
 };
 
 }  // namespace ringmq::core

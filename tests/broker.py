@@ -23,14 +23,14 @@ TIMEOUT = 5.0
 class Broker:
     """A ringmq process listening on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, *extra, data_dir=None, shards=None):
+    def __init__(self, *extra, data_dir=None, shards=None, preexec_fn=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
             [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
              "--data-dir", self.data_dir, "--shards", str(shards or SHARDS), "--log-level", "debug",
              *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.lines = []
         self.master_token = None
         self.listeners = {}  # scheme -> (host, port, path) of the first listener of that scheme
