@@ -44,6 +44,8 @@ class CompiledAcl {
   // The token's absolute expiry (0: none), so a shard can refuse a CONNECT without asking the
   // admin shard; ttl-based expiry is the admin shard's (it sees `accessed`).
   int64_t expire() const { return expire_; }
+  // The token's own limit of concurrent MQTT connections; 0: the broker's default applies.
+  uint32_t max_connections() const { return max_connections_; }
   AccessType type() const { return type_; }
   bool IsMaster() const { return type_ == AccessType::kMaster; }
   // True for kStandard and kMaster: no check is needed on this connection at all.
@@ -69,6 +71,7 @@ class CompiledAcl {
   uint64_t version_ = 0;
   int64_t token_id_ = 0;
   int64_t expire_ = 0;
+  uint32_t max_connections_ = 0;
   AccessType type_ = AccessType::kStandard;
   // Publish filters without wildcards, looked up by hash; the others are matched one by one.
   std::unordered_set<std::string, Hash, std::equal_to<>> publish_exact_;

@@ -67,6 +67,9 @@ struct Token {
   int64_t accessed = 0;  // Unix time of the last use (REST or MQTT)
   std::string metadata;  // minified JSON object text, or empty
   Access access;
+  // Concurrent MQTT connections that may use this token; 0: the broker's
+  // max_connections_per_token applies (ringmq's own field, not in flespi's token object).
+  uint32_t max_connections = 0;
   bool operator==(const Token&) const = default;
 };
 

@@ -213,6 +213,16 @@ bool ParseTokenObject(element e, const std::string& path, TokenUpdate* u, Token*
       return true;
     }
     if (key == "access") return ParseAccess(v, p, u, error);
+    if (key == "max_connections") {
+      int64_t n = -1;
+      if (v.type() != element_type::INT64 || v.get_int64().get(n) != simdjson::SUCCESS) {
+        return v.type() == element_type::UINT64 ? Fail(error, p, "out of range")
+                                                : WrongType(error, p, "an integer", v);
+      }
+      if (n < 0 || n > UINT32_MAX) return Fail(error, p, "must be 0 to 4294967295");
+      u->max_connections = static_cast<uint32_t>(n);
+      return true;
+    }
     if (stored_token != nullptr) {
       if (key == "id") {
         if (v.type() != element_type::INT64 ||
@@ -283,12 +293,14 @@ bool ApplyTokenUpdate(const TokenUpdate& u, UpdateMode mode, Token* token, std::
     t.ttl = 0;
     t.metadata.clear();
     t.access = Access{};
+    t.max_connections = 0;
   }
   if (u.info) t.info = *u.info;
   if (u.enabled) t.enabled = *u.enabled;
   if (u.expire) t.expire = *u.expire;
   if (u.ttl) t.ttl = *u.ttl;
   if (u.metadata) t.metadata = *u.metadata;
+  if (u.max_connections) t.max_connections = *u.max_connections;
   if (u.access_type) {
     t.access.type = *u.access_type;
     if (t.access.type != AccessType::kAcl && !u.acl) t.access.acl.clear();
@@ -305,10 +317,17 @@ bool ApplyTokenUpdate(const TokenUpdate& u, UpdateMode mode, Token* token, std::
 
 bool ParseFieldSelection(std::string_view csv, FieldMask* mask, std::string* error) {
   static constexpr std::pair<std::string_view, FieldMask> kNames[] = {
-      {"id", kFieldId},           {"key", kFieldKey},           {"info", kFieldInfo},
-      {"enabled", kFieldEnabled}, {"expire", kFieldExpire},     {"ttl", kFieldTtl},
-      {"created", kFieldCreated}, {"accessed", kFieldAccessed}, {"metadata", kFieldMetadata},
+      {"id", kFieldId},
+      {"key", kFieldKey},
+      {"info", kFieldInfo},
+      {"enabled", kFieldEnabled},
+      {"expire", kFieldExpire},
+      {"ttl", kFieldTtl},
+      {"created", kFieldCreated},
+      {"accessed", kFieldAccessed},
+      {"metadata", kFieldMetadata},
       {"access", kFieldAccess},
+      {"max_connections", kFieldMaxConnections},
   };
   if (csv.empty()) {
     *mask = kAllFields;
@@ -372,6 +391,10 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
       out->push_back(']');
     }
     out->push_back('}');
+  }
+  if ((fields & kFieldMaxConnections) && (t.max_connections != 0 || fields != kAllFields)) {
+    name("max_connections");
+    AppendJsonInt(out, t.max_connections);
   }
   out->push_back('}');
 }

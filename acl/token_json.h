@@ -5,7 +5,8 @@
 // duplicate fields, wrong types, numbers out of range and malformed JSON are all errors; nothing is
 // applied unless the whole body is valid.
 //
-// Writable fields (request bodies): info, enabled, expire, ttl, metadata, access. Read-only fields
+// Writable fields (request bodies): info, enabled, expire, ttl, metadata, access, max_connections
+// (ringmq's own: flespi's token object has no such field). Read-only fields
 // (id, key, created, accessed) in a request body are errors. The store file (rest/token_store.h)
 // holds every field.
 //
@@ -32,6 +33,7 @@ struct TokenUpdate {
   std::optional<std::string> metadata;  // minified object text; "" when the body said null
   std::optional<AccessType> access_type;
   std::optional<std::vector<AclEntry>> acl;
+  std::optional<uint32_t> max_connections;
 };
 
 enum class UpdateMode {
@@ -61,14 +63,17 @@ inline constexpr FieldMask kFieldCreated = 1 << 6;
 inline constexpr FieldMask kFieldAccessed = 1 << 7;
 inline constexpr FieldMask kFieldMetadata = 1 << 8;
 inline constexpr FieldMask kFieldAccess = 1 << 9;
-inline constexpr FieldMask kAllFields = (1 << 10) - 1;
+inline constexpr FieldMask kFieldMaxConnections = 1 << 10;
+inline constexpr FieldMask kAllFields = (1 << 11) - 1;
 
 // Parses "id,info,access" (no spaces). An empty string selects every field. Unknown names are
 // errors.
 bool ParseFieldSelection(std::string_view csv, FieldMask* mask, std::string* error);
 
 // Appends the token as one JSON object with the selected fields, in declaration order. metadata
-// is written as its JSON object, or null when empty.
+// is written as its JSON object, or null when empty. max_connections is left out of kAllFields
+// while it is 0 (so the objects and the store file stay as flespi's and older ringmq's read them),
+// and written when selected on its own (fields= naming it).
 void AppendTokenJson(std::string* out, const Token& token, FieldMask fields = kAllFields);
 std::string TokenToJson(const Token& token, FieldMask fields = kAllFields);
 

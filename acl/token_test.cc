@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "acl/acl.h"
 #include "acl/json.h"
 #include "acl/token_json.h"
 
@@ -277,6 +278,42 @@ TEST(TokenJson, FieldSelection) {
   EXPECT_EQ(TokenToJson(t, kFieldId | kFieldInfo | kFieldMetadata),
             R"({"id":1,"info":"i","metadata":null})");
   EXPECT_EQ(TokenToJson(t, kFieldAccess), R"({"access":{"type":0}})");
+}
+
+TEST(TokenJson, MaxConnectionsIsOptionalAndWrittenOnlyWhenSet) {
+  std::vector<TokenUpdate> u;
+  std::string error;
+  ASSERT_TRUE(Parse(R"({"info":"a","max_connections":3})", &u, &error)) << error;
+  Token t = Base();
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kCreate, &t, &error)) << error;
+  EXPECT_EQ(t.max_connections, 3u);
+  EXPECT_EQ(CompiledAcl::Compile(t, 1)->max_connections(), 3u);
+  EXPECT_NE(TokenToJson(t).find(R"("max_connections":3)"), std::string::npos);
+  EXPECT_EQ(TokenToJson(t, kFieldMaxConnections), R"({"max_connections":3})");
+
+  // Round trip through the store file.
+  const std::string file = SerializeTokenFile(9, {&t});
+  int64_t next_id = 0;
+  std::vector<Token> back;
+  ASSERT_TRUE(ParseTokenFile(file, &next_id, &back, &error)) << error;
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0], t);
+
+  // PATCH without it keeps it; PUT without it resets it to 0, which the full object leaves out
+  // (the objects stay as flespi's), while fields= naming it shows it.
+  ASSERT_TRUE(Parse(R"({"info":"b"})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
+  EXPECT_EQ(t.max_connections, 3u);
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error));
+  EXPECT_EQ(t.max_connections, 0u);
+  EXPECT_EQ(TokenToJson(t).find("max_connections"), std::string::npos);
+  EXPECT_EQ(TokenToJson(t, kFieldId | kFieldMaxConnections), R"({"id":1,"max_connections":0})");
+
+  EXPECT_EQ(ParseError(R"({"max_connections":-1})"), "max_connections: must be 0 to 4294967295");
+  EXPECT_EQ(ParseError(R"({"max_connections":4294967296})"),
+            "max_connections: must be 0 to 4294967295");
+  EXPECT_EQ(ParseError(R"({"max_connections":"2"})"),
+            "max_connections: must be an integer, not a string");
 }
 
 }  // namespace

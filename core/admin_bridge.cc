@@ -94,6 +94,10 @@ void AdminBridge::Metrics(Done<std::string> done) {
                             "# TYPE ringmq_messages_in_total counter\n"
                             "# TYPE ringmq_messages_out_total counter\n"
                             "# TYPE ringmq_dropped_total counter\n"
+                            "# TYPE ringmq_refused_total counter\n"
+                            "# TYPE ringmq_retained_bytes gauge\n"
+                            "# TYPE ringmq_clients_counted gauge\n"
+                            "# TYPE ringmq_retained_bytes_total gauge\n"
                             "# TYPE ringmq_sessions gauge\n"
                             "# TYPE ringmq_retained_messages gauge\n";
                         for (const std::string& p : parts) text += p;

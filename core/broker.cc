@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -16,7 +17,11 @@
 namespace ringmq::core {
 
 Broker::Broker(const Config& config)
-    : config_(config), qsbr_(config.shards), index_(qsbr_), rings_(config.shards) {
+    : config_(config),
+      qsbr_(config.shards),
+      index_(qsbr_),
+      retained_quota_(qsbr_),
+      rings_(config.shards) {
   for (const Listener& l : config_.listeners) {
     net::WebSocketConfig ws;
     ws.paths = {l.path.empty() ? "/mqtt" : l.path, "/"};
@@ -180,16 +185,27 @@ void Broker::Reload(Config fresh) {
       }
     });
   }
-  LOG_INFO("configuration reloaded (max_packet_size {}, allow_anonymous {}, log_level {})",
-           fresh.max_packet_size, fresh.allow_anonymous, fresh.log_level);
+  LOG_INFO(
+      "configuration reloaded (max_packet_size {}, allow_anonymous {}, log_level {}, "
+      "max_connections {}, max_connections_per_token {}, max_retained_bytes {})",
+      fresh.max_packet_size, fresh.allow_anonymous, fresh.log_level, fresh.max_connections,
+      fresh.max_connections_per_token, fresh.max_retained_bytes);
 }
 
 void Broker::Stop() {
   for (auto& s : shards_) s->RequestStop();
+  const bool stopped_now = !threads_.empty();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Every counted connection was released when it ended (each shard closes all of its own before
+  // its thread exits): a count left here is a leak, which would refuse clients for ever.
+  if (stopped_now && connection_quota_.total() != 0) {
+    LOG_ERROR("{} connection(s) still counted against max_connections after shutdown",
+              connection_quota_.total());
+    assert(connection_quota_.total() == 0);
+  }
 }
 
 }  // namespace ringmq::core

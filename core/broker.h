@@ -4,8 +4,8 @@
 // shard to shut down (MQTT 5 clients get DISCONNECT 0x8B) and joins them.
 //
 // Thread-safety: Start and Stop are called by the main thread. Shards read config() and use
-// index(), qsbr() and matrix() concurrently; those are built before the threads start and are
-// thread-safe as their headers say.
+// index(), qsbr(), rings(), connection_quota() and retained_quota() concurrently; those are built
+// before the threads start and are thread-safe as their headers say.
 #ifndef RINGMQ_CORE_BROKER_H_
 #define RINGMQ_CORE_BROKER_H_
 
@@ -17,7 +17,9 @@
 
 #include "acl/acl.h"
 #include "core/config.h"
+#include "core/connection_quota.h"
 #include "core/qsbr.h"
+#include "core/retained_quota.h"
 #include "core/shard_msg.h"
 #include "core/spsc_ring.h"
 #include "core/topic_index.h"
@@ -69,6 +71,10 @@ class Broker {
   Qsbr& qsbr() { return qsbr_; }
   TopicIndex& index() { return index_; }
   ShardRings& rings() { return rings_; }
+  // Connected clients, in total and per token (max_connections, max_connections_per_token).
+  ConnectionQuota& connection_quota() { return connection_quota_; }
+  // Bytes of retained messages, in total and per topic (max_retained_bytes).
+  RetainedQuota& retained_quota() { return retained_quota_; }
 
  private:
   // Replays every shard's write-ahead log into the shards (before their threads start) and
@@ -78,6 +84,8 @@ class Broker {
   Config config_;
   Qsbr qsbr_;
   TopicIndex index_;
+  RetainedQuota retained_quota_;  // after qsbr_, which must outlive it
+  ConnectionQuota connection_quota_;
   ShardRings rings_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::thread> threads_;

@@ -113,6 +113,8 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("rest", &rest_url_from_file);
   r.Get("max_packet_size", &c->max_packet_size);
   r.Get("max_connections", &c->max_connections);
+  r.Get("max_connections_per_token", &c->max_connections_per_token);
+  r.Get("max_retained_bytes", &c->max_retained_bytes);
   r.Get("max_topic_levels", &c->max_topic_levels);
   r.Get("max_topic_length", &c->max_topic_length);
   r.Get("max_inflight", &c->max_inflight);
@@ -179,7 +181,12 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   app.add_option("--tls-key", c.tls_key, "PEM private key for mqtts:// and wss://");
   app.add_option("--tls-ca", c.tls_ca, "PEM CA bundle: ask clients for certificates signed by it");
   app.add_option("--max-packet-size", c.max_packet_size, "Largest MQTT packet in bytes");
-  app.add_option("--max-connections", c.max_connections, "Maximum concurrent connections");
+  app.add_option("--max-connections", c.max_connections,
+                 "Connected MQTT clients, whole broker (0: unlimited)");
+  app.add_option("--max-connections-per-token", c.max_connections_per_token,
+                 "Connected MQTT clients per token (0: unlimited)");
+  app.add_option("--max-retained-bytes", c.max_retained_bytes,
+                 "Topic + payload bytes of all retained messages (0: unlimited)");
   app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
   app.add_option("--max-queued-messages", c.max_queued_messages, "Queued messages per session");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");

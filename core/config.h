@@ -35,7 +35,10 @@ struct Config {
 
   // Limits.
   uint32_t max_packet_size = 1 << 20;    // bytes, whole packet, both directions
-  uint32_t max_connections = 1'000'000;  // per broker
+  uint32_t max_connections = 1'000'000;  // connected clients, whole broker, 0: unlimited
+  uint32_t max_connections_per_token =
+      0;                            // per token key (a token may say otherwise), 0: unlimited
+  uint64_t max_retained_bytes = 0;  // topic + payload of every retained message, 0: unlimited
   uint16_t max_topic_levels = 64;
   uint16_t max_topic_length = 65535;
   uint16_t max_inflight = 32;             // outgoing QoS 1/2 window per client

@@ -86,6 +86,11 @@ class Connection {
   bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
   std::shared_ptr<const acl::CompiledAcl> auth_acl;
   uint32_t held_acks = 0;  // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
+  // Counted in the Broker's ConnectionQuota (from the accepted CONNECT until the connection ends),
+  // under quota_key (the token key, empty for anonymous clients).
+  bool quota_counted = false;
+  std::string quota_key;
+  bool retained_refusal_logged = false;  // max_retained_bytes refusals are logged once (3.1.1)
 };
 
 template <typename P>

@@ -175,6 +175,42 @@ bool Shard::HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body) {
   return false;
 }
 
+bool Shard::AcquireConnectionQuota(Connection& c, const std::string& client_id,
+                                   const std::string& key, const acl::AclPtr& acl) {
+  const Config& cfg = cfg_;
+  // A takeover replaces a counted connection of the same client id, released right after this:
+  // the client is not refused for the connection it replaces (core/connection_quota.h).
+  ConnectionQuota::Takeover takeover;
+  if (auto it = sessions_.find(client_id); it != sessions_.end()) {
+    const Connection* old = it->second->connection;
+    if (old != nullptr && old->quota_counted) {
+      takeover.total = true;
+      takeover.key = !key.empty() && old->quota_key == key;
+    }
+  }
+  // A token's own limit wins over the broker's default.
+  const uint32_t per_token = acl != nullptr && acl->max_connections() != 0
+                                 ? acl->max_connections()
+                                 : cfg.max_connections_per_token;
+  switch (broker_.connection_quota().Acquire(key, cfg.max_connections, per_token, takeover)) {
+    case ConnectionQuota::Verdict::kAccepted:
+      c.quota_counted = true;
+      c.quota_key = key;
+      return true;
+    case ConnectionQuota::Verdict::kTotalExceeded:
+      stats_.refused_max_connections.Add();
+      LOG_WARN("shard {}: {} ({}) refused: max_connections ({}) reached", id_, c.peer, client_id,
+               cfg.max_connections);
+      return false;
+    case ConnectionQuota::Verdict::kKeyExceeded:
+      stats_.refused_max_connections_per_token.Add();
+      LOG_INFO("shard {}: {} ({}) refused: token {} has its maximum of {} connections", id_, c.peer,
+               client_id, acl != nullptr ? acl->token_id() : 0, per_token);
+      return false;
+  }
+  return false;
+}
+
 Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body) {
   const Config& cfg = cfg_;
   if ((byte0 >> 4) != static_cast<uint8_t>(proto::PacketType::kConnect)) {
@@ -276,6 +312,10 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
     LOG_INFO("shard {}: {} refused: unknown or expired token", id_, c.peer);
     return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword);
+  }
+
+  if (!AcquireConnectionQuota(c, client_id, key, acl)) {
+    return RefuseConnect(c, ReasonCode::kQuotaExceeded);  // 3.1.1: 3 Server unavailable
   }
 
   // Takeover of a live connection with the same client id [MQTT-3.1.4-3].
@@ -452,6 +492,26 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }
+  bool store_retained = true;
+  if (result == ReasonCode::kSuccess && p.retain &&
+      RetainedQuotaExceeded(topic, p.payload.size())) {
+    // max_retained_bytes: MQTT 5 refuses the message (0x97, neither stored nor delivered);
+    // 3.1.1 cannot say so: the message is delivered but not stored as retained.
+    if (!c.retained_refusal_logged) {
+      c.retained_refusal_logged = true;
+      LOG_INFO(
+          "shard {}: {} retained message on '{}' {}: max_retained_bytes ({}) reached (further "
+          "ones on this connection are only counted)",
+          id_, s.client_id(), topic, IsV5(c) ? "refused" : "delivered, not stored",
+          cfg.max_retained_bytes);
+    }
+    if (IsV5(c)) {
+      result = ReasonCode::kQuotaExceeded;
+      if (p.qos == 0) return;
+    } else {
+      store_retained = false;
+    }
+  }
   // durability = sync: the answer waits until every record the message caused (here and on
   // the shards it went to) is durable (core/ack_gate.h).
   const bool sync = p.qos > 0 && sync_acks_;
@@ -471,7 +531,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
   }
   if (deliver) {
     durable_publish_ = sync;
-    Publish(MakeMessage(p, topic, s.client_id(), NowMs()));
+    Publish(MakeMessage(p, topic, s.client_id(), NowMs()), store_retained);
     durable_publish_ = false;
   }
   if (p.qos == 0) return;

@@ -216,9 +216,13 @@ void Shard::Restore(const WalRecord& r) {
         } else if constexpr (std::is_same_v<T, WalInflightState>) {
           if (Session* s = session(rec.client_id)) RestoreInflight(*s, rec);
         } else if constexpr (std::is_same_v<T, WalRetainedSet>) {
-          retained_[rec.message.topic] = FromWal(rec.message);
+          if (rec.message.payload.empty()) {
+            retained_.Erase(rec.message.topic);
+          } else {
+            retained_.Set(FromWal(rec.message));
+          }
         } else if constexpr (std::is_same_v<T, WalRetainedCleared>) {
-          retained_.erase(rec.topic);
+          retained_.Erase(rec.topic);
         }
       },
       r);

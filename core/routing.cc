@@ -11,7 +11,7 @@ namespace ringmq::core {
 
 using proto::ReasonCode;
 
-void Shard::Publish(MessagePtr m) {
+void Shard::Publish(MessagePtr m, bool store_retained) {
   const uint64_t shards = broker_.index().ShardsFor(m->topic);
   for (uint64_t rest = shards & ~(uint64_t{1} << id_); rest != 0; rest &= rest - 1) {
     ShardMsg msg;
@@ -22,7 +22,7 @@ void Shard::Publish(MessagePtr m) {
   }
   if (shards & (uint64_t{1} << id_)) DeliverLocal(m);
   RouteShared(m, nullptr);
-  if (m->retain) {
+  if (m->retain && store_retained) {
     // Retained messages live on the shard that owns hash(topic).
     const uint16_t owner = HomeShard(m->topic);
     if (owner == id_) {
@@ -149,24 +149,31 @@ bool Shard::QueuePublish(Connection& c, proto::Publish& p) {
   return c.Queue(p);
 }
 
+bool Shard::RetainedQuotaExceeded(std::string_view topic, size_t payload_size) {
+  const uint64_t max = cfg_.max_retained_bytes;
+  if (max == 0 || payload_size == 0) return false;  // unlimited, or a deletion
+  // Checked here, on the publisher's shard, against what the owner shards have stored so far
+  // (core/retained_quota.h): the owner of the topic may be another shard.
+  const uint64_t hash = KeyHash(topic);
+  const bool exceeded = broker_.retained_quota().WouldExceed(
+      ShardOfHash(hash, broker_.shard_count()), hash, topic.size() + payload_size, max);
+  if (exceeded) stats_.refused_max_retained_bytes.Add();
+  return exceeded;
+}
+
 void Shard::StoreRetained(const MessagePtr& m) {
   LogRetained(*m);
   if (m->payload.empty()) {
-    retained_.erase(m->topic);  // [MQTT-3.3.1-10]: an empty retained message deletes
+    retained_.Erase(m->topic);  // [MQTT-3.3.1-10]: an empty retained message deletes
   } else {
-    retained_[m->topic] = m;
+    retained_.Set(m);
   }
 }
 
 void Shard::AnswerRetainQuery(RetainQuery& q) {
-  const int64_t now = NowMs();
-  for (auto it = retained_.begin(); it != retained_.end();) {
-    if (Expired(*it->second, now)) {
-      it = retained_.erase(it);
-      continue;
-    }
-    if (proto::Matches(q.filter, it->first)) q.matches.push_back(it->second);
-    ++it;
+  retained_.EraseExpired(NowMs());
+  for (const auto& [topic, m] : retained_) {
+    if (proto::Matches(q.filter, topic)) q.matches.push_back(m);
   }
 }
 
@@ -332,10 +339,25 @@ void Shard::PublishWill(Session& s) {
   s.will.reset();
   s.will_due_ms = 0;
   LOG_DEBUG("shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
-  Publish(std::move(m));
+  bool store = true;
+  if (m->retain && RetainedQuotaExceeded(m->topic, m->payload.size())) {
+    // Nobody to tell: the will is delivered, not stored as retained.
+    LOG_INFO("shard {}: retained will of {} on '{}' not stored: max_retained_bytes reached", id_,
+             s.client_id(), m->topic);
+    store = false;
+  }
+  Publish(std::move(m), store);
+}
+
+void Shard::ReleaseConnectionQuota(Connection& c) {
+  if (!c.quota_counted) return;
+  c.quota_counted = false;
+  broker_.connection_quota().Release(c.quota_key);
+  c.quota_key.clear();
 }
 
 void Shard::ConnectionLost(Connection& c) {
+  ReleaseConnectionQuota(c);
   Session* s = c.session;
   if (s == nullptr) return;
   c.session = nullptr;

@@ -32,7 +32,8 @@ constexpr size_t kOutboxLimit = 256 * 1024;
 
 }  // namespace
 
-Shard::Shard(Broker& broker, uint16_t id) : broker_(broker), id_(id), cfg_(broker.config()) {
+Shard::Shard(Broker& broker, uint16_t id)
+    : broker_(broker), id_(id), cfg_(broker.config()), retained_(broker.retained_quota(), id) {
   outbox_.resize(broker.shard_count() == 0 ? broker.config().shards : broker.shard_count());
 }
 
@@ -82,9 +83,7 @@ int64_t Shard::NowMs() const {
       .count();
 }
 
-uint16_t HomeShardOf(std::string_view key, uint16_t shards) {
-  return static_cast<uint16_t>(XXH3_64bits(key.data(), key.size()) % shards);
-}
+uint64_t KeyHash(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 uint16_t Shard::HomeShard(std::string_view key) const {
   return HomeShardOf(key, broker_.shard_count());
@@ -285,6 +284,7 @@ void Shard::Tick(int64_t now) {
     }
   }
   for (Session* s : expired) DestroySession(*s);
+  retained_.EraseExpired(now);  // expired retained messages stop counting for max_retained_bytes
   // Gauges for $SYS and /metrics.
   size_t connected = 0, subscriptions = 0;
   for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
@@ -329,8 +329,9 @@ void Shard::ArmRecv(Connection& c) {
 void Shard::OnAccept(int res, bool more, int index) {
   if (res >= 0) {
     const Config& cfg = cfg_;
-    if (stopping_ || live_connections_ >= cfg.max_connections / broker_.shard_count() + 1) {
-      LOG_WARN("shard {}: connection refused: limit of {} connections", id_, cfg.max_connections);
+    // max_connections is enforced at CONNECT (with a CONNACK saying why, see HandleConnect); a
+    // socket that never sends one is closed after connect_timeout.
+    if (stopping_) {
       ::close(res);
     } else {
       net::SetSocketOptions(res, cfg.socket_send_buffer, cfg.socket_recv_buffer);
@@ -549,6 +550,7 @@ void Shard::CloseConnection(Connection& c, const char* why) {
 }
 
 void Shard::FreeConnection(Connection& c) {
+  ReleaseConnectionQuota(c);  // normally done by ConnectionLost already
   const uint32_t slot = c.slot;
   conns_[slot].reset();
   free_slots_.push_back(slot);

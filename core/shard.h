@@ -6,9 +6,10 @@
 //   1. Everything a Shard owns is touched only by its own thread. The only exceptions are the
 //      cross-thread entry points named for it: PostToShard (via the Broker's RingMatrix) and
 //      WakeFromAnyThread / RequestStop, which only write an eventfd or an atomic flag.
-//   2. The one shared structure is the Broker's TopicIndex: read without locks, updated by atomic
-//      operations; the shard passes a Qsbr quiescent point once per loop turn and goes offline
-//      before it blocks in the kernel.
+//   2. The shared structures are the Broker's TopicIndex and RetainedQuota (read without locks,
+//      updated by atomic operations; the shard passes a Qsbr quiescent point once per loop turn
+//      and goes offline before it blocks in the kernel) and its ConnectionQuota (a mutex, taken
+//      only on the connect path).
 //   3. Messages (core/message.h) are immutable and reference-counted; whichever shard drops the
 //   last
 //      reference frees it.
@@ -32,8 +33,10 @@
 #include "core/ack_gate.h"
 #include "core/config.h"
 #include "core/connection.h"
+#include "core/home_shard.h"
 #include "core/local_trie.h"
 #include "core/message.h"
+#include "core/retained_store.h"
 #include "core/session.h"
 #include "core/shard_msg.h"
 #include "core/wal.h"
@@ -76,18 +79,18 @@ struct alignas(64) ShardStats {
   Counter dropped_qos0;
   Counter dropped_queue_full;
   Counter dropped_no_member;
-  Counter dropped_cross_shard;         // another shard's ring stayed full
-  Counter dropped_rate_limited;        // max_publish_rate / max_publish_bytes_rate
-  Counter unacknowledged_not_durable;  // PUBACK/PUBREC withheld or 0x80: the log failed
+  Counter dropped_cross_shard;                // another shard's ring stayed full
+  Counter dropped_rate_limited;               // max_publish_rate / max_publish_bytes_rate
+  Counter unacknowledged_not_durable;         // PUBACK/PUBREC withheld or 0x80: the log failed
+  Counter refused_max_connections;            // CONNECT refused: max_connections
+  Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
+  Counter refused_max_retained_bytes;         // retained PUBLISH not stored: max_retained_bytes
   // Gauges, refreshed every tick.
   Counter connected;
   Counter sessions;
   Counter subscriptions;
   Counter retained;
 };
-
-// The home shard of a client id or the owner shard of a retained topic: XXH3(key) % shards.
-uint16_t HomeShardOf(std::string_view key, uint16_t shards);
 
 class Shard {
  public:
@@ -182,6 +185,10 @@ class Shard {
   // Sets the session's ACL and recomputes the effective filters of its subscriptions.
   void ApplyAcl(Session& s, const acl::AclPtr& acl);
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
+  // Counts the client against max_connections and its token's limit; false (and counted as a
+  // refusal) when a limit is reached.
+  bool AcquireConnectionQuota(Connection& c, const std::string& client_id, const std::string& key,
+                              const acl::AclPtr& acl);
   void HandlePublish(Connection& c, proto::Publish& p);
   void HandleSubscribe(Connection& c, const proto::Subscribe& s);
   void HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u);
@@ -192,10 +199,15 @@ class Shard {
   void ProtocolClose(Connection& c, proto::ReasonCode reason, const char* why);
   // The connection ended (socket closed, error, timeout): will, session expiry, cleanup.
   void ConnectionLost(Connection& c);
+  // The connection no longer counts against max_connections(_per_token). Idempotent.
+  void ReleaseConnectionQuota(Connection& c);
   void DestroySession(Session& s);
 
   // Routing.
-  void Publish(MessagePtr m);
+  // Delivers m to every subscriber and, when m->retain and store_retained, stores it as retained.
+  void Publish(MessagePtr m, bool store_retained = true);
+  // Would storing a retained message of topic + payload exceed max_retained_bytes? Counts it.
+  bool RetainedQuotaExceeded(std::string_view topic, size_t payload_size);
   void DeliverLocal(const MessagePtr& m);
   void Deliver(Session& s, Delivery d);
   void PumpSession(Session& s);
@@ -281,7 +293,7 @@ class Shard {
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   LocalTrie<LocalSub> trie_;
   std::vector<const LocalSub*> match_scratch_;
-  std::map<std::string, MessagePtr, std::less<>> retained_;
+  RetainedStore retained_;
   std::unique_ptr<WalWriter> wal_;
   uint64_t next_message_id_ = 1;
   AckGate ack_gate_;

@@ -112,7 +112,7 @@ void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* 
     if (proto::Matches(filter, it->first)) {
       out->push_back(it->first);
       Log(WalRetainedCleared{it->first});
-      it = retained_.erase(it);
+      it = retained_.Erase(it);
     } else {
       ++it;
     }
@@ -122,21 +122,34 @@ void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* 
 void Shard::CollectMetrics(std::vector<std::string>* out) {
   size_t connected = 0;
   for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
-  out->push_back(
-      fmt::format("ringmq_connections{{shard=\"{0}\"}} {1}\n"
-                  "ringmq_sessions{{shard=\"{0}\"}} {2}\n"
-                  "ringmq_retained_messages{{shard=\"{0}\"}} {3}\n"
-                  "ringmq_messages_in_total{{shard=\"{0}\"}} {4}\n"
-                  "ringmq_messages_out_total{{shard=\"{0}\"}} {5}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n"
-                  "ringmq_dropped_total{{shard=\"{0}\",reason=\"rate_limited\"}} {10}\n",
-                  id_, connected, sessions_.size(), retained_.size(), stats_.messages_in.Get(),
-                  stats_.messages_out.Get(), stats_.dropped_qos0.Get(),
-                  stats_.dropped_queue_full.Get(), stats_.dropped_no_member.Get(),
-                  stats_.dropped_cross_shard.Get(), stats_.dropped_rate_limited.Get()));
+  out->push_back(fmt::format(
+      "ringmq_connections{{shard=\"{0}\"}} {1}\n"
+      "ringmq_sessions{{shard=\"{0}\"}} {2}\n"
+      "ringmq_retained_messages{{shard=\"{0}\"}} {3}\n"
+      "ringmq_messages_in_total{{shard=\"{0}\"}} {4}\n"
+      "ringmq_messages_out_total{{shard=\"{0}\"}} {5}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n"
+      "ringmq_dropped_total{{shard=\"{0}\",reason=\"rate_limited\"}} {10}\n"
+      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_connections\"}} {11}\n"
+      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_connections_per_token\"}} "
+      "{12}\n"
+      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_retained_bytes\"}} {13}\n"
+      "ringmq_retained_bytes{{shard=\"{0}\"}} {14}\n",
+      id_, connected, sessions_.size(), retained_.size(), stats_.messages_in.Get(),
+      stats_.messages_out.Get(), stats_.dropped_qos0.Get(), stats_.dropped_queue_full.Get(),
+      stats_.dropped_no_member.Get(), stats_.dropped_cross_shard.Get(),
+      stats_.dropped_rate_limited.Get(), stats_.refused_max_connections.Get(),
+      stats_.refused_max_connections_per_token.Get(), stats_.refused_max_retained_bytes.Get(),
+      retained_.bytes()));
+  if (id_ == 0) {
+    // Broker-wide: what max_connections and max_retained_bytes are checked against.
+    out->push_back(fmt::format("ringmq_clients_counted {}\nringmq_retained_bytes_total {}\n",
+                               broker_.connection_quota().total(),
+                               broker_.retained_quota().total()));
+  }
 }
 
 }  // namespace ringmq::core

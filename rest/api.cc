@@ -272,7 +272,7 @@ void Api::Notify(const acl::Token& before, const acl::Token& after) {
     return;
   }
   if (before.access == after.access && before.enabled == after.enabled &&
-      before.expire == after.expire) {
+      before.expire == after.expire && before.max_connections == after.max_connections) {
     return;  // info, metadata or ttl: nothing the shards hold
   }
   hooks_->TokenChanged(after, acl::CompiledAcl::Compile(after, NextVersion()));
