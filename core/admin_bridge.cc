@@ -1,9 +1,12 @@
 // The admin shard's requests, answered by the shards through tasks.
 #include "core/admin_bridge.h"
 
+#include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "core/broker.h"
+#include "core/metrics.h"
 #include "core/shard.h"
 #include "proto/topic.h"
 
@@ -87,22 +90,20 @@ void AdminBridge::DeleteRetained(const std::string& filter, Done<std::vector<std
 }
 
 void AdminBridge::Metrics(Done<std::string> done) {
-  Gather<std::string>([](Shard& s, std::vector<std::string>* out) { s.CollectMetrics(out); },
-                      [done = std::move(done)](std::string error, std::vector<std::string> parts) {
-                        std::string text =
-                            "# TYPE ringmq_connections gauge\n"
-                            "# TYPE ringmq_messages_in_total counter\n"
-                            "# TYPE ringmq_messages_out_total counter\n"
-                            "# TYPE ringmq_dropped_total counter\n"
-                            "# TYPE ringmq_refused_total counter\n"
-                            "# TYPE ringmq_retained_bytes gauge\n"
-                            "# TYPE ringmq_clients_counted gauge\n"
-                            "# TYPE ringmq_retained_bytes_total gauge\n"
-                            "# TYPE ringmq_sessions gauge\n"
-                            "# TYPE ringmq_retained_messages gauge\n";
-                        for (const std::string& p : parts) text += p;
-                        done(std::move(error), std::move(text));
-                      });
+  using Part = std::pair<uint16_t, MetricsText>;  // (shard, its samples)
+  Gather<Part>(
+      [](Shard& s, std::vector<Part>* out) {
+        out->emplace_back(s.id(), MetricsText());
+        s.CollectMetrics(&out->back().second);
+      },
+      [done = std::move(done)](std::string error, std::vector<Part> parts) {
+        // Family by family, shard by shard: one HELP and TYPE per family (MetricsText).
+        std::sort(parts.begin(), parts.end(),
+                  [](const Part& a, const Part& b) { return a.first < b.first; });
+        MetricsText all;
+        for (const Part& p : parts) all.Append(p.second);
+        done(std::move(error), all.Render());
+      });
 }
 
 }  // namespace ringmq::core

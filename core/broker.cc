@@ -33,7 +33,6 @@ Broker::Broker(const Config& config)
 Broker::~Broker() { Stop(); }
 
 bool Broker::Start(std::string* error) {
-  SetupLogging(config_.log_level);
   for (uint16_t i = 0; i < config_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(*this, i));
     if (!shards_.back()->Init(error)) return false;
@@ -72,7 +71,7 @@ bool Broker::Start(std::string* error) {
       CPU_SET(i % cores, &set);
       // Pinning is best effort: a restricted cpuset (containers) may refuse it.
       if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-        LOG_DEBUG("shard {}: could not pin to core {}", i, i % cores);
+        LOG_DEBUG_S(kBroker, "shard {}: could not pin to core {}", i, i % cores);
       }
       pthread_setname_np(pthread_self(), ("ringmq-shard" + std::to_string(i)).c_str());
       std::string err;
@@ -91,8 +90,8 @@ bool Broker::Start(std::string* error) {
   }
   for (const std::string& url : announced) std::printf("listening %s\n", url.c_str());
   std::fflush(stdout);
-  LOG_INFO("ringmq started: {} shard(s), max packet size {} bytes", config_.shards,
-           config_.max_packet_size);
+  LOG_INFO_S(kBroker, "ringmq started: {} shard(s), max packet size {} bytes", config_.shards,
+             config_.max_packet_size);
   return true;
 }
 
@@ -135,11 +134,11 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) 
       return false;
     }
     for (const WalCorruptRange& c : stats.corrupt) {
-      LOG_ERROR("WAL {} bytes {}-{} skipped: {}", c.file, c.begin, c.end, c.reason);
+      LOG_ERROR_S(kWal, "WAL {} bytes {}-{} skipped: {}", c.file, c.begin, c.end, c.reason);
     }
-    LOG_INFO("WAL shard {}: {} records replayed ({} from the snapshot, {} segments){}", old,
-             stats.records, stats.snapshot_records, stats.segments,
-             stats.truncated_bytes ? ", torn tail truncated" : "");
+    LOG_INFO_S(kWal, "WAL shard {}: {} records replayed ({} from the snapshot, {} segments){}", old,
+               stats.records, stats.snapshot_records, stats.segments,
+               stats.truncated_bytes ? ", torn tail truncated" : "");
     old_next.emplace_back(old, stats.next_segment_seq);
     if (old < n) (*first_seq)[old] = std::max((*first_seq)[old], stats.next_segment_seq);
   }
@@ -171,25 +170,30 @@ void Broker::ForEachShard(const std::function<void(Shard&)>& fn) {
 void Broker::Reload(Config fresh) {
   if (fresh.shards != config_.shards || fresh.data_dir != config_.data_dir ||
       fresh.listeners.size() != config_.listeners.size()) {
-    LOG_WARN("reload: listeners, shards and data_dir change only with a restart; kept as they are");
+    LOG_WARN_S(
+        kBroker,
+        "reload: listeners, shards and data_dir change only with a restart; kept as they are");
   }
   fresh.listeners = config_.listeners;
   fresh.shards = config_.shards;
   fresh.data_dir = config_.data_dir;
-  spdlog::set_level(
-      spdlog::level::from_str(fresh.log_level == "warn" ? "warning" : fresh.log_level));
+  // LoadConfig has checked the log settings: this cannot fail.
+  (void)ConfigureLogging(fresh.log_level, fresh.log_levels, fresh.log_format);
   for (auto& s : shards_) {
     s->PostTask([fresh](Shard& shard) {
       if (std::string e = shard.Reload(fresh); !e.empty()) {
-        LOG_ERROR("shard {}: TLS reload failed, the old certificate stays: {}", shard.id(), e);
+        LOG_ERROR_S(kTls, "shard {}: TLS reload failed, the old certificate stays: {}", shard.id(),
+                    e);
       }
     });
   }
-  LOG_INFO(
-      "configuration reloaded (max_packet_size {}, allow_anonymous {}, log_level {}, "
-      "max_connections {}, max_connections_per_token {}, max_retained_bytes {})",
-      fresh.max_packet_size, fresh.allow_anonymous, fresh.log_level, fresh.max_connections,
-      fresh.max_connections_per_token, fresh.max_retained_bytes);
+  LOG_INFO_S(kBroker,
+             "configuration reloaded (max_packet_size {}, allow_anonymous {}, log_level {}, "
+             "log_levels '{}', log_format {}, max_connections {}, max_connections_per_token {}, "
+             "max_retained_bytes {})",
+             fresh.max_packet_size, fresh.allow_anonymous, fresh.log_level, fresh.log_levels,
+             fresh.log_format, fresh.max_connections, fresh.max_connections_per_token,
+             fresh.max_retained_bytes);
 }
 
 void Broker::Stop() {
@@ -202,8 +206,8 @@ void Broker::Stop() {
   // Every counted connection was released when it ended (each shard closes all of its own before
   // its thread exits): a count left here is a leak, which would refuse clients for ever.
   if (stopped_now && connection_quota_.total() != 0) {
-    LOG_ERROR("{} connection(s) still counted against max_connections after shutdown",
-              connection_quota_.total());
+    LOG_ERROR_S(kBroker, "{} connection(s) still counted against max_connections after shutdown",
+                connection_quota_.total());
     assert(connection_quota_.total() == 0);
   }
 }

@@ -6,8 +6,11 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <ostream>
 #include <set>
 #include <thread>
+
+#include "core/log.h"
 
 namespace ringmq::core {
 
@@ -109,6 +112,8 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("data_dir", &c->data_dir);
   r.Get("allow_anonymous", &c->allow_anonymous);
   r.Get("log_level", &c->log_level);
+  r.Get("log_levels", &c->log_levels);
+  r.Get("log_format", &c->log_format);
   r.Get("master_token", &c->master_token);
   r.Get("rest", &rest_url_from_file);
   r.Get("max_packet_size", &c->max_packet_size);
@@ -142,6 +147,10 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
 }  // namespace
 
 bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
+  return LoadConfig(argc, argv, config, exit_code, std::cerr);
+}
+
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostream& err) {
   Config c;
   std::vector<std::string> file_listen;
   std::string config_file;
@@ -155,13 +164,13 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   if (!config_file.empty()) {
     try {
       if (std::string e = LoadToml(config_file, &c, &file_listen, rest_url); !e.empty()) {
-        std::cerr << "ringmq: " << config_file << ": " << e << "\n";
+        err << "ringmq: " << config_file << ": " << e << "\n";
         *exit_code = 2;
         return false;
       }
     } catch (const toml::parse_error& e) {
-      std::cerr << "ringmq: " << config_file << ": " << e.description() << " (line "
-                << e.source().begin.line << ")\n";
+      err << "ringmq: " << config_file << ": " << e.description() << " (line "
+          << e.source().begin.line << ")\n";
       *exit_code = 2;
       return false;
     }
@@ -177,6 +186,11 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
                "Accept clients without a token");
   app.add_option("--log-level", c.log_level, "error, warn, info or debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--log-levels", c.log_levels,
+                 "Per-subsystem levels over --log-level, e.g. wal=debug,rest=warn "
+                 "(broker, mqtt, wal, rest, tls)");
+  app.add_option("--log-format", c.log_format, "Log lines: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for mqtts:// and wss://");
   app.add_option("--tls-key", c.tls_key, "PEM private key for mqtts:// and wss://");
   app.add_option("--tls-ca", c.tls_ca, "PEM CA bundle: ask clients for certificates signed by it");
@@ -212,7 +226,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    *exit_code = app.exit(e);
+    *exit_code = app.exit(e, std::cout, err);
     return false;
   }
   if (rest_url == "none") {
@@ -222,7 +236,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
     std::string error;
     std::string as_mqtt = rest_url.starts_with("http://") ? "mqtt://" + rest_url.substr(7) : "";
     if (as_mqtt.empty() || !ParseListener(as_mqtt, &rest, &error)) {
-      std::cerr << "ringmq: --rest must look like http://HOST:PORT or be none\n";
+      err << "ringmq: --rest must look like http://HOST:PORT or be none\n";
       *exit_code = 2;
       return false;
     }
@@ -235,12 +249,12 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
     Listener l;
     std::string error;
     if (!ParseListener(url, &l, &error)) {
-      std::cerr << "ringmq: " << error << "\n";
+      err << "ringmq: " << error << "\n";
       *exit_code = 2;
       return false;
     }
     if ((l.scheme == "mqtts" || l.scheme == "wss") && (c.tls_cert.empty() || c.tls_key.empty())) {
-      std::cerr << "ringmq: " << url << " needs --tls-cert and --tls-key\n";
+      err << "ringmq: " << url << " needs --tls-cert and --tls-key\n";
       *exit_code = 2;
       return false;
     }
@@ -248,14 +262,19 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
   }
   if (c.shards == 0) c.shards = std::max(1u, std::thread::hardware_concurrency());
   if (c.shards > 64) {
-    std::cerr << "ringmq: at most 64 shards are supported\n";
+    err << "ringmq: at most 64 shards are supported\n";
+    *exit_code = 2;
+    return false;
+  }
+  if (std::string e = CheckLogSettings(c.log_level, c.log_levels, c.log_format); !e.empty()) {
+    err << "ringmq: " << e << "\n";
     *exit_code = 2;
     return false;
   }
   if (c.max_packet_size < 16) c.max_packet_size = 16;
   if (c.queue_full_policy != "drop-new" && c.queue_full_policy != "drop-oldest" &&
       c.queue_full_policy != "disconnect") {
-    std::cerr << "ringmq: queue_full_policy must be drop-new, drop-oldest or disconnect\n";
+    err << "ringmq: queue_full_policy must be drop-new, drop-oldest or disconnect\n";
     *exit_code = 2;
     return false;
   }

@@ -5,6 +5,7 @@
 #define RINGMQ_CORE_CONFIG_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct Config {
   std::string data_dir = "data";
   bool allow_anonymous = true;
   std::string log_level = "info";       // error, warn, info, debug
+  std::string log_levels;               // per subsystem, over log_level: "wal=debug,rest=warn"
+  std::string log_format = "text";      // text, json (one object per line)
   std::string rest_host = "127.0.0.1";  // the REST admin API (http://HOST:PORT)
   uint16_t rest_port = 9080;
   bool rest_enabled = true;  // --rest none disables it
@@ -65,8 +68,9 @@ struct Config {
 bool ParseListener(const std::string& url, Listener* out, std::string* error);
 
 // Builds the configuration from argv (and the TOML file named by --config). On --help or an error,
-// prints to stdout/stderr and returns false with *exit_code set.
-bool LoadConfig(int argc, char** argv, Config* config, int* exit_code);
+// prints to stdout (help) or `err` (errors) and returns false with *exit_code set.
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostream& err);
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code);  // errors to std::cerr
 
 }  // namespace ringmq::core
 

@@ -2,6 +2,8 @@
 // (REST API), waits for SIGINT or SIGTERM and shuts down cleanly (exit 0).
 #include <csignal>
 #include <cstdio>
+#include <sstream>
+#include <string_view>
 
 #include "core/admin_bridge.h"
 #include "core/broker.h"
@@ -18,6 +20,7 @@ int main(int argc, char** argv) {
   Config config;
   int exit_code = 0;
   if (!ringmq::core::LoadConfig(argc, argv, &config, &exit_code)) return exit_code;
+  (void)ringmq::core::ConfigureLogging(config.log_level, config.log_levels, config.log_format);
 
   // Signals are taken by sigwait on this thread only; every other thread inherits the blocked mask.
   sigset_t stop_signals;
@@ -38,6 +41,14 @@ int main(int argc, char** argv) {
   options.port = config.rest_port;
   options.data_dir = config.data_dir;
   options.master_key = config.master_token.empty() ? rest::MasterKeyFromEnv() : config.master_token;
+  // The REST subsystem's access log: one debug line per answered request (never the token key).
+  options.on_request = [](std::string_view method, std::string_view path, int status) {
+    LOG_EVENT(kRest, debug,
+              ringmq::core::LogEvent("request")
+                  .Str("method", method)
+                  .Str("path", path)
+                  .Int("status", status));
+  };
   rest::AdminServer admin(options, &bridge);
   bridge.set_admin(&admin);
   if (config.rest_enabled) {
@@ -56,13 +67,13 @@ int main(int argc, char** argv) {
 
   std::string error;
   if (!broker.Start(&error)) {
-    std::fprintf(stderr, "ringmq: %s\n", error.c_str());
+    LOG_ERROR_S(kBroker, "start failed: {}", error);
     return 1;
   }
   if (config.rest_enabled) {
     auto started = admin.Start(&error);
     if (!started) {
-      std::fprintf(stderr, "ringmq: REST API: %s\n", error.c_str());
+      LOG_ERROR_S(kRest, "REST API: start failed: {}", error);
       broker.Stop();
       return 1;
     }
@@ -78,15 +89,19 @@ int main(int argc, char** argv) {
     sigwait(&stop_signals, &sig);
     if (sig != SIGHUP) break;
     // Reload: the same command line again (so the file is read again and flags still win).
+    // Errors go to the log (in its format), not straight to stderr.
     Config fresh;
     int ignored = 0;
-    if (ringmq::core::LoadConfig(argc, argv, &fresh, &ignored)) {
+    std::ostringstream errors;
+    if (ringmq::core::LoadConfig(argc, argv, &fresh, &ignored, errors)) {
       broker.Reload(std::move(fresh));
     } else {
-      LOG_ERROR("reload: the configuration is invalid; the running one stays");
+      std::string why = errors.str();
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      LOG_ERROR_S(kBroker, "reload: the configuration is invalid; the running one stays: {}", why);
     }
   }
-  LOG_INFO("signal {}: shutting down", sig);
+  LOG_INFO_S(kBroker, "signal {}: shutting down", sig);
   admin.Stop();
   broker.Stop();
   return 0;

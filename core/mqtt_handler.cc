@@ -32,9 +32,39 @@ bool WithinTopicLimits(std::string_view topic, const Config& cfg) {
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
+// "0x87": how reason codes appear in log events.
+std::string ReasonCodeText(ReasonCode code) {
+  return fmt::format("0x{:02X}", static_cast<unsigned>(code));
+}
+
 }  // namespace
 
-Shard::ConnectResult Shard::RefuseConnect(Connection& c, ReasonCode reason) {
+void Shard::LogConnectRefused(const Connection& c, std::string_view client_id, ReasonCode code,
+                              const char* why) {
+  LOG_EVENT(kMqtt, info,
+            LogEvent("connect refused")
+                .Int("shard", id_)
+                .Str("client_id", client_id)
+                .Str("peer", c.peer)
+                .Int("protocol_version", static_cast<int>(c.version))
+                .Str("reason_code", ReasonCodeText(code))
+                .Str("reason", why));
+}
+
+void Shard::LogDisconnected(const Connection& c, const Session& s, const char* why,
+                            std::optional<ReasonCode> code) {
+  if (!Logger(kMqtt).should_log(spdlog::level::info)) return;
+  LogEvent e("client disconnected");
+  e.Int("shard", id_).Str("client_id", s.client_id());
+  if (s.acl != nullptr && s.acl->token_id() != 0) e.Int("token_id", s.acl->token_id());
+  e.Str("peer", c.peer).Str("reason", why);
+  if (code) e.Str("reason_code", ReasonCodeText(*code));
+  LOG_EVENT(kMqtt, info, e);
+}
+
+Shard::ConnectResult Shard::RefuseConnect(Connection& c, ReasonCode reason,
+                                          std::string_view client_id, const char* why) {
+  LogConnectRefused(c, client_id, reason, why);
   c.Queue(proto::Connack{false, reason, {}});
   c.close_when_flushed = true;
   c.state = Connection::State::kClosing;
@@ -199,13 +229,13 @@ bool Shard::AcquireConnectionQuota(Connection& c, const std::string& client_id,
       return true;
     case ConnectionQuota::Verdict::kTotalExceeded:
       stats_.refused_max_connections.Add();
-      LOG_WARN("shard {}: {} ({}) refused: max_connections ({}) reached", id_, c.peer, client_id,
-               cfg.max_connections);
+      LOG_WARN_S(kMqtt, "shard {}: {} ({}) refused: max_connections ({}) reached", id_, c.peer,
+                 client_id, cfg.max_connections);
       return false;
     case ConnectionQuota::Verdict::kKeyExceeded:
       stats_.refused_max_connections_per_token.Add();
-      LOG_INFO("shard {}: {} ({}) refused: token {} has its maximum of {} connections", id_, c.peer,
-               client_id, acl != nullptr ? acl->token_id() : 0, per_token);
+      LOG_INFO_S(kMqtt, "shard {}: {} ({}) refused: token {} has its maximum of {} connections",
+                 id_, c.peer, client_id, acl != nullptr ? acl->token_id() : 0, per_token);
       return false;
   }
   return false;
@@ -215,8 +245,9 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   const Config& cfg = cfg_;
   if ((byte0 >> 4) != static_cast<uint8_t>(proto::PacketType::kConnect)) {
     // [MQTT-3.1.0-1]: the first packet must be CONNECT.
-    LOG_INFO("shard {}: {} sent {} before CONNECT, closing", id_, c.peer,
-             proto::PacketTypeName(static_cast<proto::PacketType>(byte0 >> 4)));
+    LOG_DEBUG_S(kMqtt, "shard {}: {} sent {} before CONNECT", id_, c.peer,
+                proto::PacketTypeName(static_cast<proto::PacketType>(byte0 >> 4)));
+    LogConnectRefused(c, "", ReasonCode::kProtocolError, "first packet not CONNECT");
     CloseConnection(c, "first packet not CONNECT");
     return ConnectResult::kClosed;
   }
@@ -224,7 +255,8 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   if (!r.ok()) {
     c.version = proto::PeekConnectVersion(body);
     const ReasonCode code = r.error().code;
-    LOG_INFO("shard {}: bad CONNECT from {}: {}", id_, c.peer, r.error().detail);
+    LOG_DEBUG_S(kMqtt, "shard {}: bad CONNECT from {}: {}", id_, c.peer, r.error().detail);
+    LogConnectRefused(c, "", code, "malformed CONNECT");
     if (code == ReasonCode::kUnsupportedProtocolVersion || IsV5(c)) {
       c.Queue(proto::Connack{false, code, {}});
       c.close_when_flushed = true;
@@ -249,22 +281,16 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
                  std::to_string(++assigned_ids_);
       client_id = assigned;
     } else {
-      c.Queue(proto::Connack{false, ReasonCode::kClientIdentifierNotValid, {}});
-      c.close_when_flushed = true;
-      c.state = Connection::State::kClosing;
-      MarkDirty(c);
-      return ConnectResult::kClosed;
+      return RefuseConnect(c, ReasonCode::kClientIdentifierNotValid, "",
+                           "empty client id without clean session");
     }
   }
   if (cn.props.authentication_method) {
     // Enhanced authentication (MQTT 5.0 section 4.12): no method is configured.
-    LOG_INFO("shard {}: {} asked for authentication method '{}': not supported", id_, c.peer,
-             *cn.props.authentication_method);
-    c.Queue(proto::Connack{false, ReasonCode::kBadAuthenticationMethod, {}});
-    c.close_when_flushed = true;
-    c.state = Connection::State::kClosing;
-    MarkDirty(c);
-    return ConnectResult::kClosed;
+    LOG_DEBUG_S(kMqtt, "shard {}: {} asked for authentication method '{}'", id_, c.peer,
+                *cn.props.authentication_method);
+    return RefuseConnect(c, ReasonCode::kBadAuthenticationMethod, client_id,
+                         "authentication method not supported");
   }
   const uint16_t home = HomeShard(client_id);
   if (home != id_) {
@@ -293,14 +319,16 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   acl::AclPtr acl;
   if (key.empty()) {
     if (!cfg.allow_anonymous) {
-      LOG_INFO("shard {}: {} refused: anonymous clients are not allowed", id_, c.peer);
-      return RefuseConnect(c, ReasonCode::kNotAuthorized);
+      return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id,
+                           "anonymous clients are not allowed");
     }
   } else if (c.auth_answered) {
     acl = std::move(c.auth_acl);
     c.auth_answered = false;
   } else if (!(acl = acl_cache_.Find(key))) {
-    if (!broker_.token_lookup()) return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword);
+    if (!broker_.token_lookup()) {
+      return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id, "unknown token");
+    }
     // Ask the admin shard; the connection waits (nothing more is read), the shard does not.
     c.auth_pending = true;
     Shard* self = this;
@@ -310,19 +338,20 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     return ConnectResult::kPending;
   }
   if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
-    LOG_INFO("shard {}: {} refused: unknown or expired token", id_, c.peer);
-    return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword);
+    return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id,
+                         "unknown or expired token");
   }
 
   if (!AcquireConnectionQuota(c, client_id, key, acl)) {
-    return RefuseConnect(c, ReasonCode::kQuotaExceeded);  // 3.1.1: 3 Server unavailable
+    // 3.1.1: 3 Server unavailable. AcquireConnectionQuota logged which limit.
+    return RefuseConnect(c, ReasonCode::kQuotaExceeded, client_id, "connection limit reached");
   }
 
   // Takeover of a live connection with the same client id [MQTT-3.1.4-3].
   auto it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second->connection != nullptr) {
     Connection& old = *it->second->connection;
-    LOG_INFO("shard {}: client {} taken over by {}", id_, client_id, c.peer);
+    LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, client_id, c.peer);
     ProtocolClose(old, ReasonCode::kSessionTakenOver, "session taken over");
   }
   it = sessions_.find(client_id);
@@ -400,8 +429,18 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   c.Queue(ack);
   MarkDirty(c);
-  LOG_DEBUG("shard {}: {} connected as {} (MQTT {}, clean {}, present {})", id_, c.peer, client_id,
-            static_cast<int>(cn.version), cn.clean_start, present);
+  if (Logger(kMqtt).should_log(spdlog::level::info)) {
+    // The token's numeric id, never its key.
+    LogEvent e("client connected");
+    e.Int("shard", id_).Str("client_id", client_id);
+    if (acl != nullptr && acl->token_id() != 0) e.Int("token_id", acl->token_id());
+    e.Str("peer", c.peer)
+        .Int("protocol_version", static_cast<int>(cn.version))
+        .Bool("clean_start", cn.clean_start)
+        .Int("keep_alive", c.keep_alive_s)
+        .Bool("session_present", present);
+    LOG_EVENT(kMqtt, info, e);
+  }
   if (present) {
     // Redeliver what was in flight, in order, then what waited in the queue [MQTT-4.4.0-1].
     s->Resend([&](const Inflight& f) {
@@ -488,7 +527,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
       !s.acl->CanPublish(topic)) {
     // Not allowed by the token: MQTT 5 learns it from the acknowledgement, 3.1.1 loses the
     // message (its acknowledgements carry no reason).
-    LOG_DEBUG("shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }
@@ -499,7 +538,8 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     // 3.1.1 cannot say so: the message is delivered but not stored as retained.
     if (!c.retained_refusal_logged) {
       c.retained_refusal_logged = true;
-      LOG_INFO(
+      LOG_INFO_S(
+          kMqtt,
           "shard {}: {} retained message on '{}' {}: max_retained_bytes ({}) reached (further "
           "ones on this connection are only counted)",
           id_, s.client_id(), topic, IsV5(c) ? "refused" : "delivered, not stored",
@@ -609,8 +649,8 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       code = ReasonCode::kTopicFilterInvalid;
     }
     if (code != ReasonCode::kSuccess) {
-      LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
-               proto::ReasonCodeName(code));
+      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
+                 proto::ReasonCodeName(code));
       ack.reasons.push_back(code);
       continue;
     }
@@ -621,8 +661,8 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       // The token's ACL: subscribe to the intersections of the filter with what it allows.
       next.effective = s.acl->EffectiveFilters(req.filter);
       if (next.effective.empty()) {
-        LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused by the token's ACL", id_, s.client_id(),
-                 req.filter);
+        LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused by the token's ACL", id_,
+                   s.client_id(), req.filter);
         ack.reasons.push_back(ReasonCode::kNotAuthorized);
         continue;
       }
@@ -631,8 +671,8 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     auto it = s.subscriptions().find(filter);
     const bool added = it == s.subscriptions().end();
     if (added && cfg.max_subscriptions != 0 && s.subscriptions().size() >= cfg.max_subscriptions) {
-      LOG_INFO("shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_, s.client_id(),
-               req.filter);
+      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_,
+                 s.client_id(), req.filter);
       ack.reasons.push_back(ReasonCode::kQuotaExceeded);
       continue;
     }
@@ -703,23 +743,21 @@ void Shard::HandleDisconnect(Connection& c, const proto::Disconnect& d) {
   }
   // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be sent.
   c.publish_will = IsV5(c) && d.reason == ReasonCode::kDisconnectWithWillMessage;
-  CloseConnection(c, "client DISCONNECT");
+  CloseConnection(c, "client DISCONNECT", d.reason);
 }
 
 void Shard::ProtocolClose(Connection& c, ReasonCode reason, const char* why) {
   if (c.state == Connection::State::kClosing) return;
-  LOG_INFO("shard {}: closing {} ({}): {} ({})", id_, c.peer, c.client_id, why,
-           proto::ReasonCodeName(reason));
   if (IsV5(c) && c.state == Connection::State::kActive) {
     proto::Disconnect d{reason, {}};
     if (c.request_problem_information) d.props.reason_string = why;
     if (!c.Queue(d)) c.Queue(proto::Disconnect{reason, {}});
     c.close_when_flushed = true;
     MarkDirty(c);
-    ConnectionLost(c);
+    ConnectionLost(c, why, reason);
     c.state = Connection::State::kClosing;
   } else {
-    CloseConnection(c, why);
+    CloseConnection(c, why, reason);
   }
 }
 

@@ -319,8 +319,8 @@ void Shard::CloseWal() {
   std::string error;
   size_t deleted = 0;
   if (!WriteSnapshot(seq, &error) || !DeleteObsoleteWalFiles(WalDir(), id_, &deleted, &error)) {
-    LOG_ERROR("shard {}: snapshot at shutdown failed: {} (the log is kept and replayed)", id_,
-              error);
+    LOG_ERROR_S(kWal, "shard {}: snapshot at shutdown failed: {} (the log is kept and replayed)",
+                id_, error);
   }
   if (wal_->idle()) wal_.reset();
 }
@@ -348,7 +348,8 @@ void Shard::EndTurnDurability() {
   const bool failed = wal_ != nullptr && wal_->failed();
   if (failed && !wal_failed_.load(std::memory_order_relaxed)) {
     wal_failed_.store(true, std::memory_order_relaxed);
-    LOG_ERROR(
+    LOG_ERROR_S(
+        kWal,
         "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
         "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; restart "
         "once the disk is fixed",

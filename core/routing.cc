@@ -338,12 +338,13 @@ void Shard::PublishWill(Session& s) {
   MessagePtr m = std::move(s.will->msg);
   s.will.reset();
   s.will_due_ms = 0;
-  LOG_DEBUG("shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
+  LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
   bool store = true;
   if (m->retain && RetainedQuotaExceeded(m->topic, m->payload.size())) {
     // Nobody to tell: the will is delivered, not stored as retained.
-    LOG_INFO("shard {}: retained will of {} on '{}' not stored: max_retained_bytes reached", id_,
-             s.client_id(), m->topic);
+    LOG_INFO_S(kMqtt,
+               "shard {}: retained will of {} on '{}' not stored: max_retained_bytes reached", id_,
+               s.client_id(), m->topic);
     store = false;
   }
   Publish(std::move(m), store);
@@ -356,10 +357,11 @@ void Shard::ReleaseConnectionQuota(Connection& c) {
   c.quota_key.clear();
 }
 
-void Shard::ConnectionLost(Connection& c) {
+void Shard::ConnectionLost(Connection& c, const char* why, std::optional<ReasonCode> code) {
   ReleaseConnectionQuota(c);
   Session* s = c.session;
   if (s == nullptr) return;
+  LogDisconnected(c, *s, why, code);
   c.session = nullptr;
   SetSharedLive(*s, false);
   s->connection = nullptr;

@@ -73,8 +73,14 @@ bool Shard::InitRing(std::string* error) {
   if (!ring_.Init(4096, 65536, error)) return false;
   buffers_ = std::make_unique<net::BufferRing>();
   if (!buffers_->Init(ring_, /*group=*/0, kRecvBuffers, kRecvBufferSize, error)) return false;
-  LOG_DEBUG("shard {}: io_uring ready ({})", id_, ring_.mode());
+  LOG_DEBUG_S(kBroker, "shard {}: io_uring ready ({})", id_, ring_.mode());
   return true;
+}
+
+int64_t Shard::MonoNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int64_t Shard::NowMs() const {
@@ -173,6 +179,7 @@ void Shard::Run() {
   ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_), net::PackUserData(kOpEvent, 0, 0));
   Qsbr& qsbr = broker_.qsbr();
   ShardRings& rings = broker_.rings();
+  int64_t woke_ns = MonoNs();  // when this loop turn's work began
   for (;;) {
     const int64_t now = NowMs();
     if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) BeginShutdown();
@@ -195,7 +202,9 @@ void Shard::Run() {
     const bool may_sleep = !outbox_pending && rings.PrepareToSleep(id_);
     const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, next_tick_ms_ - NowMs()) : 0;
     if (may_sleep) qsbr.Offline(id_);
+    stats_.loop_turn.Observe(static_cast<uint64_t>(MonoNs() - woke_ns));
     ring_.SubmitAndWait(may_sleep ? 1 : 0, wait_ms * 1'000'000);
+    woke_ns = MonoNs();
     if (may_sleep) {
       qsbr.Online(id_);
       rings.Awake(id_);
@@ -236,7 +245,7 @@ void Shard::Run() {
   CloseWal();
   qsbr.Offline(id_);
   buffers_.reset();  // unregistered by the ring's single issuer, this thread
-  LOG_DEBUG("shard {}: stopped", id_);
+  LOG_DEBUG_S(kBroker, "shard {}: stopped", id_);
 }
 
 void Shard::BeginShutdown() {
@@ -340,7 +349,7 @@ void Shard::OnAccept(int res, bool more, int index) {
       if (l.tls()) {
         c->tls = std::make_unique<net::TlsSession>();
         if (std::string e = c->tls->Start(tls_); !e.empty()) {
-          LOG_WARN("shard {}: TLS for {}: {}", id_, c->peer, e);
+          LOG_WARN_S(kTls, "shard {}: TLS for {}: {}", id_, c->peer, e);
           CloseConnection(*c, "TLS setup failed");
           c = nullptr;
         }
@@ -351,7 +360,7 @@ void Shard::OnAccept(int res, bool more, int index) {
       if (c != nullptr) ArmRecv(*c);
     }
   } else if (res != -ECANCELED && res != -EBADF && res != -EINVAL) {
-    LOG_WARN("shard {}: accept failed: {}", id_, std::strerror(-res));
+    LOG_WARN_S(kMqtt, "shard {}: accept failed: {}", id_, std::strerror(-res));
   }
   if (!more && !stopping_ && static_cast<size_t>(index) < listen_fds_.size()) ArmAccept(index);
 }
@@ -384,7 +393,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   }
   if (res <= 0) {
     if (res < 0 && res != -ECONNRESET)
-      LOG_DEBUG("shard {}: recv {}: {}", id_, c.peer, std::strerror(-res));
+      LOG_DEBUG_S(kMqtt, "shard {}: recv {}: {}", id_, c.peer, std::strerror(-res));
     if (c.state != Connection::State::kClosing) {
       CloseConnection(c, res == 0 ? "peer closed" : "recv error");
     } else if (!c.send_in_flight) {
@@ -419,7 +428,7 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
     c.scratch.clear();
     const net::TlsState st = c.tls->Feed(data, &c.scratch, &c.transport_out);
     if (st == net::TlsState::kFailed) {
-      LOG_INFO("shard {}: TLS with {} failed: {}", id_, c.peer, c.tls->error());
+      LOG_INFO_S(kTls, "shard {}: TLS with {} failed: {}", id_, c.peer, c.tls->error());
       closing = "TLS failed";
     } else if (st == net::TlsState::kClosed) {
       closing = "TLS closed by the peer";
@@ -439,7 +448,7 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
     }
     if (r.state == net::WsState::kClosed) {
       if (!c.ws->error().empty()) {
-        LOG_INFO("shard {}: WebSocket from {}: {}", id_, c.peer, c.ws->error());
+        LOG_INFO_S(kMqtt, "shard {}: WebSocket from {}: {}", id_, c.peer, c.ws->error());
       }
       closing = "WebSocket closed";
     }
@@ -447,7 +456,7 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
   if (!c.transport_out.empty()) MarkDirty(c);
   if (closing == nullptr) return true;
   // Send what the transport answered (an HTTP error, a close frame, an alert), then close.
-  ConnectionLost(c);
+  ConnectionLost(c, closing);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = true;
   c.transport_closed = true;
@@ -537,9 +546,9 @@ void Shard::OnSend(Connection& c, int res) {
   if (!c.out.empty() || !c.transport_out.empty()) MarkDirty(c);
 }
 
-void Shard::CloseConnection(Connection& c, const char* why) {
-  LOG_DEBUG("shard {}: close {} ({}): {}", id_, c.peer, c.client_id, why);
-  ConnectionLost(c);
+void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto::ReasonCode> code) {
+  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, c.client_id, why);
+  ConnectionLost(c, why, code);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = false;
   c.out.clear();

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "core/home_shard.h"
 #include "core/local_trie.h"
 #include "core/message.h"
+#include "core/metrics.h"
 #include "core/retained_store.h"
 #include "core/session.h"
 #include "core/shard_msg.h"
@@ -53,21 +55,6 @@ struct MqttMessage;
 namespace ringmq::core {
 
 class Broker;
-
-// A counter with one writer (its shard) and any number of readers ($SYS on shard 0, /metrics):
-// the writer adds with a relaxed load and store (no locked instruction on the hot path); readers
-// load relaxed and may see a slightly old value, which is all statistics need.
-class Counter {
- public:
-  void Add(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
-  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
 
 // What a shard counts; on its own cache lines so that shards never share one.
 struct alignas(64) ShardStats {
@@ -90,6 +77,7 @@ struct alignas(64) ShardStats {
   Counter sessions;
   Counter subscriptions;
   Counter retained;
+  LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
 class Shard {
@@ -137,7 +125,7 @@ class Shard {
   void PublishFromAdmin(const rest::MqttMessage& m);
   void CollectRetained(const std::string& filter, std::vector<rest::MqttMessage>* out);
   void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
-  void CollectMetrics(std::vector<std::string>* out);
+  void CollectMetrics(MetricsText* out);
 
   uint16_t id() const { return id_; }
   // Readable from any thread (see Counter).
@@ -162,7 +150,9 @@ class Shard {
   void StartSend(Connection& c);
   void MarkDirty(Connection& c);
   Connection* NewConnection(int fd, std::string peer);
-  void CloseConnection(Connection& c, const char* why);
+  // `code`: the reason code that ended it, when there is one (for the log).
+  void CloseConnection(Connection& c, const char* why,
+                       std::optional<proto::ReasonCode> code = std::nullopt);
   void FreeConnection(Connection& c);
   void DrainInbox();
   void FlushOutbox();
@@ -181,7 +171,14 @@ class Shard {
   // The admin shard's answer to a token lookup for the connection in `slot`.
   void OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string& key, acl::AclPtr acl);
   void RunTasks();
-  ConnectResult RefuseConnect(Connection& c, proto::ReasonCode reason);
+  // CONNACK with `reason` then close; logged with `why` (client_id may be empty: unknown yet).
+  ConnectResult RefuseConnect(Connection& c, proto::ReasonCode reason, std::string_view client_id,
+                              const char* why);
+  // The connection events of subsystem mqtt (info): refused CONNECTs and ended connections.
+  void LogConnectRefused(const Connection& c, std::string_view client_id, proto::ReasonCode code,
+                         const char* why);
+  void LogDisconnected(const Connection& c, const Session& s, const char* why,
+                       std::optional<proto::ReasonCode> code);
   // Sets the session's ACL and recomputes the effective filters of its subscriptions.
   void ApplyAcl(Session& s, const acl::AclPtr& acl);
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
@@ -197,8 +194,10 @@ class Shard {
   void AdoptHandoff(std::unique_ptr<Handoff> h);
   // MQTT 5: DISCONNECT with `reason` then close; 3.1.1: close.
   void ProtocolClose(Connection& c, proto::ReasonCode reason, const char* why);
-  // The connection ended (socket closed, error, timeout): will, session expiry, cleanup.
-  void ConnectionLost(Connection& c);
+  // The connection ended (socket closed, error, timeout): will, session expiry, cleanup; `why` and
+  // `code` are logged ("client disconnected").
+  void ConnectionLost(Connection& c, const char* why,
+                      std::optional<proto::ReasonCode> code = std::nullopt);
   // The connection no longer counts against max_connections(_per_token). Idempotent.
   void ReleaseConnectionQuota(Connection& c);
   void DestroySession(Session& s);
@@ -261,6 +260,7 @@ class Shard {
   void AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
                      proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false);
   int64_t NowMs() const;
+  static int64_t MonoNs();  // steady clock, nanoseconds
 
   Broker& broker_;
   const uint16_t id_;

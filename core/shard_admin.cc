@@ -119,37 +119,67 @@ void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* 
   }
 }
 
-void Shard::CollectMetrics(std::vector<std::string>* out) {
-  size_t connected = 0;
+void Shard::CollectMetrics(MetricsText* out) {
+  // On this shard's thread: its own state is exact; other shards' ring indices are read with the
+  // ordering SpscRing::SizeApprox documents.
+  const std::string shard = fmt::format("shard=\"{}\"", id_);
+  size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0;
   for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
-  out->push_back(fmt::format(
-      "ringmq_connections{{shard=\"{0}\"}} {1}\n"
-      "ringmq_sessions{{shard=\"{0}\"}} {2}\n"
-      "ringmq_retained_messages{{shard=\"{0}\"}} {3}\n"
-      "ringmq_messages_in_total{{shard=\"{0}\"}} {4}\n"
-      "ringmq_messages_out_total{{shard=\"{0}\"}} {5}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"qos0_output_full\"}} {6}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"queue_full\"}} {7}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"no_shared_member\"}} {8}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"cross_shard_backlog\"}} {9}\n"
-      "ringmq_dropped_total{{shard=\"{0}\",reason=\"rate_limited\"}} {10}\n"
-      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_connections\"}} {11}\n"
-      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_connections_per_token\"}} "
-      "{12}\n"
-      "ringmq_refused_total{{shard=\"{0}\",reason=\"max_retained_bytes\"}} {13}\n"
-      "ringmq_retained_bytes{{shard=\"{0}\"}} {14}\n",
-      id_, connected, sessions_.size(), retained_.size(), stats_.messages_in.Get(),
-      stats_.messages_out.Get(), stats_.dropped_qos0.Get(), stats_.dropped_queue_full.Get(),
-      stats_.dropped_no_member.Get(), stats_.dropped_cross_shard.Get(),
-      stats_.dropped_rate_limited.Get(), stats_.refused_max_connections.Get(),
-      stats_.refused_max_connections_per_token.Get(), stats_.refused_max_retained_bytes.Get(),
-      retained_.bytes()));
+  for (const auto& [id, s] : sessions_) {
+    subscriptions += s->subscriptions().size();
+    queued += s->queued_count();
+    inflight += s->inflight_count();
+  }
+  out->Add(Metric::kConnections, shard, connected);
+  out->Add(Metric::kConnectsTotal, shard, stats_.connections.Get());
+  out->Add(Metric::kSessions, shard, sessions_.size());
+  out->Add(Metric::kSubscriptions, shard, subscriptions);
+  out->Add(Metric::kRetained, shard, retained_.size());
+  out->Add(Metric::kQueued, shard, queued);
+  out->Add(Metric::kInflight, shard, inflight);
+  out->Add(Metric::kMessagesIn, shard, stats_.messages_in.Get());
+  out->Add(Metric::kMessagesOut, shard, stats_.messages_out.Get());
+  out->Add(Metric::kBytesIn, shard, stats_.bytes_in.Get());
+  out->Add(Metric::kBytesOut, shard, stats_.bytes_out.Get());
+  const std::pair<const char*, const Counter*> drops[] = {
+      {"qos0_output_full", &stats_.dropped_qos0},
+      {"queue_full", &stats_.dropped_queue_full},
+      {"no_shared_member", &stats_.dropped_no_member},
+      {"cross_shard_backlog", &stats_.dropped_cross_shard},
+      {"rate_limited", &stats_.dropped_rate_limited},
+  };
+  for (const auto& [reason, counter] : drops) {
+    out->Add(Metric::kDropped, fmt::format("{},reason=\"{}\"", shard, reason), counter->Get());
+  }
+  const std::pair<const char*, const Counter*> refusals[] = {
+      {"max_connections", &stats_.refused_max_connections},
+      {"max_connections_per_token", &stats_.refused_max_connections_per_token},
+      {"max_retained_bytes", &stats_.refused_max_retained_bytes},
+      {"wal_failed", &stats_.unacknowledged_not_durable},
+  };
+  for (const auto& [reason, counter] : refusals) {
+    out->Add(Metric::kRefused, fmt::format("{},reason=\"{}\"", shard, reason), counter->Get());
+  }
+  out->Add(Metric::kRetainedBytes, shard, retained_.bytes());
   if (id_ == 0) {
     // Broker-wide: what max_connections and max_retained_bytes are checked against.
-    out->push_back(fmt::format("ringmq_clients_counted {}\nringmq_retained_bytes_total {}\n",
-                               broker_.connection_quota().total(),
-                               broker_.retained_quota().total()));
+    out->Add(Metric::kClientsCounted, "", broker_.connection_quota().total());
+    out->Add(Metric::kRetainedBytesTotal, "", broker_.retained_quota().total());
   }
+  const ShardRings& rings = broker_.rings();
+  for (uint16_t to = 0; to < broker_.shard_count(); ++to) {
+    if (to == id_) continue;
+    const std::string pair = fmt::format("from=\"{}\",to=\"{}\"", id_, to);
+    out->Add(Metric::kRingMessages, pair, rings.SizeApprox(id_, to));
+    out->Add(Metric::kOutboxMessages, pair, to < outbox_.size() ? outbox_[to].size() : 0);
+  }
+  out->AddHistogram(Metric::kLoopTurn, shard, stats_.loop_turn.Read());
+  static const WalWriter::Stats kNoWal;
+  const WalWriter::Stats& wal = wal_ != nullptr ? wal_->stats() : kNoWal;
+  out->Add(Metric::kWalRecords, shard, wal.records);
+  out->Add(Metric::kWalBytes, shard, wal.bytes);
+  out->Add(Metric::kWalSyncs, shard, wal.syncs);
+  out->AddHistogram(Metric::kWalFsync, shard, wal.fsync.Read());
 }
 
 }  // namespace ringmq::core

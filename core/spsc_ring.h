@@ -137,7 +137,11 @@ class SpscRing {
     return head_.load(std::memory_order_relaxed) != SeqCstTail();
   }
 
-  // Number of items, approximate when called concurrently with either side.
+  // Number of items, from any thread (metrics); approximate when called concurrently with either
+  // side. Memory order: head_ is loaded first, with acquire, pairing with the consumer's
+  // ReleaseHead. The consumer stored that head only after its AcquireTail had seen a tail >= head,
+  // so by coherence the tail loaded afterwards here is >= the head loaded: the difference is never
+  // negative and never above Capacity, only possibly stale by pushes or pops in between.
   std::size_t SizeApprox() const {
     const uint64_t head = head_.load(std::memory_order_acquire);
     const uint64_t tail = tail_.load(std::memory_order_acquire);
@@ -245,6 +249,13 @@ class RingMatrix {
   // Whether shard `s` currently announces that it sleeps (for tests and metrics).
   bool SleepingForTest(std::size_t s) const {
     return sleeping_[s].flag.load(std::memory_order_seq_cst);
+  }
+
+  // The fill of ring (from, to), from any thread (SpscRing::SizeApprox).
+  // REQUIRES: from != to, both < shards().
+  std::size_t SizeApprox(std::size_t from, std::size_t to) const {
+    assert(from != to && from < shards_ && to < shards_);
+    return rings_[from * shards_ + to]->SizeApprox();
   }
 
   // Direct access to one ring. REQUIRES: from != to, both < shards().

@@ -37,6 +37,12 @@ int64_t WallMs() {
       .count();
 }
 
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 std::string JoinPath(const std::string& dir, const std::string& name) {
@@ -213,7 +219,7 @@ bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list,
       list->snapshot = s.path;
       if (snapshot_bytes != nullptr) snapshot_bytes->swap(data);
     } else {
-      LOG_ERROR("wal: snapshot {} is invalid ({}); using an older state", s.path, why);
+      LOG_ERROR_S(kWal, "wal: snapshot {} is invalid ({}); using an older state", s.path, why);
       list->bad_snapshots.push_back(s.path);
     }
   }
@@ -303,8 +309,8 @@ class Recovery {
   }
 
   bool Corrupt(const std::string& file, uint64_t begin, uint64_t end, const std::string& why) {
-    LOG_ERROR("wal: {}: corrupt bytes [{}, {}): {}{}", file, begin, end, why,
-              options_.strict ? "" : "; skipped, the records around them are kept");
+    LOG_ERROR_S(kWal, "wal: {}: corrupt bytes [{}, {}): {}{}", file, begin, end, why,
+                options_.strict ? "" : "; skipped, the records around them are kept");
     stats_->corrupt.push_back({file, begin, end, why});
     if (options_.strict) {
       *error_ = "wal: " + file + ": corrupt bytes [" + std::to_string(begin) + ", " +
@@ -318,13 +324,15 @@ class Recovery {
   void TornTail(const std::string& file, size_t off, size_t size) {
     stats_->truncated_bytes += size - off;
     if (!options_.truncate_torn_tail) {
-      LOG_WARN("wal: {}: torn tail of {} bytes at offset {} ignored", file, size - off, off);
+      LOG_WARN_S(kWal, "wal: {}: torn tail of {} bytes at offset {} ignored", file, size - off,
+                 off);
       return;
     }
-    LOG_WARN("wal: {}: torn tail of {} bytes at offset {} truncated", file, size - off, off);
+    LOG_WARN_S(kWal, "wal: {}: torn tail of {} bytes at offset {} truncated", file, size - off,
+               off);
     const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(off)) != 0 || ::fdatasync(fd) != 0) {
-      LOG_ERROR("wal: {}: cannot truncate: {}", file, std::strerror(errno));
+      LOG_ERROR_S(kWal, "wal: {}: cannot truncate: {}", file, std::strerror(errno));
     }
     if (fd >= 0) ::close(fd);
   }
@@ -441,7 +449,7 @@ void WalWriter::Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms) {
       roll_pending_ = false;
       std::string error;
       if (const int err = OpenSegment(segment_seq_ + 1, &error); err != 0) {
-        LOG_ERROR("wal shard {}: {}", options_.shard, error);
+        LOG_ERROR_S(kWal, "wal shard {}: {}", options_.shard, error);
         Fail(err, "opening a new segment");
         return;
       }
@@ -470,6 +478,7 @@ void WalWriter::Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms) {
     ring.PrepFsync(fd_, /*datasync=*/true, net::PackUserData(user_data_kind, 0, kOpDataSync));
     ++ops_in_flight_;
     state_ = State::kSyncing;
+    sync_submitted_ns_ = SteadyNs();
   }
 }
 
@@ -507,6 +516,7 @@ void WalWriter::OnCompletion(const net::Completion& c) {
         Fail(-c.res, "fdatasync");
       } else {
         ++stats_.syncs;
+        stats_.fsync.Observe(static_cast<uint64_t>(SteadyNs() - sync_submitted_ns_));
         if (dir_sync_in_flight_) {
           state_ = State::kAwaitingDir;
         } else {
@@ -536,8 +546,9 @@ void WalWriter::Complete() {
 
 void WalWriter::Fail(int err, const char* what) {
   error_ = err;
-  LOG_ERROR("wal shard {}: {} failed on segment {}: {}; records after #{} will never be durable",
-            options_.shard, what, segment_seq_, std::strerror(err), durable_seq_);
+  LOG_ERROR_S(kWal,
+              "wal shard {}: {} failed on segment {}: {}; records after #{} will never be durable",
+              options_.shard, what, segment_seq_, std::strerror(err), durable_seq_);
   pending_.clear();
   pending_.shrink_to_fit();
   roll_pending_ = false;
@@ -677,7 +688,7 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
     if (!why.empty()) {
       if (data.size() <= kWalFileHeaderSize) {
         // Created, then the process ended before its first write was durable: nothing lost.
-        LOG_INFO("wal: {}: empty segment ({}), skipped", seg.path, why);
+        LOG_INFO_S(kWal, "wal: {}: empty segment ({}), skipped", seg.path, why);
         continue;
       }
       if (!rec.Corrupt(seg.path, 0, data.size(), "segment header: " + why)) return false;
@@ -689,7 +700,8 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
       return false;
     }
   }
-  LOG_INFO(
+  LOG_INFO_S(
+      kWal,
       "wal shard {}: recovered {} records ({} bytes) from snapshot {} and {} segments; {} bytes of "
       "torn tail, {} corrupt ranges",
       shard, stats->records, stats->bytes, stats->snapshot_seq, stats->segments,

@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics.h"
 #include "core/wal_records.h"
 #include "net/ring.h"
 
@@ -79,6 +80,7 @@ class WalWriter {
     uint64_t writes = 0;   // write operations completed
     uint64_t syncs = 0;    // fdatasyncs completed
     uint64_t segments = 0;
+    LatencyHistogram fsync;  // each data fdatasync, from its submission (Flush) to its completion
   };
 
   WalWriter() = default;
@@ -176,6 +178,7 @@ class WalWriter {
   State state_ = State::kIdle;
   unsigned ops_in_flight_ = 0;
   int64_t last_batch_ms_ = std::numeric_limits<int64_t>::min();
+  int64_t sync_submitted_ns_ = 0;  // steady clock, of the data fdatasync in flight
 
   uint64_t appended_seq_ = 0;
   uint64_t durable_seq_ = 0;

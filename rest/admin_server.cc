@@ -111,11 +111,20 @@ void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_sta
     init_state->store(2, std::memory_order_release);
     return;
   }
+  if (options_.on_request) http.set_request_observer(options_.on_request);
   api_->set_extra_metrics([&http] {
-    return "# TYPE ringmq_rest_connections gauge\nringmq_rest_connections " +
-           std::to_string(http.connection_count()) +
-           "\n# TYPE ringmq_rest_requests_total counter\nringmq_rest_requests_total " +
-           std::to_string(http.requests_total()) + "\n";
+    std::string text =
+        "# HELP ringmq_rest_connections Open connections to the REST API\n"
+        "# TYPE ringmq_rest_connections gauge\nringmq_rest_connections " +
+        std::to_string(http.connection_count()) +
+        "\n# HELP ringmq_rest_requests_total REST requests answered, by method and status code\n"
+        "# TYPE ringmq_rest_requests_total counter\n";
+    // Counted when answered: this /metrics request itself is not in it yet.
+    for (const auto& [key, n] : http.request_counts()) {
+      text += "ringmq_rest_requests_total{method=\"" + key.first + "\",code=\"" +
+              std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+    }
+    return text;
   });
   init_state->store(1, std::memory_order_release);  // init_* must not be touched after this
   http.Run(

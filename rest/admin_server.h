@@ -51,6 +51,8 @@ struct AdminOptions {
   std::string master_key;
   Api::Clock clock;        // Unix seconds; default: the system clock
   int64_t tick_ms = 1000;  // expiry sweep and idle-connection check period
+  // Called on the admin thread for every answered request (the broker logs it); may be empty.
+  HttpServer::RequestObserver on_request;
 };
 
 struct AdminStartInfo {

@@ -9,8 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "rest/test_util.h"
 
@@ -88,6 +92,10 @@ class AdminServerTest : public ::testing::Test {
     o.data_dir = dir_.path();
     o.limits = limits;
     o.master_key = master_key_;
+    o.on_request = [this](std::string_view method, std::string_view path, int status) {
+      std::lock_guard<std::mutex> lock(seen_mu_);
+      seen_.push_back(std::string(method) + " " + std::string(path) + " " + std::to_string(status));
+    };
     server_ = std::make_unique<AdminServer>(o, &hooks_);
     std::string error;
     auto info = server_->Start(&error);
@@ -120,6 +128,8 @@ class AdminServerTest : public ::testing::Test {
   std::string master_;
   uint16_t port_ = 0;
   std::string address_;
+  std::mutex seen_mu_;
+  std::vector<std::string> seen_;  // what on_request reported: "METHOD PATH STATUS"
 };
 
 TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) {
@@ -329,6 +339,40 @@ TEST_F(AdminServerTest, QueueAuthenticateRunsOnTheAdminThread) {
   EXPECT_EQ(status, static_cast<int>(Api::AuthStatus::kOk));
   server_->Stop();
   EXPECT_FALSE(server_->Post([] {}));
+}
+
+TEST_F(AdminServerTest, RequestsAreCountedByMethodAndStatusAndReported) {
+  StartServer();
+  EXPECT_EQ(Request("GET", "/platform/tokens/all", "", /*auth=*/false).status, 401);
+  EXPECT_EQ(Request("GET", "/platform/tokens/all", "", /*auth=*/false).status, 401);
+  EXPECT_EQ(Request("GET", "/nowhere").status, 404);
+  EXPECT_EQ(Request("DELETE", "/nowhere").status, 404);
+  // Too malformed to have a method: counted as OTHER.
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "\x01\x02 garbage\r\n\r\n");
+  std::string buffer;
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 400);
+  close(fd);
+  const Response m = Request("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("ringmq_rest_requests_total{method=\"GET\",code=\"401\"} 2\n"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("ringmq_rest_requests_total{method=\"GET\",code=\"404\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("ringmq_rest_requests_total{method=\"DELETE\",code=\"404\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("ringmq_rest_requests_total{method=\"OTHER\",code=\"400\"} 1\n"),
+            std::string::npos);
+  // One HELP and TYPE per family.
+  EXPECT_EQ(m.body.find("# TYPE ringmq_rest_requests_total counter"),
+            m.body.rfind("# TYPE ringmq_rest_requests_total counter"));
+  server_->Stop();  // joins the admin thread: seen_ is complete
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "GET /platform/tokens/all 401"), 2);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "DELETE /nowhere 404"), 1);
+  EXPECT_EQ(std::count(seen_.begin(), seen_.end(), "GET /metrics 200"), 1);
 }
 
 }  // namespace

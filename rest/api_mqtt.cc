@@ -393,7 +393,8 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
 
 void Api::HandleMetrics(const Respond& respond) {
   std::string own =
-      "# TYPE ringmq_tokens gauge\nringmq_tokens " + std::to_string(store_->size()) + "\n";
+      "# HELP ringmq_tokens Tokens in the token store\n# TYPE ringmq_tokens gauge\nringmq_tokens " +
+      std::to_string(store_->size()) + "\n";
   if (extra_metrics_) own += extra_metrics_();
   const auto finish = [respond, own](std::string error, std::string text) {
     if (!error.empty()) return respond(JsonError(503, error));

@@ -51,7 +51,8 @@ struct HttpServer::Conn {
   bool in_value = false;
   bool expect_continue = false;
   size_t header_bytes = 0;
-  int error_status = 0;  // set by a callback that refused the request (413, 431)
+  bool method_known = false;  // the request line's method was parsed (it is in parser.method)
+  int error_status = 0;       // set by a callback that refused the request (413, 431)
 
   // Answers in request order; `seq` numbers them (the front has the smallest).
   struct Pending {
@@ -108,10 +109,12 @@ struct ParserCallbacks {
     c.in_value = false;
     c.expect_continue = false;
     c.header_bytes = 0;
+    c.method_known = false;
     return 0;
   }
   static int OnUrl(http_parser* p, const char* at, size_t n) {
     Conn& c = C(p);
+    c.method_known = true;  // http-parser reports the URL only after the method
     if (!AddHeaderBytes(c, n)) return -1;
     c.url.append(at, n);
     return 0;
@@ -334,31 +337,36 @@ void HttpServer::Feed(Conn& conn, const char* data, size_t len) {
   const size_t parsed = http_parser_execute(&conn.parser, &ParserCallbacks::Settings(), data, len);
   const auto err = static_cast<http_errno>(conn.parser.http_errno);
   if (conn.stop_reading) return;  // Connection: close was handled by OnMessageComplete
+  const char* method =
+      conn.method_known ? http_method_str(static_cast<http_method>(conn.parser.method)) : "OTHER";
   if (err != HPE_OK) {
     if (conn.error_status == 413) {
-      QueueError(conn, 413,
+      QueueError(conn, method, 413,
                  "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes");
     } else if (conn.error_status == 431) {
       QueueError(
-          conn, 431,
+          conn, method, 431,
           "request headers larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
     } else {
-      QueueError(conn, 400, std::string("malformed HTTP request: ") + http_errno_description(err));
+      QueueError(conn, method, 400,
+                 std::string("malformed HTTP request: ") + http_errno_description(err));
     }
   } else if (conn.parser.upgrade || parsed != len) {
-    QueueError(conn, 400, "protocol upgrade not supported");
+    QueueError(conn, method, 400, "protocol upgrade not supported");
   }
 }
 
 void HttpServer::Dispatch(Conn& conn) {
   ++requests_;
+  // A static string of http-parser's: capturing it costs no allocation.
+  const char* method = http_method_str(static_cast<http_method>(conn.parser.method));
   if (conn.pending.size() >= limits_.max_pending) {
-    QueueError(conn, 429, "too many pipelined requests");
+    QueueError(conn, method, 429, "too many pipelined requests");
     return;
   }
   HttpRequest req = std::move(conn.request);
   conn.request = HttpRequest{};
-  req.method = http_method_str(static_cast<http_method>(conn.parser.method));
+  req.method = method;
   const size_t q = conn.url.find('?');
   req.path = conn.url.substr(0, q);
   if (q != std::string::npos) req.query = conn.url.substr(q + 1);
@@ -371,12 +379,22 @@ void HttpServer::Dispatch(Conn& conn) {
   const uint32_t slot = conn.slot;
   const uint32_t generation = conn.generation;
   const uint64_t seq = conn.pending.back().seq;
-  handler_(std::move(req), [this, slot, generation, seq](HttpResponse r) {
-    OnResponse(slot, generation, seq, std::move(r));
-  });
+  std::string path = observer_ ? req.path : std::string();
+  handler_(std::move(req),
+           [this, slot, generation, seq, method, path = std::move(path)](HttpResponse r) {
+             CountAnswer(method, path, r.status);
+             OnResponse(slot, generation, seq, std::move(r));
+           });
 }
 
-void HttpServer::QueueError(Conn& conn, int status, std::string_view reason) {
+void HttpServer::CountAnswer(const char* method, std::string_view path, int status) {
+  ++request_counts_[{method, status}];
+  if (observer_) observer_(method, path, status);
+}
+
+void HttpServer::QueueError(Conn& conn, const char* method, int status, std::string_view reason) {
+  const std::string_view url = conn.url;
+  CountAnswer(method, url.substr(0, url.find('?')), status);
   Conn::Pending p;
   p.seq = conn.next_seq++;
   p.ready = true;

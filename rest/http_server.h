@@ -24,8 +24,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/buffer_ring.h"
@@ -62,6 +65,14 @@ class HttpServer {
 
   size_t connection_count() const { return open_; }
   uint64_t requests_total() const { return requests_; }
+  // Answered requests by (method, HTTP status); "OTHER" when the request was too malformed to
+  // have a method. Bounded: http-parser knows a fixed set of methods.
+  using RequestCounts = std::map<std::pair<std::string, int>, uint64_t>;
+  const RequestCounts& request_counts() const { return request_counts_; }
+  // Called on this thread for every answered request (an access log). REQUIRES: before Run.
+  using RequestObserver =
+      std::function<void(std::string_view method, std::string_view path, int status)>;
+  void set_request_observer(RequestObserver fn) { observer_ = std::move(fn); }
 
   struct Conn;  // internal (public only for the http-parser callbacks)
 
@@ -73,7 +84,8 @@ class HttpServer {
   void OnSend(Conn& conn, const net::Completion& c);
   void Feed(Conn& conn, const char* data, size_t len);
   void Dispatch(Conn& conn);
-  void QueueError(Conn& conn, int status, std::string_view reason);
+  void QueueError(Conn& conn, const char* method, int status, std::string_view reason);
+  void CountAnswer(const char* method, std::string_view path, int status);
   void OnResponse(uint32_t slot, uint32_t generation, uint64_t seq, HttpResponse response);
   void FlushOutput();
   void MaybeClose(Conn& conn);
@@ -95,6 +107,8 @@ class HttpServer {
   std::vector<uint32_t> rearm_;  // slots whose multishot receive must be re-armed
   size_t open_ = 0;
   uint64_t requests_ = 0;
+  RequestCounts request_counts_;
+  RequestObserver observer_;
   bool accept_armed_ = false;
   int64_t now_ms_ = 0;
 };

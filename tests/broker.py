@@ -21,17 +21,24 @@ TIMEOUT = 5.0
 
 
 class Broker:
-    """A ringmq process listening on 127.0.0.1 with an ephemeral port."""
+    """A ringmq process listening on 127.0.0.1 with an ephemeral port.
 
-    def __init__(self, *extra, data_dir=None, shards=None, preexec_fn=None):
+    What it prints is kept as it arrives: `lines` (stdout and stderr interleaved), `out_lines`
+    (stdout) and `err_lines` (stderr: the log).
+    """
+
+    def __init__(self, *extra, data_dir=None, shards=None, log_level="debug",
+                 preexec_fn=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
             [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
-             "--data-dir", self.data_dir, "--shards", str(shards or SHARDS), "--log-level", "debug",
-             *extra],
+             "--data-dir", self.data_dir, "--shards", str(shards or SHARDS),
+             "--log-level", log_level, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.lines = []
+        self.out_lines = []
+        self.err_lines = []
         self.master_token = None
         self.listeners = {}  # scheme -> (host, port, path) of the first listener of that scheme
         while True:
@@ -56,14 +63,16 @@ class Broker:
         else:
             self.master_token = open(os.path.join(self.data_dir, ".first-start-read")).read()
         # Keep draining the pipes so the broker never blocks on a full pipe.
-        self._threads = [threading.Thread(target=self._drain, args=(s,), daemon=True)
-                         for s in (self.proc.stdout, self.proc.stderr)]
+        self._threads = [threading.Thread(target=self._drain, args=(s, own), daemon=True)
+                         for s, own in ((self.proc.stdout, self.out_lines),
+                                        (self.proc.stderr, self.err_lines))]
         for t in self._threads:
             t.start()
 
-    def _drain(self, stream):
+    def _drain(self, stream, own):
         for line in stream:
             self.lines.append(line)
+            own.append(line)
 
     def stop(self, sig=signal.SIGTERM, timeout=5, keep_data=False):
         if self.proc.poll() is None:
@@ -73,6 +82,8 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for t in self._threads:  # after exit the pipes end: every line is in the lists now
+            t.join(timeout)
         if self.own_dir and not keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.proc.returncode

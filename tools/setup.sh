@@ -13,7 +13,7 @@ PACKAGES=(
   liburing-dev libssl-dev libsimdjson-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libxxhash-dev libhttp-parser-dev libwslay-dev libspdlog-dev
-  mosquitto mosquitto-clients python3 python3-paho-mqtt openssl chromium
+  mosquitto mosquitto-clients python3 python3-paho-mqtt python3-prometheus-client openssl chromium
 )
 
 # Node.js runs MQTT.js for the WebSocket tests; a machine that already has node (with its npm)

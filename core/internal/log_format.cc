@@ -1,0 +1,220 @@
+// Text and JSON log lines.
+#include "core/internal/log_format.h"
+
+#include <ctime>
+
+namespace ringmq::core::log_internal {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// The length of the valid UTF-8 sequence at s[i], or 0 when it is invalid (stray continuation
+// byte, overlong form, surrogate, above U+10FFFF, truncated).
+size_t Utf8Length(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t left = s.size() - i;
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  if (c < 0x80) return 1;
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return left >= 2 && IsContinuation(at(1)) ? 2 : 0;
+  if (c < 0xF0) {
+    if (left < 3 || !IsContinuation(at(2))) return 0;
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return at(1) >= lo && at(1) <= hi ? 3 : 0;
+  }
+  if (c < 0xF5) {
+    if (left < 4 || !IsContinuation(at(2)) || !IsContinuation(at(3))) return 0;
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return at(1) >= lo && at(1) <= hi ? 4 : 0;
+  }
+  return 0;
+}
+
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7F; }
+
+// Text lines: control characters as \xNN (invariant 3), everything else as it is.
+void AppendTextSafe(std::string* out, std::string_view s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (IsControl(c)) {
+      out->append("\\x");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 15]);
+    } else {
+      out->push_back(ch);
+    }
+  }
+}
+
+// A number field is written bare only when it is a plain integer or a boolean (invariant 2).
+bool IsJsonScalar(std::string_view v) {
+  if (v == "true" || v == "false") return true;
+  if (!v.empty() && v.front() == '-') v.remove_prefix(1);
+  if (v.empty() || v.size() > 20 || (v.size() > 1 && v.front() == '0')) return false;
+  for (const char c : v) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// Calls fn(type, key, value) for every field of an encoded event and returns its message.
+template <typename Fn>
+std::string_view SplitEvent(std::string_view payload, Fn&& fn) {
+  size_t sep = payload.find(kFieldSeparator);
+  const std::string_view msg = payload.substr(0, sep);
+  while (sep != std::string_view::npos) {
+    const size_t begin = sep + 1;
+    sep = payload.find(kFieldSeparator, begin);
+    std::string_view field =
+        payload.substr(begin, sep == std::string_view::npos ? sep : sep - begin);
+    const char type = field.empty() ? kStringField : field.front();
+    if (!field.empty()) field.remove_prefix(1);
+    const size_t eq = field.find('=');
+    if (eq == std::string_view::npos) {
+      fn(kStringField, std::string_view("field"), field);
+    } else {
+      fn(type, field.substr(0, eq), field.substr(eq + 1));
+    }
+  }
+  return msg;
+}
+
+}  // namespace
+
+void AppendField(std::string* event, char type, std::string_view key, std::string_view value) {
+  event->push_back(kFieldSeparator);
+  event->push_back(type);
+  event->append(key);
+  event->push_back('=');
+  for (size_t at = 0;;) {
+    const size_t nul = value.find('\0', at);
+    event->append(value.substr(at, nul == std::string_view::npos ? nul : nul - at));
+    if (nul == std::string_view::npos) break;
+    event->append(kReplacement);
+    at = nul + 1;
+  }
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      out->push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 15]);
+          break;
+        }
+        if (const size_t n = Utf8Length(s, i); n != 0) {
+          out->append(s.substr(i, n));
+          i += n;
+          continue;
+        }
+        out->append("\\ufffd");  // invalid UTF-8: one replacement per bad byte
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
+void AppendTimestamp(std::string* out, int64_t unix_ms) {
+  int64_t secs = unix_ms / 1000;
+  int64_t ms = unix_ms % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    --secs;
+  }
+  const time_t t = static_cast<time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  const size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  out->append(buf, n);
+  out->push_back('.');
+  out->push_back(static_cast<char>('0' + ms / 100));
+  out->push_back(static_cast<char>('0' + ms / 10 % 10));
+  out->push_back(static_cast<char>('0' + ms % 10));
+  out->push_back('Z');
+}
+
+void FormatLogLine(LogFormat format, int64_t unix_ms, std::string_view level,
+                   std::string_view subsystem, std::string_view payload, std::string* out) {
+  if (format == LogFormat::kJson) {
+    out->append("{\"ts\":\"");
+    AppendTimestamp(out, unix_ms);
+    out->append("\",\"level\":");
+    AppendJsonString(out, level);
+    out->append(",\"subsystem\":");
+    AppendJsonString(out, subsystem);
+    std::string fields;
+    const std::string_view msg =
+        SplitEvent(payload, [&](char type, std::string_view key, std::string_view value) {
+          fields.push_back(',');
+          AppendJsonString(&fields, key);
+          fields.push_back(':');
+          if (type == kNumberField && IsJsonScalar(value)) {
+            fields.append(value);
+          } else {
+            AppendJsonString(&fields, value);
+          }
+        });
+    out->append(",\"msg\":");
+    AppendJsonString(out, msg);
+    out->append(fields);
+    out->append("}\n");
+    return;
+  }
+  AppendTimestamp(out, unix_ms);
+  out->push_back(' ');
+  out->append(level);
+  out->append(" [");
+  out->append(subsystem);
+  out->append("] ");
+  std::string fields;
+  const std::string_view msg =
+      SplitEvent(payload, [&](char, std::string_view key, std::string_view value) {
+        fields.push_back(' ');
+        AppendTextSafe(&fields, key);
+        fields.push_back('=');
+        const bool quote = value.empty() || value.find_first_of(" \"=") != std::string_view::npos;
+        if (quote) {
+          AppendJsonString(&fields, value);
+        } else {
+          AppendTextSafe(&fields, value);
+        }
+      });
+  AppendTextSafe(out, msg);
+  out->append(fields);
+  out->push_back('\n');
+}
+
+}  // namespace ringmq::core::log_internal
