@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from broker import Broker
+from broker import Broker, wait_until
 from mqtt_raw import RawClient
 
 
@@ -360,6 +360,31 @@ class Durability(unittest.TestCase):
         b2 = self.start()
         back = RawClient(b2).connect("short", clean=False, SessionExpiryInterval=2)
         self.assertEqual(back.session_present, 0)
+
+    def wal_metrics(self, b):
+        status, text = b.rest("GET", "/metrics")
+        self.assertEqual(status, 200, text)
+        totals = {"ringmq_wal_records_total": 0, "ringmq_wal_syncs_total": 0}
+        for line in text.splitlines():
+            name = line.split("{", 1)[0]
+            if name in totals:
+                totals[name] += int(line.rsplit(" ", 1)[1])
+        return totals["ringmq_wal_records_total"], totals["ringmq_wal_syncs_total"]
+
+    def test_wal_metrics_count_records_and_syncs(self):
+        b = self.start("--durability", "sync")
+        records0, syncs0 = self.wal_metrics(b)
+        self.offline_subscriber(b)
+        self.publish_acked(b, 10)
+        # session-created, subscription-added, session-disconnected, 10 × message-queued
+        self.assertTrue(wait_until(lambda: self.wal_metrics(b)[0] - records0 >= 13))
+        self.assertTrue(wait_until(lambda: self.wal_metrics(b)[1] > syncs0))
+        self.assertEqual(b.stop(keep_data=True), 0)
+        b2 = self.start("--durability", "none")
+        records0, syncs0 = self.wal_metrics(b2)
+        self.publish_acked(b2, 5)
+        self.assertTrue(wait_until(lambda: self.wal_metrics(b2)[0] - records0 >= 5))
+        self.assertEqual(self.wal_metrics(b2)[1], syncs0)  # `none` never syncs
 
     def test_missing_data_dir_is_created(self):
         nested = os.path.join(self.dir, "a", "b")

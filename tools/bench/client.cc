@@ -44,7 +44,7 @@ std::string ReasonText(const char* what, proto::ReasonCode code) {
 void Worker::SendConnect(Client& c) {
   proto::Connect p;
   p.version = options_.version;
-  p.clean_start = options_.clean;
+  p.clean_start = c.spec->clean;
   p.keep_alive = options_.keepalive;
   p.client_id = c.spec->client_id;
   if (!options_.username.empty()) {
@@ -55,8 +55,8 @@ void Worker::SendConnect(Client& c) {
     p.has_password = true;
     p.password = options_.password;
   }
-  if (options_.version == proto::Version::kV5 && !options_.clean) {
-    p.props.session_expiry_interval = options_.session_expiry;
+  if (options_.version == proto::Version::kV5 && !c.spec->clean) {
+    p.props.session_expiry_interval = c.spec->session_expiry;
   }
   AppendPacket(c.out, p, options_.version);
   c.state = Client::State::kMqttConnecting;

@@ -118,6 +118,34 @@ TEST(Scenario, FanInSubscribersConnectFirst) {
   EXPECT_EQ(plan.clients[5].group, 1);
 }
 
+TEST(Scenario, PersistentSubscribersKeepTheirSessionPublishersStayClean) {
+  char arg0[] = "ringmq-bench", scenario[] = "fan-in", pubs[] = "--pubs", eight[] = "8",
+       persistent[] = "--sub-persistent", version[] = "-V", five[] = "5", expiry[] = "-x",
+       hour[] = "3600";
+  char* argv[] = {arg0, scenario, pubs, eight, persistent, version, five, expiry, hour};
+  Options o;
+  int exit_code = 0;
+  ASSERT_TRUE(ParseOptions(9, argv, &o, &exit_code));
+  EXPECT_EQ(o.client_prefix, "rmqb-");  // no pid: the next run resumes the same session
+  Plan plan;
+  std::string error;
+  ASSERT_TRUE(MakePlan(o, &plan, &error)) << error;
+  ASSERT_EQ(plan.clients.size(), 9u);
+  EXPECT_EQ(plan.clients[0].role, Role::kSubscriber);
+  EXPECT_EQ(plan.clients[0].client_id, "rmqb-s0");
+  EXPECT_FALSE(plan.clients[0].clean);
+  EXPECT_EQ(plan.clients[0].session_expiry, 3600u);
+  for (size_t i = 1; i < plan.clients.size(); ++i) {
+    EXPECT_TRUE(plan.clients[i].clean) << i;
+    EXPECT_EQ(plan.clients[i].session_expiry, 0u) << i;
+  }
+  // MQTT 5 without an expiry would end the session at DISCONNECT: refused.
+  char zero[] = "0";
+  char* bad[] = {arg0, scenario, persistent, version, five, expiry, zero};
+  EXPECT_FALSE(ParseOptions(7, bad, &o, &exit_code));
+  EXPECT_NE(exit_code, 0);
+}
+
 TEST(Scenario, SharedUsesAShareFilterAndNoOrderCheck) {
   Options o;
   o.scenario = ScenarioKind::kShared;

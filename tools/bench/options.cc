@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <map>
 
 #include "tools/bench/payload.h"
@@ -84,6 +85,9 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   app.add_option("-x,--session-expiry", o->session_expiry,
                  "MQTT 5 session expiry (s) when --clean false")
       ->capture_default_str();
+  app.add_flag("--sub-persistent", o->sub_persistent,
+               "Subscribers use a persistent session (clean session 0 / clean start 0 with "
+               "--session-expiry) and fixed client ids (prefix rmqb- unless --prefix)");
   app.add_option("-k,--keepalive", o->keepalive, "Keep alive, seconds")->capture_default_str();
   app.add_option("-u,--username", o->username, "Username");
   app.add_option("-P,--password", o->password, "Password");
@@ -131,7 +135,15 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   o->version = static_cast<proto::Version>(version);
   o->qos = static_cast<uint8_t>(qos);
   o->clean = clean == "true";
-  if (o->client_prefix.empty()) o->client_prefix = "rmqb" + std::to_string(getpid()) + "-";
+  if (o->sub_persistent && o->version == proto::Version::kV5 && o->session_expiry == 0) {
+    std::fprintf(stderr, "ringmq-bench: --sub-persistent with -V 5 needs --session-expiry > 0\n");
+    *exit_code = 1;
+    return false;
+  }
+  if (o->client_prefix.empty()) {
+    // Stable ids let a persistent subscriber resume its session in the next run.
+    o->client_prefix = o->sub_persistent ? "rmqb-" : "rmqb" + std::to_string(getpid()) + "-";
+  }
 
   // Defaults that depend on the scenario.
   auto set = [](uint32_t& v, uint32_t d) {

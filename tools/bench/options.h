@@ -33,11 +33,15 @@ struct Options {
   uint32_t start_number = 0;   // added to %i and to publisher ids (for several processes)
   double connect_rate = 0;     // new connections per second, all threads; 0 = unlimited
   uint32_t max_pending = 100;  // connects awaiting CONNACK per thread
-  std::string client_prefix;   // client id prefix; default "rmqb<pid>-"
+  std::string client_prefix;   // client id prefix; default "rmqb<pid>-" ("rmqb-": sub_persistent)
   proto::Version version = proto::Version::kV311;
   bool clean = true;
-  uint32_t session_expiry = 300;  // MQTT 5, when clean is false
-  uint16_t keepalive = 300;       // seconds
+  uint32_t session_expiry = 300;  // MQTT 5, when clean is false (or for --sub-persistent)
+  // Subscribers keep a persistent session (3.1.1 clean session 0; MQTT 5 clean start 0 with
+  // session_expiry) whatever `clean` says, and client ids are stable across runs ("rmqb-s0"
+  // unless --prefix): what a durable consumer does, so every message it gets is logged.
+  bool sub_persistent = false;
+  uint16_t keepalive = 300;  // seconds
   std::string username;
   std::string password;
 

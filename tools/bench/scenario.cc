@@ -41,6 +41,8 @@ bool MakePlan(const Options& o, Plan* plan, std::string* error) {
     c.group = group;
     c.index = o.start_number + ordinal;
     c.client_id = o.client_prefix + tag + std::to_string(c.index);
+    c.clean = o.clean && !(role == Role::kSubscriber && o.sub_persistent);
+    c.session_expiry = c.clean ? 0 : o.session_expiry;
     ++plan->group_size[group];
     if (role == Role::kPublisher || role == Role::kSeeder) {
       c.publisher_id = o.start_number + plan->publishers++;

@@ -31,8 +31,10 @@ struct ClientSpec {
   uint32_t index = 0;         // the %i of this client
   uint32_t publisher_id = 0;  // in every payload header (publishers only)
   std::string client_id;
-  std::string topic;   // publisher
-  std::string filter;  // subscriber
+  bool clean = true;            // CONNECT clean session (3.1.x) / clean start (5)
+  uint32_t session_expiry = 0;  // MQTT 5 Session Expiry Interval, sent when !clean
+  std::string topic;            // publisher
+  std::string filter;           // subscriber
 };
 
 struct Plan {
