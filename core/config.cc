@@ -135,6 +135,8 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("sys_interval", &c->sys_interval_s);
   r.Get("durability", &c->durability);
   r.Get("wal_batch_ms", &c->wal_batch_ms);
+  r.Get("snapshot_interval", &c->snapshot_interval_s);
+  r.Get("snapshot_log_bytes", &c->snapshot_log_bytes);
   r.Get("tls_cert", &c->tls_cert);
   r.Get("tls_key", &c->tls_key);
   r.Get("tls_ca", &c->tls_ca);

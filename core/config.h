@@ -56,6 +56,8 @@ struct Config {
   uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT
   std::string durability = "sync";             // WAL: sync (fdatasync every loop turn), batch, none
   uint32_t wal_batch_ms = 10;                  // durability = batch: flush period
+  uint32_t snapshot_interval_s = 300;          // a shard snapshots at most this long after a change
+  uint64_t snapshot_log_bytes = 64ull << 20;   // ... or once this much log was written since
   bool recover_strict = false;     // refuse to start on a corrupt WAL instead of skipping it
   uint32_t sys_interval_s = 10;    // $SYS/broker/... publication period, 0: off
   uint16_t max_keepalive = 65535;  // seconds; clients asking for more are told this

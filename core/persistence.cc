@@ -5,10 +5,12 @@
 // messages queued or in flight for them, and every retained message. A message is logged when it
 // enters a persistent session and marked done when the client acknowledged it (PUBACK, PUBREC) or
 // it was dropped or expired. Clean sessions and QoS 0 never touch the disk.
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "core/broker.h"
 #include "core/log.h"
@@ -250,20 +252,18 @@ void Shard::RestoreInflight(Session& s, const WalInflightState& r) {
   }
 }
 
-bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
-  WalSnapshotWriter w;
-  if (!w.Open(WalDir(), id_, seq, error)) return false;
+template <typename F>
+void Shard::ForEachSnapshotRecord(F&& add) {
   const int64_t now = NowMs();
   for (const auto& [id, s] : sessions_) {
     if (s->expiry_interval_s == 0) continue;
-    w.Add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs()});
+    add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs()});
     if (s->connection == nullptr) {
-      w.Add(
-          WalSessionDisconnected{id, WallMs() - (now - s->offline_since_ms), s->expiry_interval_s});
+      add(WalSessionDisconnected{id, WallMs() - (now - s->offline_since_ms), s->expiry_interval_s});
     }
     for (const auto& [filter, sub] : s->subscriptions()) {
-      w.Add(WalSubscriptionAdded{id, filter, sub.options.qos, OptionsByte(sub.options),
-                                 sub.options.subscription_id, sub.effective});
+      add(WalSubscriptionAdded{id, filter, sub.options.qos, OptionsByte(sub.options),
+                               sub.options.subscription_id, sub.effective});
     }
     // In flight first, in send order, each with its packet id state; then the queue.
     s->ForEachInflight([&](const Inflight& f) {
@@ -273,22 +273,87 @@ bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
       // Past PUBREC the message itself is gone: only its packet id (for PUBREL) is kept.
       WalMessage m = d.msg != nullptr ? ToWal(*d.msg, d.qos, d.retain) : WalMessage{};
       m.qos = d.qos;
-      w.Add(WalMessageQueued{id, mid, std::move(m), d.subscription_ids});
-      w.Add(WalInflightState{id, mid, f.packet_id, PhaseOf(f.state)});
+      add(WalMessageQueued{id, mid, std::move(m), d.subscription_ids});
+      add(WalInflightState{id, mid, f.packet_id, PhaseOf(f.state)});
     });
     s->ForEachQueued([&](const Delivery& d) {
       if (d.msg == nullptr || d.qos == 0) return;
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
-      w.Add(WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+      add(WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
     });
     for (uint16_t pid : s->incoming_qos2()) {
-      w.Add(WalInflightState{id, 0, pid, WalInflightPhase::kIncomingQos2});
+      add(WalInflightState{id, 0, pid, WalInflightPhase::kIncomingQos2});
     }
   }
   for (const auto& [topic, m] : retained_) {
-    if (!Expired(*m, now)) w.Add(WalRetainedSet{ToWal(*m, m->qos, true)});
+    if (!Expired(*m, now)) add(WalRetainedSet{ToWal(*m, m->qos, true)});
   }
+}
+
+bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
+  WalSnapshotWriter w;
+  if (!w.Open(WalDir(), id_, seq, error)) return false;
+  ForEachSnapshotRecord([&w](const auto& r) { w.Add(r); });
   return w.Commit(error);
+}
+
+void Shard::MaybeSnapshot(int64_t now) {
+  if (wal_ == nullptr || wal_->failed()) return;
+  FinishSnapshot(/*wait=*/false);
+  if (snapshot_thread_.joinable()) return;  // one at a time
+  const WalWriter::Stats& st = wal_->stats();
+  if (st.records == snapshot_records_) return;  // nothing logged since the last one
+  if (snapshot_due_ms_ == 0) snapshot_due_ms_ = now + int64_t{cfg_.snapshot_interval_s} * 1000;
+  const bool by_size =
+      cfg_.snapshot_log_bytes != 0 && st.bytes - snapshot_log_bytes_ >= cfg_.snapshot_log_bytes;
+  const bool by_time = cfg_.snapshot_interval_s != 0 && now >= snapshot_due_ms_;
+  if (!by_size && !by_time) return;
+  // Records appended from here on go to segment `seq` and later; the snapshot holds the state
+  // after every record before it (wal.h invariant 4), so it is captured now, on this thread.
+  const uint64_t seq = wal_->Roll();
+  const auto started = std::chrono::steady_clock::now();
+  std::string frames;
+  uint64_t count = 0;
+  ForEachSnapshotRecord([&](const auto& r) {
+    AppendWalRecord(r, &frames);
+    ++count;
+  });
+  const auto capture_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+  LOG_DEBUG_S(kWal, "shard {}: snapshot {} captured: {} records, {} bytes in {} us", id_, seq,
+              count, frames.size(), capture_us);
+  snapshot_log_bytes_ = st.bytes;
+  snapshot_records_ = st.records;
+  snapshot_due_ms_ = 0;
+  snapshot_done_.store(false, std::memory_order_relaxed);
+  snapshot_thread_ = std::thread([this, dir = WalDir(), seq, count, frames = std::move(frames)] {
+    pthread_setname_np(pthread_self(), ("ringmq-snap" + std::to_string(id_)).c_str());
+    WalSnapshotWriter w;
+    std::string error;
+    size_t deleted = 0;
+    bool ok = w.Open(dir, id_, seq, &error);
+    if (ok) {
+      w.AddFramed(frames, count);
+      ok = w.Commit(&error) && DeleteObsoleteWalFiles(dir, id_, &deleted, &error);
+    }
+    snapshot_error_ = ok ? "" : error;
+    // Release: the shard thread reads snapshot_error_ after an acquire load of the flag.
+    snapshot_done_.store(true, std::memory_order_release);
+    WakeFromAnyThread();
+  });
+}
+
+void Shard::FinishSnapshot(bool wait) {
+  if (!snapshot_thread_.joinable()) return;
+  if (!wait && !snapshot_done_.load(std::memory_order_acquire)) return;
+  snapshot_thread_.join();
+  if (!snapshot_error_.empty()) {
+    LOG_ERROR_S(kWal, "shard {}: background snapshot failed: {} (the log is kept and replayed)",
+                id_, snapshot_error_);
+  } else {
+    LOG_DEBUG_S(kWal, "shard {}: snapshot written, covered segments deleted", id_);
+  }
 }
 
 bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
@@ -306,6 +371,7 @@ bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
 
 void Shard::CloseWal() {
   if (wal_ == nullptr) return;
+  FinishSnapshot(/*wait=*/true);
   // Let the last records reach the disk, then write the state as a snapshot so the next start
   // replays little.
   const uint64_t seq = wal_->Roll();

@@ -187,6 +187,7 @@ void Shard::Run() {
     RunTasks();
     if (now >= next_tick_ms_) {
       Tick(now);
+      MaybeSnapshot(now);
       next_tick_ms_ = now + kTickMs;
     }
     EndTurnDurability();

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -253,6 +254,14 @@ class Shard {
   void SetLogged(Session& s, bool logged);
   void RestoreInflight(Session& s, const WalInflightState& r);
   void CloseWal();
+  // Calls add(record) for every record of a snapshot of this shard's state.
+  template <typename F>
+  void ForEachSnapshotRecord(F&& add);
+  // Periodic snapshots: captures the state on the loop (a copy of the records, the only cost the
+  // loop pays), then a background thread writes, syncs and renames the snapshot and deletes the
+  // segments it covers. At most one at a time per shard.
+  void MaybeSnapshot(int64_t now_ms);
+  void FinishSnapshot(bool wait);
   // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
   // messages to the shards that sent them and sends the answers whose records are durable.
   void EndTurnDurability();
@@ -302,6 +311,12 @@ class Shard {
   uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
   std::atomic<uint32_t> persistent_sessions_{0};  // sessions with s.logged (may_persist)
   std::atomic<bool> wal_failed_{false};
+  std::thread snapshot_thread_;
+  std::atomic<bool> snapshot_done_{false};
+  std::string snapshot_error_;       // written by the snapshot thread before snapshot_done_
+  uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
+  uint64_t snapshot_records_ = 0;    // wal_->stats().records then
+  int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
   struct SharedGroup {
     SharedKeyPtr key;
     std::vector<std::pair<Session*, SubOptions>> members;

@@ -587,14 +587,25 @@ void WalSnapshotWriter::Add(WalType type, std::string_view body) {
   AfterAdd();
 }
 
+void WalSnapshotWriter::AddFramed(std::string_view frames, uint64_t count) {
+  if (WriteBuffer()) WriteAll(frames);
+  records_ += count;
+}
+
 void WalSnapshotWriter::AfterAdd() {
   ++records_;
   if (buffer_.size() >= kSnapshotBufferBytes) WriteBuffer();
 }
 
 bool WalSnapshotWriter::WriteBuffer() {
-  for (size_t done = 0; error_ == 0 && done < buffer_.size();) {
-    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+  WriteAll(buffer_);
+  buffer_.clear();
+  return error_ == 0;
+}
+
+void WalSnapshotWriter::WriteAll(std::string_view bytes) {
+  for (size_t done = 0; error_ == 0 && done < bytes.size();) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       error_ = n < 0 ? errno : ENOSPC;
@@ -602,8 +613,6 @@ bool WalSnapshotWriter::WriteBuffer() {
       done += static_cast<size_t>(n);
     }
   }
-  buffer_.clear();
-  return error_ == 0;
 }
 
 bool WalSnapshotWriter::Commit(std::string* error) {

@@ -205,12 +205,16 @@ class WalSnapshotWriter {
     AfterAdd();
   }
   void Add(WalType type, std::string_view body);
+  // Adds `count` records already framed (AppendWalRecord) by whoever captured the state, e.g. a
+  // shard that captures on its loop and lets a background thread write.
+  void AddFramed(std::string_view frames, uint64_t count);
   // REQUIRES: open. After Commit the writer is closed whatever the result.
   [[nodiscard]] bool Commit(std::string* error);
 
  private:
   void AfterAdd();
   bool WriteBuffer();
+  void WriteAll(std::string_view bytes);  // sets error_ on failure
 
   std::string dir_;
   std::string tmp_path_;

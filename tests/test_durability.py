@@ -2,6 +2,7 @@
 of the broker (clean or SIGKILL), a torn log tail, and a change of the shard count."""
 import glob
 import os
+import re
 import resource
 import shutil
 import signal
@@ -302,6 +303,43 @@ class Durability(unittest.TestCase):
         self.assertEqual(live.parse_publish(live.recv_packet())[1], b"still here")
         time.sleep(0.2)
         self.assertTrue(any("write-ahead log failed" in line for line in b.lines), b.lines[-5:])
+
+    def test_background_snapshots_drop_old_segments_and_keep_state(self):
+        conf = os.path.join(self.dir, "snap.toml")
+        with open(conf, "w") as f:
+            f.write("snapshot_log_bytes = 4096\nsnapshot_interval = 1\n")
+        b = self.start("--config", conf)
+        self.offline_subscriber(b, version=5, client_id="store")
+        wal = os.path.join(self.dir, "wal")
+
+        def seqs(kind):
+            """shard -> sorted sequence numbers of its files of that kind (wal / snap)."""
+            out = {}
+            for name in os.listdir(wal):
+                m = re.fullmatch(r"(wal|snap)-(\d+)-(\d+)\.(log|dat)", name)
+                if m and m.group(1) == kind:
+                    out.setdefault(int(m.group(2)), []).append(int(m.group(3)))
+            return {k: sorted(v) for k, v in out.items()}
+
+        first = {k: max(v) for k, v in seqs("snap").items()}
+        self.publish_acked(b, 200)  # about 15 KiB of log for the subscriber's shard
+        advanced = []
+        deadline = time.time() + 5
+        while not advanced and time.time() < deadline:
+            time.sleep(0.05)
+            advanced = [k for k, v in seqs("snap").items() if max(v) > first.get(k, 0)]
+        self.assertTrue(advanced, os.listdir(wal))
+        time.sleep(0.2)
+        for shard in advanced:
+            # The segments the snapshot covers are gone, and so are older snapshots.
+            newest = max(seqs("snap")[shard])
+            self.assertEqual(seqs("snap")[shard], [newest], os.listdir(wal))
+            self.assertTrue(all(q >= newest for q in seqs("wal").get(shard, [])), os.listdir(wal))
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait()
+        b2 = self.start()
+        c = RawClient(b2).connect("store", clean=False, SessionExpiryInterval=3600)
+        self.assertEqual(drain(c), [b"m%d" % i for i in range(200)])
 
     def test_sigkill_keeps_acknowledged_messages(self):
         b = self.start("--durability", "sync")
