@@ -144,6 +144,7 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) 
   }
   for (uint16_t i = 0; i < n; ++i) {
     for (const WalRecord& r : records[i]) shards_[i]->Restore(r);
+    shards_[i]->FinishRestore();
     records[i].clear();
     if (!shards_[i]->WriteSnapshot((*first_seq)[i], error)) {
       *error = "writing the startup snapshot: " + *error;

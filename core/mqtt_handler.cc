@@ -570,9 +570,17 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
   }
   if (deliver) {
+    const uint32_t slot = c.slot, generation = c.generation;
     durable_publish_ = sync;
     Publish(MakeMessage(p, topic, s.client_id(), NowMs()), store_retained);
     durable_publish_ = false;
+    // Delivering may have closed this very connection (a publisher subscribed to its own topic
+    // with queue_full_policy = disconnect): then c, and maybe s, are gone.
+    const Connection* alive = conns_[slot].get();
+    if (alive == nullptr || alive->generation != generation ||
+        alive->state == Connection::State::kClosing || alive->session != &s) {
+      return;
+    }
   }
   if (p.qos == 0) return;
   // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,
@@ -613,7 +621,7 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
       if (known) LogInflight(s, 0, a.packet_id, WalInflightPhase::kIncomingDone);
       // The client may reuse the id after PUBCOMP: under durability = sync the release must be
       // on disk first, or a restart would take the new message for a retransmission.
-      const bool wait = sync_acks_ && wal_->appended_seq() != appended_before;
+      const bool wait = sync_acks_ && wal_ != nullptr && wal_->appended_seq() != appended_before;
       if (wait) ack_gate_.NoteLocal();
       AnswerPublish(c, PacketType::kPubcomp, a.packet_id,
                     known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, wait);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "core/broker.h"
@@ -99,6 +100,11 @@ void Shard::LogSessionStart(Session& s) {
                         WallMs()});
   if (!was_logged) {  // it became persistent: what it already has goes in too
     for (const auto& [filter, sub] : s.subscriptions()) LogSubscription(s, filter, &sub);
+    s.ForEachDelivery([&](Delivery& d, const Inflight* f) {
+      if (d.msg == nullptr || d.qos == 0 || d.wal_id != 0) return;  // (past PUBREC: not kept)
+      LogQueued(s, d);
+      if (f != nullptr) LogInflight(s, d.wal_id, f->packet_id, PhaseOf(f->state));
+    });
   }
 }
 
@@ -129,9 +135,10 @@ void Shard::LogQueued(Session& s, Delivery& d) {
                        d.subscription_ids});
 }
 
-void Shard::LogInflight(const Session& s, uint64_t wal_id, uint16_t packet_id,
-                        WalInflightPhase phase) {
-  if (s.logged) Log(WalInflightState{s.client_id(), wal_id, packet_id, phase});
+void Shard::LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id, WalInflightPhase phase) {
+  if (!s.logged) return;
+  Log(WalInflightState{s.client_id(), wal_id, packet_id, phase});
+  if (phase == WalInflightPhase::kIncomingQos2) s.MarkIncomingQos2Logged(packet_id);
 }
 
 void Shard::LogFinished(Session& s) {
@@ -234,6 +241,7 @@ void Shard::RestoreInflight(Session& s, const WalInflightState& r) {
   switch (r.phase) {
     case WalInflightPhase::kIncomingQos2:
       (void)s.OnIncomingQos2(r.packet_id);
+      s.MarkIncomingQos2Logged(r.packet_id);
       return;
     case WalInflightPhase::kIncomingDone:
       (void)s.OnPubrel(r.packet_id);
@@ -245,9 +253,7 @@ void Shard::RestoreInflight(Session& s, const WalInflightState& r) {
       (void)s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPubrec);
       return;
     case WalInflightPhase::kAwaitPubcomp:
-      if (s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPubcomp)) {
-        (void)s.OnPubrec(r.packet_id);  // releases the message, keeps the packet id
-      }
+      (void)s.RestoreInflight(r.message_id, r.packet_id, Inflight::State::kAwaitPubcomp);
       return;
   }
 }
@@ -281,13 +287,17 @@ void Shard::ForEachSnapshotRecord(F&& add) {
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
       add(WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
     });
-    for (uint16_t pid : s->incoming_qos2()) {
+    s->ForEachLoggedIncomingQos2([&](uint16_t pid) {
       add(WalInflightState{id, 0, pid, WalInflightPhase::kIncomingQos2});
-    }
+    });
   }
   for (const auto& [topic, m] : retained_) {
     if (!Expired(*m, now)) add(WalRetainedSet{ToWal(*m, m->qos, true)});
   }
+}
+
+void Shard::FinishRestore() {
+  for (auto& [id, s] : sessions_) s->DropPlaceholders();
 }
 
 bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
@@ -327,6 +337,14 @@ void Shard::MaybeSnapshot(int64_t now) {
   snapshot_records_ = st.records;
   snapshot_due_ms_ = 0;
   snapshot_done_.store(false, std::memory_order_relaxed);
+  try {
+    StartSnapshotThread(seq, count, std::move(frames));
+  } catch (const std::system_error& e) {  // no thread to be had: the next tick tries again
+    LOG_ERROR_S(kWal, "shard {}: cannot start the snapshot thread: {}", id_, e.what());
+  }
+}
+
+void Shard::StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames) {
   snapshot_thread_ = std::thread([this, dir = WalDir(), seq, count, frames = std::move(frames)] {
     pthread_setname_np(pthread_self(), ("ringmq-snap" + std::to_string(id_)).c_str());
     WalSnapshotWriter w;
@@ -440,14 +458,24 @@ void Shard::EndTurnDurability() {
         proto::Ack ack{a.type, a.packet_id, a.reason, {}};
         if (not_durable) {
           stats_.unacknowledged_not_durable.Add();
-          // 3.1.1 has no negative acknowledgement: the answer is withheld, the client resends.
-          if (c->version != proto::Version::kV5) return;
+          // The message is not the broker's: a QoS 2 id is forgotten, so that the client's next
+          // PUBLISH with it (a resend, or a new message) is delivered again.
+          if (a.type == proto::PacketType::kPubrec && c->session != nullptr &&
+              c->session->OnPubrel(a.packet_id)) {
+            LogInflight(*c->session, 0, a.packet_id, WalInflightPhase::kIncomingDone);
+          }
+          // 3.1.1 has no negative acknowledgement, and PUBCOMP none that fits: the connection is
+          // closed, and the client resends when it reconnects.
+          if (c->version != proto::Version::kV5 || a.type == proto::PacketType::kPubcomp) {
+            ProtocolClose(*c, proto::ReasonCode::kUnspecifiedError,
+                          "not persisted: the write-ahead log failed");
+            return;
+          }
           ack.reason = proto::ReasonCode::kUnspecifiedError;
           if (c->request_problem_information) {
             ack.props.reason_string = "not persisted: the broker's write-ahead log failed";
           }
-        }
-        if (a.log_incoming_qos2 && c->session != nullptr) {
+        } else if (a.log_incoming_qos2 && c->session != nullptr) {
           LogInflight(*c->session, 0, a.packet_id, WalInflightPhase::kIncomingQos2);
         }
         c->Queue(ack);

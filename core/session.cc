@@ -90,6 +90,10 @@ void Session::RemoveQueued(uint64_t wal_id) {
   if (f != inflight_.end()) inflight_.erase(f);
 }
 
+void Session::DropPlaceholders() {
+  std::erase_if(queue_, [](const Delivery& d) { return d.msg == nullptr || d.msg->topic.empty(); });
+}
+
 bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state) {
   auto f = std::find_if(inflight_.begin(), inflight_.end(),
                         [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
@@ -103,6 +107,7 @@ bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::Sta
   }
   f->packet_id = packet_id;
   f->state = state;
+  if (state == Inflight::State::kAwaitPubcomp) f->delivery.msg.reset();  // only the id matters
   last_packet_id_ = packet_id;  // new ids continue after the restored ones
   return true;
 }

@@ -133,6 +133,17 @@ class Session {
     for (const Inflight& f : inflight_) resend(f);
   }
 
+  // Calls fn(Delivery&, const Inflight* or nullptr when queued) for every delivery, in flight
+  // first (send order), then queued (when a session becomes persistent, to log what it holds).
+  template <typename F>
+  void ForEachDelivery(F&& fn) {
+    for (Inflight& f : inflight_) fn(f.delivery, &f);
+    for (Delivery& d : queue_) fn(d, static_cast<const Inflight*>(nullptr));
+  }
+  // Restoring from the WAL: drops queued deliveries whose message is a placeholder (empty
+  // topic: a past-PUBREC entry of a snapshot whose packet id state was lost to corruption).
+  void DropPlaceholders();
+
   // Calls fn(const Inflight&) for every delivery in flight, in send order (snapshots).
   template <typename F>
   void ForEachInflight(F&& fn) const {
@@ -186,11 +197,21 @@ class Session {
   // --- Incoming QoS 2, client to broker ---
 
   // True when this packet id is new (deliver the message); false for a retransmission.
-  bool OnIncomingQos2(uint16_t id) { return incoming_qos2_.insert(id).second; }
+  bool OnIncomingQos2(uint16_t id) { return incoming_qos2_.emplace(id, false).second; }
+  // The id's record is in the WAL (only those go into snapshots: an id whose logging waits for
+  // other shards' records must not become durable before them).
+  void MarkIncomingQos2Logged(uint16_t id) {
+    if (auto it = incoming_qos2_.find(id); it != incoming_qos2_.end()) it->second = true;
+  }
   // True when the id was pending; the entry is released either way.
   bool OnPubrel(uint16_t id) { return incoming_qos2_.erase(id) != 0; }
   size_t incoming_qos2_count() const { return incoming_qos2_.size(); }
-  const std::unordered_set<uint16_t>& incoming_qos2() const { return incoming_qos2_; }
+  template <typename F>
+  void ForEachLoggedIncomingQos2(F&& fn) const {
+    for (const auto& [id, logged] : incoming_qos2_) {
+      if (logged) fn(id);
+    }
+  }
 
   // --- Lifecycle, managed by the shard ---
   Connection* connection = nullptr;  // nullptr while offline
@@ -213,8 +234,8 @@ class Session {
   std::unordered_map<std::string, Subscription> subscriptions_;
   std::deque<Delivery> queue_;
   std::deque<Inflight> inflight_;
-  std::unordered_set<uint16_t> incoming_qos2_;
-  std::vector<uint64_t> finished_;  // wal ids, see DrainFinished
+  std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
+  std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;
   uint64_t dropped_ = 0;
 };

@@ -156,5 +156,32 @@ TEST(Session, LoggedQos2RecordLivesUntilPubcomp) {
   EXPECT_EQ(done, std::vector<uint64_t>{5});
 }
 
+TEST(Session, OnlyLoggedIncomingQos2IdsGoIntoSnapshots) {
+  Session s("c", 10);
+  EXPECT_TRUE(s.OnIncomingQos2(1));
+  EXPECT_TRUE(s.OnIncomingQos2(2));
+  s.MarkIncomingQos2Logged(2);  // 1 still waits for other shards' records
+  std::vector<uint16_t> logged;
+  s.ForEachLoggedIncomingQos2([&](uint16_t id) { logged.push_back(id); });
+  EXPECT_EQ(logged, std::vector<uint16_t>{2});
+  EXPECT_FALSE(s.OnIncomingQos2(1));  // still known as received
+}
+
+TEST(Session, RestorePastPubrecKeepsOnlyTheIdAndDropsLostPlaceholders) {
+  Session s("c", 10);
+  for (uint64_t w : {1, 2}) {
+    Delivery d = D(2, "");
+    d.msg = std::make_shared<Message>();  // a snapshot's placeholder: empty topic
+    d.wal_id = w;
+    ASSERT_TRUE(s.Enqueue(std::move(d), false));
+  }
+  EXPECT_TRUE(s.RestoreInflight(1, 4, Inflight::State::kAwaitPubcomp));
+  s.DropPlaceholders();  // 2 lost its packet id state: never sent as an empty PUBLISH
+  EXPECT_EQ(s.queued_count(), 0u);
+  std::vector<bool> has_message;
+  s.Resend([&](const Inflight& f) { has_message.push_back(f.delivery.msg != nullptr); });
+  EXPECT_EQ(has_message, std::vector<bool>{false});
+}
+
 }  // namespace
 }  // namespace ringmq::core

@@ -111,6 +111,8 @@ class Shard {
   // Durability (core/persistence.cc). Restore and WriteSnapshot run before the shard thread
   // starts (the broker recovers every shard's log at startup); OpenWal on the shard thread.
   void Restore(const WalRecord& r);
+  // After the last Restore: drops what a damaged log left half restored.
+  void FinishRestore();
   bool WriteSnapshot(uint64_t seq, std::string* error);
   bool OpenWal(uint64_t first_seq, std::string* error);
 
@@ -250,7 +252,7 @@ class Shard {
   void LogQueued(Session& s, Delivery& d);
   void LogFinished(Session& s);
   void LogRetained(const Message& m);
-  void LogInflight(const Session& s, uint64_t wal_id, uint16_t packet_id, WalInflightPhase phase);
+  void LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id, WalInflightPhase phase);
   void SetLogged(Session& s, bool logged);
   void RestoreInflight(Session& s, const WalInflightState& r);
   void CloseWal();
@@ -262,6 +264,7 @@ class Shard {
   // segments it covers. At most one at a time per shard.
   void MaybeSnapshot(int64_t now_ms);
   void FinishSnapshot(bool wait);
+  void StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames);
   // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
   // messages to the shards that sent them and sends the answers whose records are durable.
   void EndTurnDurability();
