@@ -1,7 +1,8 @@
 // The per-shard write-ahead log (DESIGN.md section 7, doc/wal-format.md): a directory of segment
 // files `wal-<shard>-<seq>.log` written through the shard's io_uring with group commit, snapshot
-// files `snap-<shard>-<seq>.dat` holding a full state, and recovery that replays the newest valid
-// snapshot and the segments after it.
+// files `snap-<shard>-<seq>.dat` holding a full state, and recovery that replays a snapshot (the
+// newest valid one, or a damaged one salvaged) and the segments after it, checking that none is
+// missing.
 //
 //   WalWriter   the shard's appender: Append copies a record into an in-memory batch and returns
 //               its sequence number; Flush (once per loop turn) writes the batch and fdatasyncs it
@@ -10,7 +11,9 @@
 //               blocking file work for a background thread (or startup): a snapshot written to a
 //               temp file, synced, renamed; then the segments it covers are deleted.
 //   RecoverWal  blocking, at startup: snapshot + segments -> callback(record), torn tail
-//               truncated, corruption reported (lenient) or refused (strict).
+//               truncated, corruption and missing files reported (lenient) or refused (strict).
+// Code: the writers in core/wal.cc, listing and recovery in core/wal_recovery.cc, names and
+// headers in core/internal/wal_file.h.
 //
 // Thread-safety: a WalWriter belongs to one shard thread (the thread that called Open) and only
 // that thread calls it; debug builds assert it. WalSnapshotWriter is used by one thread at a time.
@@ -35,6 +38,12 @@
 //      replays segments >= S on top of it. A snapshot is valid only with its end record.
 //   5. After an I/O error the writer is failed(): durable_seq() stops and never moves again
 //      (a failed fdatasync cannot be retried safely: the kernel may have dropped the dirty pages).
+//   6. After a snapshot S, the segments are S, S+1, ... without a gap; each segment header says
+//      what precedes it (a roll: the previous segment; Open: the snapshot of its number, nothing
+//      for a new log). Recovery reports a gap, or a first segment whose predecessor is missing.
+//   7. A damaged snapshot that recovery has dealt with is renamed `snap-<shard>-S.dat.bad`: kept,
+//      never pruned, and never read again once a newer valid snapshot exists. Its number still
+//      counts for next_seq, so numbers are never reused.
 #ifndef RINGMQ_CORE_WAL_H_
 #define RINGMQ_CORE_WAL_H_
 
@@ -52,6 +61,10 @@
 #include "net/ring.h"
 
 namespace ringmq::core {
+
+namespace wal_internal {
+enum class WalLink : uint32_t;  // core/internal/wal_file.h
+}  // namespace wal_internal
 
 enum class WalDurability : uint8_t {
   kSync,   // every loop turn: write + fdatasync; hold PUBACK until durable
@@ -91,7 +104,9 @@ class WalWriter {
   WalWriter& operator=(const WalWriter&) = delete;
 
   // Creates the directory if needed and segment `first_seq` (RecoverWal's next_segment_seq); the
-  // calling thread becomes the owner. Plain syscalls. REQUIRES: not yet open.
+  // calling thread becomes the owner. The header records whether snapshot `first_seq` or segment
+  // `first_seq - 1` exists (a broker writes its startup snapshot before Open) or the shard has no
+  // file yet (a new log). Plain syscalls. REQUIRES: not yet open.
   [[nodiscard]] bool Open(const WalWriterOptions& options, uint64_t first_seq, std::string* error);
 
   // Copies one record into the batch and returns its sequence number. After failed() the record is
@@ -152,8 +167,9 @@ class WalWriter {
     if (!roll_pending_ && segment_size_ + pending_.size() >= options_.segment_bytes) Roll();
     return appended_seq_;
   }
-  // Creates segment `seq` and makes it current; 0, or the errno with *error.
-  int OpenSegment(uint64_t seq, std::string* error);
+  // Creates segment `seq` (its header saying what precedes it) and makes it current; 0, or the
+  // errno with *error.
+  int OpenSegment(uint64_t seq, wal_internal::WalLink link, std::string* error);
   void TakeBatch();
   void Complete();
   void Fail(int err, const char* what);
@@ -230,14 +246,19 @@ struct WalSegmentFile {
   std::string path;
 };
 
-// The WAL files of one shard in a directory.
+// The WAL files of one shard in a directory, and the snapshot recovery starts from: the newest
+// valid snapshot from which a segment exists for every number up to the newest snapshot's;
+// failing that, the newest snapshot even if damaged (doc/wal-format.md, "Choosing the snapshot").
 struct WalFileList {
-  uint64_t snapshot_seq = 0;               // the newest valid snapshot; 0: none
-  std::string snapshot;                    // its path
-  std::vector<WalSegmentFile> segments;    // seq >= snapshot_seq, ascending: to replay
-  std::vector<std::string> obsolete;       // segments < snapshot_seq, older snapshots, temp files
-  std::vector<std::string> bad_snapshots;  // failed validation (kept for inspection)
-  uint64_t next_seq = 1;                   // above every segment and snapshot number seen
+  uint64_t snapshot_seq = 0;      // the snapshot to start from; 0: none
+  std::string snapshot;           // its path (ends in .bad if an earlier recovery set it aside)
+  bool snapshot_damaged = false;  // it failed validation: recovery salvages its valid records
+  std::vector<WalSegmentFile> segments;  // seq >= snapshot_seq, ascending: to replay
+  // Segments < snapshot_seq, older snapshots, temp files; only temp files when snapshot_damaged.
+  // Never a set-aside (.bad) snapshot.
+  std::vector<std::string> obsolete;
+  std::vector<std::string> bad_snapshots;  // damaged snapshots newer than the one used (kept)
+  uint64_t next_seq = 1;  // above every segment and snapshot number seen, set-aside ones included
 };
 
 // Lists (and validates the snapshots of) one shard's files. A missing directory is empty.
@@ -263,25 +284,29 @@ struct WalCorruptRange {
 };
 
 struct WalRecoverStats {
-  uint64_t snapshot_seq = 0;  // 0: no snapshot used
+  uint64_t snapshot_seq = 0;       // 0: no snapshot used
+  bool snapshot_salvaged = false;  // it was damaged: its valid records were replayed
   uint64_t snapshot_records = 0;
-  uint64_t segments = 0;         // replayed
-  uint64_t records = 0;          // handed to the callback, snapshot included
-  uint64_t bytes = 0;            // of those records' frames
-  uint64_t truncated_bytes = 0;  // torn tail removed from the last segment
-  std::vector<WalCorruptRange> corrupt;
-  uint64_t next_segment_seq = 1;  // open the WalWriter with this
+  uint64_t segments = 0;                 // replayed
+  uint64_t records = 0;                  // handed to the callback, snapshot included
+  uint64_t bytes = 0;                    // of those records' frames
+  uint64_t truncated_bytes = 0;          // torn tail removed from the last segment
+  std::vector<WalCorruptRange> corrupt;  // a missing file: begin == end == 0
+  uint64_t next_segment_seq = 1;         // open the WalWriter with this
 };
 
 using WalRecordCallback = std::function<void(const WalRecord&)>;
 
-// Replays one shard's newest valid snapshot, then its segments in order, calling `fn` for every
-// record (never for the snapshot end record). A torn tail (an incomplete or bad record with no
-// valid record after it, at the end of the last segment) is truncated and logged. Other
-// corruption (a bad snapshot, a bad record with valid ones after it, a bad segment header, a
-// record that does not decode) is logged and listed in stats->corrupt, and the valid records
-// around it are kept; with options.strict it fails instead, with *error naming file and offset.
-// A missing directory is a fresh start. Blocking: startup only.
+// Replays one shard's snapshot (WalFileList: the newest valid one, or a damaged one whose valid
+// records are salvaged), then its segments in order, calling `fn` for every record (never for the
+// snapshot end record). A torn tail (an incomplete or bad record with no valid record after it, at
+// the end of the last segment) is truncated and logged. Other corruption (a damaged snapshot, a
+// bad record with valid ones after it, a bad header, a record that does not decode) and missing
+// files (a gap in the segment numbers, a first segment whose snapshot or previous segment is
+// gone) are logged and listed in stats->corrupt, and the valid records around them are kept; with
+// options.strict it fails instead, with *error naming the file (and range). Lenient recovery
+// (not strict, truncate_torn_tail) renames the damaged snapshots it met to <name>.bad (invariant
+// 7). A missing directory is a fresh start. Blocking: startup only.
 [[nodiscard]] bool RecoverWal(const std::string& dir, uint16_t shard,
                               const WalRecoverOptions& options, const WalRecordCallback& fn,
                               WalRecoverStats* stats, std::string* error);

@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include "core/crc32c.h"
 #include "net/internal/test_util.h"
 #include "net/user_data.h"
 
@@ -129,6 +132,61 @@ void WriteLog(const std::string& dir, uint64_t n, uint64_t segment_bytes = 64 <<
   Drain(ring, w);
 }
 
+// Segments first_seq, first_seq + 1, ... through a real ring, one per group of message ids, as a
+// broker writes them: Open (after its startup snapshot, if any), Roll between groups.
+void WriteSegments(const std::string& dir, uint64_t first_seq,
+                   const std::vector<std::vector<uint64_t>>& groups) {
+  net::Ring ring;
+  std::string error;
+  ASSERT_TRUE(ring.Init(64, 0, &error)) << error;
+  WalWriter w;
+  ASSERT_TRUE(w.Open({dir, 0, 64 << 20, WalDurability::kSync, 10}, first_seq, &error)) << error;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (g > 0) w.Roll();
+    for (uint64_t id : groups[g]) w.Append(Queued(id));
+    Drain(ring, w);
+  }
+}
+
+void WriteSnapshot(const std::string& dir, uint64_t seq, const std::vector<uint64_t>& ids) {
+  WalSnapshotWriter snap;
+  std::string error;
+  ASSERT_TRUE(snap.Open(dir, 0, seq, &error)) << error;
+  for (uint64_t id : ids) snap.Add(Queued(id));
+  ASSERT_TRUE(snap.Commit(&error)) << error;
+}
+
+// The start offset of every frame of a segment or snapshot, and its end.
+std::vector<size_t> Frames(std::string_view data) {
+  std::vector<size_t> at;
+  for (size_t off = kWalFileHeaderSize; off < data.size();) {
+    at.push_back(off);
+    WalFrame f{};
+    if (ParseWalFrame(data.substr(off), &f) != WalFrameStatus::kOk) return at;
+    off += f.size;
+  }
+  at.push_back(data.size());
+  return at;
+}
+
+// Flips a byte in the body of frame i of a file.
+void Damage(const std::string& path, size_t i) {
+  std::string data = ReadAll(path);
+  data[Frames(data)[i] + kWalFrameHeaderSize + 3] ^= 0x10;
+  WriteAll(path, data);
+}
+
+// Header bytes 24..27: what precedes a segment (doc/wal-format.md, "Continuity").
+uint32_t Link(const std::string& path) { return LoadWalLe32(ReadAll(path).data() + 24); }
+
+// Rewrites a header as the earlier format wrote it: bytes 24..27 zero, checksum updated.
+void ClearLink(const std::string& path) {
+  std::string data = ReadAll(path);
+  std::memset(&data[24], 0, 4);
+  StoreWalLe32(Crc32c(data.data(), 28), &data[28]);
+  WriteAll(path, data);
+}
+
 TEST(WalWriter, WritesSyncsAndAdvancesDurableSeqThroughTheRing) {
   TempDir dir;
   net::Ring ring;
@@ -181,6 +239,7 @@ TEST(WalWriter, RollsSegmentsAndRecoversThemInOrder) {
   Collected got;
   const WalRecoverStats st = Recover(dir.path(), &got);
   EXPECT_EQ(got.MessageIds(), Iota(1, 301));
+  EXPECT_TRUE(st.corrupt.empty());  // a log that starts at segment 5 is complete
   EXPECT_EQ(st.segments, w.stats().segments);
   EXPECT_EQ(st.next_segment_seq, w.segment_seq() + 1);
 }
@@ -308,7 +367,9 @@ TEST(WalSnapshot, SnapshotPlusLaterSegmentsAndPruning) {
   EXPECT_EQ(ListWalShards(dir.path()), std::vector<uint16_t>{0});
 }
 
-TEST(WalSnapshot, AnIncompleteOrCorruptSnapshotIsNotUsed) {
+// A snapshot cut short (its end record torn): lenient recovery keeps its complete records, reports
+// the rest and sets the file aside; strict recovery refuses and changes nothing.
+TEST(WalSnapshot, AnIncompleteSnapshotIsSalvagedAndSetAside) {
   TempDir dir;
   std::string error;
   {
@@ -317,24 +378,139 @@ TEST(WalSnapshot, AnIncompleteOrCorruptSnapshotIsNotUsed) {
     snap.Add(Queued(1));
   }
   EXPECT_TRUE(fs::is_empty(dir.path()));
-  WalSnapshotWriter snap;
-  ASSERT_TRUE(snap.Open(dir.path(), 0, 3, &error));
-  snap.Add(Queued(1));
-  ASSERT_TRUE(snap.Commit(&error)) << error;
-  std::string bytes = ReadAll(dir.File(WalSnapshotName(0, 3)));
+  WriteSnapshot(dir.path(), 3, {1, 2});
+  const std::string path = dir.File(WalSnapshotName(0, 3));
+  std::string bytes = ReadAll(path);
+  const size_t end_record = Frames(bytes)[2];
   bytes.resize(bytes.size() - 1);  // cut into the end record
-  WriteAll(dir.File(WalSnapshotName(0, 3)), bytes);
+  WriteAll(path, bytes);
+
+  Collected strict;
+  bool ok = true;
+  Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find(WalSnapshotName(0, 3)), std::string::npos) << error;
+  EXPECT_TRUE(fs::exists(path));
 
   Collected got;
   WalRecoverStats st = Recover(dir.path(), &got);
-  EXPECT_EQ(st.snapshot_seq, 0u);
-  EXPECT_TRUE(got.records.empty());
+  EXPECT_EQ(got.MessageIds(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(st.snapshot_seq, 3u);
+  EXPECT_TRUE(st.snapshot_salvaged);
   ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, path);
+  EXPECT_EQ(st.corrupt[0].begin, end_record);
+  EXPECT_EQ(st.corrupt[0].end, bytes.size());
   EXPECT_EQ(st.next_segment_seq, 4u);  // never reuses the number
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_EQ(ReadAll(path + ".bad"), bytes);
+}
+
+// A flipped byte in the only snapshot (the segments before it were pruned when it was written):
+// lenient recovery loses that one record and replays the segment after the snapshot.
+TEST(WalSnapshot, AFlippedByteInTheOnlySnapshotLosesOnlyThatRecord) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 5, Iota(1, 21));
+  WriteSegments(dir.path(), 5, {Iota(21, 31)});
+  const std::string path = dir.File(WalSnapshotName(0, 5));
+  const std::vector<size_t> frames = Frames(ReadAll(path));
+  Damage(path, 6);  // message 7
+
+  Collected strict;
   bool ok = true;
-  st = Recover(dir.path(), &got, /*strict=*/true, &ok, &error);
+  std::string error;
+  Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
   EXPECT_FALSE(ok);
-  EXPECT_NE(error.find("invalid snapshot"), std::string::npos) << error;
+  EXPECT_NE(error.find(WalSnapshotName(0, 5)), std::string::npos) << error;
+
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  std::vector<uint64_t> want = Iota(1, 31);
+  want.erase(want.begin() + 6);
+  EXPECT_EQ(got.MessageIds(), want);
+  EXPECT_EQ(st.snapshot_seq, 5u);
+  EXPECT_TRUE(st.snapshot_salvaged);
+  EXPECT_EQ(st.snapshot_records, 19u);
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, path);
+  EXPECT_EQ(st.corrupt[0].begin, frames[6]);
+  EXPECT_EQ(st.corrupt[0].end, frames[7]);
+  EXPECT_EQ(st.next_segment_seq, 6u);
+}
+
+// Snapshot 1, segments 1-3 and a damaged snapshot 3, as a crash between writing snapshot 3 and
+// pruning leaves them: snapshot 1 and every segment after it hold the whole state, so they are
+// used. Once segment 2 is gone, snapshot 3 holds more than snapshot 1 can give: it is salvaged.
+TEST(WalSnapshot, AnOlderValidSnapshotIsUsedOnlyIfNoSegmentAfterItIsMissing) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 1, {});
+  WriteSegments(dir.path(), 1, {Iota(1, 11), Iota(11, 21), Iota(21, 31)});
+  WriteSnapshot(dir.path(), 3, Iota(1, 21));
+  const std::string snap3 = dir.File(WalSnapshotName(0, 3));
+  Damage(snap3, 4);  // message 5
+  {
+    Collected got;
+    const WalRecoverStats st = Recover(dir.path(), &got);
+    EXPECT_EQ(got.MessageIds(), Iota(1, 31));
+    EXPECT_EQ(st.snapshot_seq, 1u);
+    EXPECT_FALSE(st.snapshot_salvaged);
+    ASSERT_EQ(st.corrupt.size(), 1u);  // nothing lost, but a damaged file is still reported
+    EXPECT_EQ(st.corrupt[0].file, snap3);
+    EXPECT_TRUE(fs::exists(snap3 + ".bad"));
+  }
+  fs::remove(dir.File(WalSegmentName(0, 2)));
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  std::vector<uint64_t> want = Iota(1, 31);
+  want.erase(want.begin() + 4);
+  EXPECT_EQ(got.MessageIds(), want);
+  EXPECT_EQ(st.snapshot_seq, 3u);
+  EXPECT_TRUE(st.snapshot_salvaged);
+  ASSERT_EQ(st.corrupt.size(), 1u);  // the damaged record; segment 3 follows snapshot 3
+  EXPECT_EQ(st.corrupt[0].file, snap3 + ".bad");
+  // While the state rests on a damaged snapshot, pruning deletes nothing.
+  WalFileList list;
+  std::string error;
+  ASSERT_TRUE(ListWalFiles(dir.path(), 0, &list, &error)) << error;
+  EXPECT_TRUE(list.snapshot_damaged);
+  EXPECT_TRUE(list.obsolete.empty());
+}
+
+// After a salvage the broker writes its startup snapshot and prunes: the set-aside file stays,
+// is never read again, and its number is never reused. Until that snapshot exists (a crash right
+// after recovery) the next recovery salvages the same records again.
+TEST(WalSnapshot, ASetAsideSnapshotIsKeptAndNeverReadAgain) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 4, Iota(1, 11));
+  Damage(dir.File(WalSnapshotName(0, 4)), 0);
+  const std::string bad = dir.File(WalSnapshotName(0, 4)) + ".bad";
+  for (int start = 0; start < 2; ++start) {
+    Collected got;
+    const WalRecoverStats st = Recover(dir.path(), &got);
+    EXPECT_EQ(got.MessageIds(), Iota(2, 11));
+    EXPECT_EQ(st.corrupt.size(), 1u);
+    EXPECT_EQ(st.next_segment_seq, 5u);
+    EXPECT_TRUE(fs::exists(bad));
+    EXPECT_FALSE(fs::exists(dir.File(WalSnapshotName(0, 4))));
+    EXPECT_EQ(ListWalShards(dir.path()), std::vector<uint16_t>{0});
+  }
+  WriteSnapshot(dir.path(), 5, Iota(2, 11));
+  WriteSegments(dir.path(), 5, {Iota(11, 13)});
+  size_t deleted = 0;
+  std::string error;
+  ASSERT_TRUE(DeleteObsoleteWalFiles(dir.path(), 0, &deleted, &error)) << error;
+  EXPECT_EQ(deleted, 0u);
+  EXPECT_TRUE(fs::exists(bad));
+  WalFileList list;
+  ASSERT_TRUE(ListWalFiles(dir.path(), 0, &list, &error)) << error;
+  EXPECT_EQ(list.snapshot_seq, 5u);
+  EXPECT_FALSE(list.snapshot_damaged);
+  EXPECT_TRUE(list.bad_snapshots.empty());
+  EXPECT_EQ(list.next_seq, 6u);
+  Collected later;
+  const WalRecoverStats st = Recover(dir.path(), &later, /*strict=*/true);
+  EXPECT_EQ(later.MessageIds(), Iota(2, 13));
+  EXPECT_TRUE(st.corrupt.empty());
 }
 
 // Cuts the last segment at every byte of its last three records: recovery keeps the complete
@@ -450,13 +626,22 @@ TEST(WalRecover, CorruptionInAnEarlierSegmentContinuesWithTheNext) {
 
   Collected got;
   const WalRecoverStats st = Recover(dir.path(), &got);
-  EXPECT_EQ(st.corrupt.size(), 2u);
+  ASSERT_EQ(st.corrupt.size(), 2u);
   EXPECT_EQ(st.corrupt[0].end, s1.size());
   EXPECT_EQ(st.corrupt[1].file, list.segments[1].path);
+  EXPECT_EQ(st.corrupt[1].end, kWalFileHeaderSize);  // only the header: its records are kept
   const std::vector<uint64_t> ids = got.MessageIds();
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.front(), 1u);
   EXPECT_EQ(ids.back(), 100u);  // later segments replayed in full
+  const std::vector<size_t> frames = Frames(s2);
+  for (size_t i = 0; i + 1 < frames.size(); ++i) {
+    WalFrame f{};
+    ASSERT_EQ(ParseWalFrame(std::string_view(s2).substr(frames[i]), &f), WalFrameStatus::kOk);
+    WalMessageQueued q;
+    ASSERT_TRUE(Decode(f.body, &q));
+    EXPECT_NE(std::find(ids.begin(), ids.end(), q.message_id), ids.end()) << q.message_id;
+  }
   bool ok = true;
   Collected strict;
   Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
@@ -469,11 +654,111 @@ TEST(WalRecover, MissingDirectoryAndEmptySegmentAreAFreshStart) {
   WalRecoverStats st = Recover(dir.path() + "/absent", &got, /*strict=*/true);
   EXPECT_EQ(st.records, 0u);
   EXPECT_EQ(st.next_segment_seq, 1u);
-  WriteAll(dir.File(WalSegmentName(0, 7)), "RW");  // created, then killed before the header
+  // A start wrote its snapshot, created segment 7 and was killed before the header was written.
+  WriteSnapshot(dir.path(), 7, {});
+  WriteAll(dir.File(WalSegmentName(0, 7)), "RW");
   st = Recover(dir.path(), &got, /*strict=*/true);
   EXPECT_EQ(st.records, 0u);
   EXPECT_TRUE(st.corrupt.empty());
   EXPECT_EQ(st.next_segment_seq, 8u);
+  // Without that snapshot, what came before segment 7 is gone.
+  fs::remove(dir.File(WalSnapshotName(0, 7)));
+  st = Recover(dir.path(), &got);
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, dir.File(WalSnapshotName(0, 7)));
+}
+
+// Segments 3 and 4 of 2-5 deleted: reported as missing (lenient: the other segments replayed;
+// strict: refused, naming the first missing file).
+TEST(WalRecover, MissingSegmentsAreReported) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 2, {});
+  WriteSegments(dir.path(), 2, {Iota(1, 11), Iota(11, 21), Iota(21, 31), Iota(31, 41)});
+  fs::remove(dir.File(WalSegmentName(0, 3)));
+  fs::remove(dir.File(WalSegmentName(0, 4)));
+  Collected strict;
+  bool ok = true;
+  std::string error;
+  Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find(WalSegmentName(0, 3) + ": missing file"), std::string::npos) << error;
+
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  std::vector<uint64_t> want = Iota(1, 11);
+  for (uint64_t i = 31; i < 41; ++i) want.push_back(i);
+  EXPECT_EQ(got.MessageIds(), want);
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, dir.File(WalSegmentName(0, 3)));
+  EXPECT_EQ(st.corrupt[0].begin, 0u);
+  EXPECT_EQ(st.corrupt[0].end, 0u);
+  EXPECT_NE(st.corrupt[0].reason.find("segments 3 to 4"), std::string::npos);
+  EXPECT_EQ(st.next_segment_seq, 6u);
+}
+
+// The startup snapshot 7 and the segments opened after it: each header says what precedes it, so
+// without the snapshot recovery knows the state before segment 7 is gone (rather than replaying
+// the segments onto an empty state).
+TEST(WalRecover, AMissingSnapshotIsReportedWhenItsSegmentsRemain) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 7, Iota(1, 11));
+  WriteSegments(dir.path(), 7, {Iota(11, 21), Iota(21, 31)});
+  EXPECT_EQ(Link(dir.File(WalSegmentName(0, 7))), 3u);  // opened after snapshot 7
+  EXPECT_EQ(Link(dir.File(WalSegmentName(0, 8))), 2u);  // rolled from segment 7
+  fs::remove(dir.File(WalSnapshotName(0, 7)));
+  Collected strict;
+  bool ok = true;
+  std::string error;
+  Recover(dir.path(), &strict, /*strict=*/true, &ok, &error);
+  EXPECT_FALSE(ok);
+  EXPECT_NE(error.find(WalSnapshotName(0, 7) + ": missing file"), std::string::npos) << error;
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), Iota(11, 31));
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, dir.File(WalSnapshotName(0, 7)));
+}
+
+// A crash between the startup snapshot 3 and pruning leaves snapshot 1 and segments 1-2: without
+// snapshot 3 they and segment 3 still hold everything, so nothing is missing.
+TEST(WalRecover, ADeletedSnapshotWhoseSegmentsRemainLosesNothing) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 1, {});
+  WriteSegments(dir.path(), 1, {Iota(1, 11), Iota(11, 21)});
+  WriteSnapshot(dir.path(), 3, Iota(1, 21));
+  WriteSegments(dir.path(), 3, {Iota(21, 31)});
+  fs::remove(dir.File(WalSnapshotName(0, 3)));
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got, /*strict=*/true);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 31));
+  EXPECT_TRUE(st.corrupt.empty());
+}
+
+// Files of the earlier format (header bytes 24..27 zero) recover as before; a missing snapshot
+// is still found from the numbers: only a log starting at segment 1 needs none.
+TEST(WalRecover, FilesOfTheEarlierFormatRecoverAndMissingSnapshotsAreFound) {
+  TempDir dir;
+  WriteSnapshot(dir.path(), 7, Iota(1, 11));
+  WriteSegments(dir.path(), 7, {Iota(11, 21), Iota(21, 31)});
+  ClearLink(dir.File(WalSegmentName(0, 7)));
+  ClearLink(dir.File(WalSegmentName(0, 8)));
+  Collected got;
+  WalRecoverStats st = Recover(dir.path(), &got, /*strict=*/true);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 31));
+  fs::remove(dir.File(WalSnapshotName(0, 7)));
+  Collected lenient;
+  st = Recover(dir.path(), &lenient);
+  EXPECT_EQ(lenient.MessageIds(), Iota(11, 31));
+  ASSERT_EQ(st.corrupt.size(), 1u);
+  EXPECT_EQ(st.corrupt[0].file, dir.File(WalSnapshotName(0, 7)));
+
+  TempDir fresh;
+  WriteLog(fresh.path(), 5);
+  EXPECT_EQ(Link(fresh.File(WalSegmentName(0, 1))), 1u);  // the log starts here
+  ClearLink(fresh.File(WalSegmentName(0, 1)));
+  Collected all;
+  st = Recover(fresh.path(), &all, /*strict=*/true);
+  EXPECT_EQ(all.MessageIds(), Iota(1, 6));
 }
 
 }  // namespace

@@ -18,6 +18,11 @@ range, deletes a file, appends garbage) and checks that:
 
 An undamaged copy must give back exactly what is due, so that "a subset" is not trivially met.
 
+Targeted cases on each data directory check what recovery must do better than "a subset": one
+flipped byte in a snapshot record loses at most that record (the snapshot is salvaged and kept as
+.bad), and a deleted snapshot whose segment remains, or a deleted middle segment, is reported
+(strict recovery refuses, naming the missing file).
+
 RINGMQ_WAL_SEED=N replays a run; RINGMQ_WAL_ITERATIONS=N changes the iterations per class.
 """
 import os
@@ -45,8 +50,40 @@ START_TIMEOUT = 60.0 if SANITIZED else 20.0
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
 FILE_RE = re.compile(r"(wal|snap)-\d+-\d+\.(log|dat)")
+HEADER = 32  # bytes of a segment or snapshot header (doc/wal-format.md)
 # core/broker.cc logs one such line per corrupt range that lenient recovery skipped.
 CORRUPT_RE = re.compile(r"WAL \S+ bytes \d+-\d+ skipped: ")
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def frames(data):
+    """(offset, size, type) of every record frame of a segment or snapshot, until a bad one."""
+    out, off = [], HEADER
+    while off + 9 <= len(data):
+        length, typ = struct.unpack_from("<IB", data, off)
+        if off + 9 + length > len(data):
+            break
+        out.append((off, 9 + length, typ))
+        off += 9 + length
+    return out
+
+
+def segment_header(shard, seq, link):
+    """The header of segment `seq`; link 2: it continues segment seq - 1 (a roll)."""
+    h = struct.pack("<IHHQQI", 0x4C415752, 1, shard, seq, int(time.time() * 1000), link)
+    return h + struct.pack("<I", crc32c(h))
+
+
+def wal_name(kind, shard, seq):
+    return "%s-%d-%012d.%s" % (kind, shard, seq, "log" if kind == "wal" else "dat")
 
 
 def iterations(default):
@@ -340,9 +377,10 @@ class CorruptionCase:
         for mark in SANITIZER_MARKS:
             self.assertNotIn(mark, text, "%s: sanitizer report\n%s" % (ctx, text[-4000:]))
 
-    def check_strict(self, data_dir, ctx):
+    def check_strict(self, data_dir, ctx, names=None):
         """Strict start on `data_dir`: True if it started (and stopped cleanly), False if it
-        refused, with a non-zero exit (not a signal) and an error naming a WAL file."""
+        refused, with a non-zero exit (not a signal) and an error naming a WAL file (`names`, if
+        given)."""
         p = Proc(data_dir, "--recover-strict")
         if p.started:
             rc = p.stop()
@@ -356,6 +394,8 @@ class CorruptionCase:
         last = p.stderr().strip().splitlines()[-1] if p.stderr().strip() else ""
         self.assertTrue("start failed" in last and FILE_RE.search(last),
                         "%s: strict refusal does not name the file: %r" % (ctx, last))
+        if names is not None:
+            self.assertIn(names, last, "%s: strict refusal does not name %s" % (ctx, names))
         return False
 
     def check_lenient(self, data_dir, ctx, quiet=0.4):
@@ -416,17 +456,109 @@ class CorruptionCase:
         # A longer quiet period: here a message that comes late would be a false failure.
         corrupt, sessions, retained = self.check_lenient(work, "intact copy", quiet=2.0)
         self.assertFalse(corrupt)
+        for name, want in self.due().items():
+            self.assertEqual(sessions[name], want, "%s: %d of %d due messages"
+                             % (name, len(sessions[name] & want), len(want)))
+        self.assertEqual(retained, self.fixture.retained_now)
+
+    def due(self):
+        """What each persistent session must get back from an undamaged directory."""
         f = self.fixture
-        due = {
+        return {
             "keep4": {m for m, (t, _) in f.published.items() if t.startswith("data/")},
             "keep5": {m for m, (t, _) in f.published.items()
                       if re.fullmatch(r"data/[^/]+/t|alert/.*", t)},
             "live": {m for m, (t, _) in f.published.items() if t.startswith("data/")} - f.acked,
         }
-        for name, want in due.items():
-            self.assertEqual(sessions[name], want, "%s: %d of %d due messages"
-                             % (name, len(sessions[name] & want), len(want)))
-        self.assertEqual(retained, f.retained_now)
+
+    # ---- targeted damage --------------------------------------------------------------------
+
+    def copy(self, name):
+        work = os.path.join(self.root, name)
+        shutil.copytree(self.template, work)
+        shutil.copytree(self.template, work + "-strict")
+        return work, os.path.join(work, "wal"), os.path.join(work + "-strict", "wal")
+
+    def largest(self, kind, min_frames):
+        """The name of the WAL file of `kind` ('wal' or 'snap') with the most records (at least
+        min_frames), or None."""
+        best, best_n = None, min_frames - 1
+        for name in sorted(os.listdir(os.path.join(self.template, "wal"))):
+            if FILE_RE.fullmatch(name) and name.startswith(kind + "-"):
+                with open(os.path.join(self.template, "wal", name), "rb") as f:
+                    n = len(frames(f.read()))
+                if n > best_n:
+                    best, best_n = name, n
+        return best
+
+    def test_flipped_byte_in_a_snapshot_loses_one_record_at_most(self):
+        name = self.largest("snap", 3)  # two records and the end record, at least
+        if name is None:
+            self.skipTest("no snapshot holds records in this data directory")
+        work, wal, strict_wal = self.copy("flip-snapshot")
+        for d in (wal, strict_wal):
+            with open(os.path.join(d, name), "r+b") as f:
+                data = bytearray(f.read())
+                records = frames(data)[:-1]  # not the end record
+                off, size, _ = records[len(records) // 2]
+                data[off + 9 + (size - 9) // 2] ^= 0x04  # inside the body
+                f.seek(0)
+                f.write(data)
+        ctx = "%s: %s: one flipped byte in a record" % (type(self).__name__, name)
+        self.assertFalse(self.check_strict(work + "-strict", ctx, names=name))
+        corrupt, sessions, retained = self.check_lenient(work, ctx, quiet=2.0)
+        self.assertTrue(corrupt, ctx)
+        # One record lost touches one session (a message, a subscription, or the session itself)
+        # or one retained message; the snapshot's other records come back.
+        damaged = [n for n, want in self.due().items() if sessions[n] != want]
+        lost_retained = set(self.fixture.retained_now) - set(retained)
+        self.assertLessEqual(len(damaged) + len(lost_retained), 1,
+                             "%s: sessions %s and retained %s lost" % (ctx, damaged, lost_retained))
+        self.assertTrue(os.path.exists(os.path.join(wal, name + ".bad")),
+                        "%s: the damaged snapshot was not kept" % ctx)
+        self.assertTrue(self.check_strict(work, ctx + " (after lenient recovery)"))
+
+    def test_deleted_snapshot_with_its_segment_is_reported(self):
+        name = self.largest("snap", 1)
+        work, wal, strict_wal = self.copy("delete-snapshot")
+        for d in (wal, strict_wal):
+            os.unlink(os.path.join(d, name))
+        ctx = "%s: %s deleted" % (type(self).__name__, name)
+        self.assertFalse(self.check_strict(work + "-strict", ctx, names=name))
+        corrupt, _, _ = self.check_lenient(work, ctx)
+        self.assertTrue(corrupt, "%s: lenient recovery did not report it" % ctx)
+        self.assertTrue(self.check_strict(work, ctx + " (after lenient recovery)"))
+
+    def test_deleted_middle_segment_is_reported(self):
+        # The broker rolls segments at 64 MiB: split the fullest segment in three at record
+        # boundaries, as rolls would have written it, then delete the middle one.
+        name = self.largest("wal", 3)
+        if name is None:
+            self.skipTest("no segment holds three records in this data directory")
+        shard, seq = (int(x) for x in name[4:-4].split("-"))
+        work, wal, strict_wal = self.copy("delete-segment")
+        for d in (wal, strict_wal):
+            with open(os.path.join(d, name), "rb") as f:
+                data = f.read()
+            fr = frames(data)
+            cut1, cut2 = fr[len(fr) // 3][0], fr[2 * len(fr) // 3][0]
+            with open(os.path.join(d, name), "r+b") as f:
+                f.truncate(cut1)
+            for i, (a, b) in enumerate(((cut1, cut2), (cut2, len(data))), start=1):
+                with open(os.path.join(d, wal_name("wal", shard, seq + i)), "wb") as f:
+                    f.write(segment_header(shard, seq + i, 2) + data[a:b])
+        # Split but complete: the three segments are a healthy log.
+        self.assertTrue(self.check_strict(work + "-strict", "split " + name))
+        shutil.rmtree(work + "-strict")
+        shutil.copytree(work, work + "-strict")
+        middle = wal_name("wal", shard, seq + 1)
+        for d in (wal, strict_wal):
+            os.unlink(os.path.join(d, middle))
+        ctx = "%s: %s split in three, %s deleted" % (type(self).__name__, name, middle)
+        self.assertFalse(self.check_strict(work + "-strict", ctx, names=middle))
+        corrupt, _, _ = self.check_lenient(work, ctx)
+        self.assertTrue(corrupt, "%s: lenient recovery did not report it" % ctx)
+        self.assertTrue(self.check_strict(work, ctx + " (after lenient recovery)"))
 
     def test_damaged_copies(self):
         rng = random.Random(self.seed)
