@@ -3,6 +3,8 @@
 
 #include <ctime>
 
+#include "acl/json.h"
+
 namespace ringmq::core::log_internal {
 
 namespace {
@@ -102,48 +104,25 @@ void AppendField(std::string* event, char type, std::string_view key, std::strin
 }
 
 void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
+  // acl's writer escapes valid UTF-8; what a client sent may not be: each invalid byte becomes
+  // U+FFFD first.
   size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      out->push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-          break;
-        }
-        if (const size_t n = Utf8Length(s, i); n != 0) {
-          out->append(s.substr(i, n));
-          i += n;
-          continue;
-        }
-        out->append("\\ufffd");  // invalid UTF-8: one replacement per bad byte
-    }
-    ++i;
+  while (i < s.size() && Utf8Length(s, i) != 0) i += Utf8Length(s, i);
+  if (i == s.size()) {
+    acl::AppendJsonString(out, s);
+    return;
   }
-  out->push_back('"');
+  std::string valid(s.substr(0, i));
+  while (i < s.size()) {
+    if (const size_t n = Utf8Length(s, i); n != 0) {
+      valid.append(s.substr(i, n));
+      i += n;
+    } else {
+      valid.append(kReplacement);
+      ++i;
+    }
+  }
+  acl::AppendJsonString(out, valid);
 }
 
 void AppendTimestamp(std::string* out, int64_t unix_ms) {
