@@ -56,9 +56,8 @@ cleanup() {
 trap cleanup EXIT
 CLK_TCK="$(getconf CLK_TCK)"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source-path=SCRIPTDIR source=bench/brokers.sh
+source "$(dirname "$0")/bench/brokers.sh"
 
 # Same limits for both brokers, so that neither drops QoS 1/2 because of a small default queue.
 QUEUED=1000000
@@ -68,24 +67,7 @@ INFLIGHT=1000
 start_broker() {
   local kind="$1"
   if [[ "$kind" == mosquitto ]]; then
-    PORT="$(free_port)"
-    cat > "$WORK/mosquitto.conf" <<EOF
-listener $PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages $QUEUED
-max_inflight_messages $INFLIGHT
-max_connections -1
-set_tcp_nodelay true
-log_dest none
-EOF
-    mosquitto -c "$WORK/mosquitto.conf" > "$WORK/broker.log" 2>&1 &
-    BROKER_PID=$!
-    for _ in $(seq 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-      sleep 0.05
-    done
-    echo "compare.sh: mosquitto did not start:" >&2; cat "$WORK/broker.log" >&2; exit 1
+    start_mosquitto false
   else
     local shards="${kind#ringmq}"
     : > "$WORK/broker.out"
@@ -101,12 +83,6 @@ EOF
     done
     echo "compare.sh: ringmq did not start:" >&2; cat "$WORK/broker.log" >&2; exit 1
   fi
-}
-
-stop_broker() {
-  kill "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

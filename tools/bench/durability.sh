@@ -79,9 +79,8 @@ QUEUED=2000000  # both brokers: nothing dropped for a full queue
 (( FILL < QUEUED )) || QUEUED=$((FILL * 2))
 INFLIGHT=1000
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source-path=SCRIPTDIR source=brokers.sh
+source "$(dirname "$0")/brokers.sh"
 now_ns() { date +%s%N; }
 
 # start_ringmq DATA_DIR DURABILITY -> BROKER_PID, PORT, REST_PORT; sets START_NS / READY_NS
@@ -107,36 +106,6 @@ start_ringmq() {
   echo "durability.sh: ringmq did not start:" >&2; tail -20 "$WORK/broker.log" >&2; exit 1
 }
 
-start_mosquitto() {
-  PORT="$(free_port)"
-  mkdir -p "$WORK/mosq"
-  cat > "$WORK/mosquitto.conf" <<EOF
-listener $PORT 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $WORK/mosq/
-max_queued_messages $QUEUED
-max_inflight_messages $INFLIGHT
-max_connections -1
-set_tcp_nodelay true
-log_dest none
-EOF
-  mosquitto -c "$WORK/mosquitto.conf" > "$WORK/broker.log" 2>&1 &
-  BROKER_PID=$!
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "durability.sh: mosquitto did not start:" >&2; cat "$WORK/broker.log" >&2; exit 1
-}
-
-# stop_broker [SIGNAL]: waits for the exit; prints nothing.
-stop_broker() {
-  kill "-${1:-TERM}" "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
-  BROKER_PID=""
-}
-
 rest() { curl -sf -H "Authorization: Bearer $RINGMQ_MASTER_TOKEN" "http://127.0.0.1:$REST_PORT$1"; }
 
 # wal_counters -> "records syncs", summed over the shards.
@@ -158,7 +127,7 @@ run_once() {
   local data="$WORK/data" json rc=0 before="-1 -1" after="-1 -1"
   rm -rf "$data" "$WORK/mosq"
   if [[ "$kind" == mosquitto ]]; then
-    start_mosquitto
+    start_mosquitto true
   else
     start_ringmq "$data" "${kind#ringmq-}"
     before="$(wal_counters)"
