@@ -40,6 +40,9 @@ class Connection {
   template <typename P>
   bool Queue(const P& packet);
 
+  // Closing, or its close is queued: no more input is handled.
+  bool closing() const { return state == State::kClosing || close_queued; }
+
   const int fd;
   const uint32_t slot;        // index in the shard's connection table
   const uint32_t generation;  // distinguishes reuses of a slot in io_uring user_data
@@ -67,6 +70,7 @@ class Connection {
   bool in_dirty_list = false;
   bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
   bool publish_will = true;         // false after a normal DISCONNECT
+  bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step
 
   int64_t last_rx_ms = 0;
   uint16_t keep_alive_s = 0;

@@ -105,11 +105,12 @@ void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
 
 void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
   acl_cache_.Invalidate(key);
-  std::vector<Connection*> doomed;
+  // Queued, not closed inside the walk: a close publishes a will and may end the session.
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key && s->connection != nullptr) doomed.push_back(s->connection);
+    if (s->token_key == key && s->connection != nullptr) {
+      QueueClose(*s->connection, reason, "token revoked");
+    }
   }
-  for (Connection* c : doomed) ProtocolClose(*c, reason, "token revoked");
 }
 
 bool Shard::HandleInput(Connection& c) {
@@ -147,7 +148,7 @@ bool Shard::HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body) {
       auto r = proto::DecodePublish(byte0, body, c.version);
       if (!r.ok()) break;
       HandlePublish(c, *r);
-      return c.state != Connection::State::kClosing;
+      return !c.closing();
     }
     case PacketType::kPuback:
     case PacketType::kPubrec:
@@ -156,13 +157,13 @@ bool Shard::HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body) {
       auto r = proto::DecodeAck(byte0, body, c.version);
       if (!r.ok()) break;
       HandleAck(c, *r);
-      return c.state != Connection::State::kClosing;
+      return !c.closing();
     }
     case PacketType::kSubscribe: {
       auto r = proto::DecodeSubscribe(byte0, body, c.version);
       if (!r.ok()) break;
       HandleSubscribe(c, *r);
-      return c.state != Connection::State::kClosing;
+      return !c.closing();
     }
     case PacketType::kUnsubscribe: {
       auto r = proto::DecodeUnsubscribe(byte0, body, c.version);
@@ -347,7 +348,9 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     return RefuseConnect(c, ReasonCode::kQuotaExceeded, client_id, "connection limit reached");
   }
 
-  // Takeover of a live connection with the same client id [MQTT-3.1.4-3].
+  // Takeover of a live connection with the same client id [MQTT-3.1.4-3]. Closed here, not
+  // queued: the new connection needs the session now, and HandleConnect runs on the input path
+  // (HandleInput), never inside a walk over match lists, sessions or connections.
   auto it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second->connection != nullptr) {
     Connection& old = *it->second->connection;
@@ -570,17 +573,11 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
   }
   if (deliver) {
-    const uint32_t slot = c.slot, generation = c.generation;
     durable_publish_ = sync;
+    // Closes nothing (a publisher subscribed to its own topic whose queue overflows has its close
+    // queued): c and s are still there after it, and the PUBLISH is answered.
     Publish(MakeMessage(p, topic, s.client_id(), NowMs()), store_retained);
     durable_publish_ = false;
-    // Delivering may have closed this very connection (a publisher subscribed to its own topic
-    // with queue_full_policy = disconnect): then c, and maybe s, are gone.
-    const Connection* alive = conns_[slot].get();
-    if (alive == nullptr || alive->generation != generation ||
-        alive->state == Connection::State::kClosing || alive->session != &s) {
-      return;
-    }
   }
   if (p.qos == 0) return;
   // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,

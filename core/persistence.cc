@@ -465,10 +465,11 @@ void Shard::EndTurnDurability() {
             LogInflight(*c->session, 0, a.packet_id, WalInflightPhase::kIncomingDone);
           }
           // 3.1.1 has no negative acknowledgement, and PUBCOMP none that fits: the connection is
-          // closed, and the client resends when it reconnects.
+          // closed (queued: this walks the held answers), and the client resends when it
+          // reconnects.
           if (c->version != proto::Version::kV5 || a.type == proto::PacketType::kPubcomp) {
-            ProtocolClose(*c, proto::ReasonCode::kUnspecifiedError,
-                          "not persisted: the write-ahead log failed");
+            QueueClose(*c, proto::ReasonCode::kUnspecifiedError,
+                       "not persisted: the write-ahead log failed");
             return;
           }
           ack.reason = proto::ReasonCode::kUnspecifiedError;

@@ -38,20 +38,24 @@ void Shard::Publish(MessagePtr m, bool store_retained) {
 }
 
 void Shard::DeliverLocal(const MessagePtr& m) {
-  match_scratch_.clear();
-  trie_.Match(m->topic, [this](const LocalSub& l) { match_scratch_.push_back(&l); });
-  if (match_scratch_.empty()) return;
+  // The walk below holds pointers into trie_ and calls Deliver, which never changes trie_ or
+  // sessions_: it queues, sends or drops, and a close it decides is queued (QueueClose), so no
+  // will is published and no session ends during the walk. The match list is a local all the
+  // same (reusing match_scratch_'s capacity): a nested call would start with a list of its own.
+  std::vector<const LocalSub*> matches = std::move(match_scratch_);
+  matches.clear();
+  trie_.Match(m->topic, [&matches](const LocalSub& l) { matches.push_back(&l); });
   // Overlapping subscriptions of one session: one delivery with the highest QoS and every
   // subscription identifier (MQTT 5.0 section 3.3.4) — 3.1.1 allows the same.
-  std::sort(match_scratch_.begin(), match_scratch_.end(),
+  std::sort(matches.begin(), matches.end(),
             [](const LocalSub* a, const LocalSub* b) { return a->session < b->session; });
-  for (size_t i = 0; i < match_scratch_.size();) {
-    Session& s = *match_scratch_[i]->session;
+  for (size_t i = 0; i < matches.size();) {
+    Session& s = *matches[i]->session;
     Delivery d;
     bool any = false;
     bool rap = false;
-    for (; i < match_scratch_.size() && match_scratch_[i]->session == &s; ++i) {
-      const SubOptions& o = match_scratch_[i]->options;
+    for (; i < matches.size() && matches[i]->session == &s; ++i) {
+      const SubOptions& o = matches[i]->options;
       if (o.no_local && m->origin_client_id == s.client_id()) continue;  // [MQTT-3.8.3-3]
       any = true;
       d.qos = std::max(d.qos, o.qos);
@@ -65,6 +69,7 @@ void Shard::DeliverLocal(const MessagePtr& m) {
     d.msg = m;
     Deliver(s, std::move(d));
   }
+  match_scratch_ = std::move(matches);
 }
 
 void Shard::Deliver(Session& s, Delivery d) {
@@ -93,7 +98,9 @@ void Shard::Deliver(Session& s, Delivery d) {
     if (qos == 0) return;
     stats_.dropped_queue_full.Add();
     if (c != nullptr && cfg_.queue_full_policy == "disconnect") {
-      ProtocolClose(*c, ReasonCode::kQuotaExceeded, "session queue full");
+      // Not now: closing publishes the will and may end the session, while the caller may be
+      // walking a match list (DeliverLocal) or the sessions (Tick, DestroySession).
+      QueueClose(*c, ReasonCode::kQuotaExceeded, "session queue full");
       return;
     }
     if (s.queued_count() == 0) return;  // drop-new with an empty queue: nothing to pump

@@ -190,6 +190,9 @@ void Shard::Run() {
       MaybeSnapshot(now);
       next_tick_ms_ = now + kTickMs;
     }
+    // After every step that delivers (this turn's inbox, tasks and tick, and the completions of
+    // the previous turn): the closes those deliveries decided.
+    RunQueuedCloses();
     EndTurnDurability();
     FlushOutbox();
     FlushOutput();
@@ -200,7 +203,7 @@ void Shard::Run() {
     // Sleep in the kernel only when no other shard has posted to us (announced to producers first).
     bool outbox_pending = false;
     for (const auto& o : outbox_) outbox_pending |= !o.empty();
-    const bool may_sleep = !outbox_pending && rings.PrepareToSleep(id_);
+    const bool may_sleep = !outbox_pending && queued_closes_.empty() && rings.PrepareToSleep(id_);
     const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, next_tick_ms_ - NowMs()) : 0;
     if (may_sleep) qsbr.Offline(id_);
     stats_.loop_turn.Observe(static_cast<uint64_t>(MonoNs() - woke_ns));
@@ -283,7 +286,8 @@ void Shard::Tick(int64_t now) {
       ProtocolClose(*c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
   }
-  // Delayed wills and expired sessions.
+  // Delayed wills and expired sessions. Publishing a will does not change sessions_: a close it
+  // causes is queued (QueueClose).
   std::vector<Session*> expired;
   for (auto& [id, s] : sessions_) {
     if (s->connection != nullptr) continue;
@@ -405,8 +409,8 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   const uint16_t bid = net::BufferId(flags);
   std::span<const uint8_t> data = buffers_->Get(bid, static_cast<size_t>(res));
   if (!more) c.recv_armed = false;
-  if (c.state == Connection::State::kClosing) {
-    buffers_->Recycle(bid);  // nothing more is read from a closing connection
+  if (c.closing()) {
+    buffers_->Recycle(bid);  // nothing more is handled from a closing connection
     return;
   }
   c.last_rx_ms = NowMs();
@@ -557,6 +561,27 @@ void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto:
   if (c.send_in_flight) return;  // freed when the send completes (its buffer is c.sending)
   ::close(c.fd);
   FreeConnection(c);
+}
+
+void Shard::QueueClose(Connection& c, proto::ReasonCode reason, const char* why) {
+  if (c.closing()) return;
+  c.close_queued = true;
+  queued_closes_.push_back(QueuedClose{c.slot, c.generation, reason, why});
+}
+
+void Shard::RunQueuedCloses() {
+  // A close publishes the will and may end the session; their deliveries may queue closes in
+  // turn. Each connection closes once, so this ends.
+  while (!queued_closes_.empty()) {
+    std::vector<QueuedClose> batch;
+    batch.swap(queued_closes_);
+    for (const QueuedClose& q : batch) {
+      Connection* c = q.slot < conns_.size() ? conns_[q.slot].get() : nullptr;
+      if (c == nullptr || c->generation != q.generation) continue;  // gone meanwhile
+      c->close_queued = false;
+      ProtocolClose(*c, q.reason, q.why);
+    }
+  }
 }
 
 void Shard::FreeConnection(Connection& c) {

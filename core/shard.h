@@ -157,6 +157,13 @@ class Shard {
   void CloseConnection(Connection& c, const char* why,
                        std::optional<proto::ReasonCode> code = std::nullopt);
   void FreeConnection(Connection& c);
+  // Closes `c` as ProtocolClose does, later: in RunQueuedCloses, after this turn's delivery
+  // step. For every close decided on the delivery path or inside a walk over the sessions or
+  // connections: a close publishes the will and may end the session, which must not happen while
+  // a match list or such a list is walked (doc/threading.md, "Closing"). Idempotent; from then on
+  // no more input of `c` is handled.
+  void QueueClose(Connection& c, proto::ReasonCode reason, const char* why);
+  void RunQueuedCloses();
   void DrainInbox();
   void FlushOutbox();
   void PostToShard(uint16_t to, ShardMsg msg);
@@ -297,6 +304,13 @@ class Shard {
   uint32_t next_generation_ = 1;
   size_t live_connections_ = 0;
   std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (slot, generation)
+  struct QueuedClose {
+    uint32_t slot;
+    uint32_t generation;
+    proto::ReasonCode reason;
+    const char* why;  // a string literal
+  };
+  std::vector<QueuedClose> queued_closes_;  // QueueClose, run by RunQueuedCloses
 
   struct LocalSub {
     Session* session;
@@ -304,7 +318,7 @@ class Shard {
   };
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   LocalTrie<LocalSub> trie_;
-  std::vector<const LocalSub*> match_scratch_;
+  std::vector<const LocalSub*> match_scratch_;  // capacity for DeliverLocal's local match list
   RetainedStore retained_;
   std::unique_ptr<WalWriter> wal_;
   uint64_t next_message_id_ = 1;

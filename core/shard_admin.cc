@@ -37,12 +37,14 @@ void Shard::DeleteSessions(const rest::Selector& sel, std::vector<std::string>* 
   for (const auto& [id, s] : sessions_) {
     if (sel.Contains(id)) doomed.push_back(s.get());
   }
+  // A close is queued (it publishes a will and ends the session, whose deliveries could otherwise
+  // close and destroy sessions still in `doomed`); destroying an offline session only delivers.
   for (Session* s : doomed) {
     out->push_back(s->client_id());
     s->expiry_interval_s = 0;  // the session ends with its connection
     if (s->connection != nullptr) {
-      ProtocolClose(*s->connection, proto::ReasonCode::kAdministrativeAction,
-                    "session deleted over the REST API");
+      QueueClose(*s->connection, proto::ReasonCode::kAdministrativeAction,
+                 "session deleted over the REST API");
     } else {
       DestroySession(*s);
     }
