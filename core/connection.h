@@ -71,6 +71,10 @@ class Connection {
   bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
   bool publish_will = true;         // false after a normal DISCONNECT
   bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step
+  // The final packet is written and the write side shut: reading and discarding until EOF or
+  // linger_until_ms (Shard::StartLinger), so that closing does not reset the connection.
+  bool lingering = false;
+  int64_t linger_until_ms = 0;
 
   int64_t last_rx_ms = 0;
   uint16_t keep_alive_s = 0;

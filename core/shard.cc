@@ -26,6 +26,9 @@ constexpr int64_t kTickMs = 250;
 constexpr unsigned kRecvBuffers = 1024;
 constexpr unsigned kRecvBufferSize = 16 * 1024;
 constexpr int64_t kShutdownGraceMs = 1500;
+// After a closing DISCONNECT or CONNACK: how long what the client still sends is read and
+// discarded (see StartLinger).
+constexpr int64_t kLingerMs = 2000;
 // Messages waiting for room in the ring to one other shard (see PostToShard).
 constexpr size_t kOutboxQos0Limit = 16 * 1024;
 constexpr size_t kOutboxLimit = 256 * 1024;
@@ -276,6 +279,10 @@ void Shard::Tick(int64_t now) {
   // completed its CONNECT within connect_timeout is closed.
   const int64_t connect_timeout_ms = int64_t{cfg_.connect_timeout_s} * 1000;
   for (auto& c : conns_) {
+    if (c && c->lingering) {
+      if (now >= c->linger_until_ms) CloseConnection(*c, "linger ended");
+      continue;
+    }
     if (c && c->state == Connection::State::kAwaitConnect &&
         now - c->accepted_ms > connect_timeout_ms) {
       CloseConnection(*c, "no CONNECT within connect_timeout");
@@ -397,11 +404,16 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
     return;
   }
   if (res <= 0) {
+    c.recv_armed = false;
     if (res < 0 && res != -ECONNRESET)
       LOG_DEBUG_S(kMqtt, "shard {}: recv {}: {}", id_, c.peer, std::strerror(-res));
+    // A peer that only shut its write side still gets the final packet (then EOF at once).
+    const bool final_packet_pending =
+        c.send_in_flight ||
+        (res == 0 && c.close_when_flushed && (!c.out.empty() || !c.transport_out.empty()));
     if (c.state != Connection::State::kClosing) {
       CloseConnection(c, res == 0 ? "peer closed" : "recv error");
-    } else if (!c.send_in_flight) {
+    } else if (!final_packet_pending) {
       CloseConnection(c, "closed");
     }
     return;
@@ -411,6 +423,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   if (!more) c.recv_armed = false;
   if (c.closing()) {
     buffers_->Recycle(bid);  // nothing more is handled from a closing connection
+    if (c.lingering && !c.recv_armed) ArmRecv(c);  // ... but it is read until EOF
     return;
   }
   c.last_rx_ms = NowMs();
@@ -485,7 +498,7 @@ void Shard::FlushOutput() {
     if (!c->send_in_flight && (!c->out.empty() || !c->transport_out.empty())) StartSend(*c);
     if (c->state == Connection::State::kClosing && !c->send_in_flight && c->out.empty() &&
         c->transport_out.empty()) {
-      CloseConnection(*c, "closed after final packet");
+      AfterFinalPacket(*c);
     }
   }
   dirty_.clear();
@@ -545,7 +558,7 @@ void Shard::OnSend(Connection& c, int res) {
   c.sending.clear();
   if (c.state == Connection::State::kClosing && c.session == nullptr && c.out.empty() &&
       c.transport_out.empty()) {
-    CloseConnection(c, "closed after final packet");
+    AfterFinalPacket(c);
     return;
   }
   if (!c.out.empty() || !c.transport_out.empty()) MarkDirty(c);
@@ -561,6 +574,27 @@ void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto:
   if (c.send_in_flight) return;  // freed when the send completes (its buffer is c.sending)
   ::close(c.fd);
   FreeConnection(c);
+}
+
+void Shard::AfterFinalPacket(Connection& c) {
+  if (c.lingering) return;
+  if (c.close_when_flushed) {
+    StartLinger(c);
+  } else {
+    CloseConnection(c, "closed after final packet");
+  }
+}
+
+void Shard::StartLinger(Connection& c) {
+  // Closing a socket whose receive queue holds unread bytes answers with a reset, and a reset
+  // discards what the client has not read yet (our final packet, its reason code) and what is
+  // still in our send queue. So: FIN after the final packet (and the transport's close frame or
+  // close_notify, written by StartSend), then read and discard until the client closes too
+  // (OnRecv), kLingerMs pass (Tick) or the shard stops (Run's deadline bounds it).
+  c.lingering = true;
+  c.linger_until_ms = NowMs() + kLingerMs;
+  ::shutdown(c.fd, SHUT_WR);
+  if (!c.recv_armed) ArmRecv(c);
 }
 
 void Shard::QueueClose(Connection& c, proto::ReasonCode reason, const char* why) {

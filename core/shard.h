@@ -164,6 +164,10 @@ class Shard {
   // no more input of `c` is handled.
   void QueueClose(Connection& c, proto::ReasonCode reason, const char* why);
   void RunQueuedCloses();
+  // The final packet of a closing connection is written: linger (close_when_flushed) or close.
+  void AfterFinalPacket(Connection& c);
+  // shutdown(SHUT_WR), then read and discard until EOF, kLingerMs or the shard's stop deadline.
+  void StartLinger(Connection& c);
   void DrainInbox();
   void FlushOutbox();
   void PostToShard(uint16_t to, ShardMsg msg);

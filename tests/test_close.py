@@ -1,14 +1,19 @@
-"""How connections end: closes decided while messages are being delivered are queued and run after
-the delivery step (no callback re-enters routing).
+"""How things end: closes decided while messages are being delivered are queued and run after the
+delivery step (no callback re-enters routing), and a closing DISCONNECT / CONNACK is followed by
+a graceful shutdown so that the client reads its reason code.
 
 Run by ctest with 1 and 4 shards, like test_broker.py."""
+import base64
+import os
 import socket
 import struct
+import threading
 import time
 import unittest
 
 from broker import TIMEOUT, Broker
 from mqtt_raw import RawClient, props, s, varint
+from test_transports import ws_frame
 
 
 def connect_with_will(client_id, will_topic, will_payload):
@@ -39,6 +44,26 @@ def read_to_end(c, until_type, timeout=TIMEOUT):
         return found, before, "eof" if type(e) is ConnectionError else type(e).__name__
     except OSError as e:
         return found, before, type(e).__name__
+
+
+class Flood(threading.Thread):
+    """Keeps sending `chunk` on the client's socket until stopped or the socket fails: the bytes a
+    client still has in flight when the broker closes. `error`: how sending failed (a reset makes
+    client libraries give up without reading what the broker sent last)."""
+
+    def __init__(self, c, chunk):
+        super().__init__(daemon=True)
+        self.c, self.chunk, self.stop = c, chunk, threading.Event()
+        self.sent = 0
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.c.sock.sendall(self.chunk)
+                self.sent += len(self.chunk)
+        except OSError as e:
+            self.error = e
 
 
 class QueuedCloses(unittest.TestCase):
@@ -110,6 +135,131 @@ class QueuedCloses(unittest.TestCase):
             self.assertEqual(before.count(4), 3, "a PUBACK for every PUBLISH: %r" % before)
             other = RawClient(b).connect("other")  # the shard is still serving
             other.subscribe("x")
+        finally:
+            self.assertEqual(b.stop(), 0)
+
+
+class GracefulClose(unittest.TestCase):
+    def setUp(self):
+        self.broker = Broker()
+
+    def tearDown(self):
+        self.assertEqual(self.broker.stop(), 0)
+
+    def test_receive_maximum_disconnect_read_before_eof(self):
+        c = RawClient(self.broker)
+        # A small receive buffer: what the broker sends backs up in its own send queue, which a
+        # close with unread input (a reset) would discard.
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.connect("flood")
+        limit = c.connack_props["ReceiveMaximum"]
+        c.subscribe("echo", opts=0)
+        # Echoed QoS 0 messages fill the way back, then QoS 2 PUBLISHes without PUBREL exceed
+        # Receive Maximum; the client keeps sending all along.
+        qos2 = b"".join(bytes([0x34]) + varint(len(body)) + body
+                        for body in (s("q") + struct.pack("!H", i + 1) + b"\x00x"
+                                     for i in range(limit + 1)))
+        echo_body = s("echo") + b"\x00" + b"e" * 1000
+        echo = (bytes([0x30]) + varint(len(echo_body)) + echo_body) * 64
+        c.sock.sendall(echo * 4 + qos2)
+        flood = Flood(c, echo)
+        flood.start()
+        found, before, end = read_to_end(c, 14)
+        flood.stop.set()
+        flood.join(TIMEOUT)
+        self.assertIsNotNone(found, "no DISCONNECT before the end (%s) after %d packets" %
+                             (end, len(before)))
+        self.assertEqual(found.body[0], 0x93)
+        self.assertEqual(end, "eof")
+        self.assertIsNone(flood.error, "sending failed before the client read the end")
+        self.assertGreater(flood.sent, 0)
+
+    def test_refused_connack_read_before_eof(self):
+        # CONNACK refusals close the same way: 0x8C (no authentication method is configured),
+        # while the client sends on.
+        c = RawClient(self.broker)
+        body = (s("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 60)
+                + props(AuthenticationMethod="SCRAM-SHA-1") + s("refused"))
+        junk_body = s("j") + b"\x00" + b"j" * 1000
+        junk = bytes([0x30]) + varint(len(junk_body)) + junk_body
+        c.sock.sendall(bytes([0x10]) + varint(len(body)) + body + junk * 16)
+        flood = Flood(c, junk * 16)
+        flood.start()
+        found, before, end = read_to_end(c, 2)
+        flood.stop.set()
+        flood.join(TIMEOUT)
+        self.assertIsNotNone(found, "no CONNACK before the end (%s)" % end)
+        self.assertEqual(found.body[1], 0x8C)
+        self.assertEqual(end, "eof")
+        self.assertIsNone(flood.error, "sending failed before the client read the end")
+
+    def test_lingering_connection_does_not_delay_stop(self):
+        # A refused client that keeps its socket open and keeps sending: the broker lingers for
+        # it, but a stop still ends within the shutdown grace period (1.5 s).
+        c = RawClient(self.broker)
+        body = (s("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 60)
+                + props(AuthenticationMethod="x") + s("stays"))
+        c.sock.sendall(bytes([0x10]) + varint(len(body)) + body)
+        self.assertEqual(c.recv_packet().type, 2)
+        flood = Flood(c, b"\x00" * 4096)
+        flood.start()
+        start = time.time()
+        self.assertEqual(self.broker.stop(timeout=10), 0)
+        self.assertLess(time.time() - start, 2.5)
+        flood.stop.set()
+        flood.join(TIMEOUT)
+
+    def test_websocket_refusal_then_close_frame_then_eof(self):
+        # Over WebSocket the refusing CONNACK is followed by a close frame, then FIN; what the
+        # client still sends is read meanwhile.
+        b = Broker("--listen", "ws://127.0.0.1:0/mqtt")
+        try:
+            host, port, path = b.listeners["ws"]
+            sock = socket.create_connection((host, port), timeout=TIMEOUT)
+            sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+                          % (path, base64.b64encode(os.urandom(16)).decode())).encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(4096)
+                self.assertTrue(chunk, "no upgrade")
+                buf += chunk
+            self.assertIn(b" 101 ", buf.split(b"\r\n", 1)[0])
+            buf = buf.split(b"\r\n\r\n", 1)[1]
+            body = (s("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 60)
+                    + props(AuthenticationMethod="x") + s("ws-refused"))
+            junk = ws_frame(b"\x00" * 4000)
+            sock.sendall(ws_frame(bytes([0x10]) + varint(len(body)) + body) + junk * 4)
+
+            class Sock:  # what Flood needs
+                pass
+            holder = Sock()
+            holder.sock = sock
+            flood = Flood(holder, junk * 4)
+            flood.start()
+            frames, end = [], None
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        end = "eof"
+                        break
+                    buf += chunk
+                    while len(buf) >= 2 and len(buf) >= 2 + (buf[1] & 0x7F):
+                        n = buf[1] & 0x7F  # the broker's frames here are short (< 126 bytes)
+                        frames.append((buf[0] & 0x0F, buf[2:2 + n]))
+                        buf = buf[2 + n:]
+            except OSError as e:
+                end = type(e).__name__
+            flood.stop.set()
+            flood.join(TIMEOUT)
+            self.assertGreaterEqual(len(frames), 2, "frames %r, end %s" % (frames, end))
+            (op1, connack), (op2, close) = frames[0], frames[1]
+            self.assertEqual((op1, connack[0] >> 4, connack[3]), (2, 2, 0x8C))  # CONNACK 0x8C
+            self.assertEqual((op2, struct.unpack("!H", close[:2])[0]), (8, 1000))
+            self.assertEqual(end, "eof")
+            self.assertIsNone(flood.error, "sending failed before the client read the end")
         finally:
             self.assertEqual(b.stop(), 0)
 
