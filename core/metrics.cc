@@ -30,6 +30,8 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
     {"ringmq_refused_total", "counter",
      "CONNECTs refused and messages not stored or not acknowledged, by limit"},
     {"ringmq_retained_bytes", "gauge", "Topic and payload bytes of the retained messages"},
+    {"ringmq_shared_round_robin_groups", "gauge",
+     "Shared subscription groups this shard publishes to round robin (dropped without members)"},
     {"ringmq_clients_counted", "gauge",
      "Connections counted against max_connections (broker-wide)"},
     {"ringmq_retained_bytes_total", "gauge",

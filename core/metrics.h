@@ -91,6 +91,7 @@ enum class Metric : uint8_t {
   kDropped,
   kRefused,
   kRetainedBytes,
+  kSharedRoundRobin,
   kClientsCounted,
   kRetainedBytesTotal,
   kRingMessages,

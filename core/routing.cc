@@ -249,6 +249,22 @@ void Shard::RouteShared(const MessagePtr& m, const SharedKey* only) {
   }
 }
 
+void Shard::SweepSharedRoundRobin() {
+  // shared_rr_ gains an entry for every group this shard publishes to; an entry lives as long as
+  // its group has a member on some shard. A bounded slice per tick (a loop turn stays short):
+  // a group that lost its last member is forgotten within size / kSweepPerTick ticks.
+  constexpr size_t kSweepPerTick = 256;
+  auto it = shared_rr_.lower_bound(shared_rr_sweep_from_);
+  for (size_t n = 0; n < kSweepPerTick && it != shared_rr_.end(); ++n) {
+    if (broker_.index().SharedShards(it->first.group, it->first.filter) == 0) {
+      it = shared_rr_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  shared_rr_sweep_from_ = it == shared_rr_.end() ? SharedKey{} : it->first;
+}
+
 void Shard::DeliverShared(const MessagePtr& m, const SharedKeyPtr& key) {
   auto it = shared_.find(*key);
   if (it == shared_.end() || it->second.members.empty()) {

@@ -306,6 +306,7 @@ void Shard::Tick(int64_t now) {
   }
   for (Session* s : expired) DestroySession(*s);
   retained_.EraseExpired(now);  // expired retained messages stop counting for max_retained_bytes
+  SweepSharedRoundRobin();
   // Gauges for $SYS and /metrics.
   size_t connected = 0, subscriptions = 0;
   for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;

@@ -239,6 +239,8 @@ class Shard {
   void DeliverShared(const MessagePtr& m, const SharedKeyPtr& key);
   void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
   void RemoveSharedMember(Session& s, const SharedKey& key);
+  // Once per tick: forgets (a bounded slice of) the shared_rr_ entries of groups without members.
+  void SweepSharedRoundRobin();
   // Subscribes / unsubscribes every effective filter of a subscription (trie, index, shared
   // groups).
   void Attach(Session& s, const Subscription& sub);
@@ -344,7 +346,10 @@ class Shard {
     size_t next = 0;  // round robin
   };
   std::map<SharedKey, SharedGroup> shared_;
-  std::map<SharedKey, uint32_t> shared_rr_;    // round robin over member shards, as publisher
+  // Round robin over member shards, as publisher: an entry per group published to, dropped by
+  // SweepSharedRoundRobin once the group has no member on any shard.
+  std::map<SharedKey, uint32_t> shared_rr_;
+  SharedKey shared_rr_sweep_from_;             // where the next slice of the sweep begins
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
   int64_t next_touch_ms_ = 0;

@@ -163,6 +163,7 @@ void Shard::CollectMetrics(MetricsText* out) {
     out->Add(Metric::kRefused, fmt::format("{},reason=\"{}\"", shard, reason), counter->Get());
   }
   out->Add(Metric::kRetainedBytes, shard, retained_.bytes());
+  out->Add(Metric::kSharedRoundRobin, shard, shared_rr_.size());
   if (id_ == 0) {
     // Broker-wide: what max_connections and max_retained_bytes are checked against.
     out->Add(Metric::kClientsCounted, "", broker_.connection_quota().total());

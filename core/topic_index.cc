@@ -359,6 +359,11 @@ void TopicIndex::ForEachShared(std::string_view topic, SharedFn fn, void* ctx) c
   Walk(shared_root_, topic, 0, !topic.empty() && topic[0] == '$', visit);
 }
 
+uint64_t TopicIndex::SharedShards(std::string_view group, std::string_view filter) const {
+  const Node* n = FindPath(shared_root_, filter, SharedLeaf(group, filter));
+  return n ? n->Mask() : 0;  // acquire, as every reader's (Node::Mask)
+}
+
 uint32_t TopicIndex::CountForTest(std::size_t shard, std::string_view filter) const {
   const Node* n = FindPath(root_, filter, {});
   return n ? n->counts[shard].load(std::memory_order_relaxed) : 0;

@@ -94,6 +94,10 @@ class TopicIndex {
 
   // ---- Introspection (tests, metrics) ---------------------------------------------------------
 
+  // The shards with a member of `group` on `filter` (0: the group has no member left).
+  // REQUIRES: as ShardsFor.
+  uint64_t SharedShards(std::string_view group, std::string_view filter) const;
+
   // Shard's subscriber count on `filter` (0 if absent). REQUIRES: as ShardsFor.
   uint32_t CountForTest(std::size_t shard, std::string_view filter) const;
   // Nodes currently linked in both tries, roots included.

@@ -142,6 +142,20 @@ TEST_F(TopicIndexTest, SharedGroupsAreReportedPerGroupAndFilter) {
   EXPECT_EQ((got[{"g", "a/+"}]), 0b0010u);
 }
 
+TEST_F(TopicIndexTest, SharedShardsTellWhetherAGroupHasMembers) {
+  EXPECT_EQ(index_.SharedShards("g", "a/+"), 0u);
+  index_.AddShared(1, "g", "a/+");
+  index_.AddShared(3, "g", "a/+");
+  index_.AddShared(2, "h", "a/+");
+  EXPECT_EQ(index_.SharedShards("g", "a/+"), 0b1010u);
+  EXPECT_EQ(index_.SharedShards("g", "a/b"), 0u);  // exact filter, not a match
+  EXPECT_EQ(index_.SharedShards("h", "a/+"), 0b0100u);
+  index_.RemoveShared(1, "g", "a/+");
+  index_.RemoveShared(3, "g", "a/+");
+  EXPECT_EQ(index_.SharedShards("g", "a/+"), 0u);
+  EXPECT_EQ(index_.SharedShards("h", "a/+"), 0b0100u);
+}
+
 TEST_F(TopicIndexTest, ChurnOfDistinctFiltersDoesNotGrowMemory) {
   for (int round = 0; round < 20; ++round) {
     for (int i = 0; i < 500; ++i) {

@@ -1,6 +1,7 @@
 """How things end: closes decided while messages are being delivered are queued and run after the
-delivery step (no callback re-enters routing), and a closing DISCONNECT / CONNACK is followed by
-a graceful shutdown so that the client reads its reason code.
+delivery step (no callback re-enters routing), a closing DISCONNECT / CONNACK is followed by a
+graceful shutdown so that the client reads its reason code, and what a shard keeps for a shared
+subscription group ends with the group.
 
 Run by ctest with 1 and 4 shards, like test_broker.py."""
 import base64
@@ -11,7 +12,9 @@ import threading
 import time
 import unittest
 
-from broker import TIMEOUT, Broker
+from prometheus_client.parser import text_string_to_metric_families
+
+from broker import TIMEOUT, Broker, BrokerTest, wait_until
 from mqtt_raw import RawClient, props, s, varint
 from test_transports import ws_frame
 
@@ -262,6 +265,33 @@ class GracefulClose(unittest.TestCase):
             self.assertIsNone(flood.error, "sending failed before the client read the end")
         finally:
             self.assertEqual(b.stop(), 0)
+
+
+class SharedGroupState(BrokerTest):
+    def gauge(self, name):
+        status, text = self.broker.rest("GET", "/metrics")
+        self.assertEqual(status, 200, text)
+        return sum(smp.value for f in text_string_to_metric_families(text) for smp in f.samples
+                   if smp.name == name)
+
+    def test_round_robin_state_ends_with_its_groups(self):
+        # The publisher's shard keeps a round-robin position per shared group it published to;
+        # once a group has no member left it is forgotten (it used to stay forever).
+        member = RawClient(self.broker).connect("member")
+        pub = RawClient(self.broker).connect("pub")
+        n = 300  # more than one slice of the sweep
+        for i in range(n):
+            self.assertEqual(member.subscribe("$share/g%d/rr/%d" % (i, i), opts=0, pid=i + 1), [0])
+        for i in range(n):
+            pub.publish("rr/%d" % i, b"x")
+        for i in range(n):
+            self.assertEqual(member.recv_packet().type, 3)
+        name = "ringmq_shared_round_robin_groups"
+        self.assertTrue(wait_until(lambda: self.gauge(name) == n), self.gauge(name))
+        for i in range(n):
+            member.send(0xA2, struct.pack("!H", i + 1) + props() + s("$share/g%d/rr/%d" % (i, i)))
+            self.assertEqual(member.recv_packet().type, 11)  # UNSUBACK
+        self.assertTrue(wait_until(lambda: self.gauge(name) == 0), self.gauge(name))
 
 
 if __name__ == "__main__":
