@@ -6,8 +6,12 @@ subscription group ends with the group.
 Run by ctest with 1 and 4 shards, like test_broker.py."""
 import base64
 import os
+import select
+import shutil
 import socket
+import ssl
 import struct
+import tempfile
 import threading
 import time
 import unittest
@@ -16,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from broker import TIMEOUT, Broker, BrokerTest, wait_until
 from mqtt_raw import RawClient, props, s, varint
-from test_transports import ws_frame
+from test_transports import make_pki, ws_frame
 
 
 def connect_with_will(client_id, will_topic, will_payload):
@@ -265,6 +269,59 @@ class GracefulClose(unittest.TestCase):
             self.assertIsNone(flood.error, "sending failed before the client read the end")
         finally:
             self.assertEqual(b.stop(), 0)
+
+    def test_tls_refusal_then_close_notify_then_eof(self):
+        # Over TLS the refusing CONNACK is followed by close_notify, then FIN; what the client
+        # still sends is read meanwhile. One thread: an SSL object is not shared between threads.
+        pki = tempfile.mkdtemp(prefix="ringmq-pki-")
+        b = None
+        try:
+            make_pki(pki)
+            b = Broker("--listen", "mqtts://127.0.0.1:0",
+                       "--tls-cert", os.path.join(pki, "server.pem"),
+                       "--tls-key", os.path.join(pki, "server.key"))
+            host, port, _ = b.listeners["mqtts"]
+            ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.pem"))
+            raw = socket.create_connection((host, port), timeout=TIMEOUT)
+            # A TCP FIN without close_notify raises SSLEOFError instead of reading b"".
+            t = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+            body = (s("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 60)
+                    + props(AuthenticationMethod="x") + s("tls-refused"))
+            t.sendall(bytes([0x10]) + varint(len(body)) + body)
+            t.setblocking(False)
+            junk_body = s("j") + b"\x00" + b"j" * 8000
+            junk = bytes([0x30]) + varint(len(junk_body)) + junk_body
+            data, end, write_error, sent = b"", None, None, 0
+            deadline = time.time() + TIMEOUT
+            while end is None and time.time() < deadline:
+                select.select([t], [t] if write_error is None else [], [], 0.1)
+                if write_error is None:
+                    try:
+                        sent += t.send(junk)
+                    except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                        pass
+                    except OSError as e:
+                        write_error = e
+                try:
+                    chunk = t.recv(65536)
+                    if chunk:
+                        data += chunk
+                    else:
+                        end = "close_notify"
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                except OSError as e:
+                    end = type(e).__name__
+            self.assertEqual(data[:1], b"\x20", "no CONNACK: %r, end %s" % (data, end))
+            self.assertEqual(data[3], 0x8C)
+            self.assertEqual(end, "close_notify")
+            self.assertIsNone(write_error, "sending failed before the client read the end")
+            self.assertGreater(sent, 0)
+            t.close()
+        finally:
+            if b is not None:
+                self.assertEqual(b.stop(), 0)
+            shutil.rmtree(pki, ignore_errors=True)
 
 
 class SharedGroupState(BrokerTest):
