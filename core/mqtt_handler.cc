@@ -112,6 +112,11 @@ void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
   for (Connection* c : doomed) ProtocolClose(*c, reason, "token revoked");
 }
 
+bool Shard::MayPublish(const acl::CompiledAcl* acl, std::string_view topic) {
+  if (proto::IsSysTopic(topic)) return false;  // the broker's own statistics
+  return acl == nullptr || acl->AllowsEverything() || acl->CanPublish(topic);
+}
+
 bool Shard::HandleInput(Connection& c) {
   const uint32_t max = cfg_.max_packet_size;
   size_t off = 0;
@@ -523,11 +528,11 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     }
   }
   Session& s = *c.session;
-  if (result == ReasonCode::kSuccess && s.acl && !s.acl->AllowsEverything() &&
-      !s.acl->CanPublish(topic)) {
-    // Not allowed by the token: MQTT 5 learns it from the acknowledgement, 3.1.1 loses the
-    // message (its acknowledgements carry no reason).
+  if (result == ReasonCode::kSuccess && !MayPublish(s.acl.get(), topic)) {
+    // Not allowed by the token, or a $SYS topic: MQTT 5 learns it from the acknowledgement,
+    // 3.1.1 loses the message (its acknowledgements carry no reason). Counted either way.
     LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    stats_.dropped_not_authorized.Add();
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }

@@ -176,5 +176,77 @@ class RestMqtt(BrokerTest):
         self.assertIn("errors", reply)
 
 
+def dropped_not_authorized(broker):
+    """The sum over shards of ringmq_dropped_total{reason="not_authorized"}."""
+    status, text = broker.rest("GET", "/metrics")
+    assert status == 200, status
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ringmq_dropped_total{") and 'reason="not_authorized"' in line)
+
+
+class PublishRightsTest(BrokerTest):
+    """Helpers of the tests of who may publish where."""
+
+    def mint(self, body):
+        status, reply = self.broker.rest("POST", "/platform/tokens", body)
+        self.assertEqual(status, 200, reply)
+        return reply["result"][0]
+
+    def watcher(self, flt):
+        """An anonymous subscriber to flt (QoS 0)."""
+        w = RawClient(self.broker).connect("watch-" + flt.replace("/", "-").replace("#", "all"))
+        self.assertEqual(w.subscribe(flt, opts=0), [0])
+        return w
+
+
+class SysTopics(PublishRightsTest):
+    """$SYS topics are the broker's alone: no client publishes there (MQTT, REST)."""
+
+    def test_publish_to_sys_refused_whatever_the_token(self):
+        standard = self.mint({"access": {"type": 0}, "ttl": 3600})
+        granted = self.mint(acl_token("$SYS/#", actions=("publish", "subscribe"), ttl=3600))
+        watch = self.watcher("$SYS/#")
+        before = dropped_not_authorized(self.broker)
+        sent = 0
+        for who, key in (("anonymous", None), ("master", self.broker.master_token),
+                         ("standard", standard["key"]), ("acl", granted["key"])):
+            v5 = RawClient(self.broker).connect("p5-" + who, username=key)
+            v5.publish("$SYS/broker/clients/connected", b"9999", qos=1, pid=7, retain=True)
+            ack = v5.recv_packet()
+            self.assertEqual((ack.type, bytes(ack.body[2:3])), (4, b"\x87"), who)
+            v3 = RawClient(self.broker, version=4).connect("p3-" + who, username=key)
+            v3.publish("$SYS/broker/version", b"spoofed", retain=True)  # dropped, counted
+            v3.publish("$SYS/broker/version", b"spoofed", qos=1, pid=8, retain=True)
+            ack = v3.recv_packet()  # 3.1.1 acknowledges without a reason: still dropped
+            self.assertEqual((ack.type, bytes(ack.body)), (4, b"\x00\x08"), who)
+            sent += 3
+        self.assertEqual(dropped_not_authorized(self.broker), before + sent)
+        while True:  # the broker's own $SYS updates may arrive, a spoofed value never
+            try:
+                topic, payload, _, _, _ = watch.parse_publish(watch.recv_packet(timeout=0.3))
+            except OSError:
+                break
+            self.assertNotIn(payload, (b"9999", b"spoofed"), topic)
+        status, reply = self.broker.rest("GET", "/mqtt/messages/%24SYS%2F%23")
+        self.assertEqual(status, 200, reply)
+        self.assertNotIn(b"spoofed", [m.get("payload", "").encode() for m in reply["result"]])
+        self.assertNotIn(b"9999", [m.get("payload", "").encode() for m in reply["result"]])
+
+    def test_rest_publish_to_sys_refused(self):
+        watch = self.watcher("$SYS/#")
+        for topic in ("$SYS/broker/uptime", "$SYS"):
+            status, reply = self.broker.rest("POST", "/mqtt/messages",
+                                             {"topic": topic, "payload": "spoofed",
+                                              "retain": True})
+            self.assertEqual(status, 400, reply)
+            self.assertIn("$SYS", reply["errors"][0]["reason"])
+        while True:
+            try:
+                _, payload, _, _, _ = watch.parse_publish(watch.recv_packet(timeout=0.3))
+            except OSError:
+                break
+            self.assertNotEqual(payload, b"spoofed")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
