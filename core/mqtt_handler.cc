@@ -107,7 +107,15 @@ void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
   acl_cache_.Invalidate(key);
   std::vector<Connection*> doomed;
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key && s->connection != nullptr) doomed.push_back(s->connection);
+    if (s->token_key != key) continue;
+    // A will is a publish by its client: without its token it may publish nothing.
+    if (s->will) {
+      LOG_DEBUG_S(kMqtt, "shard {}: will of {} dropped: its token was revoked", id_,
+                  s->client_id());
+      s->will.reset();
+      s->will_due_ms = 0;
+    }
+    if (s->connection != nullptr) doomed.push_back(s->connection);
   }
   for (Connection* c : doomed) ProtocolClose(*c, reason, "token revoked");
 }
@@ -345,6 +353,14 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
     return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id,
                          "unknown or expired token");
+  }
+
+  // A will is a publish by this client: refused at CONNECT when the token may not publish there
+  // (3.1.1: 5 Not authorized). PublishWill checks again when it is sent.
+  if (cn.has_will && !MayPublish(acl.get(), cn.will.topic)) {
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish its will to '{}'", id_, client_id,
+                cn.will.topic);
+    return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id, "will topic not allowed");
   }
 
   if (!AcquireConnectionQuota(c, client_id, key, acl)) {
