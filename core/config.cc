@@ -140,6 +140,7 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("tls_cert", &c->tls_cert);
   r.Get("tls_key", &c->tls_key);
   r.Get("tls_ca", &c->tls_ca);
+  r.Get("tls_require_client_cert", &c->tls_require_client_cert);
   r.Get("max_keepalive", &c->max_keepalive);
   r.Get("socket_send_buffer", &c->socket_send_buffer);
   r.Get("socket_recv_buffer", &c->socket_recv_buffer);
@@ -196,6 +197,9 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for mqtts:// and wss://");
   app.add_option("--tls-key", c.tls_key, "PEM private key for mqtts:// and wss://");
   app.add_option("--tls-ca", c.tls_ca, "PEM CA bundle: ask clients for certificates signed by it");
+  app.add_flag("--tls-require-client-cert,!--no-tls-require-client-cert", c.tls_require_client_cert,
+               "With --tls-ca: refuse TLS clients without a certificate (default true; "
+               "--tls-require-client-cert=false only verifies those that send one)");
   app.add_option("--max-packet-size", c.max_packet_size, "Largest MQTT packet in bytes");
   app.add_option("--max-connections", c.max_connections,
                  "Connected MQTT clients, whole broker (0: unlimited)");

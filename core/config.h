@@ -35,6 +35,7 @@ struct Config {
   std::string tls_cert;      // PEM chain for mqtts:// and wss:// listeners
   std::string tls_key;       // PEM private key
   std::string tls_ca;        // optional: request client certificates signed by these CAs
+  bool tls_require_client_cert = true;  // with tls_ca: refuse clients without a certificate
 
   // Limits.
   uint32_t max_packet_size = 1 << 20;    // bytes, whole packet, both directions

@@ -107,10 +107,21 @@ void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
   acl_cache_.Invalidate(key);
   // Queued, not closed inside the walk: a close publishes a will and may end the session.
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key && s->connection != nullptr) {
-      QueueClose(*s->connection, reason, "token revoked");
+    if (s->token_key != key) continue;
+    // A will is a publish by its client: without its token it may publish nothing.
+    if (s->will) {
+      LOG_DEBUG_S(kMqtt, "shard {}: will of {} dropped: its token was revoked", id_,
+                  s->client_id());
+      s->will.reset();
+      s->will_due_ms = 0;
     }
+    if (s->connection != nullptr) QueueClose(*s->connection, reason, "token revoked");
   }
+}
+
+bool Shard::MayPublish(const acl::CompiledAcl* acl, std::string_view topic) {
+  if (proto::IsSysTopic(topic)) return false;  // the broker's own statistics
+  return acl == nullptr || acl->AllowsEverything() || acl->CanPublish(topic);
 }
 
 bool Shard::HandleInput(Connection& c) {
@@ -343,6 +354,14 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
                          "unknown or expired token");
   }
 
+  // A will is a publish by this client: refused at CONNECT when the token may not publish there
+  // (3.1.1: 5 Not authorized). PublishWill checks again when it is sent.
+  if (cn.has_will && !MayPublish(acl.get(), cn.will.topic)) {
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish its will to '{}'", id_, client_id,
+                cn.will.topic);
+    return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id, "will topic not allowed");
+  }
+
   if (!AcquireConnectionQuota(c, client_id, key, acl)) {
     // 3.1.1: 3 Server unavailable. AcquireConnectionQuota logged which limit.
     return RefuseConnect(c, ReasonCode::kQuotaExceeded, client_id, "connection limit reached");
@@ -526,11 +545,11 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
     }
   }
   Session& s = *c.session;
-  if (result == ReasonCode::kSuccess && s.acl && !s.acl->AllowsEverything() &&
-      !s.acl->CanPublish(topic)) {
-    // Not allowed by the token: MQTT 5 learns it from the acknowledgement, 3.1.1 loses the
-    // message (its acknowledgements carry no reason).
+  if (result == ReasonCode::kSuccess && !MayPublish(s.acl.get(), topic)) {
+    // Not allowed by the token, or a $SYS topic: MQTT 5 learns it from the acknowledgement,
+    // 3.1.1 loses the message (its acknowledgements carry no reason). Counted either way.
     LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    stats_.dropped_not_authorized.Add();
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }

@@ -361,6 +361,14 @@ void Shard::PublishWill(Session& s) {
   MessagePtr m = std::move(s.will->msg);
   s.will.reset();
   s.will_due_ms = 0;
+  if (!MayPublish(s.acl.get(), m->topic)) {
+    // Allowed at CONNECT, but the token's ACL changed since: the will is a publish by this
+    // client, with the rights it has now.
+    stats_.dropped_not_authorized.Add();
+    LOG_INFO_S(kMqtt, "shard {}: will of {} on '{}' not published: not allowed by the token", id_,
+               s.client_id(), m->topic);
+    return;
+  }
   LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
   bool store = true;
   if (m->retain && RetainedQuotaExceeded(m->topic, m->payload.size())) {

@@ -58,6 +58,7 @@ bool Shard::Init(std::string* error) {
     tls.cert_file = cfg.tls_cert;
     tls.key_file = cfg.tls_key;
     tls.ca_file = cfg.tls_ca;
+    tls.require_client_cert = cfg.tls_require_client_cert;  // only applies with a CA
     if (std::string e = tls_.Load(tls); !e.empty()) {
       *error = "TLS: " + e;
       return false;

@@ -69,6 +69,7 @@ struct alignas(64) ShardStats {
   Counter dropped_no_member;
   Counter dropped_cross_shard;                // another shard's ring stayed full
   Counter dropped_rate_limited;               // max_publish_rate / max_publish_bytes_rate
+  Counter dropped_not_authorized;             // PUBLISH or will refused: ACL or a $SYS topic
   Counter unacknowledged_not_durable;         // PUBACK/PUBREC withheld or 0x80: the log failed
   Counter refused_max_connections;            // CONNECT refused: max_connections
   Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
@@ -200,6 +201,9 @@ class Shard {
   // refusal) when a limit is reached.
   bool AcquireConnectionQuota(Connection& c, const std::string& client_id, const std::string& key,
                               const acl::AclPtr& acl);
+  // May a client holding `acl` (nullptr: anonymous) publish to `topic`, as a PUBLISH or a will?
+  // Never to a $SYS topic, whatever the token; otherwise as the token's ACL says.
+  static bool MayPublish(const acl::CompiledAcl* acl, std::string_view topic);
   void HandlePublish(Connection& c, proto::Publish& p);
   void HandleSubscribe(Connection& c, const proto::Subscribe& s);
   void HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u);

@@ -167,6 +167,13 @@ TEST(Codec, ConnackV311ReturnCodes) {
   EXPECT_EQ(DecodeConnack(0x20, B({0x00, 0x06}), Version::kV311).error().code, R::kProtocolError);
 }
 
+TEST(Codec, ConnackV31HasNoSessionPresentFlag) {
+  const Connack c{true, R::kSuccess, {}};
+  EXPECT_EQ(EncodeToVector(c, Version::kV31), B({0x20, 0x02, 0x00, 0x00}));
+  EXPECT_EQ(EncodeToVector(c, Version::kV311), B({0x20, 0x02, 0x01, 0x00}));
+  EXPECT_EQ(EncodeToVector(c, Version::kV5), B({0x20, 0x03, 0x01, 0x00, 0x00}));
+}
+
 TEST(Codec, SubackV311MapsFailuresTo0x80) {
   Suback s{3, {}, {R::kGrantedQos1, R::kNotAuthorized, R::kSuccess}};
   EXPECT_EQ(EncodeToVector(s, Version::kV311), B({0x90, 0x05, 0x00, 0x03, 0x01, 0x80, 0x00}));
@@ -295,7 +302,8 @@ Packet RandomPacket(Gen& g, int type, Version v) {
       static constexpr ReasonCode kV311Codes[] = {
           R::kSuccess,           R::kUnsupportedProtocolVersion, R::kClientIdentifierNotValid,
           R::kServerUnavailable, R::kBadUserNameOrPassword,      R::kNotAuthorized};
-      return Connack{g.Coin(), v5 ? R::kQuotaExceeded : kV311Codes[g.U(6)],
+      const bool present = g.Coin() && v != Version::kV31;  // 3.1 has no Session Present flag
+      return Connack{present, v5 ? R::kQuotaExceeded : kV311Codes[g.U(6)],
                      props(PropertyContext::kConnack)};
     }
     case 3: {

@@ -71,7 +71,8 @@ size_t ConnackBody(const Connack& p, Version v) {
 }
 
 void WriteConnack(Writer& w, const Connack& p, Version v) {
-  w.U8(p.session_present ? 1 : 0);
+  // MQTT 3.1 has no Session Present flag: its first byte is reserved and always 0.
+  w.U8(p.session_present && v != Version::kV31 ? 1 : 0);
   if (IsV5(v)) {
     w.U8(static_cast<uint8_t>(p.reason));
     WriteProperties(w, p.props, PropertiesContentSize(p.props));

@@ -11,6 +11,7 @@
 //   4. A filter whose first character is a wildcard never matches a topic whose name starts with
 //   '$'.
 //   5. Length limits (65535 bytes) are the codec's; the broker applies its own smaller limits.
+//   6. Topics starting with "$SYS" are the broker's own: no client publishes there (IsSysTopic).
 #ifndef RINGMQ_PROTO_TOPIC_H_
 #define RINGMQ_PROTO_TOPIC_H_
 
@@ -38,6 +39,9 @@ struct SharedFilter {
 // If `filter` starts with "$share/", returns its parts (REQUIRES: ValidateTopicFilter succeeded);
 // otherwise std::nullopt.
 std::optional<SharedFilter> ParseSharedFilter(std::string_view filter);
+
+// Rule 6: true when `topic` starts with "$SYS" ("$SYS", "$SYS/broker/uptime", ...).
+inline bool IsSysTopic(std::string_view topic) { return topic.starts_with("$SYS"); }
 
 // True when `topic` (a valid topic name) matches `filter` (a valid, non-shared filter), with
 // rule 4.

@@ -27,6 +27,15 @@ void ExpectMatches(const std::vector<MatchCase>& cases) {
   }
 }
 
+TEST(Topic, SysTopicsAreTheBrokers) {
+  for (const char* t : {"$SYS", "$SYS/broker/uptime", "$SYS/will", "$SYSTEM/x"}) {
+    EXPECT_TRUE(IsSysTopic(t)) << t;
+  }
+  for (const char* t : {"SYS/x", "a/$SYS", "$sys/x", "$share/g/x", "$", "/$SYS"}) {
+    EXPECT_FALSE(IsSysTopic(t)) << t;
+  }
+}
+
 TEST(Topic, SpecMultiLevelWildcardExamples) {  // 4.7.1.2
   ExpectMatches({
       {"sport/tennis/player1/#", "sport/tennis/player1", true},

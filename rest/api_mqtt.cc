@@ -201,6 +201,7 @@ bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::strin
       if (proto::ValidateTopicName(m->topic) != proto::ReasonCode::kSuccess) {
         return fail(k, "invalid topic name");
       }
+      if (proto::IsSysTopic(m->topic)) return fail(k, "$SYS topics are the broker's own");
       have_topic = true;
     } else if (k == "payload") {
       if (!get_string(v, k, &m->payload)) return false;

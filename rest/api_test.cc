@@ -292,6 +292,19 @@ TEST_F(ApiTest, PublishValidation) {
   EXPECT_EQ(hooks_.published.size(), 2u);
 }
 
+TEST_F(ApiTest, PublishToSysTopicRefused) {
+  // $SYS/... is the broker's own: nobody publishes there over REST either (nothing of a batch).
+  for (const char* body :
+       {R"({"topic":"$SYS/broker/uptime","payload":"0 seconds"})",
+        R"({"topic":"$SYS","retain":true})", R"([{"topic":"a/b"},{"topic":"$SYS/x"}])"}) {
+    HttpResponse r = Call("POST", "/mqtt/messages", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_NE(r.body.find("$SYS"), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(hooks_.published.empty());
+  EXPECT_EQ(Call("POST", "/mqtt/messages", R"({"topic":"$share-like/x"})").status, 200);
+}
+
 TEST_F(ApiTest, RetainedMessagesAndMetrics) {
   MqttMessage m;
   m.topic = "a/b";

@@ -76,6 +76,22 @@ class Connect(BrokerTest):
         self.assertEqual(recv_exact(s, 4), b"\x20\x02\x00\x02")  # identifier rejected
         self.assertTrue(closed_by_peer(s))
 
+    def test_v31_connack_never_sets_session_present(self):
+        # MQTT 3.1 ("MQIsdp", level 3) has no Session Present flag: the first CONNACK byte is 0
+        # even when a persistent session is resumed; 3.1.1 sets it.
+        for name, level, resumed in (("MQIsdp", 3, b"\x20\x02\x00\x00"),
+                                     ("MQTT", 4, b"\x20\x02\x01\x00")):
+            body = mqtt_str(name) + bytes([level, 0x00]) + struct.pack("!H", 60)
+            body += mqtt_str("persist%d" % level)
+            connect = bytes([0x10, len(body)]) + body
+            for expected in (b"\x20\x02\x00\x00", resumed):
+                s = self.broker.raw()
+                s.sendall(connect)
+                self.assertEqual(recv_exact(s, 4), expected, name)
+                s.sendall(b"\xe0\x00")  # DISCONNECT: the session stays
+                self.assertTrue(closed_by_peer(s))
+                s.close()
+
     def test_unsupported_protocol_level(self):
         s = self.broker.raw()
         s.sendall(connect_packet(level=6))

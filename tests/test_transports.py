@@ -168,6 +168,98 @@ class Tls(TransportTest):
                 self.assertEqual(t.recv(4), b"\x20\x02\x00\x00")
 
 
+class ClientCertificates(TransportTest):
+    """--tls-ca asks TLS clients for a certificate signed by that CA; --tls-require-client-cert
+    (on by default when --tls-ca is given) refuses the handshake of clients without one."""
+    CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cls.pki)
+        for name, ca in (("client", "ca"), ("stranger", "other-ca")):
+            run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+            run("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                "-CAcreateserial", "-out", name + ".pem", "-days", "2")
+
+    def setUp(self):
+        self.broker = None  # each test starts its own
+
+    def tearDown(self):
+        if self.broker is not None:
+            self.assertEqual(self.broker.stop(), 0)
+
+    def start(self, *extra):
+        self.broker = Broker("--listen", "mqtts://127.0.0.1:0",
+                             "--tls-cert", os.path.join(self.pki, "server.pem"),
+                             "--tls-key", os.path.join(self.pki, "server.key"),
+                             "--tls-ca", os.path.join(self.pki, "ca.pem"), *extra)
+
+    def context(self, cert=None, tls12=False):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.pem"))
+        if cert is not None:
+            ctx.load_cert_chain(os.path.join(self.pki, cert + ".pem"),
+                                os.path.join(self.pki, cert + ".key"))
+        if tls12:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    def connack(self, cert=None):
+        """The first 4 bytes answering a 3.1.1 CONNECT over TLS 1.3; raises on a TLS failure."""
+        host, port, _ = self.broker.listeners["mqtts"]
+        with socket.create_connection((host, port), timeout=TIMEOUT) as raw:
+            with self.context(cert).wrap_socket(raw, server_hostname="localhost") as t:
+                t.sendall(self.CONNECT)
+                data = b""
+                while len(data) < 4:
+                    chunk = t.recv(4 - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+                return data
+
+    def assert_refused(self, cert=None):
+        # TLS 1.3: the client's handshake ends before the server checks its certificate, so the
+        # refusal (an alert) arrives instead of the CONNACK.
+        try:
+            data = self.connack(cert)
+        except (ssl.SSLError, ConnectionError):
+            data = None
+        self.assertIn(data, (None, b""), "a CONNACK over TLS without a valid certificate")
+        # TLS 1.2: the handshake itself fails.
+        host, port, _ = self.broker.listeners["mqtts"]
+        with socket.create_connection((host, port), timeout=TIMEOUT) as raw:
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                self.context(cert, tls12=True).wrap_socket(raw, server_hostname="localhost")
+
+    def test_certificate_required_by_default_with_tls_ca(self):
+        self.start()
+        self.assert_refused()
+        self.assert_refused(cert="stranger")
+        self.assertEqual(self.connack(cert="client"), b"\x20\x02\x00\x00")
+
+    def test_certificate_optional_when_not_required(self):
+        self.start("--tls-require-client-cert=false")
+        self.assertEqual(self.connack(), b"\x20\x02\x00\x00")
+        self.assertEqual(self.connack(cert="client"), b"\x20\x02\x00\x00")
+        self.assert_refused(cert="stranger")  # a certificate that is sent is still verified
+
+    def test_certificate_optional_from_config_file(self):
+        conf = os.path.join(self.pki, "optional.toml")
+        with open(conf, "w") as f:
+            f.write("tls_require_client_cert = false\n")
+        self.start("--config", conf)
+        self.assertEqual(self.connack(), b"\x20\x02\x00\x00")
+
+    def test_certificate_required_explicitly(self):
+        self.start("--tls-require-client-cert")
+        self.assert_refused()
+        self.assertEqual(self.connack(cert="client"), b"\x20\x02\x00\x00")
+
+
 def ws_frame(payload, opcode=2, mask=True, fin=True):
     head = bytes([(0x80 if fin else 0) | opcode])
     n = len(payload)
