@@ -99,17 +99,41 @@ void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
 void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
   acl_cache_.Put(key, acl);
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key) ApplyAcl(*s, acl);
+    // Also a session restored from the log whose owner has not reconnected yet (no key known).
+    const bool owned = acl != nullptr && s->token_key.empty() && s->owner_token_id != 0 &&
+                       s->owner_token_id == acl->token_id();
+    if (s->token_key == key || owned) {
+      if (owned) s->token_key = key;
+      ApplyAcl(*s, acl);
+    }
   }
 }
 
-void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
+void Shard::RevokeToken(const std::string& key, int64_t token_id, ReasonCode reason,
+                        bool discard_sessions) {
   acl_cache_.Invalidate(key);
-  std::vector<Connection*> doomed;
+  // By client id: closing a connection or ending a session may end other sessions (a will, a
+  // shared message handed on), so nothing is kept across the calls but names (CONVENTIONS 14).
+  std::vector<std::string> doomed;
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key && s->connection != nullptr) doomed.push_back(s->connection);
+    const bool uses = s->token_key == key || (token_id != 0 && s->owner_token_id == token_id);
+    if (uses && (discard_sessions || s->connection != nullptr)) doomed.push_back(id);
   }
-  for (Connection* c : doomed) ProtocolClose(*c, reason, "token revoked");
+  for (const std::string& id : doomed) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    if (discard_sessions) {
+      LOG_INFO_S(kMqtt, "shard {}: session {} ends: its token {} was deleted or expired", id_, id,
+                 token_id);
+      s.expiry_interval_s = 0;  // the session ends with its connection, or now
+    }
+    if (s.connection != nullptr) ProtocolClose(*s.connection, reason, "token revoked");
+    it = sessions_.find(id);
+    if (discard_sessions && it != sessions_.end() && it->second->connection == nullptr) {
+      DestroySession(*it->second);
+    }
+  }
 }
 
 bool Shard::HandleInput(Connection& c) {
@@ -342,6 +366,21 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
                          "unknown or expired token");
   }
 
+  // A session belongs to its token (doc/rest-api.md, "Session ownership"): another token or an
+  // anonymous client may neither resume it nor end it with a clean start, and does not take
+  // over its connection. A master token may; a session without an owner is anyone's.
+  if (auto own = sessions_.find(client_id); own != sessions_.end()) {
+    const int64_t owner = own->second->owner_token_id;
+    const int64_t mine = acl != nullptr ? acl->token_id() : 0;
+    if (owner != 0 && owner != mine && (acl == nullptr || !acl->IsMaster())) {
+      LOG_INFO_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
+                 c.peer, client_id, owner, mine);
+      // 3.1.1: 2 Identifier rejected.
+      return RefuseConnect(c, ReasonCode::kClientIdentifierNotValid, client_id,
+                           "client id in use by another token's session");
+    }
+  }
+
   if (!AcquireConnectionQuota(c, client_id, key, acl)) {
     // 3.1.1: 3 Server unavailable. AcquireConnectionQuota logged which limit.
     return RefuseConnect(c, ReasonCode::kQuotaExceeded, client_id, "connection limit reached");
@@ -374,6 +413,9 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   s->connection = &c;
   if (present) SetSharedLive(*s, true);
+  // The token that connects owns the session from now on (it created it, owned it already, is
+  // a master taking it over, or claims a session without an owner).
+  s->owner_token_id = acl != nullptr ? acl->token_id() : 0;
   if (s->token_key != key || s->acl != acl) {
     // Connected with another token (or none): its ACL now governs the session's subscriptions.
     s->token_key = key;

@@ -224,6 +224,10 @@ class Session {
   acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
   std::string token_key;    // empty: anonymous
   int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
+  // The id of the token the session belongs to (doc/rest-api.md, "Session ownership"): only
+  // it or a master token may use the client id while the session exists. 0: anonymous or
+  // unknown (logged before owners were): any client may resume it, and then owns it.
+  int64_t owner_token_id = 0;
 
  private:
   uint16_t NextPacketId();

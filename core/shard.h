@@ -119,8 +119,11 @@ class Shard {
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
   std::string Reload(const Config& fresh);
-  // A token may no longer be used: forget it and close every connection that uses it.
-  void RevokeToken(const std::string& key, proto::ReasonCode reason);
+  // A token may no longer be used: forget it and close every connection that uses it. With
+  // `discard_sessions` (deleted or expired: the owner is gone for good) the sessions it owns end
+  // too, so that nobody else ever gets what they hold.
+  void RevokeToken(const std::string& key, int64_t token_id, proto::ReasonCode reason,
+                   bool discard_sessions);
   // REST requests (core/shard_admin.cc), each answering for this shard's part.
   void CollectSessions(const rest::Selector& sel, std::vector<rest::SessionInfo>* out);
   void DeleteSessions(const rest::Selector& sel, std::vector<std::string>* out);

@@ -18,7 +18,7 @@ void Shard::CollectSessions(const rest::Selector& sel, std::vector<rest::Session
     i.protocol_version = static_cast<uint8_t>(s->version);
     i.clean = s->clean_start;
     i.expiry_interval = s->expiry_interval_s;
-    i.token_id = s->acl ? s->acl->token_id() : 0;
+    i.token_id = s->owner_token_id;
     i.shard = id_;
     i.subscriptions = s->subscriptions().size();
     i.queued = s->queued_count();
