@@ -83,7 +83,7 @@ void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string&
   if (HandleInput(*c)) ArmRecv(*c);
 }
 
-void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
+void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent) {
   s.acl = acl;
   for (auto& [requested, sub] : s.subscriptions()) {
     Detach(s, sub);
@@ -93,7 +93,18 @@ void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
       sub.effective = acl->EffectiveFilters(requested);  // may be empty: nothing allowed now
     }
     Attach(s, sub);
+    LogSubscription(s, requested, &sub);  // a restart must not widen it again
   }
+  if (acl == nullptr || acl->AllowsEverything()) return;
+  // What the session holds and its client does not have yet was allowed by the old ACL: the new
+  // one decides. Not a delivery path: nothing here routes or closes.
+  const size_t dropped = s.DropDisallowed(
+      !inflight_sent, [&acl](const Message& m) { return acl->CanReceive(m.topic); });
+  if (dropped == 0) return;
+  stats_.dropped_acl.Add(dropped);
+  LogFinished(s);  // logged deliveries: WalMessageAcked, so a restart does not bring them back
+  LOG_INFO_S(kMqtt, "shard {}: {} message(s) held for {} dropped: its token no longer allows them",
+             id_, dropped, s.client_id());
 }
 
 void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
@@ -104,7 +115,7 @@ void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
                        s->owner_token_id == acl->token_id();
     if (s->token_key == key || owned) {
       if (owned) s->token_key = key;
-      ApplyAcl(*s, acl);
+      ApplyAcl(*s, acl, /*inflight_sent=*/s->connection != nullptr);
     }
   }
 }
@@ -417,9 +428,10 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   // a master taking it over, or claims a session without an owner).
   s->owner_token_id = acl != nullptr ? acl->token_id() : 0;
   if (s->token_key != key || s->acl != acl) {
-    // Connected with another token (or none): its ACL now governs the session's subscriptions.
+    // Connected with another token (or none): its ACL now governs the session's subscriptions
+    // and what it holds (in flight is resent below: it was not sent on this connection).
     s->token_key = key;
-    ApplyAcl(*s, acl);
+    ApplyAcl(*s, acl, /*inflight_sent=*/false);
   }
   s->version = cn.version;
   s->will.reset();

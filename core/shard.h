@@ -69,6 +69,7 @@ struct alignas(64) ShardStats {
   Counter dropped_no_member;
   Counter dropped_cross_shard;                // another shard's ring stayed full
   Counter dropped_rate_limited;               // max_publish_rate / max_publish_bytes_rate
+  Counter dropped_acl;                        // held for a session whose ACL no longer allows it
   Counter unacknowledged_not_durable;         // PUBACK/PUBREC withheld or 0x80: the log failed
   Counter refused_max_connections;            // CONNECT refused: max_connections
   Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
@@ -185,8 +186,10 @@ class Shard {
                          const char* why);
   void LogDisconnected(const Connection& c, const Session& s, const char* why,
                        std::optional<proto::ReasonCode> code);
-  // Sets the session's ACL and recomputes the effective filters of its subscriptions.
-  void ApplyAcl(Session& s, const acl::AclPtr& acl);
+  // Sets the session's ACL, recomputes the effective filters of its subscriptions and drops (and
+  // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
+  // flight too unless `inflight_sent`: the current connection has those already).
+  void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
   // Counts the client against max_connections and its token's limit; false (and counted as a
   // refusal) when a limit is reached.

@@ -147,6 +147,7 @@ void Shard::CollectMetrics(MetricsText* out) {
       {"no_shared_member", &stats_.dropped_no_member},
       {"cross_shard_backlog", &stats_.dropped_cross_shard},
       {"rate_limited", &stats_.dropped_rate_limited},
+      {"acl", &stats_.dropped_acl},
   };
   for (const auto& [reason, counter] : drops) {
     out->Add(Metric::kDropped, fmt::format("{},reason=\"{}\"", shard, reason), counter->Get());

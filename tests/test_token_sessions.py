@@ -1,7 +1,10 @@
 """Sessions and the tokens that own them: a session belongs to the token that created it (another
 token or an anonymous client cannot resume it, clean it or take over its connection; a master
-token can; the owner's deletion discards it; ownership survives a restart)."""
+token can; the owner's deletion discards it; ownership survives a restart), and narrowing a
+token's ACL drops what its sessions hold and the new ACL does not allow (live and offline, also
+across a restart)."""
 import shutil
+import signal
 import tempfile
 import unittest
 
@@ -175,6 +178,58 @@ class TokenSessions(unittest.TestCase):
                                          SessionExpiryInterval=3600)
         self.assertEqual(back.session_present, 1)
         self.assertEqual(self.receive(back, 3), ["data/a/1", "data/a/2", "data/a/3"])
+
+    # --- C: narrowing an ACL filters what sessions hold ---
+
+    TOPICS = ["data/u4/%s/%d" % ("keep" if i % 3 == 0 else "drop", i) for i in range(30)]
+    KEPT = [t for t in TOPICS if "/keep/" in t]
+
+    def narrow(self, token, expect_dropped):
+        status, reply = self.b.rest("PATCH", "/platform/tokens/%d" % token["id"],
+                                    {"access": {"type": 2, "acl": [
+                                        {"uri": "mqtt", "topic": "data/u4/keep/#",
+                                         "actions": ["subscribe"]}]}})
+        self.assertEqual(status, 200, reply)
+        self.assertTrue(wait_until(lambda: self.metric("ringmq_dropped_total", "acl")
+                                   == expect_dropped), self.metric("ringmq_dropped_total", "acl"))
+
+    def test_narrowed_acl_drops_what_a_live_session_holds(self):
+        u = self.mint(acl_token("data/u4/#"))
+        c = RawClient(self.b).connect("u4", username=u["key"], ReceiveMaximum=1)
+        self.assertEqual(c.subscribe("#", opts=1), [1])
+        self.publish(self.TOPICS)
+        first, _, _, pid, _ = c.parse_publish(c.recv_packet())  # in flight, not acknowledged
+        self.assertEqual(first, self.TOPICS[0])
+        self.assertTrue(wait_until(lambda: self.metric("ringmq_queued_messages") == 29))
+        self.narrow(u, 20)
+        self.assertEqual(self.metric("ringmq_queued_messages"), 9)
+        c.puback(pid)
+        self.assertEqual(self.receive(c, 9), self.KEPT[1:])
+        self.nothing_more(c)
+
+    def test_narrowed_acl_drops_what_an_offline_session_holds_also_after_restart(self):
+        u = self.mint(acl_token("data/u4/#"))
+        c = RawClient(self.b).connect("u4", clean=False, username=u["key"],
+                                      SessionExpiryInterval=3600)
+        self.assertEqual(c.subscribe("#", opts=1), [1])
+        c.close()
+        self.offline("u4")
+        self.publish(self.TOPICS)
+        self.assertTrue(wait_until(lambda: self.session("u4")["queued"] == 30))
+        self.narrow(u, 20)
+        self.assertEqual(self.session("u4")["queued"], 10)
+        # Acknowledged under durability = sync: it and every record before it (the drops) are on
+        # disk when the PUBACK comes; a SIGKILL then replays the log, no shutdown snapshot.
+        self.publish(["data/u4/keep/last"])
+        self.b.proc.send_signal(signal.SIGKILL)
+        self.b.stop(keep_data=True)
+        self.brokers.remove(self.b)
+        self.b = self.start()
+        back = RawClient(self.b).connect("u4", clean=False, username=u["key"],
+                                         SessionExpiryInterval=3600)
+        self.assertEqual(back.session_present, 1)
+        self.assertEqual(self.receive(back, 11), self.KEPT + ["data/u4/keep/last"])
+        self.nothing_more(back)
 
 
 if __name__ == "__main__":
