@@ -384,8 +384,8 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     const int64_t owner = own->second->owner_token_id;
     const int64_t mine = acl != nullptr ? acl->token_id() : 0;
     if (owner != 0 && owner != mine && (acl == nullptr || !acl->IsMaster())) {
-      LOG_INFO_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
-                 c.peer, client_id, owner, mine);
+      LOG_DEBUG_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
+                  c.peer, client_id, owner, mine);
       // 3.1.1: 2 Identifier rejected.
       return RefuseConnect(c, ReasonCode::kClientIdentifierNotValid, client_id,
                            "client id in use by another token's session");

@@ -138,6 +138,9 @@ class TokenSessions(unittest.TestCase):
                         self.refused(v, clean, None)  # anonymous
                 self.assertEqual(self.session("victim")["queued"], 3)
                 self.assertEqual(self.session("victim")["token_id"], a["id"])
+                self.assertTrue(wait_until(lambda: any(
+                    "connect refused" in line and "another token's session" in line
+                    for line in self.b.err_lines)))
                 back = RawClient(self.b, version=version).connect(
                     "victim", clean=False, username=a["key"], **persistent(version))
                 self.assertEqual(back.session_present, 1)
