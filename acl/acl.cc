@@ -64,6 +64,14 @@ bool CompiledAcl::CanPublish(std::string_view topic) const {
   return false;
 }
 
+bool CompiledAcl::CanReceive(std::string_view topic) const {
+  if (type_ != AccessType::kAcl) return true;
+  for (const std::string& p : subscribe_) {
+    if (proto::Matches(p, topic)) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> CompiledAcl::EffectiveFilters(std::string_view requested) const {
   if (type_ != AccessType::kAcl) return {std::string(requested)};
   std::string_view prefix;

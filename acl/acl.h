@@ -54,6 +54,12 @@ class CompiledAcl {
   // May a client publish to `topic`? REQUIRES: topic is a valid topic name.
   bool CanPublish(std::string_view topic) const;
 
+  // May a client receive a message published to `topic`: does an entry with the subscribe
+  // action match it? (A message some EffectiveFilters result matches always passes.) Used to
+  // filter what a session holds when its ACL narrows, not per message.
+  // REQUIRES: topic is a valid topic name.
+  bool CanReceive(std::string_view topic) const;
+
   // The filters to subscribe for a requested filter (invariant 2), "$share/g/F" handled as F
   // with the "$share/g/" prefix kept on every result. Empty: refused.
   // REQUIRES: requested passed proto::ValidateTopicFilter.

@@ -77,6 +77,16 @@ TEST(CompiledAcl, SubscribeRemovesDuplicatesAndCoveredFilters) {
   EXPECT_THAT(acl->EffectiveFilters("x/y"), IsEmpty());  // publish-only entry
 }
 
+TEST(CompiledAcl, ReceiveFollowsTheSubscribeEntries) {
+  auto acl = AclOf({{"data/u4/keep/#", kActionSubscribe}, {"pub/only", kActionPublish}});
+  EXPECT_TRUE(acl->CanReceive("data/u4/keep/1"));
+  EXPECT_TRUE(acl->CanReceive("data/u4/keep"));  // '#' includes the parent level
+  EXPECT_FALSE(acl->CanReceive("data/u4/drop/1"));
+  EXPECT_FALSE(acl->CanReceive("pub/only"));  // publish-only entry
+  EXPECT_FALSE(AclOf({{"#", kActionSubscribe}})->CanReceive("$SYS/x"));
+  EXPECT_TRUE(CompiledAcl::Compile(Access{}, 1)->CanReceive("$SYS/x"));  // standard
+}
+
 TEST(CompiledAcl, SharedSubscriptionsKeepTheirPrefix) {
   auto acl = AclOf({{"data/42/#", kActionSubscribe}});
   EXPECT_THAT(acl->EffectiveFilters("$share/grp/data/#"), ElementsAre("$share/grp/data/42/#"));

@@ -35,10 +35,14 @@ void AdminBridge::TokenChanged(const acl::Token& token, acl::AclPtr acl) {
   broker_.ForEachShard([key = token.key, acl](Shard& s) { s.ApplyTokenChange(key, acl); });
 }
 
-void AdminBridge::TokenRevoked(const acl::Token& token, rest::RevokeReason) {
-  // MQTT 5 clients learn why: 0x87 Not authorized (deleted, disabled or expired alike).
-  broker_.ForEachShard(
-      [key = token.key](Shard& s) { s.RevokeToken(key, proto::ReasonCode::kNotAuthorized); });
+void AdminBridge::TokenRevoked(const acl::Token& token, rest::RevokeReason reason) {
+  // MQTT 5 clients learn why: 0x87 Not authorized (deleted, disabled or expired alike). The
+  // sessions a deleted or expired token owns end with it; a disabled one may be enabled again and
+  // keeps them (doc/rest-api.md, "Session ownership").
+  const bool discard = reason != rest::RevokeReason::kDisabled;
+  broker_.ForEachShard([key = token.key, id = token.id, discard](Shard& s) {
+    s.RevokeToken(key, id, proto::ReasonCode::kNotAuthorized, discard);
+  });
 }
 
 void AdminBridge::ListSessions(const rest::Selector& selector,

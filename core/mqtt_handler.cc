@@ -83,7 +83,7 @@ void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string&
   if (HandleInput(*c)) ArmRecv(*c);
 }
 
-void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
+void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent) {
   s.acl = acl;
   for (auto& [requested, sub] : s.subscriptions()) {
     Detach(s, sub);
@@ -93,21 +93,43 @@ void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl) {
       sub.effective = acl->EffectiveFilters(requested);  // may be empty: nothing allowed now
     }
     Attach(s, sub);
+    LogSubscription(s, requested, &sub);  // a restart must not widen it again
   }
+  if (acl == nullptr || acl->AllowsEverything()) return;
+  // What the session holds and its client does not have yet was allowed by the old ACL: the new
+  // one decides. Not a delivery path: nothing here routes or closes.
+  const size_t dropped = s.DropDisallowed(
+      !inflight_sent, [&acl](const Message& m) { return acl->CanReceive(m.topic); });
+  if (dropped == 0) return;
+  stats_.dropped_acl.Add(dropped);
+  LogFinished(s);  // logged deliveries: WalMessageAcked, so a restart does not bring them back
+  LOG_INFO_S(kMqtt, "shard {}: {} message(s) held for {} dropped: its token no longer allows them",
+             id_, dropped, s.client_id());
 }
 
 void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
   acl_cache_.Put(key, acl);
   for (auto& [id, s] : sessions_) {
-    if (s->token_key == key) ApplyAcl(*s, acl);
+    // Also a session restored from the log whose owner has not reconnected yet (no key known).
+    const bool owned = acl != nullptr && s->token_key.empty() && s->owner_token_id != 0 &&
+                       s->owner_token_id == acl->token_id();
+    if (s->token_key == key || owned) {
+      if (owned) s->token_key = key;
+      ApplyAcl(*s, acl, /*inflight_sent=*/s->connection != nullptr);
+    }
   }
 }
 
-void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
+void Shard::RevokeToken(const std::string& key, int64_t token_id, ReasonCode reason,
+                        bool discard_sessions) {
   acl_cache_.Invalidate(key);
-  // Queued, not closed inside the walk: a close publishes a will and may end the session.
+  // By client id: ending a session may end other sessions (a shared message handed on), so
+  // nothing is kept across the calls but names (CONVENTIONS 14). Connections are closed through
+  // QueueClose, after this walk and the turn's delivery step.
+  std::vector<std::string> doomed;
   for (auto& [id, s] : sessions_) {
-    if (s->token_key != key) continue;
+    const bool uses = s->token_key == key || (token_id != 0 && s->owner_token_id == token_id);
+    if (!uses) continue;
     // A will is a publish by its client: without its token it may publish nothing.
     if (s->will) {
       LOG_DEBUG_S(kMqtt, "shard {}: will of {} dropped: its token was revoked", id_,
@@ -115,7 +137,22 @@ void Shard::RevokeToken(const std::string& key, ReasonCode reason) {
       s->will.reset();
       s->will_due_ms = 0;
     }
-    if (s->connection != nullptr) QueueClose(*s->connection, reason, "token revoked");
+    if (discard_sessions || s->connection != nullptr) doomed.push_back(id);
+  }
+  for (const std::string& id : doomed) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    if (discard_sessions) {
+      LOG_INFO_S(kMqtt, "shard {}: session {} ends: its token {} was deleted or expired", id_, id,
+                 token_id);
+      s.expiry_interval_s = 0;  // the session ends with its (queued) close, or now
+    }
+    if (s.connection != nullptr) {
+      QueueClose(*s.connection, reason, "token revoked");
+    } else if (discard_sessions) {
+      DestroySession(s);
+    }
   }
 }
 
@@ -362,6 +399,21 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id, "will topic not allowed");
   }
 
+  // A session belongs to its token (doc/rest-api.md, "Session ownership"): another token or an
+  // anonymous client may neither resume it nor end it with a clean start, and does not take
+  // over its connection. A master token may; a session without an owner is anyone's.
+  if (auto own = sessions_.find(client_id); own != sessions_.end()) {
+    const int64_t owner = own->second->owner_token_id;
+    const int64_t mine = acl != nullptr ? acl->token_id() : 0;
+    if (owner != 0 && owner != mine && (acl == nullptr || !acl->IsMaster())) {
+      LOG_DEBUG_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
+                  c.peer, client_id, owner, mine);
+      // 3.1.1: 2 Identifier rejected.
+      return RefuseConnect(c, ReasonCode::kClientIdentifierNotValid, client_id,
+                           "client id in use by another token's session");
+    }
+  }
+
   if (!AcquireConnectionQuota(c, client_id, key, acl)) {
     // 3.1.1: 3 Server unavailable. AcquireConnectionQuota logged which limit.
     return RefuseConnect(c, ReasonCode::kQuotaExceeded, client_id, "connection limit reached");
@@ -396,10 +448,14 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   }
   s->connection = &c;
   if (present) SetSharedLive(*s, true);
+  // The token that connects owns the session from now on (it created it, owned it already, is
+  // a master taking it over, or claims a session without an owner).
+  s->owner_token_id = acl != nullptr ? acl->token_id() : 0;
   if (s->token_key != key || s->acl != acl) {
-    // Connected with another token (or none): its ACL now governs the session's subscriptions.
+    // Connected with another token (or none): its ACL now governs the session's subscriptions
+    // and what it holds (in flight is resent below: it was not sent on this connection).
     s->token_key = key;
-    ApplyAcl(*s, acl);
+    ApplyAcl(*s, acl, /*inflight_sent=*/false);
   }
   s->version = cn.version;
   s->will.reset();

@@ -97,7 +97,7 @@ void Shard::LogSessionStart(Session& s) {
   const bool was_logged = s.logged;
   SetLogged(s, true);
   Log(WalSessionCreated{s.client_id(), s.expiry_interval_s, static_cast<uint8_t>(s.version),
-                        WallMs()});
+                        WallMs(), s.owner_token_id});
   if (!was_logged) {  // it became persistent: what it already has goes in too
     for (const auto& [filter, sub] : s.subscriptions()) LogSubscription(s, filter, &sub);
     s.ForEachDelivery([&](Delivery& d, const Inflight* f) {
@@ -174,6 +174,7 @@ void Shard::Restore(const WalRecord& r) {
           s->expiry_interval_s = rec.expiry_interval_s;
           s->version = static_cast<proto::Version>(rec.protocol_version);
           s->clean_start = false;
+          s->owner_token_id = rec.owner_token_id;
           SetLogged(*s, true);
           s->offline_since_ms = now;  // the broker was down: the clock restarts from here
         } else if constexpr (std::is_same_v<T, WalSessionRemoved>) {
@@ -263,7 +264,8 @@ void Shard::ForEachSnapshotRecord(F&& add) {
   const int64_t now = NowMs();
   for (const auto& [id, s] : sessions_) {
     if (s->expiry_interval_s == 0) continue;
-    add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs()});
+    add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs(),
+                          s->owner_token_id});
     if (s->connection == nullptr) {
       add(WalSessionDisconnected{id, WallMs() - (now - s->offline_since_ms), s->expiry_interval_s});
     }

@@ -140,6 +140,28 @@ class Session {
     for (Inflight& f : inflight_) fn(f.delivery, &f);
     for (Delivery& d : queue_) fn(d, static_cast<const Inflight*>(nullptr));
   }
+  // The session's token no longer allows some topics: drops every delivery whose message the
+  // client does not have yet and allowed(const Message&) refuses - the queued ones and, with
+  // `inflight_too` (nothing in flight was written to the current connection: the session is
+  // offline, or about to resend), those in flight before PUBREC. Logged ones are reported by
+  // DrainFinished. Returns how many were dropped.
+  template <typename F>
+  size_t DropDisallowed(bool inflight_too, F&& allowed) {
+    size_t n = 0;
+    auto drop = [&](const Delivery& d) {
+      if (d.msg == nullptr || allowed(*d.msg)) return false;
+      if (d.wal_id != 0) finished_.push_back(d.wal_id);
+      ++n;
+      return true;
+    };
+    std::erase_if(queue_, drop);
+    if (inflight_too) {
+      std::erase_if(inflight_, [&](const Inflight& f) {
+        return f.state != Inflight::State::kAwaitPubcomp && drop(f.delivery);
+      });
+    }
+    return n;
+  }
   // Restoring from the WAL: drops queued deliveries whose message is a placeholder (empty
   // topic: a past-PUBREC entry of a snapshot whose packet id state was lost to corruption).
   void DropPlaceholders();
@@ -224,6 +246,10 @@ class Session {
   acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
   std::string token_key;    // empty: anonymous
   int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
+  // The id of the token the session belongs to (doc/rest-api.md, "Session ownership"): only
+  // it or a master token may use the client id while the session exists. 0: anonymous or
+  // unknown (logged before owners were): any client may resume it, and then owns it.
+  int64_t owner_token_id = 0;
 
  private:
   uint16_t NextPacketId();

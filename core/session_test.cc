@@ -77,6 +77,35 @@ TEST(Session, DropOldestKeepsTheNewest) {
   EXPECT_EQ(sent, (std::vector<std::string>{"b", "c"}));
 }
 
+TEST(Session, DropDisallowedKeepsWhatTheClientHasAndReportsLoggedOnes) {
+  Session s("c", 100);
+  for (int i = 0; i < 6; ++i) {
+    Delivery d = D(i == 1 ? 2 : 1, i % 2 == 0 ? "keep" : "drop");
+    d.wal_id = 10 + i;
+    ASSERT_TRUE(s.Enqueue(std::move(d), true));
+  }
+  ASSERT_EQ(PumpIds(s, 2), (std::vector<uint16_t>{1, 2}));  // "keep" and the QoS 2 "drop"
+  ASSERT_TRUE(s.OnPubrec(2));                               // past PUBREC: only its id is left
+  auto allowed = [](const Message& m) { return m.payload == "keep"; };
+  EXPECT_EQ(s.DropDisallowed(/*inflight_too=*/false, allowed), 2u);  // queued 13 and 15
+  EXPECT_EQ(s.inflight_count(), 2u);
+  EXPECT_EQ(s.queued_count(), 2u);
+  std::vector<uint64_t> done;
+  s.DrainFinished([&](uint64_t id) { done.push_back(id); });
+  EXPECT_EQ(done, (std::vector<uint64_t>{13, 15}));
+  // Offline: in flight before PUBREC goes too; past PUBREC stays (PUBREL is still owed).
+  ASSERT_TRUE(s.Enqueue(D(1, "drop"), false));
+  (void)PumpIds(s, 10);  // in flight now, never acknowledged
+  EXPECT_EQ(s.DropDisallowed(/*inflight_too=*/true, allowed), 1u);
+  std::vector<uint16_t> left;
+  s.Resend([&](const Inflight& f) { left.push_back(f.packet_id); });
+  EXPECT_EQ(left, (std::vector<uint16_t>{1, 2, 3, 4}));
+  EXPECT_EQ(s.DropDisallowed(true, [](const Message&) { return false; }), 3u);
+  left.clear();
+  s.Resend([&](const Inflight& f) { left.push_back(f.packet_id); });
+  EXPECT_EQ(left, (std::vector<uint16_t>{2}));
+}
+
 TEST(Session, ExpiredMessagesAreNotSent) {
   Session s("c", 10);
   ASSERT_TRUE(s.Enqueue(D(1, "old", 1000), true));

@@ -70,6 +70,7 @@ struct alignas(64) ShardStats {
   Counter dropped_cross_shard;                // another shard's ring stayed full
   Counter dropped_rate_limited;               // max_publish_rate / max_publish_bytes_rate
   Counter dropped_not_authorized;             // PUBLISH or will refused: ACL or a $SYS topic
+  Counter dropped_acl;                        // held for a session whose ACL no longer allows it
   Counter unacknowledged_not_durable;         // PUBACK/PUBREC withheld or 0x80: the log failed
   Counter refused_max_connections;            // CONNECT refused: max_connections
   Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
@@ -120,8 +121,11 @@ class Shard {
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
   std::string Reload(const Config& fresh);
-  // A token may no longer be used: forget it and close every connection that uses it.
-  void RevokeToken(const std::string& key, proto::ReasonCode reason);
+  // A token may no longer be used: forget it and close every connection that uses it. With
+  // `discard_sessions` (deleted or expired: the owner is gone for good) the sessions it owns end
+  // too, so that nobody else ever gets what they hold.
+  void RevokeToken(const std::string& key, int64_t token_id, proto::ReasonCode reason,
+                   bool discard_sessions);
   // REST requests (core/shard_admin.cc), each answering for this shard's part.
   void CollectSessions(const rest::Selector& sel, std::vector<rest::SessionInfo>* out);
   void DeleteSessions(const rest::Selector& sel, std::vector<std::string>* out);
@@ -194,8 +198,10 @@ class Shard {
                          const char* why);
   void LogDisconnected(const Connection& c, const Session& s, const char* why,
                        std::optional<proto::ReasonCode> code);
-  // Sets the session's ACL and recomputes the effective filters of its subscriptions.
-  void ApplyAcl(Session& s, const acl::AclPtr& acl);
+  // Sets the session's ACL, recomputes the effective filters of its subscriptions and drops (and
+  // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
+  // flight too unless `inflight_sent`: the current connection has those already).
+  void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
   // Counts the client against max_connections and its token's limit; false (and counted as a
   // refusal) when a limit is reached.

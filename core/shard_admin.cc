@@ -18,7 +18,7 @@ void Shard::CollectSessions(const rest::Selector& sel, std::vector<rest::Session
     i.protocol_version = static_cast<uint8_t>(s->version);
     i.clean = s->clean_start;
     i.expiry_interval = s->expiry_interval_s;
-    i.token_id = s->acl ? s->acl->token_id() : 0;
+    i.token_id = s->owner_token_id;
     i.shard = id_;
     i.subscriptions = s->subscriptions().size();
     i.queued = s->queued_count();
@@ -150,6 +150,7 @@ void Shard::CollectMetrics(MetricsText* out) {
       {"cross_shard_backlog", &stats_.dropped_cross_shard},
       {"rate_limited", &stats_.dropped_rate_limited},
       {"not_authorized", &stats_.dropped_not_authorized},
+      {"acl", &stats_.dropped_acl},
   };
   for (const auto& [reason, counter] : drops) {
     out->Add(Metric::kDropped, fmt::format("{},reason=\"{}\"", shard, reason), counter->Get());

@@ -98,6 +98,8 @@ class Reader {
   // newer one.
   bool Done() const { return ok_ && (p_ == end_ || version_ > kWalBodyVersion); }
   bool ok() const { return ok_; }
+  // The body's version, once Version() read it.
+  uint8_t version() const { return version_; }
 
  private:
   const char* p_;
@@ -217,13 +219,15 @@ void Encode(const WalSessionCreated& r, std::string* out) {
   PutVarint(r.expiry_interval_s, out);
   PutU8(r.protocol_version, out);
   PutSigned(r.created_ms, out);
+  PutSigned(r.owner_token_id, out);
 }
 
 bool Decode(std::string_view body, WalSessionCreated* r) {
   *r = {};
   Reader in(body);
   return in.Version() && in.String(&r->client_id) && in.U32(&r->expiry_interval_s) &&
-         in.U8(&r->protocol_version) && in.Signed(&r->created_ms) && in.Done();
+         in.U8(&r->protocol_version) && in.Signed(&r->created_ms) &&
+         (in.version() < 2 || in.Signed(&r->owner_token_id)) && in.Done();
 }
 
 void Encode(const WalSessionRemoved& r, std::string* out) {

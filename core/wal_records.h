@@ -46,16 +46,19 @@ enum class WalType : uint8_t {
 inline constexpr uint8_t kWalTypeMax = 11;
 const char* WalTypeName(WalType t);
 
-inline constexpr uint8_t kWalBodyVersion = 1;
+// Version 2 appended owner_token_id to session-created; every other body is as in version 1.
+inline constexpr uint8_t kWalBodyVersion = 2;
 
 // A persistent session was created, or resumed by a new connection (an upsert: replaces the
-// expiry interval and version, and clears any disconnected-at time).
+// expiry interval, version and owner, and clears any disconnected-at time).
 struct WalSessionCreated {
   static constexpr WalType kType = WalType::kSessionCreated;
   std::string client_id;
   uint32_t expiry_interval_s = 0;
   uint8_t protocol_version = 0;  // 3, 4 or 5 (the CONNECT protocol level)
   int64_t created_ms = 0;        // wall clock
+  // The id of the token that owns the session; 0: anonymous, or a version 1 body (no owner).
+  int64_t owner_token_id = 0;
   bool operator==(const WalSessionCreated&) const = default;
 };
 

@@ -37,6 +37,7 @@ std::vector<WalRecord> AllRecords() {
   minimal.topic = "t";
   return {
       WalSessionCreated{"client-1", 0xFFFFFFFF, 5, 1'700'000'000'000},
+      WalSessionCreated{"owned", 60, 5, 1, 9'007'199'254'740'993},
       WalSessionCreated{"", 0, 4, 0},
       WalSessionRemoved{"client-1"},
       WalSessionDisconnected{"client-1", 1'700'000'000'999, 3600},
@@ -101,6 +102,26 @@ TEST(WalRecords, TrailingBytesOfAKnownVersionAreRefusedOfANewerOneIgnored) {
   EXPECT_EQ(std::get<WalMessageAcked>(*r), (WalMessageAcked{"c", 7}));
   body[0] = 0;
   EXPECT_FALSE(DecodeWalRecord(WalType::kMessageAcked, body).has_value());
+}
+
+TEST(WalRecords, SessionCreatedOfVersion1HasNoOwner) {
+  // Written before the owner existed: version 1, client id "c", expiry 60, level 5, created 2.
+  const std::string v1(
+      "\x01\x01"
+      "c"
+      "\x3c\x05\x04",
+      6);
+  std::optional<WalRecord> r = DecodeWalRecord(WalType::kSessionCreated, v1);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(std::get<WalSessionCreated>(*r), (WalSessionCreated{"c", 60, 5, 2, 0}));
+  // Version 2 must carry it.
+  std::string v2 = v1;
+  v2[0] = 2;
+  EXPECT_FALSE(DecodeWalRecord(WalType::kSessionCreated, v2).has_value());
+  v2 += '\x0e';  // svarint 7
+  r = DecodeWalRecord(WalType::kSessionCreated, v2);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(std::get<WalSessionCreated>(*r).owner_token_id, 7);
 }
 
 TEST(WalRecords, InvalidFieldValuesAreRefused) {
