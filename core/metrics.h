@@ -93,6 +93,7 @@ enum class Metric : uint8_t {
   kRetainedBytes,
   kClientsCounted,
   kRetainedBytesTotal,
+  kLogLinesDropped,
   kRingMessages,
   kOutboxMessages,
   kLoopTurn,

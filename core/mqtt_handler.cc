@@ -288,7 +288,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   if (cn.props.authentication_method) {
     // Enhanced authentication (MQTT 5.0 section 4.12): no method is configured.
     LOG_DEBUG_S(kMqtt, "shard {}: {} asked for authentication method '{}'", id_, c.peer,
-                *cn.props.authentication_method);
+                Cut(*cn.props.authentication_method));
     return RefuseConnect(c, ReasonCode::kBadAuthenticationMethod, client_id,
                          "authentication method not supported");
   }
@@ -351,7 +351,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   auto it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second->connection != nullptr) {
     Connection& old = *it->second->connection;
-    LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, client_id, c.peer);
+    LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, Cut(client_id), c.peer);
     ProtocolClose(old, ReasonCode::kSessionTakenOver, "session taken over");
   }
   it = sessions_.find(client_id);
@@ -527,7 +527,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
       !s.acl->CanPublish(topic)) {
     // Not allowed by the token: MQTT 5 learns it from the acknowledgement, 3.1.1 loses the
     // message (its acknowledgements carry no reason).
-    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, Cut(s.client_id()), Cut(topic));
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
   }
@@ -542,7 +542,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
           kMqtt,
           "shard {}: {} retained message on '{}' {}: max_retained_bytes ({}) reached (further "
           "ones on this connection are only counted)",
-          id_, s.client_id(), topic, IsV5(c) ? "refused" : "delivered, not stored",
+          id_, Cut(s.client_id()), Cut(topic), IsV5(c) ? "refused" : "delivered, not stored",
           cfg.max_retained_bytes);
     }
     if (IsV5(c)) {
@@ -657,8 +657,8 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       code = ReasonCode::kTopicFilterInvalid;
     }
     if (code != ReasonCode::kSuccess) {
-      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
-                 proto::ReasonCodeName(code));
+      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: {}", id_, Cut(s.client_id()),
+                 Cut(req.filter), proto::ReasonCodeName(code));
       ack.reasons.push_back(code);
       continue;
     }
@@ -670,7 +670,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       next.effective = s.acl->EffectiveFilters(req.filter);
       if (next.effective.empty()) {
         LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused by the token's ACL", id_,
-                   s.client_id(), req.filter);
+                   Cut(s.client_id()), Cut(req.filter));
         ack.reasons.push_back(ReasonCode::kNotAuthorized);
         continue;
       }
@@ -680,7 +680,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     const bool added = it == s.subscriptions().end();
     if (added && cfg.max_subscriptions != 0 && s.subscriptions().size() >= cfg.max_subscriptions) {
       LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_,
-                 s.client_id(), req.filter);
+                 Cut(s.client_id()), Cut(req.filter));
       ack.reasons.push_back(ReasonCode::kQuotaExceeded);
       continue;
     }

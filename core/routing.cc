@@ -338,13 +338,14 @@ void Shard::PublishWill(Session& s) {
   MessagePtr m = std::move(s.will->msg);
   s.will.reset();
   s.will_due_ms = 0;
-  LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
+  LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, Cut(s.client_id()),
+              Cut(m->topic));
   bool store = true;
   if (m->retain && RetainedQuotaExceeded(m->topic, m->payload.size())) {
     // Nobody to tell: the will is delivered, not stored as retained.
     LOG_INFO_S(kMqtt,
                "shard {}: retained will of {} on '{}' not stored: max_retained_bytes reached", id_,
-               s.client_id(), m->topic);
+               Cut(s.client_id()), Cut(m->topic));
     store = false;
   }
   Publish(std::move(m), store);

@@ -548,7 +548,7 @@ void Shard::OnSend(Connection& c, int res) {
 }
 
 void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto::ReasonCode> code) {
-  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, c.client_id, why);
+  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, Cut(c.client_id), why);
   ConnectionLost(c, why, code);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = false;
