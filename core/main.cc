@@ -62,9 +62,10 @@ int main(int argc, char** argv) {
         [&admin](const std::string& key, std::function<void(ringmq::acl::AclPtr)> reply) {
           auto shared_reply =
               std::make_shared<std::function<void(ringmq::acl::AclPtr)>>(std::move(reply));
-          const bool queued = admin.QueueAuthenticate(key, [shared_reply](rest::Api::AuthResult r) {
-            (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
-          });
+          const bool queued =
+              admin.QueueAuthenticate(key, [shared_reply](const rest::Api::AuthResult& r) {
+                (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
+              });
           if (!queued) (*shared_reply)(nullptr);  // the admin shard is stopping
         });
     broker.SetTokenTouch(

@@ -332,9 +332,10 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     // Ask the admin shard; the connection waits (nothing more is read), the shard does not.
     c.auth_pending = true;
     Shard* self = this;
-    broker_.token_lookup()(key, [self, slot = c.slot, gen = c.generation, key](acl::AclPtr a) {
-      self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
-    });
+    broker_.token_lookup()(
+        key, [self, slot = c.slot, gen = c.generation, key](const acl::AclPtr& a) {
+          self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
+        });
     return ConnectResult::kPending;
   }
   if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {

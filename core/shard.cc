@@ -594,6 +594,7 @@ void Shard::PostToShard(uint16_t to, ShardMsg msg) {
 
 void Shard::FlushOutbox() {
   ShardRings& rings = broker_.rings();
+  // NOLINTNEXTLINE(bugprone-too-small-loop-variable): one box per shard, at most 64 shards.
   for (uint16_t to = 0; to < outbox_.size(); ++to) {
     std::vector<ShardMsg>& box = outbox_[to];
     if (box.empty()) continue;
