@@ -35,14 +35,14 @@ ConnectionQuota::Verdict ConnectionQuota::Acquire(std::string_view key, uint32_t
 void ConnectionQuota::Release(std::string_view key) {
   const uint32_t before = total_.fetch_sub(1, std::memory_order_relaxed);
   if (before == 0) {
-    LOG_ERROR_S(kBroker, "connection quota released more often than acquired");
+    LOG_CRITICAL_S(kBroker, "connection quota released more often than acquired");
     std::abort();
   }
   if (key.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = per_key_.find(std::string(key));
   if (it == per_key_.end()) {
-    LOG_ERROR_S(kBroker, "connection quota released for a token that holds none");
+    LOG_CRITICAL_S(kBroker, "connection quota released for a token that holds none");
     std::abort();
   }
   if (--it->second == 0) per_key_.erase(it);

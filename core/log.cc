@@ -1,14 +1,18 @@
-// The subsystem loggers, their shared stderr sink and its line formatter.
+// The subsystem loggers, their shared sink (formats, then queues for the writer thread) and its
+// line formatter.
 #include "core/log.h"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "core/internal/log_format.h"
+#include "core/internal/log_writer.h"
 
 namespace ringmq::core {
 
@@ -106,8 +110,49 @@ class LineFormatter final : public spdlog::formatter {
   std::string line_;
 };
 
+// How long a LOG_CRITICAL_S line waits for the queue ahead of it before it is written anyway.
+constexpr std::chrono::milliseconds kCriticalFlush{1000};
+
+// The one sink of every logger: formats the line on the logging thread (under base_sink's mutex,
+// which also guards the formatter and reported_) and queues it (core/internal/log_writer.h).
+class QueueSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit QueueSink(log_internal::LogWriter* writer) : writer_(writer) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (const uint64_t dropped = writer_->dropped(); dropped != reported_) {
+      // Say so in the log as soon as a line fits again.
+      const std::string text =
+          fmt::format("{} log line(s) dropped: stderr is not read fast enough (log queue full)",
+                      dropped - reported_);
+      const spdlog::details::log_msg notice(msg.time, spdlog::source_loc{}, kNames[0],
+                                            spdlog::level::warn, text);
+      buf_.clear();
+      formatter_->format(notice, buf_);
+      if (writer_->Push(std::string_view(buf_.data(), buf_.size()))) reported_ = dropped;
+    }
+    buf_.clear();
+    formatter_->format(msg, buf_);
+    const std::string_view line(buf_.data(), buf_.size());
+    if (msg.level >= spdlog::level::critical) {
+      writer_->WriteNow(line, kCriticalFlush);
+    } else {
+      (void)writer_->Push(line);
+    }
+  }
+  void flush_() override { (void)writer_->Flush(kCriticalFlush); }
+
+ private:
+  log_internal::LogWriter* const writer_;
+  uint64_t reported_ = 0;     // drops already reported in a line
+  spdlog::memory_buf_t buf_;  // scratch, guarded by the sink's mutex
+};
+
 struct Loggers {
-  std::shared_ptr<spdlog::sinks::stderr_sink_mt> sink;
+  // Thread-safe on its own (core/internal/log_writer.h), hence usable through the const Loggers.
+  mutable log_internal::LogWriter writer{STDERR_FILENO, kLogQueueBytes};
+  std::shared_ptr<QueueSink> sink;
   std::array<std::shared_ptr<spdlog::logger>, kSubsystemCount> by_subsystem;
 };
 
@@ -116,7 +161,7 @@ const Loggers& TheLoggers() {
   // still finds them.
   static const Loggers* const loggers = [] {
     auto* l = new Loggers;
-    l->sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    l->sink = std::make_shared<QueueSink>(&l->writer);
     l->sink->set_formatter(std::make_unique<LineFormatter>(LogFormat::kText));
     for (size_t i = 0; i < kSubsystemCount; ++i) {
       l->by_subsystem[i] = std::make_shared<spdlog::logger>(kNames[i], l->sink);
@@ -132,6 +177,10 @@ const Loggers& TheLoggers() {
 const char* SubsystemName(Subsystem s) { return kNames[static_cast<size_t>(s)]; }
 
 spdlog::logger& Logger(Subsystem s) { return *TheLoggers().by_subsystem[static_cast<size_t>(s)]; }
+
+uint64_t LogLinesDropped() { return TheLoggers().writer.dropped(); }
+
+bool FlushLogs(std::chrono::milliseconds timeout) { return TheLoggers().writer.Flush(timeout); }
 
 std::string CheckLogSettings(std::string_view level, std::string_view levels,
                              std::string_view format) {
@@ -160,7 +209,13 @@ std::string ConfigureLogging(std::string_view level, std::string_view levels,
 }
 
 LogEvent& LogEvent::Str(std::string_view key, std::string_view value) {
-  log_internal::AppendField(&text_, log_internal::kStringField, key, value);
+  if (value.size() <= kLogCutBytes) {
+    log_internal::AppendField(&text_, log_internal::kStringField, key, value);
+    return *this;
+  }
+  std::string cut;
+  log_internal::AppendCut(&cut, value, kLogCutBytes);
+  log_internal::AppendField(&text_, log_internal::kStringField, key, cut);
   return *this;
 }
 

@@ -3,7 +3,18 @@
 // (`log_format`). Every line goes to stderr; stdout is reserved for the "listening ..." lines
 // scripts read. Line formats: core/internal/log_format.h; settings: doc/configuration.md.
 //
-//   LOG_INFO_S(kMqtt, "shard {}: {} may not publish to '{}'", id, client, topic);
+// Logging never blocks the calling thread on output: a line is formatted on the caller's thread
+// and queued (core/internal/log_writer.h, at most kLogQueueBytes); one writer thread writes the
+// queue to stderr. When the queue is full (stderr is read slowly, or not at all) the line is
+// dropped and counted: LogLinesDropped(), ringmq_log_lines_dropped_total in /metrics, and a warning
+// "N log line(s) dropped" as the next line that fits. LOG_CRITICAL_S is the exception: for the last
+// line before an abort it flushes the queue (bounded) and writes synchronously.
+//
+// Strings a client sent (client ids, topics, filters, usernames) are cut to kLogCutBytes bytes in
+// log lines, marked "...[cut, N bytes]": wrap them in Cut() for LOG_*_S; LogEvent::Str cuts every
+// value.
+//
+//   LOG_INFO_S(kMqtt, "shard {}: {} may not publish to '{}'", id, Cut(client), Cut(topic));
 //   LOG_EVENT(kMqtt, info, LogEvent("client connected").Str("client_id", id).Int("keep_alive",
 //   60));
 //
@@ -15,16 +26,22 @@
 // ConfigureLogging and in unit tests (then: text, level info). The loggers are created once, at
 // the first call, and live until the process exits; they are never replaced. ConfigureLogging
 // changes their levels (atomics) and their shared sink's formatter (under the sink's mutex), so it
-// may run (SIGHUP reload) while other threads log.
+// may run (SIGHUP reload) while other threads log. A logging thread holds the sink's mutex only to
+// format and queue its line (the queue's own mutex never covers I/O), and the writer thread, like
+// the loggers, is started at the first call (with every signal blocked) and never stopped.
 #ifndef RINGMQ_CORE_LOG_H_
 #define RINGMQ_CORE_LOG_H_
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "core/internal/log_format.h"
 
 namespace ringmq::core {
 
@@ -58,11 +75,32 @@ std::string CheckLogSettings(std::string_view level, std::string_view levels,
 std::string ConfigureLogging(std::string_view level, std::string_view levels,
                              std::string_view format);
 
+// Bytes of formatted lines waiting for the writer thread; beyond them lines are dropped.
+inline constexpr size_t kLogQueueBytes = 4 << 20;
+// Longest client-supplied string written whole in a log line (Cut, LogEvent::Str).
+inline constexpr size_t kLogCutBytes = 256;
+
+// Lines dropped because the queue was full, since the start (any thread).
+uint64_t LogLinesDropped();
+// Waits until every line logged before the call is written to stderr, at most `timeout`; false
+// at the timeout. main calls it at a clean shutdown (a bounded wait: a reader that never reads
+// must not keep the broker from exiting).
+bool FlushLogs(std::chrono::milliseconds timeout);
+
+// A client-supplied string as a LOG_*_S argument: written as at most kLogCutBytes bytes (at a
+// UTF-8 character boundary), then "...[cut, N bytes]" with N the full size. Cheap to construct:
+// nothing is copied unless the line is logged.
+struct Cut {
+  explicit Cut(std::string_view v) : s(v) {}
+  std::string_view s;
+};
+
 // A structured log event: a fixed message and named fields. Never put a secret (a token key) in
 // one: use the token's id.
 class LogEvent {
  public:
   explicit LogEvent(std::string_view msg) : text_(msg) {}
+  // `value` is cut to kLogCutBytes (see Cut).
   LogEvent& Str(std::string_view key, std::string_view value);
   LogEvent& Int(std::string_view key, int64_t value);
   LogEvent& Bool(std::string_view key, bool value);
@@ -75,11 +113,24 @@ class LogEvent {
 
 }  // namespace ringmq::core
 
+template <>
+struct fmt::formatter<ringmq::core::Cut> {
+  constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
+  template <typename Context>
+  auto format(const ringmq::core::Cut& c, Context& ctx) const {
+    std::string out;
+    ringmq::core::log_internal::AppendCut(&out, c.s, ringmq::core::kLogCutBytes);
+    return std::copy(out.begin(), out.end(), ctx.out());
+  }
+};
+
 #define RINGMQ_LOGGER(sub) ::ringmq::core::Logger(::ringmq::core::sub)
 #define LOG_ERROR_S(sub, ...) RINGMQ_LOGGER(sub).error(__VA_ARGS__)
 #define LOG_WARN_S(sub, ...) RINGMQ_LOGGER(sub).warn(__VA_ARGS__)
 #define LOG_INFO_S(sub, ...) RINGMQ_LOGGER(sub).info(__VA_ARGS__)
 #define LOG_DEBUG_S(sub, ...) RINGMQ_LOGGER(sub).debug(__VA_ARGS__)
+// The line before an abort: flushes what is queued (bounded) and writes this line synchronously.
+#define LOG_CRITICAL_S(sub, ...) RINGMQ_LOGGER(sub).critical(__VA_ARGS__)
 // lvl: err, warn, info or debug (spdlog::level names).
 #define LOG_EVENT(sub, lvl, event)                                                   \
   do {                                                                               \

@@ -1,5 +1,6 @@
 // ringmq: the broker's entry point. Loads the configuration, starts the shards and the admin shard
 // (REST API), waits for SIGINT or SIGTERM and shuts down cleanly (exit 0).
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
@@ -17,6 +18,11 @@ using ringmq::core::Config;
 namespace rest = ringmq::rest;
 
 int main(int argc, char** argv) {
+  // Whatever way main returns, what is still queued for stderr gets out, within a bound
+  // (core/log.h: a reader that never reads must not keep the broker from exiting).
+  struct FlushLogsAtExit {
+    ~FlushLogsAtExit() { (void)ringmq::core::FlushLogs(std::chrono::seconds(2)); }
+  } flush_logs_at_exit;
   Config config;
   int exit_code = 0;
   if (!ringmq::core::LoadConfig(argc, argv, &config, &exit_code)) return exit_code;
@@ -56,9 +62,10 @@ int main(int argc, char** argv) {
         [&admin](const std::string& key, std::function<void(ringmq::acl::AclPtr)> reply) {
           auto shared_reply =
               std::make_shared<std::function<void(ringmq::acl::AclPtr)>>(std::move(reply));
-          const bool queued = admin.QueueAuthenticate(key, [shared_reply](rest::Api::AuthResult r) {
-            (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
-          });
+          const bool queued =
+              admin.QueueAuthenticate(key, [shared_reply](const rest::Api::AuthResult& r) {
+                (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
+              });
           if (!queued) (*shared_reply)(nullptr);  // the admin shard is stopping
         });
     broker.SetTokenTouch(

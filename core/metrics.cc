@@ -36,6 +36,8 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
      "Connections counted against max_connections (broker-wide)"},
     {"ringmq_retained_bytes_total", "gauge",
      "Retained bytes counted against max_retained_bytes (broker-wide)"},
+    {"ringmq_log_lines_dropped_total", "counter",
+     "Log lines dropped because stderr was not read fast enough (the log queue was full)"},
     {"ringmq_cross_shard_ring_messages", "gauge",
      "Messages in the ring from one shard to another, not yet taken by the receiver"},
     {"ringmq_cross_shard_outbox_messages", "gauge",

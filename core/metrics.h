@@ -94,6 +94,7 @@ enum class Metric : uint8_t {
   kSharedRoundRobin,
   kClientsCounted,
   kRetainedBytesTotal,
+  kLogLinesDropped,
   kRingMessages,
   kOutboxMessages,
   kLoopTurn,

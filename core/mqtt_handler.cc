@@ -337,7 +337,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   if (cn.props.authentication_method) {
     // Enhanced authentication (MQTT 5.0 section 4.12): no method is configured.
     LOG_DEBUG_S(kMqtt, "shard {}: {} asked for authentication method '{}'", id_, c.peer,
-                *cn.props.authentication_method);
+                Cut(*cn.props.authentication_method));
     return RefuseConnect(c, ReasonCode::kBadAuthenticationMethod, client_id,
                          "authentication method not supported");
   }
@@ -381,9 +381,10 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     // Ask the admin shard; the connection waits (nothing more is read), the shard does not.
     c.auth_pending = true;
     Shard* self = this;
-    broker_.token_lookup()(key, [self, slot = c.slot, gen = c.generation, key](acl::AclPtr a) {
-      self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
-    });
+    broker_.token_lookup()(
+        key, [self, slot = c.slot, gen = c.generation, key](const acl::AclPtr& a) {
+          self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
+        });
     return ConnectResult::kPending;
   }
   if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
@@ -425,7 +426,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   auto it = sessions_.find(client_id);
   if (it != sessions_.end() && it->second->connection != nullptr) {
     Connection& old = *it->second->connection;
-    LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, client_id, c.peer);
+    LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, Cut(client_id), c.peer);
     ProtocolClose(old, ReasonCode::kSessionTakenOver, "session taken over");
   }
   it = sessions_.find(client_id);
@@ -604,7 +605,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
   if (result == ReasonCode::kSuccess && !MayPublish(s.acl.get(), topic)) {
     // Not allowed by the token, or a $SYS topic: MQTT 5 learns it from the acknowledgement,
     // 3.1.1 loses the message (its acknowledgements carry no reason). Counted either way.
-    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, s.client_id(), topic);
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, Cut(s.client_id()), Cut(topic));
     stats_.dropped_not_authorized.Add();
     result = ReasonCode::kNotAuthorized;
     if (!IsV5(c) && p.qos == 0) return;
@@ -620,7 +621,7 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
           kMqtt,
           "shard {}: {} retained message on '{}' {}: max_retained_bytes ({}) reached (further "
           "ones on this connection are only counted)",
-          id_, s.client_id(), topic, IsV5(c) ? "refused" : "delivered, not stored",
+          id_, Cut(s.client_id()), Cut(topic), IsV5(c) ? "refused" : "delivered, not stored",
           cfg.max_retained_bytes);
     }
     if (IsV5(c)) {
@@ -729,8 +730,8 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       code = ReasonCode::kTopicFilterInvalid;
     }
     if (code != ReasonCode::kSuccess) {
-      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: {}", id_, s.client_id(), req.filter,
-                 proto::ReasonCodeName(code));
+      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: {}", id_, Cut(s.client_id()),
+                 Cut(req.filter), proto::ReasonCodeName(code));
       ack.reasons.push_back(code);
       continue;
     }
@@ -742,7 +743,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
       next.effective = s.acl->EffectiveFilters(req.filter);
       if (next.effective.empty()) {
         LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused by the token's ACL", id_,
-                   s.client_id(), req.filter);
+                   Cut(s.client_id()), Cut(req.filter));
         ack.reasons.push_back(ReasonCode::kNotAuthorized);
         continue;
       }
@@ -752,7 +753,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     const bool added = it == s.subscriptions().end();
     if (added && cfg.max_subscriptions != 0 && s.subscriptions().size() >= cfg.max_subscriptions) {
       LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_,
-                 s.client_id(), req.filter);
+                 Cut(s.client_id()), Cut(req.filter));
       ack.reasons.push_back(ReasonCode::kQuotaExceeded);
       continue;
     }

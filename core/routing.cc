@@ -366,16 +366,17 @@ void Shard::PublishWill(Session& s) {
     // client, with the rights it has now.
     stats_.dropped_not_authorized.Add();
     LOG_INFO_S(kMqtt, "shard {}: will of {} on '{}' not published: not allowed by the token", id_,
-               s.client_id(), m->topic);
+               Cut(s.client_id()), Cut(m->topic));
     return;
   }
-  LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, s.client_id(), m->topic);
+  LOG_DEBUG_S(kMqtt, "shard {}: publishing will of {} to {}", id_, Cut(s.client_id()),
+              Cut(m->topic));
   bool store = true;
   if (m->retain && RetainedQuotaExceeded(m->topic, m->payload.size())) {
     // Nobody to tell: the will is delivered, not stored as retained.
     LOG_INFO_S(kMqtt,
                "shard {}: retained will of {} on '{}' not stored: max_retained_bytes reached", id_,
-               s.client_id(), m->topic);
+               Cut(s.client_id()), Cut(m->topic));
     store = false;
   }
   Publish(std::move(m), store);

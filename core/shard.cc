@@ -567,7 +567,7 @@ void Shard::OnSend(Connection& c, int res) {
 }
 
 void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto::ReasonCode> code) {
-  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, c.client_id, why);
+  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, Cut(c.client_id), why);
   ConnectionLost(c, why, code);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = false;
@@ -655,6 +655,7 @@ void Shard::PostToShard(uint16_t to, ShardMsg msg) {
 
 void Shard::FlushOutbox() {
   ShardRings& rings = broker_.rings();
+  // NOLINTNEXTLINE(bugprone-too-small-loop-variable): one box per shard, at most 64 shards.
   for (uint16_t to = 0; to < outbox_.size(); ++to) {
     std::vector<ShardMsg>& box = outbox_[to];
     if (box.empty()) continue;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/broker.h"
+#include "core/log.h"
 #include "core/shard.h"
 #include "proto/topic.h"
 #include "rest/broker_hooks.h"
@@ -170,6 +171,8 @@ void Shard::CollectMetrics(MetricsText* out) {
     // Broker-wide: what max_connections and max_retained_bytes are checked against.
     out->Add(Metric::kClientsCounted, "", broker_.connection_quota().total());
     out->Add(Metric::kRetainedBytesTotal, "", broker_.retained_quota().total());
+    // Process-wide: log lines lost because stderr was not read fast enough (core/log.h).
+    out->Add(Metric::kLogLinesDropped, "", LogLinesDropped());
   }
   const ShardRings& rings = broker_.rings();
   for (uint16_t to = 0; to < broker_.shard_count(); ++to) {

@@ -26,8 +26,8 @@
 //      order of seq_cst operations, either the consumer sees the new item (and does not block), or
 //      the producer sees sleeping[s] == true. So no wakeup is lost.
 //   6. Of all producers that see sleeping[s] == true, exactly the one whose exchange(false) returns
-//      true reports "needs wake"; at most one MSG_RING per sleep is sent (spurious wakes are
-//      allowed, lost wakes are not).
+//      true reports "needs wake"; at most one wake-up (a write to the consumer shard's eventfd)
+//      per sleep is sent (spurious wakes are allowed, lost wakes are not).
 #ifndef RINGMQ_CORE_SPSC_RING_H_
 #define RINGMQ_CORE_SPSC_RING_H_
 
@@ -187,7 +187,7 @@ class RingMatrix {
 
   struct PushResult {
     std::size_t pushed = 0;   // a prefix of the batch; the caller keeps the rest (ring full)
-    bool needs_wake = false;  // the caller must wake shard `to` (IORING_OP_MSG_RING)
+    bool needs_wake = false;  // the caller must wake shard `to` (Shard::WakeFromAnyThread)
   };
 
   // REQUIRES: 1 <= shards <= 64.

@@ -112,7 +112,7 @@ TEST(RingMatrix, WakeIsReportedOnceAndSleepIsRefusedWithPendingItems) {
 }
 
 // Two producers, one consumer that sleeps whenever it finds nothing. A wake is "sent" by releasing
-// the consumer's semaphore, standing in for IORING_OP_MSG_RING. Each producer pushes a small batch
+// the consumer's semaphore, standing in for the shard's eventfd. Each producer pushes a small batch
 // and then waits until the consumer has taken it, so the consumer goes to sleep between batches and
 // a lost wakeup cannot be hidden by a later push: it leaves the consumer blocked with items in its
 // rings, which the consumer's timed wait detects.

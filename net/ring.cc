@@ -13,23 +13,19 @@ namespace ringmq::net {
 namespace {
 
 // The opcodes the broker uses. PROVIDE_BUFFERS is not needed: buffers come from a registered
-// buffer ring (BufferRing), whose absence Init of that class reports.
+// buffer ring (BufferRing), whose absence Init of that class reports. MSG_RING is not needed
+// either: another thread wakes a shard by writing the shard's eventfd, which the shard reads with
+// READ (core/shard.cc, WakeFromAnyThread).
 struct Opcode {
   int op;
   const char* name;
 };
 constexpr Opcode kRequiredOps[] = {
-    {IORING_OP_ACCEPT, "ACCEPT"},
-    {IORING_OP_RECV, "RECV"},
-    {IORING_OP_SEND, "SEND"},
-    {IORING_OP_CLOSE, "CLOSE"},
-    {IORING_OP_MSG_RING, "MSG_RING"},
-    {IORING_OP_TIMEOUT, "TIMEOUT"},
-    {IORING_OP_READ, "READ"},
-    {IORING_OP_WRITE, "WRITE"},
-    {IORING_OP_FSYNC, "FSYNC"},
-    {IORING_OP_POLL_ADD, "POLL_ADD"},
-    {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
+    {IORING_OP_SEND, "SEND"},         {IORING_OP_CLOSE, "CLOSE"},
+    {IORING_OP_TIMEOUT, "TIMEOUT"},   {IORING_OP_READ, "READ"},
+    {IORING_OP_WRITE, "WRITE"},       {IORING_OP_FSYNC, "FSYNC"},
+    {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
 };
 
 // Kernel features the loop relies on: EXT_ARG lets SubmitAndWait time out without queueing a
@@ -46,6 +42,12 @@ constexpr Feature kRequiredFeatures[] = {
 };
 
 }  // namespace
+
+std::vector<std::string_view> Ring::RequiredOpcodeNames() {
+  std::vector<std::string_view> names;
+  for (const Opcode& op : kRequiredOps) names.emplace_back(op.name);
+  return names;
+}
 
 Ring::~Ring() {
   if (initialized_) io_uring_queue_exit(&ring_);
@@ -185,15 +187,6 @@ void Ring::PrepTimeout(const __kernel_timespec* ts, uint64_t user_data) {
   io_uring_sqe* sqe = GetSqe();
   // liburing takes a non-const pointer; the kernel only reads it (at submission).
   io_uring_prep_timeout(sqe, const_cast<__kernel_timespec*>(ts), 0, 0);
-  io_uring_sqe_set_data64(sqe, user_data);
-}
-
-void Ring::PrepMsgRing(int target_ring_fd, uint64_t target_user_data, int32_t target_res,
-                       uint64_t user_data) {
-  io_uring_sqe* sqe = GetSqe();
-  io_uring_prep_msg_ring(sqe, target_ring_fd, static_cast<unsigned>(target_res), target_user_data,
-                         0);
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   io_uring_sqe_set_data64(sqe, user_data);
 }
 

@@ -17,8 +17,8 @@
 //
 // Thread-safety: a Ring belongs to the thread that calls Init (SINGLE_ISSUER: the kernel refuses
 // submissions from any other thread) and only that thread may call its methods; debug builds
-// assert it. The one cross-thread use is as the *target* of PrepMsgRing: another thread's Ring may
-// post a completion into this one through fd(), which is how a sleeping shard is woken.
+// assert it. Nothing of a Ring is used across threads: another thread wakes a sleeping shard by
+// writing an eventfd the shard keeps a READ armed on (core/shard.h, WakeFromAnyThread).
 // Invariants:
 //   1. Prep* never fails: when the SQ is full, the queued entries are submitted first. (If even
 //      that is impossible, the CQ has overflowed beyond the kernel's backlog: the process aborts.)
@@ -35,7 +35,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 namespace ringmq::net {
 
@@ -80,8 +82,10 @@ class Ring {
   // "coop-taskrun" or "plain"), and the IORING_SETUP_* bits themselves.
   const char* mode() const { return mode_; }
   unsigned setup_flags() const { return ring_.flags; }
-  // The ring's file descriptor: the target of PrepMsgRing from another thread's Ring.
+  // The ring's file descriptor.
   int fd() const { return ring_.ring_fd; }
+  // The names of the opcodes Init requires (what its error names when one is missing).
+  static std::vector<std::string_view> RequiredOpcodeNames();
 
   // --- Preparation. Each queues one SQE tagged with `user_data` (net/user_data.h). ---
 
@@ -107,11 +111,6 @@ class Ring {
   // Completes with -ETIME after `*ts` (relative), the periodic tick: re-arm it in its handler.
   // REQUIRES: *ts stays valid until the next SubmitAndWait.
   void PrepTimeout(const __kernel_timespec* ts, uint64_t user_data);
-  // Posts a completion {target_user_data, target_res, flags 0} into the ring whose fd() is
-  // `target_ring_fd`, waking its owner if it sleeps in SubmitAndWait. This ring sees a completion
-  // tagged `user_data` only if the message failed (IOSQE_CQE_SKIP_SUCCESS), e.g. -EOVERFLOW.
-  void PrepMsgRing(int target_ring_fd, uint64_t target_user_data, int32_t target_res,
-                   uint64_t user_data);
   // close(2). A socket with an armed multishot receive must be shut down or PrepCancelFd'ed first,
   // or the receive keeps the socket open.
   void PrepClose(int fd, uint64_t user_data);

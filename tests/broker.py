@@ -112,6 +112,40 @@ class Broker:
         s = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
         return s
 
+    def log_count(self, *parts):
+        """How many log (stderr) lines so far contain every one of `parts`."""
+        return sum(all(p in line for p in parts) for line in list(self.err_lines))
+
+    def wait_log(self, *parts, count=1, timeout=TIMEOUT):
+        """Waits until `count` log lines contain every one of `parts`; False at the timeout."""
+        return wait_until(lambda: self.log_count(*parts) >= count, timeout)
+
+    def metric(self, name, **labels):
+        """The sum over shards of the /metrics samples `name` whose labels include `labels`."""
+        import re
+        status, text = self.rest("GET", "/metrics")
+        assert status == 200, text
+        total = 0
+        for line in text.splitlines():
+            m = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\d+)$", line)
+            if not m or m.group(1) != name:
+                continue
+            have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            if all(have.get(k) == v for k, v in labels.items()):
+                total += int(m.group(3))
+        return total
+
+    def wait_metric(self, name, expected, timeout=TIMEOUT, **labels):
+        """Waits until metric(name, **labels) == expected; False at the timeout."""
+        return wait_until(lambda: self.metric(name, **labels) == expected, timeout)
+
+    def sync_shards(self):
+        """Returns once every shard has run the tasks posted to it before the call (a reload, a
+        token change): a /metrics scrape is one more task on every shard, and a shard runs its
+        tasks in order."""
+        status, text = self.rest("GET", "/metrics")
+        assert status == 200, text
+
 
 class Client:
     """A paho client with queues of what it received, for synchronous tests."""
@@ -127,6 +161,8 @@ class Client:
         self.connacks = queue.Queue()
         self.disconnects = queue.Queue()
         self.subacks = queue.Queue()
+        self.unsubacks = queue.Queue()
+        self.c.on_unsubscribe = lambda c, u, mid, *rest: self.unsubacks.put(mid)
         self.c.on_message = lambda c, u, m: self.messages.put(m)
         if version == mqtt.MQTTv5:
             self.c.on_connect = lambda c, u, f, rc, p=None: self.connacks.put((f, rc, p))
@@ -168,6 +204,11 @@ class Client:
         else:
             self.c.subscribe(topic, qos)
         return self.subacks.get(timeout=TIMEOUT)
+
+    def unsubscribe(self, topic):
+        """Sends UNSUBSCRIBE and waits for its UNSUBACK."""
+        self.c.unsubscribe(topic)
+        return self.unsubacks.get(timeout=TIMEOUT)
 
     def publish(self, topic, payload, qos=0, retain=False, properties=None):
         info = self.c.publish(topic, payload, qos, retain, properties=properties)

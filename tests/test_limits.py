@@ -68,7 +68,7 @@ class LimitTest(unittest.TestCase):
         self.broker.proc.send_signal(signal.SIGHUP)
         self.assertTrue(wait_until(lambda: sum("configuration reloaded" in line
                                                for line in self.broker.lines) > before))
-        time.sleep(0.3)  # the shards apply it on their next loop turn
+        self.broker.sync_shards()  # every shard has applied it
 
     def connect(self, client_id, version=5, **kw):
         """A client that must be accepted."""

@@ -59,18 +59,12 @@ class Tokens(BrokerTest):
     def test_unknown_token_and_anonymous(self):
         for version, code in ((5, 0x86), (4, 4)):
             c = RawClient(self.broker, version=version)
-            try:
-                c.connect("x", username="no-such-token-" + "x" * 40)
-            except AssertionError:
-                pass
+            c.connect("x", username="no-such-token-" + "x" * 40, check=False)
             self.assertEqual(c.reason, code)
         b = Broker("--deny-anonymous")
         try:
             c = RawClient(b)
-            try:
-                c.connect("anon")
-            except AssertionError:
-                pass
+            c.connect("anon", check=False)
             self.assertEqual(c.reason, 0x87)
         finally:
             self.assertEqual(b.stop(), 0)
@@ -92,7 +86,7 @@ class Tokens(BrokerTest):
         status, reply = self.broker.rest("PUT", "/platform/tokens/%d" % t["id"],
                                          acl_token("data/u2/#"))
         self.assertEqual(status, 200, reply)
-        time.sleep(0.3)
+        self.broker.sync_shards()  # every shard has applied the new ACL
         pub.publish("data/u1/x", b"old")
         pub.publish("data/u2/x", b"new")
         topic, payload, _, _, _ = c.parse_publish(c.recv_packet())
@@ -109,10 +103,7 @@ class Tokens(BrokerTest):
         self.assertEqual((pkt.type, pkt.body[0]), (14, 0x87))
         self.assertTrue(c.closed())
         again = RawClient(self.broker)
-        try:
-            again.connect("doomed", username=t["key"])
-        except AssertionError:
-            pass
+        again.connect("doomed", username=t["key"], check=False)
         self.assertEqual(again.reason, 0x86)
 
     def test_token_survives_restart(self):

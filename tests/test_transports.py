@@ -4,12 +4,14 @@ and server certificate are made with the openssl command for each test class."""
 import base64
 import json
 import os
+import queue
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -113,30 +115,36 @@ class Tls(TransportTest):
                 *args]
 
     def test_mosquitto_clients_over_tls(self):
-        sub = subprocess.Popen(self.mosq("mosquitto_sub", "-t", "tls/#", "-C", "1", "-i", "tsub"),
-                               stdout=subprocess.PIPE, text=True)
-        time.sleep(0.7)
+        sub = subprocess.Popen(
+            ["stdbuf", "-oL"] + self.mosq("mosquitto_sub", "-t", "tls/#", "-C", "1", "-i", "tsub",
+                                          "-d"),
+            stdout=subprocess.PIPE, text=True)
+        # -d prints the exchange (line-buffered by stdbuf): publish once the subscription is
+        # acknowledged.
+        for line in sub.stdout:
+            if "received SUBACK" in line:
+                break
         subprocess.run(self.mosq("mosquitto_pub", "-t", "tls/x", "-m", "secret", "-q", "1"),
                        check=True, timeout=TIMEOUT)
         out, _ = sub.communicate(timeout=TIMEOUT)
-        self.assertEqual(out.strip(), "secret")
+        self.assertIn("secret", out.splitlines())
 
     def test_paho_over_tls(self):
         host, port, _ = self.broker.listeners["mqtts"]
-        got = []
+        got = queue.Queue()
+        subscribed = threading.Event()
         c = mqtt.Client(client_id="paho-tls", protocol=mqtt.MQTTv5)
         c.tls_set(ca_certs=os.path.join(self.pki, "ca.pem"))
-        c.on_message = lambda cl, u, m: got.append(m.payload)
+        c.on_message = lambda cl, u, m: got.put(m.payload)
+        c.on_subscribe = lambda *args: subscribed.set()
         c.connect("127.0.0.1", port)
         c.loop_start()
         try:
             c.subscribe("p/t", 1)
-            time.sleep(0.3)
+            self.assertTrue(subscribed.wait(TIMEOUT), "no SUBACK")
             c.publish("p/t", b"round trip", 1)
-            end = time.time() + TIMEOUT
-            while not got and time.time() < end:
-                time.sleep(0.05)
-            self.assertEqual(got, [b"round trip"])
+            self.assertEqual(got.get(timeout=TIMEOUT), b"round trip")
+            self.assertTrue(got.empty())
         finally:
             c.loop_stop()
             c.disconnect()

@@ -12,7 +12,7 @@ PACKAGES=(
   clang clang-format clang-tidy lld libclang-rt-dev
   liburing-dev libssl-dev libsimdjson-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libtomlplusplus-dev libxxhash-dev libhttp-parser-dev libwslay-dev libspdlog-dev
+  libcli11-dev libtomlplusplus-dev libxxhash-dev libhttp-parser-dev libspdlog-dev
   mosquitto mosquitto-clients python3 python3-paho-mqtt python3-prometheus-client openssl chromium
 )
 

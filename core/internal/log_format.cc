@@ -103,6 +103,21 @@ void AppendField(std::string* event, char type, std::string_view key, std::strin
   }
 }
 
+void AppendCut(std::string* out, std::string_view s, size_t max) {
+  if (s.size() <= max) {
+    out->append(s);
+    return;
+  }
+  // Back off continuation bytes (at most 3) so that a valid character is not split.
+  size_t n = max;
+  for (int k = 0; k < 3 && n > 0 && IsContinuation(static_cast<unsigned char>(s[n])); ++k) --n;
+  if (IsContinuation(static_cast<unsigned char>(s[n]))) n = max;  // not UTF-8 anyway
+  out->append(s.substr(0, n));
+  out->append("...[cut, ");
+  out->append(std::to_string(s.size()));
+  out->append(" bytes]");
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   // acl's writer escapes valid UTF-8; what a client sent may not be: each invalid byte becomes
   // U+FFFD first.

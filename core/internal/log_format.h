@@ -23,6 +23,7 @@
 #ifndef RINGMQ_CORE_INTERNAL_LOG_FORMAT_H_
 #define RINGMQ_CORE_INTERNAL_LOG_FORMAT_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ inline constexpr char kNumberField = 'n';
 
 // Appends one field to an event's encoded text. `key` must be a plain identifier (no NUL, no '=').
 void AppendField(std::string* event, char type, std::string_view key, std::string_view value);
+
+// Appends `s`, or when it is longer than `max` bytes its first at most `max` bytes (ending at a
+// UTF-8 character boundary when `s` is valid UTF-8) and "...[cut, N bytes]", N = s.size().
+void AppendCut(std::string* out, std::string_view s, size_t max);
 
 // Appends `s` as a quoted JSON string (invariant 2).
 void AppendJsonString(std::string* out, std::string_view s);

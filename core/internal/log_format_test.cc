@@ -115,5 +115,45 @@ TEST(LogFormat, Text) {
             "2026-11-29T05:40:01.123Z warn [mqtt] x\\x0ay\n");
 }
 
+// A client's long string costs a bounded part of a line, and says how long it was.
+TEST(LogFormat, CutLongStrings) {
+  std::string out;
+  AppendCut(&out, "short", 8);
+  EXPECT_EQ(out, "short");
+  out.clear();
+  AppendCut(&out, "12345678", 8);  // exactly the limit: whole
+  EXPECT_EQ(out, "12345678");
+  out.clear();
+  AppendCut(&out, "123456789", 8);
+  EXPECT_EQ(out, "12345678...[cut, 9 bytes]");
+  // Never in the middle of a UTF-8 character: "ab" + U+20AC (3 bytes) cut at 3 keeps "ab".
+  out.clear();
+  AppendCut(&out, "ab\xE2\x82\xAC", 3);
+  EXPECT_EQ(out, "ab...[cut, 5 bytes]");
+  out.clear();
+  AppendCut(&out, "ab\xE2\x82\xACz", 5);  // ends right after the character
+  EXPECT_EQ(out, "ab\xE2\x82\xAC...[cut, 6 bytes]");
+  // Not UTF-8 (continuation bytes only): cut at the limit.
+  out.clear();
+  AppendCut(&out, std::string(10, '\x80'), 4);
+  EXPECT_EQ(out, std::string(4, '\x80') + "...[cut, 10 bytes]");
+}
+
+TEST(LogFormat, ClientStringsAreCutInLines) {
+  const std::string filter = "#" + std::string(65534, 'a');
+  // LOG_*_S arguments wrapped in Cut.
+  const std::string msg = fmt::format("SUBSCRIBE '{}' refused", Cut(filter));
+  EXPECT_EQ(msg,
+            "SUBSCRIBE '#" + std::string(kLogCutBytes - 1, 'a') + "...[cut, 65535 bytes]' refused");
+  // Every LogEvent string field.
+  const std::string event = LogEvent("client connected").Str("client_id", filter).text();
+  EXPECT_LT(event.size(), kLogCutBytes + 64);
+  EXPECT_NE(event.find("...[cut, 65535 bytes]"), std::string::npos);
+  const std::string line = Line(LogFormat::kText, event);
+  EXPECT_LT(line.size(), kLogCutBytes + 128);
+  // Short ones are left alone.
+  EXPECT_EQ(fmt::format("{}", Cut("c1")), "c1");
+}
+
 }  // namespace
 }  // namespace ringmq::core::log_internal
