@@ -84,6 +84,8 @@ MessagePtr Shard::FromWal(const WalMessage& w) const {
 
 void Shard::SetLogged(Session& s, bool logged) {
   if (s.logged == logged) return;
+  // Relaxed: ordered before the CONNACK / SUBACK that tell a client of the session by the ring
+  // and the kernel, not by this store (may_persist() in core/shard.h).
   s.logged = logged;
   if (logged) {
     persistent_sessions_.fetch_add(1, std::memory_order_relaxed);

@@ -136,6 +136,24 @@ class Shard {
   // Readable from any thread, relaxed: a publisher on another shard asks whether a message sent
   // here may be logged (and its PUBACK must wait for this shard), and whether this shard's log
   // failed (answers waiting for it never become positive).
+  //
+  // Why a relaxed load of may_persist() cannot lose an acknowledged message. Let shard B make a
+  // session S persistent (SetLogged: the count goes up) and let a publisher on shard A publish a
+  // message m that S's subscription matches. m must be kept only if its PUBLISH comes after S is
+  // persistent and subscribed, i.e. the client (or anything else) learnt of both before m was
+  // sent: S's CONNACK (or the REST answer that created S) and SUBACK. Otherwise the publish is
+  // concurrent with them, and the broker may as well have routed m before: to a clean session, or
+  // to no session at all, and a crash would then lose it too. Each of those answers is queued
+  // after the increment in B's program order, and leaves through B's io_uring (the SQ tail is
+  // stored with release before io_uring_enter); m reaches A's handler through A's io_uring (the
+  // CQ tail is loaded with acquire), and the kernel orders everything in between (socket locks).
+  // So B's increment happens before A's load, and by read-write coherence the load returns the
+  // increment or a later value of the count: never a stale 0. The same holds when S subscribes
+  // after becoming persistent: the topic index's mask is set with release after the increment
+  // and A reads it with acquire before it calls may_persist(). Answers sent with B's count at 0
+  // therefore only ever vouch for messages no persistent session had to keep. A stale non-zero
+  // value only makes A wait for B's log without need. (The count goes down when a persistent
+  // session ends; a message that still reaches it logs nothing.)
   bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
   bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
 
