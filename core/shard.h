@@ -114,7 +114,10 @@ class Shard {
   // After the last Restore: drops what a damaged log left half restored.
   void FinishRestore();
   bool WriteSnapshot(uint64_t seq, std::string* error);
-  bool OpenWal(uint64_t first_seq, std::string* error);
+  // Opens the log at segment first_seq, after the startup snapshot of that number, or (when it
+  // could not be written, or the segment cannot be created: a full or read-only disk) starts with
+  // the log failed: the shard serves clean sessions, refuses what needs the log and retries.
+  void OpenWal(uint64_t first_seq, bool snapshot_written);
 
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
@@ -282,6 +285,14 @@ class Shard {
   // segments it covers. At most one at a time per shard.
   void MaybeSnapshot(int64_t now_ms);
   void FinishSnapshot(bool wait);
+  // The log failed (an I/O error, a full disk) or could not be opened: every kWalReopenMs, the
+  // whole state is captured as a snapshot under a fresh number, written in the background, and
+  // a new writer continues after it (WalWriter::Continue / OpenAt); meanwhile answers that need
+  // the log wait for the attempt, and are refused while none is running.
+  void MaybeReopenWal(int64_t now_ms);
+  // A segment / snapshot number no file of this shard has, nor will get from the current writer.
+  uint64_t FreshWalSeq() const;
+  WalWriterOptions WalOptions() const;
   void StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames);
   // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
   // messages to the shards that sent them and sends the answers whose records are durable.
@@ -327,10 +338,12 @@ class Shard {
   std::unique_ptr<WalWriter> wal_;
   uint64_t next_message_id_ = 1;
   AckGate ack_gate_;
-  bool sync_acks_ = false;        // durability = sync with a WAL: answers wait (AckGate)
-  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed under durability = sync
+  bool sync_acks_ = false;        // a WAL is open: answers wait for it (AckGate), in every mode
+  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed with sync_acks_
   uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
-  std::atomic<uint32_t> persistent_sessions_{0};  // sessions with s.logged (may_persist)
+  // Sessions with s.logged. Written by this thread only, read by others (may_persist: why relaxed
+  // suffices is explained there).
+  std::atomic<uint32_t> persistent_sessions_{0};
   std::atomic<bool> wal_failed_{false};
   std::thread snapshot_thread_;
   std::atomic<bool> snapshot_done_{false};
@@ -338,6 +351,11 @@ class Shard {
   uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
   uint64_t snapshot_records_ = 0;    // wal_->stats().records then
   int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
+  uint64_t next_wal_seq_ = 1;        // no file of this shard is numbered this or higher
+  uint64_t wal_reopen_seq_ = 0;      // the snapshot a reopening of the log is writing (0: none)
+  uint64_t wal_reopen_covered_ = 0;  // the records that snapshot holds (appended_seq then)
+  int64_t next_wal_reopen_ms_ = 0;
+  bool wal_failure_logged_ = false;
   struct SharedGroup {
     SharedKeyPtr key;
     std::vector<std::pair<Session*, SubOptions>> members;
