@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -25,7 +26,10 @@
 namespace ringmq::core {
 namespace {
 
-constexpr int64_t kWalReopenMs = 1000;  // between attempts to reopen a failed log
+// Between attempts to reopen a failed log: each captures the whole state on the loop, so the
+// interval doubles while the disk stays full.
+constexpr int64_t kWalReopenFirstMs = 1000;
+constexpr int64_t kWalReopenMaxMs = 16'000;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -382,6 +386,8 @@ void Shard::FinishSnapshot(bool wait) {
       wal_->SetFailed(EIO);
     } else if (wal_->OpenAt(reopen, wal_reopen_covered_, &error)) {
       wal_failure_logged_ = false;
+      wal_reopen_delay_ms_ = 0;  // the next failure is retried at once, then after 1 s
+      next_wal_reopen_ms_ = 0;
       LOG_INFO_S(kWal,
                  "shard {}: the write-ahead log is writable again (snapshot {} holds the state): "
                  "messages for persistent sessions are acknowledged again",
@@ -439,7 +445,8 @@ void Shard::MaybeReopenWal(int64_t now) {
       now < next_wal_reopen_ms_) {
     return;
   }
-  next_wal_reopen_ms_ = now + kWalReopenMs;
+  wal_reopen_delay_ms_ = std::clamp(wal_reopen_delay_ms_ * 2, kWalReopenFirstMs, kWalReopenMaxMs);
+  next_wal_reopen_ms_ = now + wal_reopen_delay_ms_;
   const uint64_t seq = FreshWalSeq();
   next_wal_seq_ = seq + 1;
   // The new writer's records wait in memory until the snapshot is committed; the answers that
@@ -521,8 +528,9 @@ void Shard::EndTurnDurability() {
           kWal,
           "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
           "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; the log "
-          "is reopened as soon as it can be written again (tried every {} ms)",
-          id_, std::strerror(wal_->error()), kWalReopenMs);
+          "is reopened as soon as it can be written again (tried at once, then after {} s, at "
+          "intervals doubling up to {} s)",
+          id_, std::strerror(wal_->error()), kWalReopenFirstMs / 1000, kWalReopenMaxMs / 1000);
     }
   }
   ack_gate_.CloseReceiveTurn(appended);

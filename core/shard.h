@@ -141,22 +141,23 @@ class Shard {
   // failed (answers waiting for it never become positive).
   //
   // Why a relaxed load of may_persist() cannot lose an acknowledged message. Let shard B make a
-  // session S persistent (SetLogged: the count goes up) and let a publisher on shard A publish a
-  // message m that S's subscription matches. m must be kept only if its PUBLISH comes after S is
-  // persistent and subscribed, i.e. the client (or anything else) learnt of both before m was
-  // sent: S's CONNACK (or the REST answer that created S) and SUBACK. Otherwise the publish is
-  // concurrent with them, and the broker may as well have routed m before: to a clean session, or
-  // to no session at all, and a crash would then lose it too. Each of those answers is queued
-  // after the increment in B's program order, and leaves through B's io_uring (the SQ tail is
-  // stored with release before io_uring_enter); m reaches A's handler through A's io_uring (the
-  // CQ tail is loaded with acquire), and the kernel orders everything in between (socket locks).
-  // So B's increment happens before A's load, and by read-write coherence the load returns the
-  // increment or a later value of the count: never a stale 0. The same holds when S subscribes
-  // after becoming persistent: the topic index's mask is set with release after the increment
-  // and A reads it with acquire before it calls may_persist(). Answers sent with B's count at 0
-  // therefore only ever vouch for messages no persistent session had to keep. A stale non-zero
-  // value only makes A wait for B's log without need. (The count goes down when a persistent
-  // session ends; a message that still reaches it logs nothing.)
+  // session S persistent (SetLogged: the count goes up; only in HandleConnect, LogSessionStart,
+  // and in Restore, before the shard threads start, which orders it before everything) and let a
+  // publisher on shard A publish a message m that S's subscription matches. m must be kept only if
+  // its PUBLISH comes after S is persistent and subscribed, i.e. the client (or anything else)
+  // learnt of both before m was sent: from S's CONNACK, and from its SUBACK (for a resumed session
+  // that became persistent, an earlier one). Otherwise the publish is concurrent with them, and the
+  // broker may as well have routed m before: to a clean session, or to no session at all, and a
+  // crash would then lose it too. The CONNACK is queued after the increment in B's program order
+  // and leaves through B's io_uring (the SQ tail is stored with release before io_uring_enter); m
+  // reaches A's handler through A's io_uring (the CQ tail is loaded with acquire), and the kernel
+  // orders everything in between (socket locks). So B's increment happens before A's load, and by
+  // read-write coherence the load returns the increment or a later value of the count: never a
+  // stale 0. A SUBACK after the CONNACK adds nothing new; besides, the topic index's mask is set
+  // with release after the increment and A reads it with acquire before it calls may_persist().
+  // Answers sent with B's count at 0 therefore only ever vouch for messages no persistent session
+  // had to keep. A stale non-zero value only makes A wait for B's log without need. (The count goes
+  // down when a persistent session ends; a message that still reaches it logs nothing.)
   bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
   bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
 
@@ -285,7 +286,8 @@ class Shard {
   // segments it covers. At most one at a time per shard.
   void MaybeSnapshot(int64_t now_ms);
   void FinishSnapshot(bool wait);
-  // The log failed (an I/O error, a full disk) or could not be opened: every kWalReopenMs, the
+  // The log failed (an I/O error, a full disk) or could not be opened: at once, then after 1 s,
+  // 2 s, 4 s ... (at most 16 s: each attempt costs a capture on the loop), the
   // whole state is captured as a snapshot under a fresh number, written in the background, and
   // a new writer continues after it (WalWriter::Continue / OpenAt); meanwhile answers that need
   // the log wait for the attempt, and are refused while none is running.
@@ -355,6 +357,7 @@ class Shard {
   uint64_t wal_reopen_seq_ = 0;      // the snapshot a reopening of the log is writing (0: none)
   uint64_t wal_reopen_covered_ = 0;  // the records that snapshot holds (appended_seq then)
   int64_t next_wal_reopen_ms_ = 0;
+  int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
   bool wal_failure_logged_ = false;
   struct SharedGroup {
     SharedKeyPtr key;
