@@ -406,6 +406,47 @@ class Durability(unittest.TestCase):
         self.assertEqual([g for g in got if g != b"refused"],
                          [b"before%d" % i for i in range(5)] + [b"after"])
 
+    def test_stop_on_a_full_disk_keeps_what_was_in_the_log(self):
+        b = self.start()
+        self.offline_subscriber(b, version=5, client_id="store")
+        self.publish_acked(b, 5, prefix=b"before")
+        self.assertEqual(b.stop(keep_data=True), 0)
+
+        def no_room():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+        # Started and stopped without room: neither the startup nor the shutdown snapshot can be
+        # written, the files recovered from stay untouched, and the next start finds it all.
+        b = Broker(data_dir=self.dir, preexec_fn=no_room)
+        self.brokers.append(b)
+        p = RawClient(b).connect("p5")
+        p.publish("data/u1/t", b"refused", qos=1, pid=1)
+        self.assertEqual(ack_of(p.recv_packet()), (1, 0x80))
+        self.assertEqual(b.stop(keep_data=True), 0)
+        self.assertTrue(any("snapshot at shutdown failed" in line for line in b.lines),
+                        b.lines[-5:])
+        b2 = self.start("--recover-strict")
+        c = RawClient(b2).connect("store", clean=False, SessionExpiryInterval=3600)
+        self.assertEqual(c.session_present, 1)
+        self.assertEqual(drain(c), [b"before%d" % i for i in range(5)])
+
+    def test_full_disk_with_another_shard_count_refuses_to_start(self):
+        from broker import SHARDS
+        b = self.start()
+        self.offline_subscriber(b, version=5, client_id="store")
+        self.assertEqual(b.stop(keep_data=True), 0)
+
+        def no_room():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+        # Sessions moving to other shards exist only in memory until written: no start.
+        with self.assertRaises(RuntimeError) as e:
+            Broker(data_dir=self.dir, shards=3 if SHARDS == 1 else 1, preexec_fn=no_room)
+        self.assertIn("the shard count changed", str(e.exception))
+        b2 = self.start()  # room again: nothing was lost
+        c = RawClient(b2).connect("store", clean=False, SessionExpiryInterval=3600)
+        self.assertEqual(c.session_present, 1)
+
     def test_background_snapshots_drop_old_segments_and_keep_state(self):
         conf = os.path.join(self.dir, "snap.toml")
         with open(conf, "w") as f:
