@@ -1,6 +1,7 @@
 // AckGate: holds a shard's PUBACK / PUBREC answers until the write-ahead log records they vouch
-// for are durable, on this shard and on the other shards the message went to (`durability =
-// sync`, DESIGN.md section 7, doc/wal-format.md "Acknowledgements").
+// for are durable, on this shard and on the other shards the message went to (DESIGN.md section
+// 7, doc/wal-format.md "Acknowledgements"). "Durable" is WalWriter::ack_seq(): fdatasynced with
+// `durability = sync`, written to the kernel with `batch` and `none`.
 //
 // Two roles, both on every shard:
 //   Publisher side. While a QoS 1/2 PUBLISH is handled, the shard notes whether it appended to

@@ -44,7 +44,8 @@ bool Broker::Start(std::string* error) {
     return false;
   }
   std::vector<uint64_t> first_seq;
-  if (!RecoverState(&first_seq, error)) return false;
+  std::vector<bool> snapshot_written;
+  if (!RecoverState(&first_seq, &snapshot_written, error)) return false;
   // One listening socket per listener per shard; port 0 is resolved by the first bind and reused.
   std::vector<std::string> announced;
   for (const Listener& l : config_.listeners) {
@@ -65,7 +66,7 @@ bool Broker::Start(std::string* error) {
   std::vector<std::future<std::string>> results;
   for (auto& r : ready) results.push_back(r.get_future());
   for (uint16_t i = 0; i < config_.shards; ++i) {
-    threads_.emplace_back([this, i, cores, &ready, &first_seq] {
+    threads_.emplace_back([this, i, cores, &ready, &first_seq, &snapshot_written] {
       cpu_set_t set;
       CPU_ZERO(&set);
       CPU_SET(i % cores, &set);
@@ -75,7 +76,8 @@ bool Broker::Start(std::string* error) {
       }
       pthread_setname_np(pthread_self(), ("ringmq-shard" + std::to_string(i)).c_str());
       std::string err;
-      const bool ok = shards_[i]->InitRing(&err) && shards_[i]->OpenWal(first_seq[i], &err);
+      const bool ok = shards_[i]->InitRing(&err);
+      if (ok) shards_[i]->OpenWal(first_seq[i], snapshot_written[i]);
       ready[i].set_value(err);
       if (ok) shards_[i]->Run();
     });
@@ -95,13 +97,16 @@ bool Broker::Start(std::string* error) {
   return true;
 }
 
-bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) {
+bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* snapshot_written,
+                          std::string* error) {
   // Every shard's log is replayed here, before the shard threads start, and each record goes to
   // the shard that now owns its client id or topic: a changed shard count still finds every
   // session. Each shard then writes its state as a snapshot and the replayed files are removed.
   const std::string dir = config_.data_dir + "/wal";
   const uint16_t n = shard_count();
   first_seq->assign(n, 1);
+  snapshot_written->assign(n, true);
+  bool rehomed = false;  // a record now belongs to another shard number than the file it is in
   std::vector<std::vector<WalRecord>> records(n);
   WalRecoverOptions options;
   options.strict = config_.recover_strict;
@@ -126,7 +131,9 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) 
                 }
               },
               r);
-          records[HomeShardOf(key, n)].push_back(r);
+          const uint16_t home = HomeShardOf(key, n);
+          rehomed |= home != old;
+          records[home].push_back(r);
         },
         &stats, error);
     if (!ok) {
@@ -141,18 +148,33 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::string* error) 
                stats.truncated_bytes ? ", torn tail truncated" : "");
     old_next.emplace_back(old, stats.next_segment_seq);
     if (old < n) (*first_seq)[old] = std::max((*first_seq)[old], stats.next_segment_seq);
+    rehomed |= old >= n;
   }
   for (uint16_t i = 0; i < n; ++i) {
     for (const WalRecord& r : records[i]) shards_[i]->Restore(r);
     shards_[i]->FinishRestore();
     records[i].clear();
     if (!shards_[i]->WriteSnapshot((*first_seq)[i], error)) {
-      *error = "writing the startup snapshot: " + *error;
-      return false;
+      // A full or read-only disk. With the shard count unchanged every shard's files hold its own
+      // state only: they stay as they are (replayed again by the next start), and the shard
+      // starts with its log failed (it retries). Rehomed state would be in no shard's files.
+      if (rehomed) {
+        *error = "writing the startup snapshot: " + *error +
+                 " (the shard count changed: the sessions cannot be rehomed without writing)";
+        return false;
+      }
+      LOG_ERROR_S(kWal,
+                  "shard {}: writing the startup snapshot failed: {}; starting with the "
+                  "write-ahead log failed: clean sessions are served, messages for persistent "
+                  "sessions are refused until the log can be written again",
+                  i, *error);
+      error->clear();
+      (*snapshot_written)[i] = false;
     }
   }
   // Only now that every shard's snapshot is on disk are the replayed files removed.
   for (const auto& [old, next] : old_next) {
+    if (old < n && !(*snapshot_written)[old]) continue;
     if (old >= n) {
       // A shard that no longer exists: an empty snapshot makes all its older files obsolete.
       WalSnapshotWriter empty;

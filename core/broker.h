@@ -78,8 +78,10 @@ class Broker {
 
  private:
   // Replays every shard's write-ahead log into the shards (before their threads start) and
-  // returns the first segment number each shard's WalWriter opens.
-  bool RecoverState(std::vector<uint64_t>* first_seq, std::string* error);
+  // returns the first segment number each shard's WalWriter opens, and whether the startup
+  // snapshot of that number could be written (if not, the shard starts with its log failed).
+  bool RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* snapshot_written,
+                    std::string* error);
 
   Config config_;
   Qsbr qsbr_;

@@ -631,8 +631,8 @@ void Shard::HandlePublish(Connection& c, proto::Publish& p) {
       store_retained = false;
     }
   }
-  // durability = sync: the answer waits until every record the message caused (here and on
-  // the shards it went to) is durable (core/ack_gate.h).
+  // The answer waits until every record the message caused (here and on the shards it went to)
+  // is durable (sync) or written to the kernel (batch, none) (core/ack_gate.h).
   const bool sync = p.qos > 0 && sync_acks_;
   const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
   const uint64_t posts_before = durable_posts_;
@@ -692,8 +692,9 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
       const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
       const bool known = s.OnPubrel(a.packet_id);
       if (known) LogInflight(s, 0, a.packet_id, WalInflightPhase::kIncomingDone);
-      // The client may reuse the id after PUBCOMP: under durability = sync the release must be
-      // on disk first, or a restart would take the new message for a retransmission.
+      // The client may reuse the id after PUBCOMP: the release must be in the log first
+      // (durable, or written under batch / none), or a restart would take the new message for a
+      // retransmission.
       const bool wait = sync_acks_ && wal_ != nullptr && wal_->appended_seq() != appended_before;
       if (wait) ack_gate_.NoteLocal();
       AnswerPublish(c, PacketType::kPubcomp, a.packet_id,

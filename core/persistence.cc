@@ -8,10 +8,13 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "core/broker.h"
 #include "core/log.h"
@@ -22,6 +25,11 @@
 
 namespace ringmq::core {
 namespace {
+
+// Between attempts to reopen a failed log: each captures the whole state on the loop, so the
+// interval doubles while the disk stays full.
+constexpr int64_t kWalReopenFirstMs = 1000;
+constexpr int64_t kWalReopenMaxMs = 16'000;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -84,6 +92,8 @@ MessagePtr Shard::FromWal(const WalMessage& w) const {
 
 void Shard::SetLogged(Session& s, bool logged) {
   if (s.logged == logged) return;
+  // Relaxed: ordered before the CONNACK / SUBACK that tell a client of the session by the ring
+  // and the kernel, not by this store (may_persist() in core/shard.h).
   s.logged = logged;
   if (logged) {
     persistent_sessions_.fetch_add(1, std::memory_order_relaxed);
@@ -310,8 +320,12 @@ bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
 }
 
 void Shard::MaybeSnapshot(int64_t now) {
-  if (wal_ == nullptr || wal_->failed()) return;
+  if (wal_ == nullptr) return;
   FinishSnapshot(/*wait=*/false);
+  if (wal_->failed()) {
+    MaybeReopenWal(now);
+    return;
+  }
   if (snapshot_thread_.joinable()) return;  // one at a time
   const WalWriter::Stats& st = wal_->stats();
   if (st.records == snapshot_records_) return;  // nothing logged since the last one
@@ -368,6 +382,23 @@ void Shard::FinishSnapshot(bool wait) {
   if (!snapshot_thread_.joinable()) return;
   if (!wait && !snapshot_done_.load(std::memory_order_acquire)) return;
   snapshot_thread_.join();
+  if (const uint64_t reopen = std::exchange(wal_reopen_seq_, 0); reopen != 0) {
+    std::string error = snapshot_error_;
+    if (!error.empty()) {
+      wal_->SetFailed(EIO);
+    } else if (wal_->OpenAt(reopen, wal_reopen_covered_, &error)) {
+      wal_failure_logged_ = false;
+      wal_reopen_delay_ms_ = 0;  // the next failure is retried at once, then after 1 s
+      next_wal_reopen_ms_ = 0;
+      LOG_INFO_S(kWal,
+                 "shard {}: the write-ahead log is writable again (snapshot {} holds the state): "
+                 "messages for persistent sessions are acknowledged again",
+                 id_, reopen);
+      return;
+    }
+    LOG_DEBUG_S(kWal, "shard {}: the write-ahead log is still not writable: {}", id_, error);
+    return;
+  }
   if (!snapshot_error_.empty()) {
     LOG_ERROR_S(kWal, "shard {}: background snapshot failed: {} (the log is kept and replayed)",
                 id_, snapshot_error_);
@@ -376,7 +407,7 @@ void Shard::FinishSnapshot(bool wait) {
   }
 }
 
-bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
+WalWriterOptions Shard::WalOptions() const {
   WalWriterOptions o;
   o.dir = WalDir();
   o.shard = id_;
@@ -384,17 +415,75 @@ bool Shard::OpenWal(uint64_t first_seq, std::string* error) {
                  : cfg_.durability == "batch" ? WalDurability::kBatch
                                               : WalDurability::kSync;
   o.batch_interval_ms = cfg_.wal_batch_ms;
+  return o;
+}
+
+void Shard::OpenWal(uint64_t first_seq, bool snapshot_written) {
   wal_ = std::make_unique<WalWriter>();
-  sync_acks_ = o.durability == WalDurability::kSync;
-  return wal_->Open(o, first_seq, error);
+  // Every mode: an answer waits until the records it vouches for survive a crash of the process
+  // (batch, none: written to the kernel) or of the machine (sync: fdatasynced).
+  sync_acks_ = true;
+  next_wal_seq_ = first_seq + 1;
+  if (!snapshot_written) {
+    wal_->Continue(WalOptions(), 0, 0);
+    wal_->SetFailed(EIO);
+    wal_failure_logged_ = true;  // the broker logged why, and what it means
+    return;
+  }
+  std::string error;
+  if (!wal_->Open(WalOptions(), first_seq, &error)) {
+    LOG_ERROR_S(kWal, "shard {}: cannot open the write-ahead log: {}", id_, error);
+  }
+}
+
+uint64_t Shard::FreshWalSeq() const {
+  // Roll() names a snapshot segment_seq() + 1 before that segment exists.
+  return std::max(next_wal_seq_, wal_ != nullptr ? wal_->segment_seq() + 2 : 1);
+}
+
+void Shard::MaybeReopenWal(int64_t now) {
+  // One attempt at a time, once the failed writer has nothing in flight (it is destroyed here).
+  if (!wal_->failed() || !wal_->idle() || snapshot_thread_.joinable() ||
+      now < next_wal_reopen_ms_) {
+    return;
+  }
+  wal_reopen_delay_ms_ = std::clamp(wal_reopen_delay_ms_ * 2, kWalReopenFirstMs, kWalReopenMaxMs);
+  next_wal_reopen_ms_ = now + wal_reopen_delay_ms_;
+  const uint64_t seq = FreshWalSeq();
+  next_wal_seq_ = seq + 1;
+  // The new writer's records wait in memory until the snapshot is committed; the answers that
+  // wait for them wait with them (ack_seq stays at what the failed writer made durable).
+  auto fresh = std::make_unique<WalWriter>();
+  fresh->Continue(WalOptions(), wal_->appended_seq(), wal_->durable_seq());
+  wal_ = std::move(fresh);
+  std::string frames;
+  uint64_t count = 0;
+  ForEachSnapshotRecord([&](const auto& r) {
+    AppendWalRecord(r, &frames);
+    ++count;
+  });
+  wal_reopen_seq_ = seq;
+  wal_reopen_covered_ = wal_->appended_seq();
+  snapshot_log_bytes_ = 0;
+  snapshot_records_ = 0;
+  snapshot_due_ms_ = 0;
+  snapshot_done_.store(false, std::memory_order_relaxed);
+  try {
+    StartSnapshotThread(seq, count, std::move(frames));
+  } catch (const std::system_error& e) {
+    LOG_ERROR_S(kWal, "shard {}: cannot start the snapshot thread: {}", id_, e.what());
+    wal_reopen_seq_ = 0;
+    wal_->SetFailed(EAGAIN);
+  }
 }
 
 void Shard::CloseWal() {
   if (wal_ == nullptr) return;
   FinishSnapshot(/*wait=*/true);
   // Let the last records reach the disk, then write the state as a snapshot so the next start
-  // replays little.
-  const uint64_t seq = wal_->Roll();
+  // replays little. A failed log's segments miss records: the snapshot gets a number above them.
+  uint64_t seq = wal_->Roll();
+  if (wal_->failed()) seq = std::max(seq, FreshWalSeq());
   for (int i = 0; i < 1000 && !wal_->idle(); ++i) {
     wal_->Flush(ring_, kOpWal, NowMs());
     ring_.SubmitAndWait(1, 10'000'000);
@@ -430,16 +519,21 @@ void Shard::AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet
 
 void Shard::EndTurnDurability() {
   const uint64_t appended = wal_ != nullptr ? wal_->appended_seq() : 0;
-  const uint64_t durable = wal_ != nullptr ? wal_->durable_seq() : 0;
+  const uint64_t durable = wal_ != nullptr ? wal_->ack_seq() : 0;
   const bool failed = wal_ != nullptr && wal_->failed();
-  if (failed && !wal_failed_.load(std::memory_order_relaxed)) {
-    wal_failed_.store(true, std::memory_order_relaxed);
-    LOG_ERROR_S(
-        kWal,
-        "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
-        "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; restart "
-        "once the disk is fixed",
-        id_, std::strerror(wal_->error()));
+  if (failed != wal_failed_.load(std::memory_order_relaxed)) {
+    wal_failed_.store(failed, std::memory_order_relaxed);
+    // (false again: an attempt to reopen it is under way, MaybeReopenWal.)
+    if (failed && !wal_failure_logged_) {
+      wal_failure_logged_ = true;
+      LOG_ERROR_S(
+          kWal,
+          "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
+          "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; the log "
+          "is reopened as soon as it can be written again (tried at once, then after {} s, at "
+          "intervals doubling up to {} s)",
+          id_, std::strerror(wal_->error()), kWalReopenFirstMs / 1000, kWalReopenMaxMs / 1000);
+    }
   }
   ack_gate_.CloseReceiveTurn(appended);
   ack_gate_.CloseTurn(appended);

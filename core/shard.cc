@@ -208,7 +208,10 @@ void Shard::Run() {
     bool outbox_pending = false;
     for (const auto& o : outbox_) outbox_pending |= !o.empty();
     const bool may_sleep = !outbox_pending && queued_closes_.empty() && rings.PrepareToSleep(id_);
-    const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, next_tick_ms_ - NowMs()) : 0;
+    // durability = batch: wake for the log's next fdatasync (max() when none is due).
+    const int64_t wake_ms =
+        wal_ != nullptr ? std::min(next_tick_ms_, wal_->next_flush_ms()) : next_tick_ms_;
+    const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, wake_ms - NowMs()) : 0;
     if (may_sleep) qsbr.Offline(id_);
     stats_.loop_turn.Observe(static_cast<uint64_t>(MonoNs() - woke_ns));
     ring_.SubmitAndWait(may_sleep ? 1 : 0, wait_ms * 1'000'000);

@@ -116,7 +116,10 @@ class Shard {
   // After the last Restore: drops what a damaged log left half restored.
   void FinishRestore();
   bool WriteSnapshot(uint64_t seq, std::string* error);
-  bool OpenWal(uint64_t first_seq, std::string* error);
+  // Opens the log at segment first_seq, after the startup snapshot of that number, or (when it
+  // could not be written, or the segment cannot be created: a full or read-only disk) starts with
+  // the log failed: the shard serves clean sessions, refuses what needs the log and retries.
+  void OpenWal(uint64_t first_seq, bool snapshot_written);
 
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
@@ -141,6 +144,25 @@ class Shard {
   // Readable from any thread, relaxed: a publisher on another shard asks whether a message sent
   // here may be logged (and its PUBACK must wait for this shard), and whether this shard's log
   // failed (answers waiting for it never become positive).
+  //
+  // Why a relaxed load of may_persist() cannot lose an acknowledged message. Let shard B make a
+  // session S persistent (SetLogged: the count goes up; only in HandleConnect, LogSessionStart,
+  // and in Restore, before the shard threads start, which orders it before everything) and let a
+  // publisher on shard A publish a message m that S's subscription matches. m must be kept only if
+  // its PUBLISH comes after S is persistent and subscribed, i.e. the client (or anything else)
+  // learnt of both before m was sent: from S's CONNACK, and from its SUBACK (for a resumed session
+  // that became persistent, an earlier one). Otherwise the publish is concurrent with them, and the
+  // broker may as well have routed m before: to a clean session, or to no session at all, and a
+  // crash would then lose it too. The CONNACK is queued after the increment in B's program order
+  // and leaves through B's io_uring (the SQ tail is stored with release before io_uring_enter); m
+  // reaches A's handler through A's io_uring (the CQ tail is loaded with acquire), and the kernel
+  // orders everything in between (socket locks). So B's increment happens before A's load, and by
+  // read-write coherence the load returns the increment or a later value of the count: never a
+  // stale 0. A SUBACK after the CONNACK adds nothing new; besides, the topic index's mask is set
+  // with release after the increment and A reads it with acquire before it calls may_persist().
+  // Answers sent with B's count at 0 therefore only ever vouch for messages no persistent session
+  // had to keep. A stale non-zero value only makes A wait for B's log without need. (The count goes
+  // down when a persistent session ends; a message that still reaches it logs nothing.)
   bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
   bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
 
@@ -287,6 +309,15 @@ class Shard {
   // segments it covers. At most one at a time per shard.
   void MaybeSnapshot(int64_t now_ms);
   void FinishSnapshot(bool wait);
+  // The log failed (an I/O error, a full disk) or could not be opened: at once, then after 1 s,
+  // 2 s, 4 s ... (at most 16 s: each attempt costs a capture on the loop), the
+  // whole state is captured as a snapshot under a fresh number, written in the background, and
+  // a new writer continues after it (WalWriter::Continue / OpenAt); meanwhile answers that need
+  // the log wait for the attempt, and are refused while none is running.
+  void MaybeReopenWal(int64_t now_ms);
+  // A segment / snapshot number no file of this shard has, nor will get from the current writer.
+  uint64_t FreshWalSeq() const;
+  WalWriterOptions WalOptions() const;
   void StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames);
   // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
   // messages to the shards that sent them and sends the answers whose records are durable.
@@ -339,10 +370,12 @@ class Shard {
   std::unique_ptr<WalWriter> wal_;
   uint64_t next_message_id_ = 1;
   AckGate ack_gate_;
-  bool sync_acks_ = false;        // durability = sync with a WAL: answers wait (AckGate)
-  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed under durability = sync
+  bool sync_acks_ = false;        // a WAL is open: answers wait for it (AckGate), in every mode
+  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed with sync_acks_
   uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
-  std::atomic<uint32_t> persistent_sessions_{0};  // sessions with s.logged (may_persist)
+  // Sessions with s.logged. Written by this thread only, read by others (may_persist: why relaxed
+  // suffices is explained there).
+  std::atomic<uint32_t> persistent_sessions_{0};
   std::atomic<bool> wal_failed_{false};
   std::thread snapshot_thread_;
   std::atomic<bool> snapshot_done_{false};
@@ -350,6 +383,12 @@ class Shard {
   uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
   uint64_t snapshot_records_ = 0;    // wal_->stats().records then
   int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
+  uint64_t next_wal_seq_ = 1;        // no file of this shard is numbered this or higher
+  uint64_t wal_reopen_seq_ = 0;      // the snapshot a reopening of the log is writing (0: none)
+  uint64_t wal_reopen_covered_ = 0;  // the records that snapshot holds (appended_seq then)
+  int64_t next_wal_reopen_ms_ = 0;
+  int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
+  bool wal_failure_logged_ = false;
   struct SharedGroup {
     SharedKeyPtr key;
     std::vector<std::pair<Session*, SubOptions>> members;

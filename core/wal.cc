@@ -34,7 +34,7 @@ using wal_internal::WalFileKind;
 using wal_internal::WalLink;
 
 constexpr size_t kMaxWriteBytes = size_t{1} << 30;    // one write operation (a short write)
-constexpr size_t kBatchEarlyBytes = size_t{4} << 20;  // kBatch writes before its interval past this
+constexpr size_t kBatchEarlyBytes = size_t{4} << 20;  // kBatch syncs before its interval past this
 constexpr size_t kSnapshotBufferBytes = size_t{1} << 20;
 
 int64_t SteadyNs() {
@@ -80,17 +80,43 @@ WalWriter::~WalWriter() {
 void WalWriter::AssertOwner() const { assert(owner_ == std::this_thread::get_id()); }
 
 bool WalWriter::Open(const WalWriterOptions& options, uint64_t first_seq, std::string* error) {
-  assert(fd_ < 0);
+  Continue(options, 0, 0);
+  return OpenAt(first_seq, 0, error);
+}
+
+void WalWriter::Continue(const WalWriterOptions& options, uint64_t appended_seq,
+                         uint64_t durable_seq) {
+  assert(fd_ < 0 && durable_seq <= appended_seq);
   options_ = options;
   owner_ = std::this_thread::get_id();
-  if (!MakeDir(options_.dir, error)) return false;
-  dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd_ < 0) {
-    *error = Errno("open " + options_.dir, errno);
+  appended_seq_ = appended_seq;
+  written_seq_ = durable_seq_ = durable_seq;
+}
+
+bool WalWriter::OpenAt(uint64_t first_seq, uint64_t covered_seq, std::string* error) {
+  AssertOwner();
+  assert(fd_ < 0 && covered_seq <= appended_seq_);
+  if (failed()) {
+    *error = Errno("the log of shard " + std::to_string(options_.shard), error_);
     return false;
   }
-  first_seq = std::max<uint64_t>(first_seq, 1);
-  return OpenSegment(first_seq, LinkAtOpen(options_.dir, options_.shard, first_seq), error) == 0;
+  int err = 0;
+  if (!MakeDir(options_.dir, error)) {
+    err = errno != 0 ? errno : EIO;
+  } else if (dir_fd_ < 0 &&
+             (dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    err = errno;
+    *error = Errno("open " + options_.dir, err);
+  } else {
+    first_seq = std::max<uint64_t>(first_seq, 1);
+    err = OpenSegment(first_seq, LinkAtOpen(options_.dir, options_.shard, first_seq), error);
+  }
+  if (err != 0) {
+    SetFailed(err);
+    return false;
+  }
+  written_seq_ = durable_seq_ = std::max(durable_seq_, covered_seq);
+  return true;
 }
 
 int WalWriter::OpenSegment(uint64_t seq, wal_internal::WalLink link, std::string* error) {
@@ -135,11 +161,13 @@ uint64_t WalWriter::Roll() {
 }
 
 int64_t WalWriter::next_flush_ms() const {
-  if (pending_.empty() || failed()) return std::numeric_limits<int64_t>::max();
-  if (options_.durability != WalDurability::kBatch) return std::numeric_limits<int64_t>::min();
-  return last_batch_ms_ == std::numeric_limits<int64_t>::min()
-             ? last_batch_ms_
-             : last_batch_ms_ + options_.batch_interval_ms;
+  if (failed() || options_.durability != WalDurability::kBatch || written_seq_ == durable_seq_ ||
+      syncing_ || awaiting_dir_) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return last_sync_ms_ == std::numeric_limits<int64_t>::min()
+             ? last_sync_ms_
+             : last_sync_ms_ + options_.batch_interval_ms;
 }
 
 void WalWriter::TakeBatch() {
@@ -155,48 +183,64 @@ void WalWriter::TakeBatch() {
   roll_boundary_ = 0;
   inflight_written_ = 0;
   segment_size_ += inflight_.size();
-  state_ = State::kWriteReady;
+}
+
+bool WalWriter::SyncDue(int64_t now_ms) const {
+  if (options_.durability == WalDurability::kNone || syncing_ || awaiting_dir_ ||
+      written_seq_ == durable_seq_) {
+    return false;
+  }
+  if (options_.durability == WalDurability::kSync) return true;
+  // kBatch: on its interval; earlier when much is unsynced or a segment switch waits for it.
+  const bool switch_waits = roll_pending_ && roll_boundary_ == 0 && inflight_.empty();
+  return switch_waits || unsynced_bytes_ >= kBatchEarlyBytes ||
+         last_sync_ms_ == std::numeric_limits<int64_t>::min() ||
+         now_ms - last_sync_ms_ >= options_.batch_interval_ms;
 }
 
 void WalWriter::Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms) {
   AssertOwner();
   if (failed() || fd_ < 0) return;
-  if (state_ == State::kIdle) {
-    if (roll_pending_ && roll_boundary_ == 0) {
-      // Every byte of the current segment is durable (invariant 3): switch.
-      roll_pending_ = false;
-      std::string error;
-      if (const int err = OpenSegment(segment_seq_ + 1, WalLink::kAfterSegment, &error); err != 0) {
-        LOG_ERROR_S(kWal, "wal shard {}: {}", options_.shard, error);
-        Fail(err, "opening a new segment");
-        return;
-      }
-    }
-    if (pending_.empty()) return;
-    if (options_.durability == WalDurability::kBatch && now_ms < next_flush_ms() &&
-        pending_.size() < kBatchEarlyBytes) {
+  if (roll_pending_ && roll_boundary_ == 0 && inflight_.empty() && ops_in_flight_ == 0 &&
+      durable_seq_ == written_seq_) {
+    // Every byte of the current segment is durable (invariant 3): switch.
+    roll_pending_ = false;
+    std::string error;
+    if (const int err = OpenSegment(segment_seq_ + 1, WalLink::kAfterSegment, &error); err != 0) {
+      LOG_ERROR_S(kWal, "wal shard {}: {}", options_.shard, error);
+      Fail(err, "opening a new segment");
       return;
     }
-    last_batch_ms_ = now_ms;
-    TakeBatch();
   }
-  if (state_ == State::kWriteReady) {
-    const size_t len = std::min(inflight_.size() - inflight_written_, kMaxWriteBytes);
-    ring.PrepWrite(fd_, inflight_.data() + inflight_written_, len,
-                   net::PackUserData(user_data_kind, 0, kOpWrite), segment_offset_);
-    ++ops_in_flight_;
-    state_ = State::kWriting;
-    if (dir_sync_needed_ && !dir_sync_in_flight_) {
-      // Independent of the write: the directory entry exists since OpenSegment.
-      ring.PrepFsync(dir_fd_, /*datasync=*/false, net::PackUserData(user_data_kind, 0, kOpDirSync));
-      ++ops_in_flight_;
-      dir_sync_in_flight_ = true;
-    }
-  } else if (state_ == State::kSyncReady) {
+  if (SyncDue(now_ms)) {
+    // Covers every write completed so far (written_seq_), not the one that may be in flight.
     ring.PrepFsync(fd_, /*datasync=*/true, net::PackUserData(user_data_kind, 0, kOpDataSync));
     ++ops_in_flight_;
-    state_ = State::kSyncing;
+    syncing_ = true;
+    sync_seq_ = written_seq_;
+    unsynced_bytes_ = 0;
+    last_sync_ms_ = now_ms;
     sync_submitted_ns_ = SteadyNs();
+  }
+  // kSync keeps write and fdatasync in one chain: a batch is durable before the next is written.
+  if (writing_ || (options_.durability == WalDurability::kSync && (syncing_ || awaiting_dir_))) {
+    return;
+  }
+  // Records past a pending segment switch wait for it.
+  if (inflight_.empty() && !pending_.empty() && !(roll_pending_ && roll_boundary_ == 0)) {
+    TakeBatch();
+  }
+  if (inflight_.empty()) return;
+  const size_t len = std::min(inflight_.size() - inflight_written_, kMaxWriteBytes);
+  ring.PrepWrite(fd_, inflight_.data() + inflight_written_, len,
+                 net::PackUserData(user_data_kind, 0, kOpWrite), segment_offset_);
+  ++ops_in_flight_;
+  writing_ = true;
+  if (dir_sync_needed_ && !dir_sync_in_flight_) {
+    // Independent of the write: the directory entry exists since OpenSegment.
+    ring.PrepFsync(dir_fd_, /*datasync=*/false, net::PackUserData(user_data_kind, 0, kOpDirSync));
+    ++ops_in_flight_;
+    dir_sync_in_flight_ = true;
   }
 }
 
@@ -206,48 +250,50 @@ void WalWriter::OnCompletion(const net::Completion& c) {
   --ops_in_flight_;
   const uint32_t op = net::UnpackUserData(c.user_data).index;
   if (op == kOpDirSync) dir_sync_in_flight_ = false;
+  if (op == kOpWrite) writing_ = false;
+  if (op == kOpDataSync) syncing_ = false;
   if (failed()) return;
   switch (op) {
     case kOpWrite:
-      assert(state_ == State::kWriting);
-      if (c.res == -EINTR || c.res == -EAGAIN) {
-        state_ = State::kWriteReady;  // retried by the next Flush
-      } else if (c.res <= 0) {
+      if (c.res == -EINTR || c.res == -EAGAIN) return;  // retried by the next Flush
+      if (c.res <= 0) {
         Fail(c.res == 0 ? ENOSPC : -c.res, "write");
-      } else {
-        inflight_written_ += static_cast<size_t>(c.res);
-        segment_offset_ += static_cast<uint64_t>(c.res);
-        stats_.bytes += static_cast<uint64_t>(c.res);
-        ++stats_.writes;
-        if (inflight_written_ < inflight_.size()) {
-          state_ = State::kWriteReady;  // a short write: the rest goes next turn, then the sync
-        } else if (options_.durability == WalDurability::kNone) {
-          Complete();
-        } else {
-          state_ = State::kSyncReady;
-        }
+        return;
       }
+      inflight_written_ += static_cast<size_t>(c.res);
+      segment_offset_ += static_cast<uint64_t>(c.res);
+      stats_.bytes += static_cast<uint64_t>(c.res);
+      ++stats_.writes;
+      // A short write: the rest goes next turn.
+      if (inflight_written_ < inflight_.size()) return;
+      written_seq_ = inflight_last_seq_;
+      unsynced_bytes_ += inflight_.size();
+      inflight_.clear();
+      inflight_written_ = 0;
+      if (options_.durability == WalDurability::kNone) durable_seq_ = written_seq_;
       return;
     case kOpDataSync:
-      assert(state_ == State::kSyncing);
       if (c.res < 0) {
         Fail(-c.res, "fdatasync");
+        return;
+      }
+      ++stats_.syncs;
+      stats_.fsync.Observe(static_cast<uint64_t>(SteadyNs() - sync_submitted_ns_));
+      if (dir_sync_needed_) {
+        awaiting_dir_ = true;  // the segment's name is not durable yet
       } else {
-        ++stats_.syncs;
-        stats_.fsync.Observe(static_cast<uint64_t>(SteadyNs() - sync_submitted_ns_));
-        if (dir_sync_in_flight_) {
-          state_ = State::kAwaitingDir;
-        } else {
-          Complete();
-        }
+        durable_seq_ = sync_seq_;
       }
       return;
     case kOpDirSync:
       if (c.res < 0) {
         Fail(-c.res, "fsync of the WAL directory");
-      } else {
-        dir_sync_needed_ = false;
-        if (state_ == State::kAwaitingDir) Complete();
+        return;
+      }
+      dir_sync_needed_ = false;
+      if (awaiting_dir_) {
+        awaiting_dir_ = false;
+        durable_seq_ = sync_seq_;
       }
       return;
     default:
@@ -255,22 +301,19 @@ void WalWriter::OnCompletion(const net::Completion& c) {
   }
 }
 
-void WalWriter::Complete() {
-  durable_seq_ = inflight_last_seq_;
-  inflight_.clear();
-  inflight_written_ = 0;
-  state_ = State::kIdle;
-}
-
 void WalWriter::Fail(int err, const char* what) {
-  error_ = err;
   LOG_ERROR_S(kWal,
               "wal shard {}: {} failed on segment {}: {}; records after #{} will never be durable",
               options_.shard, what, segment_seq_, std::strerror(err), durable_seq_);
+  SetFailed(err);
+}
+
+void WalWriter::SetFailed(int err) {
+  error_ = err != 0 ? err : EIO;
   pending_.clear();
   pending_.shrink_to_fit();
   roll_pending_ = false;
-  state_ = State::kIdle;
+  awaiting_dir_ = false;
 }
 
 // ---- WalSnapshotWriter --------------------------------------------------------------------------

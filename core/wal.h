@@ -6,7 +6,8 @@
 //
 //   WalWriter   the shard's appender: Append copies a record into an in-memory batch and returns
 //               its sequence number; Flush (once per loop turn) writes the batch and fdatasyncs it
-//               through the ring; durable_seq() says what is on disk.
+//               through the ring; written_seq() says what the kernel holds (survives a crash of
+//               the process), durable_seq() what is on disk (survives a crash of the machine).
 //   WalSnapshotWriter, ListWalFiles, DeleteObsoleteWalFiles
 //               blocking file work for a background thread (or startup): a snapshot written to a
 //               temp file, synced, renamed; then the segments it covers are deleted.
@@ -27,17 +28,23 @@
 // shard's loop, except at startup.
 //
 // Invariants:
-//   1. Sequence numbers are 1, 2, 3, ... per WalWriter; durable_seq() <= appended_seq() and never
-//      decreases. Record n is durable (sync/batch: fdatasync completed; none: written to the
-//      kernel) iff n <= durable_seq().
-//   2. At most one write-or-sync chain is in flight; records appended meanwhile wait for the next
-//      batch (group commit).
+//   1. Sequence numbers are 1, 2, 3, ... per WalWriter (one started with Continue goes on from
+//      the numbers of the failed one it replaces); durable_seq() <= written_seq() <=
+//      appended_seq(), and none of them decreases. Record n is written (its write completed: it
+//      is in the page cache and survives a crash of the process) iff n <= written_seq(), and
+//      durable (sync/batch: an fdatasync submitted after that write completed; none: written)
+//      iff n <= durable_seq().
+//   2. At most one write is in flight; records appended meanwhile wait for the next batch (group
+//      commit). At most one fdatasync is in flight. kSync runs them one after the other (write,
+//      fdatasync, next write); kBatch writes every turn while an fdatasync may be in flight, and
+//      kNone never syncs.
 //   3. Records reach the file in Append order; a segment receives its first write only after every
 //      write to the previous segment is durable, so only the last segment can have a torn tail.
 //   4. A snapshot `snap-<shard>-S.dat` holds the state after every record of segments < S; recovery
 //      replays segments >= S on top of it. A snapshot is valid only with its end record.
-//   5. After an I/O error the writer is failed(): durable_seq() stops and never moves again
-//      (a failed fdatasync cannot be retried safely: the kernel may have dropped the dirty pages).
+//   5. After an I/O error the writer is failed(): written_seq() and durable_seq() stop and never
+//      move again (a failed fdatasync cannot be retried safely: the kernel may have dropped the
+//      dirty pages). The shard replaces a failed writer (Continue, OpenAt) after a snapshot.
 //   6. After a snapshot S, the segments are S, S+1, ... without a gap; each segment header says
 //      what precedes it (a roll: the previous segment; Open: the snapshot of its number, nothing
 //      for a new log). Recovery reports a gap, or a first segment whose predecessor is missing.
@@ -66,10 +73,12 @@ namespace wal_internal {
 enum class WalLink : uint32_t;  // core/internal/wal_file.h
 }  // namespace wal_internal
 
+// Every mode writes each loop turn's records to the kernel, so a crash of the process loses
+// nothing written; they differ in what a crash of the machine (power loss, kernel panic) can lose.
 enum class WalDurability : uint8_t {
-  kSync,   // every loop turn: write + fdatasync; hold PUBACK until durable
-  kBatch,  // write + fdatasync at most every batch_interval_ms; PUBACK without waiting
-  kNone,   // write every loop turn, never fdatasync: survives a broker crash, not a power loss
+  kSync,   // fdatasync after every write; PUBACK waits for durable_seq()
+  kBatch,  // fdatasync at most every batch_interval_ms; PUBACK waits for written_seq()
+  kNone,   // never fdatasync; PUBACK waits for written_seq()
 };
 
 struct WalWriterOptions {
@@ -77,7 +86,7 @@ struct WalWriterOptions {
   uint16_t shard = 0;
   uint64_t segment_bytes = uint64_t{64} << 20;  // roll to a new segment past this size
   WalDurability durability = WalDurability::kSync;
-  int64_t batch_interval_ms = 10;  // kBatch only
+  int64_t batch_interval_ms = 10;  // kBatch only: between fdatasyncs
 };
 
 // File names and the 32-byte header of segments and snapshots (doc/wal-format.md).
@@ -107,7 +116,20 @@ class WalWriter {
   // calling thread becomes the owner. The header records whether snapshot `first_seq` or segment
   // `first_seq - 1` exists (a broker writes its startup snapshot before Open) or the shard has no
   // file yet (a new log). Plain syscalls. REQUIRES: not yet open.
+  // When it returns false the writer is failed() (Append drops records; see invariant 5).
   [[nodiscard]] bool Open(const WalWriterOptions& options, uint64_t first_seq, std::string* error);
+
+  // Reopening a log that failed (a full disk freed again): the shard captures its state as
+  // snapshot S, starts a new writer with Continue (the numbering of the failed one goes on: its
+  // appended_seq() and durable_seq()), whose records wait in memory, and once the snapshot is
+  // committed calls OpenAt(S, covered): segment S is created after it, and every record up to
+  // `covered` (the appended_seq() at the capture, held by the snapshot) counts as written and
+  // durable. If the snapshot failed: SetFailed. The calling thread of Continue becomes the owner.
+  // REQUIRES (Continue): not yet open; (OpenAt): after Continue, not yet open.
+  void Continue(const WalWriterOptions& options, uint64_t appended_seq, uint64_t durable_seq);
+  [[nodiscard]] bool OpenAt(uint64_t first_seq, uint64_t covered_seq, std::string* error);
+  // Fails the writer for good (invariant 5), e.g. before it was ever opened.
+  void SetFailed(int err);
 
   // Copies one record into the batch and returns its sequence number. After failed() the record is
   // dropped (the number is still returned, and never becomes durable).
@@ -119,8 +141,9 @@ class WalWriter {
   }
 
   // Once per loop turn, after the handlers ran and before SubmitAndWait: advances the write /
-  // fdatasync chain and, when nothing is in flight and records are pending (and, in kBatch, the
-  // interval has passed), submits the next batch. Completions are tagged
+  // fdatasync chain: when no write is in flight (kSync: and no fdatasync) and records are
+  // pending, submits them as the next batch; submits an fdatasync of what was written (kSync:
+  // at once; kBatch: once the interval has passed since the last one). Completions are tagged
   // PackUserData(user_data_kind, 0, op); hand them to OnCompletion. now_ms: any monotonic clock.
   void Flush(net::Ring& ring, uint8_t user_data_kind, int64_t now_ms);
 
@@ -132,29 +155,30 @@ class WalWriter {
   uint64_t Roll();
 
   uint64_t appended_seq() const { return appended_seq_; }
+  uint64_t written_seq() const { return written_seq_; }
   uint64_t durable_seq() const { return durable_seq_; }
-  // Nothing pending and nothing in flight (e.g. before shutdown or destruction).
-  // After failed(): no operation in flight any more.
+  // What an acknowledgement may vouch for: durable_seq() in kSync, written_seq() otherwise.
+  uint64_t ack_seq() const {
+    return options_.durability == WalDurability::kSync ? durable_seq_ : written_seq_;
+  }
+  // Nothing pending, everything written durable, nothing in flight (e.g. before shutdown or
+  // destruction). After failed(): no operation in flight any more.
   bool idle() const {
     return ops_in_flight_ == 0 &&
-           (failed() || (pending_.empty() && state_ == State::kIdle && !roll_pending_));
+           (failed() || (pending_.empty() && inflight_.empty() && !roll_pending_ &&
+                         durable_seq_ == written_seq_ && !awaiting_dir_));
   }
-  // In kBatch, when Flush will next write (for the loop's sleep); max() when nothing is pending.
+  // kBatch: when the fdatasync of what was written is due (for the loop's sleep), while none is
+  // in flight. Otherwise max(): whatever else the writer waits for, a completion wakes the loop
+  // (or the next Append and Flush start it).
   int64_t next_flush_ms() const;
   bool failed() const { return error_ != 0; }
-  int error() const { return error_; }  // errno of the failure, 0 when healthy
+  bool open() const { return fd_ >= 0; }  // a segment is open (else records wait in memory)
+  int error() const { return error_; }    // errno of the failure, 0 when healthy
   uint64_t segment_seq() const { return segment_seq_; }
   const Stats& stats() const { return stats_; }
 
  private:
-  enum class State : uint8_t {
-    kIdle,         // nothing in flight
-    kWriteReady,   // inflight_ has unwritten bytes; submit a write
-    kWriting,      // a write is in flight
-    kSyncReady,    // written; submit the fdatasync
-    kSyncing,      // the fdatasync is in flight
-    kAwaitingDir,  // synced; the directory fsync of a new segment is still in flight
-  };
   enum Op : uint32_t { kOpWrite = 0, kOpDataSync = 1, kOpDirSync = 2 };
 
   template <typename F>
@@ -171,7 +195,8 @@ class WalWriter {
   // errno with *error.
   int OpenSegment(uint64_t seq, wal_internal::WalLink link, std::string* error);
   void TakeBatch();
-  void Complete();
+  // Whether Flush submits an fdatasync of what was written now.
+  bool SyncDue(int64_t now_ms) const;
   void Fail(int err, const char* what);
   void AssertOwner() const;
 
@@ -185,18 +210,23 @@ class WalWriter {
   bool dir_sync_in_flight_ = false;
 
   std::string pending_;   // framed records not yet handed to the kernel
-  std::string inflight_;  // the batch being written and synced
+  std::string inflight_;  // the batch being written (empty: none)
   size_t inflight_written_ = 0;
   uint64_t inflight_last_seq_ = 0;
+  bool writing_ = false;         // a write of inflight_ is in flight
+  bool syncing_ = false;         // an fdatasync is in flight
+  bool awaiting_dir_ = false;    // synced; the directory fsync of the segment is in flight
+  uint64_t sync_seq_ = 0;        // what the fdatasync in flight (or awaiting_dir_) covers
+  uint64_t unsynced_bytes_ = 0;  // written since the last fdatasync was submitted
   bool roll_pending_ = false;
   size_t roll_boundary_ = 0;  // bytes of pending_ that still belong to the current segment
   uint64_t roll_boundary_seq_ = 0;
-  State state_ = State::kIdle;
   unsigned ops_in_flight_ = 0;
-  int64_t last_batch_ms_ = std::numeric_limits<int64_t>::min();
+  int64_t last_sync_ms_ = std::numeric_limits<int64_t>::min();  // when one was last submitted
   int64_t sync_submitted_ns_ = 0;  // steady clock, of the data fdatasync in flight
 
   uint64_t appended_seq_ = 0;
+  uint64_t written_seq_ = 0;
   uint64_t durable_seq_ = 0;
   int error_ = 0;
   Stats stats_;

@@ -244,7 +244,19 @@ TEST(WalWriter, RollsSegmentsAndRecoversThemInOrder) {
   EXPECT_EQ(st.next_segment_seq, w.segment_seq() + 1);
 }
 
-TEST(WalWriter, BatchModeWaitsForTheIntervalNoneModeNeverSyncs) {
+// Turns with the clock at `now_ms` until `done()` (or 100 turns pass).
+template <typename Done>
+void TurnsAt(net::Ring& ring, WalWriter& w, int64_t now_ms, Done&& done) {
+  for (int i = 0; i < 100 && !done(); ++i) {
+    w.Flush(ring, kWalKind, now_ms);
+    ring.SubmitAndWait(w.idle() ? 0 : 1, 50'000'000);
+    ring.ForEachCqe([&](const net::Completion& c) { w.OnCompletion(c); });
+  }
+}
+
+// batch and none write every turn, so that a crash of the process loses nothing acknowledged
+// (written_seq); batch fdatasyncs on its interval (durable_seq), none never.
+TEST(WalWriter, BatchModeWritesAtOnceAndSyncsOnItsIntervalNoneModeNeverSyncs) {
   TempDir dir;
   net::Ring ring;
   RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
@@ -253,29 +265,33 @@ TEST(WalWriter, BatchModeWaitsForTheIntervalNoneModeNeverSyncs) {
     WalWriter w;
     ASSERT_TRUE(w.Open({dir.path(), 0, 1 << 20, WalDurability::kBatch, 60'000}, 1, &error));
     w.Append(Queued(1));
-    w.Flush(ring, kWalKind, 1000);  // the first batch goes at once
-    Drain(ring, w);
+    TurnsAt(ring, w, 1000, [&] { return w.idle(); });  // the first fdatasync goes at once
+    EXPECT_EQ(w.written_seq(), 1u);
     EXPECT_EQ(w.durable_seq(), 1u);
     w.Append(Queued(2));
+    // Written at once, although the next fdatasync is not due before 61'000.
+    TurnsAt(ring, w, 30'000, [&] { return w.written_seq() == 2; });
+    EXPECT_EQ(w.written_seq(), 2u);
+    EXPECT_EQ(w.ack_seq(), 2u);
+    EXPECT_EQ(w.durable_seq(), 1u);
     EXPECT_EQ(w.next_flush_ms(), 61'000);
-    w.Flush(ring, kWalKind, 30'000);  // too early
     EXPECT_FALSE(w.idle());
+    w.Flush(ring, kWalKind, 30'000);  // too early
     ring.SubmitAndWait(0, 0);
     EXPECT_EQ(w.durable_seq(), 1u);
-    w.Flush(ring, kWalKind, 61'000);
-    while (!w.idle()) {
-      ring.SubmitAndWait(1, 50'000'000);
-      ring.ForEachCqe([&](const net::Completion& c) { w.OnCompletion(c); });
-      w.Flush(ring, kWalKind, 61'000);
-    }
+    EXPECT_EQ(w.stats().syncs, 1u);
+    TurnsAt(ring, w, 61'000, [&] { return w.idle(); });
     EXPECT_EQ(w.durable_seq(), 2u);
     EXPECT_EQ(w.stats().syncs, 2u);
+    EXPECT_EQ(w.stats().writes, 2u);
+    EXPECT_EQ(w.next_flush_ms(), std::numeric_limits<int64_t>::max());
   }
   {
     WalWriter w;
     ASSERT_TRUE(w.Open({dir.path(), 0, 1 << 20, WalDurability::kNone, 10}, 2, &error));
     for (uint64_t i = 3; i <= 10; ++i) w.Append(Queued(i));
     Drain(ring, w);
+    EXPECT_EQ(w.written_seq(), 8u);
     EXPECT_EQ(w.durable_seq(), 8u);
     EXPECT_EQ(w.stats().syncs, 0u);
     EXPECT_EQ(w.stats().writes, 1u);
@@ -283,6 +299,67 @@ TEST(WalWriter, BatchModeWaitsForTheIntervalNoneModeNeverSyncs) {
   Collected got;
   Recover(dir.path(), &got);
   EXPECT_EQ(got.MessageIds(), Iota(1, 11));
+}
+
+// batch: a segment is synced before the next one receives records (invariant 3), even long
+// before its interval; kSync runs write and fdatasync in turn, in kBatch they may overlap.
+TEST(WalWriter, BatchModeSyncsASegmentBeforeSwitching) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  WalWriter w;
+  std::string error;
+  ASSERT_TRUE(w.Open({dir.path(), 0, 2048, WalDurability::kBatch, 60'000}, 1, &error)) << error;
+  for (uint64_t i = 1; i <= 300; ++i) {
+    w.Append(Queued(i));
+    if (i % 7 == 0) Turn(ring, w);
+  }
+  w.Roll();
+  Drain(ring, w);
+  EXPECT_EQ(w.written_seq(), 300u);
+  EXPECT_EQ(w.durable_seq(), 300u);
+  EXPECT_GT(w.stats().segments, 5u);
+  EXPECT_GE(w.stats().syncs, w.stats().segments - 1);
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), Iota(1, 301));
+  EXPECT_TRUE(st.corrupt.empty());
+}
+
+// Reopening a failed log (Shard::MaybeReopenWal): a writer continues the numbering, keeps its
+// records in memory until the snapshot exists, then opens the segment after it; the records up to
+// the capture count as durable (the snapshot holds them).
+TEST(WalWriter, ContinueKeepsRecordsUntilOpenAtAfterTheSnapshot) {
+  TempDir dir;
+  net::Ring ring;
+  RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
+  std::string error;
+  WalWriter w;
+  w.Continue({dir.path(), 0, 1 << 20, WalDurability::kSync, 10}, 10, 3);
+  EXPECT_FALSE(w.open());
+  EXPECT_EQ(w.ack_seq(), 3u);
+  EXPECT_EQ(w.Append(Queued(11)), 11u);
+  w.Flush(ring, kWalKind, NowMs());  // nothing to write to yet
+  (void)ring.SubmitAndWait(0, 0);
+  EXPECT_EQ(w.durable_seq(), 3u);
+  EXPECT_FALSE(w.idle());
+  WriteSnapshot(dir.path(), 20, {1, 2, 3});
+  ASSERT_TRUE(w.OpenAt(20, 10, &error)) << error;
+  EXPECT_EQ(w.durable_seq(), 10u);
+  Drain(ring, w);
+  EXPECT_EQ(w.durable_seq(), 11u);
+  EXPECT_EQ(Link(dir.File(WalSegmentName(0, 20))), 3u);  // after snapshot 20
+  Collected got;
+  const WalRecoverStats st = Recover(dir.path(), &got);
+  EXPECT_EQ(got.MessageIds(), (std::vector<uint64_t>{1, 2, 3, 11}));
+  EXPECT_TRUE(st.corrupt.empty());
+
+  WalWriter lost;  // its snapshot could not be written
+  lost.Continue({dir.path(), 0, 1 << 20, WalDurability::kSync, 10}, 5, 5);
+  lost.SetFailed(ENOSPC);
+  EXPECT_TRUE(lost.failed());
+  EXPECT_FALSE(lost.OpenAt(30, 5, &error));
+  EXPECT_FALSE(fs::exists(dir.File(WalSegmentName(0, 30))));
 }
 
 // Completions are faked (the ring is never submitted): a short write is finished before the

@@ -76,6 +76,26 @@ def frames(data):
     return out
 
 
+def wait_logged(wal, typ, body_prefix, timeout=10.0):
+    """Waits until a segment in `wal` holds a record of type `typ` whose body starts with
+    `body_prefix`: written to the kernel, so it survives a SIGKILL of the broker."""
+    end = time.time() + timeout
+    while time.time() < end:
+        for name in os.listdir(wal):
+            if not (name.startswith("wal-") and name.endswith(".log")):
+                continue
+            try:
+                with open(os.path.join(wal, name), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:  # deleted after a snapshot meanwhile
+                continue
+            for off, _, t in frames(data):
+                if t == typ and data[off + 9:].startswith(body_prefix):
+                    return
+        time.sleep(0.02)
+    raise AssertionError("record type %d %r not in %s" % (typ, body_prefix, os.listdir(wal)))
+
+
 def segment_header(shard, seq, link):
     """The header of segment `seq`; link 2: it continues segment seq - 1 (a roll)."""
     h = struct.pack("<IHHQQI", 0x4C415752, 1, shard, seq, int(time.time() * 1000), link)
@@ -268,7 +288,10 @@ class Fixture:
         assert len(got) == 36, len(got)  # every data/# message, acknowledged
         self.acked = {payload for _, payload, _ in got}
         live.close()
-        time.sleep(0.3)  # the log is written every loop turn; let the last turn's records land
+        # Its acknowledgements are logged before its session-disconnected record (type 10,
+        # version 1, client id "live"): once that is written, all of them are.
+        wal = os.path.join(b.args[b.args.index("--data-dir") + 1], "wal")
+        wait_logged(wal, 10, b"\x01\x04live")
 
 
 class CorruptionCase:
@@ -307,8 +330,7 @@ class CorruptionCase:
                     cls.fixture.published[payload] = ("data/u3/t", {})
                 publish_acked(pub, "state/b", b"b2", pid=50, retain=True)
                 cls.fixture.retain("state/b", b"b2")
-                pub.close()
-                time.sleep(0.3)
+                pub.close()  # a clean session: nothing after the acknowledged records to wait for
                 b.kill()
         names = sorted(os.listdir(os.path.join(cls.template, "wal")))
         print("  data dir: %s" % ", ".join(
