@@ -343,13 +343,15 @@ uint64_t TopicIndex::ShardsFor(std::string_view topic) const {
 }
 
 void TopicIndex::ForEachShared(std::string_view topic, SharedFn fn, void* ctx) const {
-  // Group leaves ("\0group\0filter") sort before every real level, so they form a prefix.
+  // Group leaves ("\0group\0filter") sort before every real level except the empty one (of a
+  // filter with a trailing or double '/'), which comes first: they follow it as one run.
   auto visit = [fn, ctx](const Node* n) {
     const ChildArray* arr = n->Children();
     if (arr == nullptr) return;
     for (uint32_t i = 0; i < arr->size; ++i) {
       const std::string_view key = arr->entries()[i].key;
-      if (key.empty() || key[0] != '\0') break;
+      if (key.empty()) continue;
+      if (key[0] != '\0') break;
       const uint64_t mask = arr->entries()[i].node->Mask();
       if (mask == 0) continue;
       const std::size_t sep = key.find('\0', 1);

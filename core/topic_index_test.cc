@@ -239,6 +239,73 @@ TEST(TopicIndexRandom, AgreesWithReferenceAndLocalTrie) {
   EXPECT_EQ(index.LinkedNodes(), 2u);
 }
 
+TEST_F(TopicIndexTest, EmptyLevelDoesNotHideSharedGroups) {
+  // "a/" puts an empty level "" below "a"; it sorts before the group leaves of "a".
+  ASSERT_TRUE(index_.AddShared(2, "h", "a/"));
+  ASSERT_TRUE(index_.AddShared(1, "g", "a"));
+  std::map<std::pair<std::string, std::string>, uint64_t> got;
+  auto collect = [&](std::string_view topic) {
+    got.clear();
+    index_.SharedGroupsFor(topic, [&](std::string_view g, std::string_view f, uint64_t m) {
+      got[{std::string(g), std::string(f)}] = m;
+    });
+  };
+  collect("a");
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{{{"g", "a"}, 0b10}}));
+  collect("a/");
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{{{"h", "a/"}, 0b100}}));
+}
+
+// Shared subscriptions ("$share/{g}/{f}") against brute force, with empty levels ("a/", "/b",
+// "a//b") among the filters, several groups per filter and several shards per group.
+TEST(TopicIndexRandom, SharedAgreesWithReference) {
+  const char* levels[] = {"a", "b", "", "$x"};
+  const char* groups[] = {"g", "h", "gg"};
+  std::mt19937 rng(11);
+  auto random_levels = [&](bool wildcards) {
+    std::string s;
+    const int n = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += '/';
+      const unsigned r = rng() % 8;
+      if (wildcards && r == 0 && i == n - 1) {
+        s += '#';
+      } else if (wildcards && r <= 1) {
+        s += '+';
+      } else {
+        s += levels[rng() % 4];
+      }
+    }
+    return s;
+  };
+  using Key = std::pair<std::string, std::string>;  // (group, filter)
+  for (int round = 0; round < 20; ++round) {
+    Qsbr qsbr(8);
+    TopicIndex index(qsbr);
+    std::vector<std::tuple<std::size_t, std::string, std::string>> subs;  // shard, group, filter
+    for (int i = 0; i < 40; ++i) {
+      subs.emplace_back(rng() % 8, groups[rng() % 3], random_levels(true));
+      const auto& [shard, g, f] = subs.back();
+      index.AddShared(shard, g, f);
+    }
+    for (int i = 0; i < 100; ++i) {
+      const std::string topic = random_levels(false);
+      std::map<Key, uint64_t> want;
+      for (const auto& [shard, g, f] : subs) {
+        if (RefMatches(f, topic)) want[{g, f}] |= uint64_t{1} << shard;
+      }
+      std::map<Key, uint64_t> got;
+      index.SharedGroupsFor(topic, [&](std::string_view g, std::string_view f, uint64_t m) {
+        const bool fresh = got.emplace(Key{std::string(g), std::string(f)}, m).second;
+        EXPECT_TRUE(fresh) << "reported twice: " << g << " " << f;
+      });
+      EXPECT_EQ(got, want) << "round " << round << " topic '" << topic << "'";
+    }
+    for (const auto& [shard, g, f] : subs) ASSERT_TRUE(index.RemoveShared(shard, g, f));
+    EXPECT_EQ(index.LinkedNodes(), 2u);
+  }
+}
+
 // K readers call ShardsFor while writers add and remove from a small pool (maximal contention on
 // the same nodes, including node deletion and re-creation). A permanent subscription must never
 // disappear from a reader's view; the final state must match what the writers hold.
