@@ -32,12 +32,16 @@ constexpr uint64_t HashLevel(std::string_view level) {
 constexpr uint64_t kHashOfHash = HashLevel("#");
 constexpr uint64_t kHashOfPlus = HashLevel("+");
 
-// A slot of a child table holds kEmptySlot, kTombSlot (its entry was removed; slots never become
-// empty again, which keeps "one entry per level" checkable by probing), or a Node* (8-aligned);
-// any of them with kFrozen set once a writer started replacing the table.
+// A slot of a child table holds kEmptySlot, a Node* (8-aligned), or a tombstone: the DEAD node
+// that was unlinked from it, with kTomb set. The table keeps that node (it is freed with the table,
+// or when an insertion of the same level reuses the slot), so writers can read its level: an
+// insertion takes the first empty slot or tombstone of its own level in its probe sequence, and
+// slots never become empty again, which keeps "one entry per level" checkable by probing (header
+// invariant 2) while a filter subscribed and unsubscribed over and over reuses one slot. Any of
+// these with kFrozen set once a writer started replacing the table.
 constexpr uintptr_t kEmptySlot = 0;
 constexpr uintptr_t kFrozen = 1;
-constexpr uintptr_t kTombSlot = 2;
+constexpr uintptr_t kTomb = 2;
 constexpr uint32_t kMinCapacity = 4;
 
 }  // namespace
@@ -101,6 +105,14 @@ struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
     return t;
   }
   static void Free(void* p) { ::operator delete(p); }  // header and slots are trivial
+  // Frees a table that is no longer reachable, with the DEAD nodes of its tombstones.
+  static void FreeWithTombs(void* p) {
+    auto* t = static_cast<ChildTable*>(p);
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      if (Node* dead = TombOf(t->slots()[i].load(std::memory_order_relaxed))) DeleteNode(dead);
+    }
+    Free(p);
+  }
 
   // Smallest capacity holding `n` entries at most half full.
   static uint32_t CapacityFor(uint32_t n) {
@@ -109,27 +121,48 @@ struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
     return c;
   }
 
+  // The live entry of a slot value, or nullptr (empty, tombstone).
   static Node* NodeOf(uintptr_t v) {
     v &= ~kFrozen;
-    return v == kEmptySlot || v == kTombSlot ? nullptr : reinterpret_cast<Node*>(v);
+    return v == kEmptySlot || (v & kTomb) != 0 ? nullptr : reinterpret_cast<Node*>(v);
+  }
+  // The DEAD node of a tombstone, or nullptr.
+  static Node* TombOf(uintptr_t v) {
+    return (v & kTomb) != 0 ? reinterpret_cast<Node*>(v & ~(kTomb | kFrozen)) : nullptr;
   }
 
-  // The slot holding the entry for `level` (hash `h`), else the first empty slot of its probe
-  // sequence. Acquire: pairs with the release CAS that stored a node (its fields are visible).
-  // Readers only look at the result; writers CAS the slot (hence the non-const pointer).
-  Slot Probe(std::string_view level, uint64_t h) const {
+  // For writers: the slot holding the live entry for `level` (hash `h`), else the slot where to
+  // insert it (the first empty slot or tombstone of `level` in its probe sequence; nullptr when
+  // there is none). Acquire: pairs with the release CAS that stored a node or tombstone (the
+  // node's fields are visible). Tombstone nodes are kept by the table, so reading their level is
+  // safe while the table is reachable.
+  Slot Probe(std::string_view level, uint64_t h) {
+    const uint32_t mask = capacity - 1;
+    Slot target{nullptr, 0};
+    for (uint32_t i = 0; i < capacity; ++i) {
+      std::atomic<uintptr_t>* s = &slots()[(h + i) & mask];
+      const uintptr_t v = s->load(std::memory_order_acquire);
+      if ((v & ~kFrozen) == kEmptySlot) return target.slot != nullptr ? target : Slot{s, v};
+      if (const Node* dead = TombOf(v)) {
+        if (target.slot == nullptr && dead->level == level) target = {s, v};
+        continue;
+      }
+      if (NodeOf(v)->level == level) return {s, v};
+    }
+    return target;
+  }
+
+  // For readers: the live entry for `level`, or nullptr. Acquire as in Probe.
+  Node* Find(std::string_view level, uint64_t h) const {
     const uint32_t mask = capacity - 1;
     for (uint32_t i = 0; i < capacity; ++i) {
-      auto* s = const_cast<std::atomic<uintptr_t>*>(&slots()[(h + i) & mask]);
-      const uintptr_t v = s->load(std::memory_order_acquire);
-      if ((v & ~kFrozen) == kEmptySlot) return {s, v};
-      const Node* n = NodeOf(v);
-      if (n != nullptr && n->level == level) return {s, v};
+      const uintptr_t v = slots()[(h + i) & mask].load(std::memory_order_acquire);
+      if ((v & ~kFrozen) == kEmptySlot) return nullptr;
+      Node* n = NodeOf(v);
+      if (n != nullptr && n->level == level) return n;
     }
-    return {nullptr, 0};
+    return nullptr;
   }
-
-  Node* Find(std::string_view level, uint64_t h) const { return NodeOf(Probe(level, h).value); }
 
   // Inserts into a table not yet published (relaxed: the publishing CAS releases).
   void Place(Node* n) {
@@ -189,9 +222,9 @@ TopicIndex::~TopicIndex() {
 
 void TopicIndex::DeleteNode(void* node) {
   Node* n = static_cast<Node*>(node);
-  // A DEAD node has no entries (refs counted them), but may keep an empty table.
-  if (ChildTable* t = n->children.load(std::memory_order_relaxed)) ChildTable::Free(t);
-  if (ChildTable* t = n->leaves.load(std::memory_order_relaxed)) ChildTable::Free(t);
+  // A DEAD node has no live entries (refs counted them), but may keep tables of tombstones.
+  if (ChildTable* t = n->children.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
+  if (ChildTable* t = n->leaves.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   delete n;
 }
 
@@ -233,7 +266,7 @@ void TopicIndex::ReplaceTable(std::size_t shard, std::atomic<ChildTable*>& table
   ChildTable* expected = old;
   if (table.compare_exchange_strong(expected, next, std::memory_order_acq_rel,
                                     std::memory_order_acquire)) {
-    qsbr_.Retire(shard, old, &ChildTable::Free);
+    qsbr_.Retire(shard, old, &ChildTable::FreeWithTombs);  // live entries moved to `next`
   } else {
     ChildTable::Free(next);  // never published
   }
@@ -275,20 +308,28 @@ TopicIndex::Node* TopicIndex::GetOrCreateChild(std::size_t shard, Node* parent,
       if (Node* p = UnlinkDead(shard, parent, c)) Unref(shard, p);
       continue;
     }
-    // No entry for `level`: s is its first empty slot, or none when the table is full.
+    // No entry for `level`: s is its first empty slot or tombstone of `level`, or none.
+    const bool reuse = ChildTable::TombOf(s.value) != nullptr;
     if (s.slot == nullptr || (s.value & kFrozen) != 0 ||
-        t->used.load(std::memory_order_relaxed) >= t->capacity / 4 * 3) {
+        (!reuse && t->used.load(std::memory_order_relaxed) >= t->capacity / 4 * 3)) {
       ReplaceTable(shard, table, t);
       continue;
     }
     if (fresh == nullptr) fresh = new Node(level, parent, shards_);
-    // Slots go from empty to used once, so no entry for `level` can have appeared earlier in the
-    // probe sequence since we read it (invariant 2). acq_rel on success: release publishes the
-    // node's fields. Failure: another writer took the slot, or it froze; probe again.
-    uintptr_t expected = kEmptySlot;
+    // Before s, the probe sequence holds other levels' entries and tombstones, which never turn
+    // into an entry or tombstone of `level`; so no entry for `level` can have appeared earlier
+    // since we read it, and a writer inserting it concurrently targets s too (invariant 2).
+    // acq_rel on success: release publishes the node's fields. Failure: another writer took the
+    // slot, or it froze; probe again.
+    uintptr_t expected = s.value;
     if (s.slot->compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(fresh),
                                         std::memory_order_acq_rel, std::memory_order_acquire)) {
-      t->used.fetch_add(1, std::memory_order_relaxed);
+      if (reuse) {
+        // The tombstone's node is unreachable now, but a reader may still be looking at it.
+        qsbr_.Retire(shard, ChildTable::TombOf(s.value), &TopicIndex::DeleteNode);
+      } else {
+        t->used.fetch_add(1, std::memory_order_relaxed);
+      }
       t->live.fetch_add(1, std::memory_order_relaxed);
       return linked();
     }
@@ -323,13 +364,13 @@ TopicIndex::Node* TopicIndex::UnlinkDead(std::size_t shard, Node* parent, Node* 
       continue;
     }
     uintptr_t expected = s.value;
-    if (!s.slot->compare_exchange_strong(expected, kTombSlot, std::memory_order_acq_rel,
+    if (!s.slot->compare_exchange_strong(expected, s.value | kTomb, std::memory_order_acq_rel,
                                          std::memory_order_acquire)) {
       continue;  // frozen meanwhile
     }
-    // This CAS removed the entry, so this writer owns the cleanup (invariant 1).
+    // This CAS removed the entry, so this writer owns the cleanup (invariant 1); the tombstone
+    // keeps `dead` until the slot is reused or the table freed, which then frees it.
     linked_nodes_.fetch_sub(1, std::memory_order_relaxed);
-    qsbr_.Retire(shard, dead, &TopicIndex::DeleteNode);
     const uint32_t live = t->live.fetch_sub(1, std::memory_order_relaxed) - 1;
     if (t->capacity > kMinCapacity && live < t->capacity / 8) ReplaceTable(shard, table, t);
     return parent;  // the caller drops the parent's reference for that entry

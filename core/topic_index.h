@@ -27,16 +27,19 @@
 //      from the parent, and that writer retires it to Qsbr and drops the parent's child reference.
 //   2. A parent's child tables hold at most one entry per level. A writer that finds a DEAD entry
 //      helps unlink it before inserting a fresh node for that level. A slot goes from empty to
-//      used at most once per table (a removed entry leaves a tombstone until the table is
-//      replaced), so a writer that probed up to an empty slot and fills it by CAS from empty knows
-//      no entry for its level appeared earlier in the probe sequence.
+//      used at most once per table; a removed entry leaves a tombstone that keeps its DEAD node
+//      (hence its level) until an insertion of that same level reuses the slot or the table is
+//      freed. An insertion takes the first empty slot or same-level tombstone of its probe
+//      sequence by CAS: the slots before it hold other levels, which never turn into its own, so
+//      no entry for its level can have appeared earlier in the sequence.
 //   3. counts[s] of a node is written only by shard s (Add/Remove REQUIRE the caller to be shard
 //   s),
 //      and mask bit s is set after counts[s] goes 0 -> 1 and cleared after it goes 1 -> 0; hence
 //      mask bit s == (counts[s] > 0) whenever shard s is not inside Add/Remove of that filter.
 //   4. Empty nodes are deleted eagerly: when a Remove brings refs to 0 the node is unlinked and the
 //      deletion cascades to its parents (the roots are never deleted). The memory of the index is
-//      therefore O(live filters) plus what waits in Qsbr for one grace period.
+//      therefore O(live filters) plus tombstones (fewer than a table's capacity, which stays
+//      below 8x its live entries or 4 slots) plus what waits in Qsbr for one grace period.
 //   5. Child tables, their slots and nodes are published with release CAS and read with acquire
 //      loads; node fields other than refs/mask/counts/children/leaves are immutable after
 //      publication. A frozen slot never changes again; a frozen table's successor holds exactly
