@@ -1,6 +1,6 @@
 // Microbenchmarks of core/topic_index.h (global index) and core/local_trie.h (per-shard trie):
 // publish-path lookups by number of filters, lookups from several threads at once, and the cost of
-// a subscribe/unsubscribe under a node with many siblings (copy-on-write child arrays).
+// a subscribe/unsubscribe under a node with many siblings (hashed child tables).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -19,7 +19,7 @@ constexpr std::size_t kShards = 8;
 
 // The DESIGN.md section 1 shape: `users` filters "data/{u}/#" spread over shards, plus a few
 // wildcard subscribers ("data/#", "data/+/s1") and "$SYS/#". Passes quiescent points as shard
-// loops would: without them, every replaced child array of the wide "data" node stays retired.
+// loops would: without them, every replaced child table of the wide "data" node stays retired.
 void Populate(Qsbr& qsbr, TopicIndex& index, int users) {
   for (int u = 0; u < users; ++u) {
     index.Add(u % kShards, "data/" + std::to_string(u) + "/#");

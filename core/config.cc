@@ -214,7 +214,8 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
                  "PUBLISH packets per second per connection (0: unlimited)");
   app.add_option("--max-publish-bytes-rate", c.max_publish_bytes_rate,
                  "PUBLISH bytes per second per connection (0: unlimited)");
-  app.add_option("--max-subscriptions", c.max_subscriptions, "Subscriptions per session");
+  app.add_option("--max-subscriptions", c.max_subscriptions,
+                 "Subscriptions per session (0: unlimited)");
   app.add_option("--max-message-expiry", c.max_message_expiry,
                  "Cap on message expiry intervals, seconds (0: no cap)");
   app.add_option("--queue-full-policy", c.queue_full_policy,

@@ -51,7 +51,7 @@ struct Config {
   uint32_t max_output_bytes = 4 << 20;    // per connection, before QoS 0 is dropped
   uint32_t max_publish_rate = 0;          // PUBLISH packets per second per connection, 0: unlimited
   uint32_t max_publish_bytes_rate = 0;    // PUBLISH bytes per second per connection, 0: unlimited
-  uint32_t max_subscriptions = 0;         // per session, 0: unlimited
+  uint32_t max_subscriptions = 1000;      // per session, 0: unlimited
   uint32_t max_message_expiry = 0;        // seconds; longer (or no) expiry is capped, 0: no cap
   std::string queue_full_policy = "drop-new";  // drop-new, drop-oldest, disconnect
   uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT

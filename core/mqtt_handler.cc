@@ -725,6 +725,9 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     SubOptions options;
   };
   std::vector<Retained> want_retained;
+  // Filters refused by max_subscriptions: one log line per packet, not one per filter.
+  std::size_t over_limit = 0;
+  std::string_view first_over_limit;
   for (const proto::Subscription& req : sub.subscriptions) {
     ReasonCode code = proto::ValidateTopicFilter(req.filter);
     if (code == ReasonCode::kSuccess && !WithinTopicLimits(req.filter, cfg)) {
@@ -753,8 +756,7 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     auto it = s.subscriptions().find(filter);
     const bool added = it == s.subscriptions().end();
     if (added && cfg.max_subscriptions != 0 && s.subscriptions().size() >= cfg.max_subscriptions) {
-      LOG_INFO_S(kMqtt, "shard {}: {} SUBSCRIBE '{}' refused: max_subscriptions reached", id_,
-                 Cut(s.client_id()), Cut(req.filter));
+      if (over_limit++ == 0) first_over_limit = req.filter;
       ack.reasons.push_back(ReasonCode::kQuotaExceeded);
       continue;
     }
@@ -769,6 +771,12 @@ void Shard::HandleSubscribe(Connection& c, const proto::Subscribe& sub) {
     if (o.retain_handling == 0 || (o.retain_handling == 1 && added)) {
       for (const std::string& eff : stored.effective) want_retained.push_back({filter, eff, o});
     }
+  }
+  if (over_limit != 0) {
+    LOG_INFO_S(kMqtt,
+               "shard {}: {} SUBSCRIBE: {} filter(s) from '{}' on refused: max_subscriptions "
+               "({}) reached",
+               id_, Cut(s.client_id()), over_limit, Cut(first_over_limit), cfg.max_subscriptions);
   }
   c.Queue(ack);
   MarkDirty(c);

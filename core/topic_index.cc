@@ -1,7 +1,7 @@
 #include "core/topic_index.h"
 
-#include <algorithm>
 #include <cassert>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <string>
@@ -20,22 +20,44 @@ std::string_view LevelAt(std::string_view s, std::size_t pos, std::size_t* next)
   return s.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
 }
 
+// FNV-1a over the bytes of a level, high bits folded into the low ones used for probing.
+constexpr uint64_t HashLevel(std::string_view level) {
+  uint64_t h = 14695981039346656037ull;
+  for (const char c : level) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h ^ (h >> 32);
+}
+constexpr uint64_t kHashOfHash = HashLevel("#");
+constexpr uint64_t kHashOfPlus = HashLevel("+");
+
+// A slot of a child table holds kEmptySlot, a Node* (8-aligned), or a tombstone: the DEAD node
+// that was unlinked from it, with kTomb set. The table keeps that node (it is freed with the table,
+// or when an insertion of the same level reuses the slot), so writers can read its level: an
+// insertion takes the first empty slot or tombstone of its own level in its probe sequence, and
+// slots never become empty again, which keeps "one entry per level" checkable by probing (header
+// invariant 2) while a filter subscribed and unsubscribed over and over reuses one slot. Any of
+// these with kFrozen set once a writer started replacing the table.
+constexpr uintptr_t kEmptySlot = 0;
+constexpr uintptr_t kFrozen = 1;
+constexpr uintptr_t kTomb = 2;
+constexpr uint32_t kMinCapacity = 4;
+
 }  // namespace
 
 // One level of the trie. Fields marked immutable are written before the node is published by the
-// release CAS of its parent's child array (invariant 5).
+// release CAS that links it (invariant 5).
 struct TopicIndex::Node {
   Node(std::string_view lvl, Node* p, std::size_t shards)
       : level(lvl), parent(p), counts(new std::atomic<uint32_t>[shards]()) {}
 
-  // Acquire: the array and the nodes it points to were fully built before the release CAS that
-  // published them.
-  ChildArray* Children() const { return children.load(std::memory_order_acquire); }
-  // acq_rel on success: release publishes the new array; acquire orders our later reads after the
-  // array we replaced. Acquire on failure: we re-read the winner's array.
-  bool CasChildren(ChildArray* expected, ChildArray* desired) {
-    return children.compare_exchange_strong(expected, desired, std::memory_order_acq_rel,
-                                            std::memory_order_acquire);
+  // Acquire pairs with the release CAS that installed the table: its slots were written first.
+  ChildTable* Children() const { return children.load(std::memory_order_acquire); }
+  ChildTable* Leaves() const { return leaves.load(std::memory_order_acquire); }
+  // The table a child with `lvl` belongs to: shared-group leaves ("\0g\0f") apart from levels.
+  std::atomic<ChildTable*>& TableFor(std::string_view lvl) {
+    return !lvl.empty() && lvl[0] == '\0' ? leaves : children;
   }
   // Acquire pairs with the release RMWs in Add/Remove: a reader that sees a bit also sees the
   // state the subscribing shard published before it.
@@ -47,75 +69,113 @@ struct TopicIndex::Node {
   // every earlier unpin, and a pin after a revive.
   std::atomic<uint64_t> refs{1};  // created pinned by its creator
   std::atomic<uint64_t> mask{0};
-  std::atomic<ChildArray*> children{nullptr};
+  std::atomic<ChildTable*> children{nullptr};       // topic levels
+  std::atomic<ChildTable*> leaves{nullptr};         // shared-group leaves (shared trie only)
   std::unique_ptr<std::atomic<uint32_t>[]> counts;  // [shards], counts[s] written by shard s only
 };
 
-// Immutable sorted array of children, allocated in one block: header then `size` entries.
-struct TopicIndex::ChildArray {
-  struct Entry {
-    std::string_view key;  // views the child's immutable `level`
-    Node* node;
+// The children of a node: an open-addressing hash table (linear probing) of Node*, allocated in
+// one block: header then `capacity` slots. Writers insert and remove entries in place with a CAS
+// on one slot; a writer that finds the table too full (or, after a removal, too empty) freezes
+// every slot (sets kFrozen by CAS, after which no CAS of another writer on it can succeed), copies
+// the live entries into a fresh table and publishes it with a CAS on the node's table pointer; the
+// old one goes to Qsbr. A table is replaced only when its size has doubled or shrunk by 8x since
+// it was built, so the memory written and retired per insertion is O(1) amortized (a sorted array
+// copied on every insertion costs O(children) each: quadratic in the children of one node).
+struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
+  struct Slot {
+    std::atomic<uintptr_t>* slot;  // nullptr: probed the whole table, no empty slot
+    uintptr_t value;               // what the probe read there
   };
 
-  uint32_t size;
-  Node* hash;  // the "#" child or nullptr
-  Node* plus;  // the "+" child or nullptr
+  uint32_t capacity;  // power of two
+  // Counters for the resize decisions only (relaxed: a stale value delays or hastens a resize).
+  std::atomic<uint32_t> used;  // slots not empty: entries and tombstones
+  std::atomic<uint32_t> live;  // entries
 
-  Entry* entries() { return reinterpret_cast<Entry*>(this + 1); }
-  const Entry* entries() const { return reinterpret_cast<const Entry*>(this + 1); }
-
-  static ChildArray* Make(uint32_t n) {
-    void* mem = ::operator new(sizeof(ChildArray) + n * sizeof(Entry));
-    auto* a = new (mem) ChildArray{n, nullptr, nullptr};
-    for (uint32_t i = 0; i < n; ++i) new (&a->entries()[i]) Entry{};
-    return a;
-  }
-  static void Free(void* p) { ::operator delete(p); }  // header and entries are trivial
-
-  Node* Find(std::string_view level) const {
-    const Entry* b = entries();
-    const Entry* e = b + size;
-    const Entry* it =
-        std::lower_bound(b, e, level, [](const Entry& x, std::string_view k) { return x.key < k; });
-    return it != e && it->key == level ? it->node : nullptr;
+  std::atomic<uintptr_t>* slots() { return reinterpret_cast<std::atomic<uintptr_t>*>(this + 1); }
+  const std::atomic<uintptr_t>* slots() const {
+    return reinterpret_cast<const std::atomic<uintptr_t>*>(this + 1);
   }
 
-  void IndexWildcards() {
-    for (uint32_t i = 0; i < size; ++i) {
-      if (entries()[i].key == "#") hash = entries()[i].node;
-      if (entries()[i].key == "+") plus = entries()[i].node;
+  static ChildTable* Make(uint32_t capacity) {
+    void* mem = ::operator new(sizeof(ChildTable) + capacity * sizeof(std::atomic<uintptr_t>));
+    auto* t = new (mem) ChildTable{capacity, {0}, {0}};
+    for (uint32_t i = 0; i < capacity; ++i) new (&t->slots()[i]) std::atomic<uintptr_t>(kEmptySlot);
+    return t;
+  }
+  static void Free(void* p) { ::operator delete(p); }  // header and slots are trivial
+  // Frees a table that is no longer reachable, with the DEAD nodes of its tombstones.
+  static void FreeWithTombs(void* p) {
+    auto* t = static_cast<ChildTable*>(p);
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      if (Node* dead = TombOf(t->slots()[i].load(std::memory_order_relaxed))) DeleteNode(dead);
     }
+    Free(p);
   }
 
-  // A copy of `a` (may be null) with `n` inserted. REQUIRES: no entry with n's level in `a`.
-  static ChildArray* With(const ChildArray* a, Node* n) {
-    const uint32_t old = a ? a->size : 0;
-    ChildArray* out = Make(old + 1);
-    uint32_t j = 0;
-    bool placed = false;
-    for (uint32_t i = 0; i < old; ++i) {
-      if (!placed && n->level < a->entries()[i].key) {
-        out->entries()[j++] = Entry{n->level, n};
-        placed = true;
+  // Smallest capacity holding `n` entries at most half full.
+  static uint32_t CapacityFor(uint32_t n) {
+    uint32_t c = kMinCapacity;
+    while (c < 2 * n + 2) c *= 2;
+    return c;
+  }
+
+  // The live entry of a slot value, or nullptr (empty, tombstone).
+  static Node* NodeOf(uintptr_t v) {
+    v &= ~kFrozen;
+    return v == kEmptySlot || (v & kTomb) != 0 ? nullptr : reinterpret_cast<Node*>(v);
+  }
+  // The DEAD node of a tombstone, or nullptr.
+  static Node* TombOf(uintptr_t v) {
+    return (v & kTomb) != 0 ? reinterpret_cast<Node*>(v & ~(kTomb | kFrozen)) : nullptr;
+  }
+
+  // For writers: the slot holding the live entry for `level` (hash `h`), else the slot where to
+  // insert it (the first empty slot or tombstone of `level` in its probe sequence; nullptr when
+  // there is none). Acquire: pairs with the release CAS that stored a node or tombstone (the
+  // node's fields are visible). Tombstone nodes are kept by the table, so reading their level is
+  // safe while the table is reachable.
+  Slot Probe(std::string_view level, uint64_t h) {
+    const uint32_t mask = capacity - 1;
+    Slot target{nullptr, 0};
+    for (uint32_t i = 0; i < capacity; ++i) {
+      std::atomic<uintptr_t>* s = &slots()[(h + i) & mask];
+      const uintptr_t v = s->load(std::memory_order_acquire);
+      if ((v & ~kFrozen) == kEmptySlot) return target.slot != nullptr ? target : Slot{s, v};
+      if (const Node* dead = TombOf(v)) {
+        if (target.slot == nullptr && dead->level == level) target = {s, v};
+        continue;
       }
-      out->entries()[j++] = a->entries()[i];
+      if (NodeOf(v)->level == level) return {s, v};
     }
-    if (!placed) out->entries()[j++] = Entry{n->level, n};
-    out->IndexWildcards();
-    return out;
+    return target;
   }
 
-  // A copy of `a` without `n`, or nullptr when it would be empty. REQUIRES: `n` in `a`.
-  static ChildArray* Without(const ChildArray* a, const Node* n) {
-    if (a->size == 1) return nullptr;
-    ChildArray* out = Make(a->size - 1);
-    uint32_t j = 0;
-    for (uint32_t i = 0; i < a->size; ++i) {
-      if (a->entries()[i].node != n) out->entries()[j++] = a->entries()[i];
+  // For readers: the live entry for `level`, or nullptr. Acquire as in Probe.
+  Node* Find(std::string_view level, uint64_t h) const {
+    const uint32_t mask = capacity - 1;
+    for (uint32_t i = 0; i < capacity; ++i) {
+      const uintptr_t v = slots()[(h + i) & mask].load(std::memory_order_acquire);
+      if ((v & ~kFrozen) == kEmptySlot) return nullptr;
+      Node* n = NodeOf(v);
+      if (n != nullptr && n->level == level) return n;
     }
-    out->IndexWildcards();
-    return out;
+    return nullptr;
+  }
+
+  // Inserts into a table not yet published (relaxed: the publishing CAS releases).
+  void Place(Node* n) {
+    const uint32_t mask = capacity - 1;
+    for (uint64_t i = HashLevel(n->level);; ++i) {
+      std::atomic<uintptr_t>& s = slots()[i & mask];
+      if (s.load(std::memory_order_relaxed) == kEmptySlot) {
+        s.store(reinterpret_cast<uintptr_t>(n), std::memory_order_relaxed);
+        used.fetch_add(1, std::memory_order_relaxed);
+        live.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
   }
 };
 
@@ -162,41 +222,117 @@ TopicIndex::~TopicIndex() {
 
 void TopicIndex::DeleteNode(void* node) {
   Node* n = static_cast<Node*>(node);
-  // A DEAD node has no children (refs counted them), so its array is null; free it anyway.
-  if (ChildArray* a = n->children.load(std::memory_order_relaxed)) ChildArray::Free(a);
+  // A DEAD node has no live entries (refs counted them), but may keep tables of tombstones.
+  if (ChildTable* t = n->children.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
+  if (ChildTable* t = n->leaves.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   delete n;
 }
 
 void TopicIndex::DeleteTree(Node* node) {
-  if (ChildArray* a = node->children.load(std::memory_order_relaxed)) {
-    for (uint32_t i = 0; i < a->size; ++i) DeleteTree(a->entries()[i].node);
+  for (ChildTable* t : {node->children.load(std::memory_order_relaxed),
+                        node->leaves.load(std::memory_order_relaxed)}) {
+    if (t == nullptr) continue;
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      if (Node* c = ChildTable::NodeOf(t->slots()[i].load(std::memory_order_relaxed))) {
+        DeleteTree(c);
+      }
+    }
   }
   DeleteNode(node);
 }
 
 // ---- Writers -----------------------------------------------------------------------------------
 
+void TopicIndex::ReplaceTable(std::size_t shard, std::atomic<ChildTable*>& table, ChildTable* old) {
+  // Freeze every slot. acq_rel: acquire makes the nodes we copy visible; after this loop no slot
+  // of `old` changes again.
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < old->capacity; ++i) {
+    std::atomic<uintptr_t>& s = old->slots()[i];
+    uintptr_t v = s.load(std::memory_order_acquire);
+    while ((v & kFrozen) == 0 && !s.compare_exchange_weak(v, v | kFrozen, std::memory_order_acq_rel,
+                                                          std::memory_order_acquire)) {
+    }
+    if (ChildTable::NodeOf(v) != nullptr) ++live;
+  }
+  ChildTable* next = ChildTable::Make(ChildTable::CapacityFor(live));
+  for (uint32_t i = 0; i < old->capacity; ++i) {
+    if (Node* n = ChildTable::NodeOf(old->slots()[i].load(std::memory_order_relaxed))) {
+      next->Place(n);  // DEAD entries too: their unlinker removes them from `next`
+    }
+  }
+  // Several writers may freeze and copy the same table; their copies are equal and one CAS wins.
+  // acq_rel on success: release publishes `next`'s slots.
+  ChildTable* expected = old;
+  if (table.compare_exchange_strong(expected, next, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+    qsbr_.Retire(shard, old, &ChildTable::FreeWithTombs);  // live entries moved to `next`
+  } else {
+    ChildTable::Free(next);  // never published
+  }
+}
+
 TopicIndex::Node* TopicIndex::GetOrCreateChild(std::size_t shard, Node* parent,
                                                std::string_view level) {
+  std::atomic<ChildTable*>& table = parent->TableFor(level);
+  const uint64_t h = HashLevel(level);
+  Node* fresh = nullptr;  // created once, linked by one of the CASes below or deleted
+  auto linked = [&] {
+    parent->refs.fetch_add(1, std::memory_order_acq_rel);  // the new child entry
+    linked_nodes_.fetch_add(1, std::memory_order_relaxed);
+    return fresh;
+  };
   for (;;) {
-    ChildArray* arr = parent->Children();
-    if (Node* c = arr ? arr->Find(level) : nullptr) {
-      if (TryPin(c->refs)) return c;
+    ChildTable* t = table.load(std::memory_order_acquire);
+    if (t == nullptr) {
+      if (fresh == nullptr) fresh = new Node(level, parent, shards_);  // pinned for us
+      ChildTable* first = ChildTable::Make(kMinCapacity);
+      first->Place(fresh);
+      // acq_rel on success: release publishes the table and the node. Acquire on failure: we
+      // read the winner's table next.
+      if (table.compare_exchange_strong(t, first, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        return linked();
+      }
+      ChildTable::Free(first);  // never published
+      continue;
+    }
+    const ChildTable::Slot s = t->Probe(level, h);
+    if (Node* c = ChildTable::NodeOf(s.value)) {
+      if (TryPin(c->refs)) {
+        delete fresh;  // never published (or nullptr)
+        return c;
+      }
       // DEAD but still linked: help unlink it, then insert a fresh node (invariant 2). `parent`
       // is pinned by us, so dropping its child reference cannot delete it.
       if (Node* p = UnlinkDead(shard, parent, c)) Unref(shard, p);
       continue;
     }
-    auto* fresh = new Node(level, parent, shards_);  // pinned for us (refs == 1)
-    ChildArray* next = ChildArray::With(arr, fresh);
-    if (parent->CasChildren(arr, next)) {
-      parent->refs.fetch_add(1, std::memory_order_acq_rel);  // the new child entry
-      linked_nodes_.fetch_add(1, std::memory_order_relaxed);
-      if (arr != nullptr) qsbr_.Retire(shard, arr, &ChildArray::Free);
-      return fresh;
+    // No entry for `level`: s is its first empty slot or tombstone of `level`, or none.
+    const bool reuse = ChildTable::TombOf(s.value) != nullptr;
+    if (s.slot == nullptr || (s.value & kFrozen) != 0 ||
+        (!reuse && t->used.load(std::memory_order_relaxed) >= t->capacity / 4 * 3)) {
+      ReplaceTable(shard, table, t);
+      continue;
     }
-    ChildArray::Free(next);  // never published
-    delete fresh;
+    if (fresh == nullptr) fresh = new Node(level, parent, shards_);
+    // Before s, the probe sequence holds other levels' entries and tombstones, which never turn
+    // into an entry or tombstone of `level`; so no entry for `level` can have appeared earlier
+    // since we read it, and a writer inserting it concurrently targets s too (invariant 2).
+    // acq_rel on success: release publishes the node's fields. Failure: another writer took the
+    // slot, or it froze; probe again.
+    uintptr_t expected = s.value;
+    if (s.slot->compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(fresh),
+                                        std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (reuse) {
+        // The tombstone's node is unreachable now, but a reader may still be looking at it.
+        qsbr_.Retire(shard, ChildTable::TombOf(s.value), &TopicIndex::DeleteNode);
+      } else {
+        t->used.fetch_add(1, std::memory_order_relaxed);
+      }
+      t->live.fetch_add(1, std::memory_order_relaxed);
+      return linked();
+    }
   }
 }
 
@@ -215,18 +351,29 @@ void TopicIndex::Unref(std::size_t shard, Node* node) {
 }
 
 TopicIndex::Node* TopicIndex::UnlinkDead(std::size_t shard, Node* parent, Node* dead) {
+  std::atomic<ChildTable*>& table = parent->TableFor(dead->level);
+  const uint64_t h = HashLevel(dead->level);
   for (;;) {
-    ChildArray* arr = parent->Children();
-    if (arr == nullptr || arr->Find(dead->level) != dead) return nullptr;  // another writer did it
-    ChildArray* next = ChildArray::Without(arr, dead);
-    if (parent->CasChildren(arr, next)) {
-      // This CAS removed the entry, so this writer owns the cleanup (invariant 1).
-      linked_nodes_.fetch_sub(1, std::memory_order_relaxed);
-      qsbr_.Retire(shard, arr, &ChildArray::Free);
-      qsbr_.Retire(shard, dead, &TopicIndex::DeleteNode);
-      return parent;  // the caller drops the parent's reference for that entry
+    ChildTable* t = table.load(std::memory_order_acquire);
+    if (t == nullptr) return nullptr;
+    const ChildTable::Slot s = t->Probe(dead->level, h);
+    // A frozen table holds what its successor will hold, so "not there" is final here too.
+    if (ChildTable::NodeOf(s.value) != dead) return nullptr;  // another writer did it
+    if ((s.value & kFrozen) != 0) {
+      ReplaceTable(shard, table, t);
+      continue;
     }
-    if (next != nullptr) ChildArray::Free(next);
+    uintptr_t expected = s.value;
+    if (!s.slot->compare_exchange_strong(expected, s.value | kTomb, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+      continue;  // frozen meanwhile
+    }
+    // This CAS removed the entry, so this writer owns the cleanup (invariant 1); the tombstone
+    // keeps `dead` until the slot is reused or the table freed, which then frees it.
+    linked_nodes_.fetch_sub(1, std::memory_order_relaxed);
+    const uint32_t live = t->live.fetch_sub(1, std::memory_order_relaxed) - 1;
+    if (t->capacity > kMinCapacity && live < t->capacity / 8) ReplaceTable(shard, table, t);
+    return parent;  // the caller drops the parent's reference for that entry
   }
 }
 
@@ -299,13 +446,13 @@ const TopicIndex::Node* TopicIndex::FindPath(const Node* root, std::string_view 
   for (std::size_t pos = 0; pos != kEnd && node != nullptr;) {
     std::size_t next;
     const std::string_view level = LevelAt(filter, pos, &next);
-    const ChildArray* arr = node->Children();
-    node = arr ? arr->Find(level) : nullptr;
+    const ChildTable* t = node->Children();
+    node = t ? t->Find(level, HashLevel(level)) : nullptr;
     pos = next;
   }
   if (node != nullptr && !leaf.empty()) {
-    const ChildArray* arr = node->Children();
-    node = arr ? arr->Find(leaf) : nullptr;
+    const ChildTable* t = node->Leaves();
+    node = t ? t->Find(leaf, HashLevel(leaf)) : nullptr;
   }
   return node;
 }
@@ -314,21 +461,23 @@ template <typename Visit>
 void TopicIndex::Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
                       Visit& visit) {
   for (;;) {
-    const ChildArray* arr = node->Children();
+    const ChildTable* t = node->Children();
     if (pos == kEnd) {  // all levels consumed: this node's filter, and "x/#" matching "x"
       visit(node);
-      if (arr != nullptr && arr->hash != nullptr) visit(arr->hash);
+      if (t != nullptr) {
+        if (const Node* hash = t->Find("#", kHashOfHash)) visit(hash);
+      }
       return;
     }
-    if (arr == nullptr) return;
+    if (t == nullptr) return;
     std::size_t next;
     const std::string_view level = LevelAt(topic, pos, &next);
     // Leading wildcards never match a '$' topic (MQTT 4.7.2).
     if (pos != 0 || !dollar) {
-      if (arr->hash != nullptr) visit(arr->hash);
-      if (arr->plus != nullptr) Walk(arr->plus, topic, next, dollar, visit);
+      if (const Node* hash = t->Find("#", kHashOfHash)) visit(hash);
+      if (const Node* plus = t->Find("+", kHashOfPlus)) Walk(plus, topic, next, dollar, visit);
     }
-    const Node* exact = arr->Find(level);
+    const Node* exact = t->Find(level, HashLevel(level));
     if (exact == nullptr) return;
     node = exact;  // tail call by hand
     pos = next;
@@ -343,15 +492,16 @@ uint64_t TopicIndex::ShardsFor(std::string_view topic) const {
 }
 
 void TopicIndex::ForEachShared(std::string_view topic, SharedFn fn, void* ctx) const {
-  // Group leaves ("\0group\0filter") sort before every real level, so they form a prefix.
+  // Group leaves ("\0group\0filter") have a table of their own, apart from the levels below.
   auto visit = [fn, ctx](const Node* n) {
-    const ChildArray* arr = n->Children();
-    if (arr == nullptr) return;
-    for (uint32_t i = 0; i < arr->size; ++i) {
-      const std::string_view key = arr->entries()[i].key;
-      if (key.empty() || key[0] != '\0') break;
-      const uint64_t mask = arr->entries()[i].node->Mask();
+    const ChildTable* t = n->Leaves();
+    if (t == nullptr) return;
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      const Node* leaf = ChildTable::NodeOf(t->slots()[i].load(std::memory_order_acquire));
+      if (leaf == nullptr) continue;
+      const uint64_t mask = leaf->Mask();
       if (mask == 0) continue;
+      const std::string_view key = leaf->level;
       const std::size_t sep = key.find('\0', 1);
       fn(ctx, key.substr(1, sep - 1), key.substr(sep + 1), mask);
     }

@@ -5,10 +5,14 @@
 //
 // Structure: a trie over topic levels. A node is one filter level; the node reached by the levels
 // of filter F carries, for F, a per-shard subscriber count and `mask`, the set of shards whose
-// count is non-zero. Children are an immutable sorted array, replaced by copy-on-write + CAS.
-// Shared subscriptions "$share/{g}/{f}" live in a second trie (shared root) as filter f plus one
-// last pseudo-level "\0{g}\0{f}" (no topic level contains U+0000, so it never matches a topic
-// level); that leaf carries the member-shard mask of group g for filter f.
+// count is non-zero. A node's children are a lock-free open-addressing hash table: writers insert
+// and remove entries with a CAS on one slot, and replace the whole table (freeze every slot, copy,
+// CAS the table pointer) only when it has doubled or shrunk 8x, so adding or removing n children of
+// one node writes and retires O(n) memory in total, also within one grace period (one SUBSCRIBE
+// with thousands of filters). Shared subscriptions "$share/{g}/{f}" live in a second trie (shared
+// root) as filter f plus one last pseudo-level "\0{g}\0{f}" (no topic level contains U+0000, so it
+// never matches a topic level), kept in a table of their own beside the levels below f's node;
+// that leaf carries the member-shard mask of group g for filter f.
 //
 // Thread-safety: every method may be called concurrently from any registered shard thread.
 // Readers (ShardsFor, SharedGroupsFor) take no lock and write nothing shared. Writers (Add, Remove,
@@ -21,17 +25,25 @@
 //   1. A node with refs > 0 is never DEAD; a DEAD node's refs stay DEAD forever, and only the
 //      writer that moved refs 0 -> DEAD (or a helper) unlinks it; exactly one CAS removes its entry
 //      from the parent, and that writer retires it to Qsbr and drops the parent's child reference.
-//   2. A parent's child array holds at most one entry per level. A writer that finds a DEAD entry
-//      helps unlink it before inserting a fresh node for that level.
+//   2. A parent's child tables hold at most one entry per level. A writer that finds a DEAD entry
+//      helps unlink it before inserting a fresh node for that level. A slot goes from empty to
+//      used at most once per table; a removed entry leaves a tombstone that keeps its DEAD node
+//      (hence its level) until an insertion of that same level reuses the slot or the table is
+//      freed. An insertion takes the first empty slot or same-level tombstone of its probe
+//      sequence by CAS: the slots before it hold other levels, which never turn into its own, so
+//      no entry for its level can have appeared earlier in the sequence.
 //   3. counts[s] of a node is written only by shard s (Add/Remove REQUIRE the caller to be shard
 //   s),
 //      and mask bit s is set after counts[s] goes 0 -> 1 and cleared after it goes 1 -> 0; hence
 //      mask bit s == (counts[s] > 0) whenever shard s is not inside Add/Remove of that filter.
 //   4. Empty nodes are deleted eagerly: when a Remove brings refs to 0 the node is unlinked and the
 //      deletion cascades to its parents (the roots are never deleted). The memory of the index is
-//      therefore O(live filters) plus what waits in Qsbr for one grace period.
-//   5. Child arrays and nodes are published with release CAS and read with acquire loads; node
-//      fields other than refs/mask/counts/children are immutable after publication.
+//      therefore O(live filters) plus tombstones (fewer than a table's capacity, which stays
+//      below 8x its live entries or 4 slots) plus what waits in Qsbr for one grace period.
+//   5. Child tables, their slots and nodes are published with release CAS and read with acquire
+//      loads; node fields other than refs/mask/counts/children/leaves are immutable after
+//      publication. A frozen slot never changes again; a frozen table's successor holds exactly
+//      its live entries (DEAD ones included, for their unlinker to remove).
 //
 // Matching (MQTT 5.0 4.7): '+' matches exactly one level (possibly empty), '#' (last level) matches
 // the parent level and any number of levels below ("a/#" matches "a"); a filter whose first level
@@ -105,7 +117,7 @@ class TopicIndex {
 
  private:
   struct Node;
-  struct ChildArray;
+  struct ChildTable;
   using SharedFn = void (*)(void* ctx, std::string_view group, std::string_view filter,
                             uint64_t mask);
 
@@ -113,6 +125,9 @@ class TopicIndex {
   bool RemovePath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf);
   const Node* FindPath(const Node* root, std::string_view filter, std::string_view leaf) const;
   Node* GetOrCreateChild(std::size_t shard, Node* parent, std::string_view level);
+  // Freezes `old` (the table `table` points to, or pointed to), copies its live entries into a
+  // table sized for them and installs it unless another writer did; retires `old` if it did.
+  void ReplaceTable(std::size_t shard, std::atomic<ChildTable*>& table, ChildTable* old);
   void Unref(std::size_t shard, Node* node);
   // Removes DEAD `dead` from `parent`; returns `parent` when this call removed the entry (the
   // caller then owes Unref(parent)), nullptr when another writer had already removed it.

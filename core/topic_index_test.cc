@@ -173,6 +173,33 @@ TEST_F(TopicIndexTest, ChurnOfDistinctFiltersDoesNotGrowMemory) {
   }
 }
 
+// Many children of one node within one grace period (one SUBSCRIBE with thousands of filters
+// "data/{i}", or of groups on one shared filter): what writers retire must grow with the number of
+// children, not with its square. Copying the whole child array on every insertion retired one
+// array per insertion, of up to kN entries each (10,000 filters: 1.2 GB waiting in Qsbr).
+TEST_F(TopicIndexTest, ManyChildrenOfOneNodeRetireLinearMemory) {
+  constexpr int kN = 4096;
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(index_.Add(0, "data/" + std::to_string(i)));
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(index_.AddShared(1, "g" + std::to_string(i), "x"));
+  // Tables are only replaced when their size doubled: about log2(kN) per node are retired.
+  EXPECT_LT(qsbr_.PendingForTest(0), 32u);
+  EXPECT_LT(qsbr_.PendingForTest(1), 32u);
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(index_.ShardsFor("data/" + std::to_string(i)), 1u);
+  int groups = 0;
+  index_.SharedGroupsFor("x", [&](std::string_view, std::string_view, uint64_t) { ++groups; });
+  EXPECT_EQ(groups, kN);
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(index_.Remove(0, "data/" + std::to_string(i)));
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(index_.RemoveShared(1, "g" + std::to_string(i), "x"));
+  EXPECT_EQ(index_.LinkedNodes(), 2u);
+  // Each removed node waits for reclamation, plus the tables replaced as they shrank.
+  EXPECT_LT(qsbr_.PendingForTest(0), kN + 2 + 32u);
+  EXPECT_LT(qsbr_.PendingForTest(1), kN + 2 + 32u);
+  for (std::size_t s = 0; s < 4; ++s) qsbr_.Quiescent(s);
+  for (std::size_t s = 0; s < 2; ++s) qsbr_.Quiescent(s);
+  EXPECT_EQ(qsbr_.PendingForTest(0), 0u);
+  EXPECT_EQ(qsbr_.PendingForTest(1), 0u);
+}
+
 // Reference matcher for the randomized tests.
 std::vector<std::string_view> Split(std::string_view s) {
   std::vector<std::string_view> out;
@@ -251,6 +278,73 @@ TEST(TopicIndexRandom, AgreesWithReferenceAndLocalTrie) {
   }
   for (const auto& [shard, f] : subs) ASSERT_TRUE(index.Remove(shard, f));
   EXPECT_EQ(index.LinkedNodes(), 2u);
+}
+
+TEST_F(TopicIndexTest, EmptyLevelDoesNotHideSharedGroups) {
+  // "a/" puts an empty level "" below "a"; it sorts before the group leaves of "a".
+  ASSERT_TRUE(index_.AddShared(2, "h", "a/"));
+  ASSERT_TRUE(index_.AddShared(1, "g", "a"));
+  std::map<std::pair<std::string, std::string>, uint64_t> got;
+  auto collect = [&](std::string_view topic) {
+    got.clear();
+    index_.SharedGroupsFor(topic, [&](std::string_view g, std::string_view f, uint64_t m) {
+      got[{std::string(g), std::string(f)}] = m;
+    });
+  };
+  collect("a");
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{{{"g", "a"}, 0b10}}));
+  collect("a/");
+  EXPECT_EQ(got, (std::map<std::pair<std::string, std::string>, uint64_t>{{{"h", "a/"}, 0b100}}));
+}
+
+// Shared subscriptions ("$share/{g}/{f}") against brute force, with empty levels ("a/", "/b",
+// "a//b") among the filters, several groups per filter and several shards per group.
+TEST(TopicIndexRandom, SharedAgreesWithReference) {
+  const char* levels[] = {"a", "b", "", "$x"};
+  const char* groups[] = {"g", "h", "gg"};
+  std::mt19937 rng(11);
+  auto random_levels = [&](bool wildcards) {
+    std::string s;
+    const int n = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += '/';
+      const unsigned r = rng() % 8;
+      if (wildcards && r == 0 && i == n - 1) {
+        s += '#';
+      } else if (wildcards && r <= 1) {
+        s += '+';
+      } else {
+        s += levels[rng() % 4];
+      }
+    }
+    return s;
+  };
+  using Key = std::pair<std::string, std::string>;  // (group, filter)
+  for (int round = 0; round < 20; ++round) {
+    Qsbr qsbr(8);
+    TopicIndex index(qsbr);
+    std::vector<std::tuple<std::size_t, std::string, std::string>> subs;  // shard, group, filter
+    for (int i = 0; i < 40; ++i) {
+      subs.emplace_back(rng() % 8, groups[rng() % 3], random_levels(true));
+      const auto& [shard, g, f] = subs.back();
+      index.AddShared(shard, g, f);
+    }
+    for (int i = 0; i < 100; ++i) {
+      const std::string topic = random_levels(false);
+      std::map<Key, uint64_t> want;
+      for (const auto& [shard, g, f] : subs) {
+        if (RefMatches(f, topic)) want[{g, f}] |= uint64_t{1} << shard;
+      }
+      std::map<Key, uint64_t> got;
+      index.SharedGroupsFor(topic, [&](std::string_view g, std::string_view f, uint64_t m) {
+        const bool fresh = got.emplace(Key{std::string(g), std::string(f)}, m).second;
+        EXPECT_TRUE(fresh) << "reported twice: " << g << " " << f;
+      });
+      EXPECT_EQ(got, want) << "round " << round << " topic '" << topic << "'";
+    }
+    for (const auto& [shard, g, f] : subs) ASSERT_TRUE(index.RemoveShared(shard, g, f));
+    EXPECT_EQ(index.LinkedNodes(), 2u);
+  }
 }
 
 // K readers call ShardsFor while writers add and remove from a small pool (maximal contention on
@@ -372,6 +466,70 @@ TEST(TopicIndexConcurrent, ReadersAndWritersRace) {
   // Permanent: a, a/b, a/b/# (plain) + a, a/+, leaf "grp" (shared), plus the two roots.
   EXPECT_EQ(index.LinkedNodes(), 2u + 3u + 3u);
   qsbr.Offline(kReaders);
+}
+
+// Writers on two shards add and remove hundreds of distinct children of the same nodes (plain
+// "c/{w}-{i}" and shared groups on "c"), so the child tables grow and shrink (freeze, copy,
+// replace) while readers look up permanent entries of those very tables.
+TEST(TopicIndexConcurrent, TablesGrowAndShrinkUnderReaders) {
+  constexpr std::size_t kReaders = 2;
+  constexpr std::size_t kWriters = 2;
+  constexpr std::size_t kShards = kReaders + kWriters + 1;
+  constexpr std::size_t kPermanent = kShards - 1;
+  constexpr uint64_t kBit = uint64_t{1} << kPermanent;
+  Qsbr qsbr(kShards);
+  TopicIndex index(qsbr);
+  index.Add(kPermanent, "c/keep");
+  index.AddShared(kPermanent, "keep", "c");
+  qsbr.Offline(kPermanent);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> violations{0};
+  std::vector<std::thread> threads;
+  for (std::size_t r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&, r] {
+      for (uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+        if ((index.ShardsFor("c/keep") & kBit) == 0) violations.fetch_add(1);
+        bool seen = false;
+        index.SharedGroupsFor("c", [&](std::string_view g, std::string_view, uint64_t m) {
+          if (g == "keep" && (m & kBit) != 0) seen = true;
+        });
+        if (!seen) violations.fetch_add(1);
+        if (n % 8 == 0) qsbr.Quiescent(r);
+      }
+      qsbr.Offline(r);
+    });
+  }
+  std::vector<std::thread> writers;
+  for (std::size_t w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      const std::size_t shard = kReaders + w;
+      for (int round = 0; round < 6; ++round) {
+        for (int i = 0; i < 600; ++i) {
+          const std::string id = std::to_string(w) + "-" + std::to_string(i);
+          index.Add(shard, "c/" + id);
+          index.AddShared(shard, "g" + id, "c");
+          if (i % 16 == 0) qsbr.Quiescent(shard);
+        }
+        for (int i = 0; i < 600; ++i) {
+          const std::string id = std::to_string(w) + "-" + std::to_string(i);
+          if (!index.Remove(shard, "c/" + id)) violations.fetch_add(1);
+          if (!index.RemoveShared(shard, "g" + id, "c")) violations.fetch_add(1);
+          if (i % 16 == 0) qsbr.Quiescent(shard);
+        }
+      }
+      qsbr.Offline(shard);
+    });
+  }
+  for (auto& t : writers) t.join();
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(violations.load(), 0u);
+  qsbr.Online(0);
+  EXPECT_EQ(index.ShardsFor("c/0-1"), 0u);
+  EXPECT_EQ(index.ShardsFor("c/keep"), kBit);
+  // Roots, "c" and "c/keep" (plain), "c" and the "keep" leaf (shared).
+  EXPECT_EQ(index.LinkedNodes(), 2u + 2u + 2u);
+  qsbr.Offline(0);
 }
 
 }  // namespace

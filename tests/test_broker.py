@@ -297,6 +297,23 @@ class SharedSubscriptions(BrokerTest):
             for c in members + [other, pub]:
                 c.close()
 
+    def test_empty_level_filter_does_not_hide_another_group(self):
+        # "$share/h/a/" puts the empty level "" below "a" in the shared index, next to the leaf
+        # of group g on "a": both groups keep receiving what matches their filter.
+        h = self.client("h-member")
+        h.subscribe("$share/h/a/", 1)
+        g = self.client("g-member")
+        g.subscribe("$share/g/a", 1)
+        pub = self.client("p")
+        pub.publish("a", b"to g", 1)
+        pub.publish("a/", b"to h", 1)
+        m = g.recv()
+        self.assertEqual((m.topic, m.payload), ("a", b"to g"))
+        m = h.recv()
+        self.assertEqual((m.topic, m.payload), ("a/", b"to h"))
+        g.expect_nothing()
+        h.expect_nothing()
+
     def test_no_retained_on_shared_subscribe(self):
         pub = self.client("p")
         pub.publish("r/x", b"kept", 1, retain=True)
