@@ -289,9 +289,9 @@ class Fixture:
         self.acked = {payload for _, payload, _ in got}
         live.close()
         # Its acknowledgements are logged before its session-disconnected record (type 10,
-        # version 1, client id "live"): once that is written, all of them are.
+        # body version 2, client id "live"): once that is written, all of them are.
         wal = os.path.join(b.args[b.args.index("--data-dir") + 1], "wal")
-        wait_logged(wal, 10, b"\x01\x04live")
+        wait_logged(wal, 10, b"\x02\x04live")
 
 
 class CorruptionCase:
