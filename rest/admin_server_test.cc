@@ -361,6 +361,22 @@ TEST_F(AdminServerTest, ExpectContinueIsAnsweredOnlyForAnAuthorizedRequest) {
   close(fd);
 }
 
+// An Upgrade request used to be carried out and then answered 400 as well: it gets one answer.
+TEST_F(AdminServerTest, UpgradeRequestIsRefusedAndNotCarriedOut) {
+  StartServer();
+  const int fd = Connect(port_);
+  SendAll(fd, "POST /platform/tokens HTTP/1.1\r\nAuthorization: Bearer " + master_ +
+                  "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n{}");
+  std::string buffer;
+  const Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("protocol upgrade not supported"), std::string::npos) << r.body;
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+  const Response all = Request("GET", "/platform/tokens/all?fields=id");
+  EXPECT_EQ(all.body, R"({"result":[{"id":1}]})");  // nothing was created
+}
+
 TEST_F(AdminServerTest, DuplicateAuthorizationHeaderIsRefused) {
   StartServer();
   const int fd = Connect(port_);
