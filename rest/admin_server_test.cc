@@ -477,6 +477,47 @@ TEST_F(AdminServerTest, SlowBodyIsCutAtItsDeadline) {
   close(fd);
 }
 
+// Slow read: a client that pipelines requests and never reads the answers is closed once its
+// answers stop moving for idle_timeout_ms, not kept open for ever.
+TEST_F(AdminServerTest, ClientThatDoesNotReadIsClosed) {
+  HttpLimits limits;
+  limits.idle_timeout_ms = 300;
+  StartServer(limits, /*tick_ms=*/50);
+  // About 1 MB per answer: 800 tokens with a 1000-byte info each.
+  const std::string info(1000, 'i');
+  std::string body = "[";
+  for (int i = 0; i < 800; ++i) body += std::string(i ? "," : "") + R"({"info":")" + info + "\"}";
+  body += "]";
+  ASSERT_EQ(Request("POST", "/platform/tokens?fields=id", body).status, 200);
+  const int fd = Connect(port_);
+  std::string pipelined;
+  for (int i = 0; i < 32; ++i) {
+    pipelined +=
+        "GET /platform/tokens/all HTTP/1.1\r\nAuthorization: Bearer " + master_ + "\r\n\r\n";
+  }
+  SendAll(fd, pipelined);
+  // Wait (reading nothing) until the server reports the cut.
+  bool cut = false;
+  for (int i = 0; i < 500 && !cut; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> lock(seen_mu_);
+    cut = std::any_of(events_.begin(), events_.end(), [](const std::string& e) {
+      return e.find("the client does not read") != std::string::npos;
+    });
+  }
+  EXPECT_TRUE(cut);
+  // What was sent before the cut is less than the 32 answers, and then the connection ends.
+  size_t received = 0;
+  char chunk[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    received += static_cast<size_t>(n);
+  }
+  EXPECT_LT(received, 32 * 800 * info.size());
+  close(fd);
+}
+
 TEST_F(AdminServerTest, PerAddressLimitRefusesOnlyWhenEveryConnectionIsBusy) {
   HttpLimits limits;
   limits.max_connections_per_address = 2;

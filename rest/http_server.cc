@@ -79,6 +79,7 @@ struct HttpServer::Conn {
   bool read_eof = false;
   bool closing = false;  // shut down; freed when nothing is in flight
   int64_t last_active_ms = 0;
+  int64_t send_progress_ms = 0;  // when the send in flight was started or last made progress
 
   void MarkDirty(std::vector<uint32_t>* dirty_slots) {
     if (dirty) return;
@@ -404,6 +405,7 @@ void HttpServer::FlushOutput() {
       }
     }
     if (conn.out_off < conn.out.size()) {
+      conn.send_progress_ms = now_ms_;
       ring_.PrepSend(conn.fd, conn.out.data() + conn.out_off, conn.out.size() - conn.out_off,
                      net::PackUserData(kSend, conn.generation, slot));
       conn.send_inflight = true;
@@ -493,6 +495,12 @@ void HttpServer::Tick() {
                                     std::to_string(limits_.body_timeout_ms) + " ms"));
     } else if (conn.pending.empty() && !conn.send_inflight &&
                now_ms_ - conn.last_active_ms >= limits_.idle_timeout_ms) {
+      StartClose(conn);
+    } else if (conn.send_inflight && now_ms_ - conn.send_progress_ms >= limits_.idle_timeout_ms) {
+      // A peer that does not read its answers (a slow-read attack) would otherwise hold its
+      // connection for ever: it is neither idle nor stalled. Ends the send in flight.
+      Event(conn, "closed: no answer bytes accepted for " +
+                      std::to_string(limits_.idle_timeout_ms) + " ms (the client does not read)");
       StartClose(conn);
     }
   }

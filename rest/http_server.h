@@ -53,7 +53,9 @@ struct HttpLimits {
   unsigned max_connections = 256;
   unsigned max_connections_per_address = 64;  // 0: no limit per address
   unsigned max_pending = 64;                  // requests of one connection awaiting their answer
-  int64_t idle_timeout_ms = 60'000;    // a connection with nothing pending is closed after this
+  // A connection with nothing pending, or whose answer the peer does not read, is closed after
+  // this.
+  int64_t idle_timeout_ms = 60'000;
   int64_t header_timeout_ms = 10'000;  // a whole request head must arrive within this (408)
   int64_t body_timeout_ms = 30'000;    // a whole body must arrive within this of its head (408)
 };
