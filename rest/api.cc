@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "acl/json.h"
@@ -271,6 +272,23 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
       return respond(JsonError(400, "expire: in the past"));
     }
     changed.push_back(std::move(t));
+  }
+  // As for DELETE: an update may not leave the REST API without a valid master token (disabling
+  // it, or changing its access type, would lock the operator out).
+  {
+    std::map<int64_t, const acl::Token*> after;
+    for (const acl::Token* t : store_->All()) after[t->id] = t;
+    for (const acl::Token& t : changed) after[t.id] = &t;
+    bool master_remains = false;
+    for (const auto& [id, t] : after) {
+      master_remains |= t->access.type == acl::AccessType::kMaster &&
+                        acl::CheckToken(*t, now) == acl::TokenState::kValid;
+    }
+    if (!master_remains) {
+      return respond(JsonError(409,
+                               "this would leave no valid master token and lock the REST API; "
+                               "create another master token first"));
+    }
   }
   std::vector<acl::Token> before;
   for (const acl::Token* old : selected) before.push_back(*old);

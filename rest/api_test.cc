@@ -220,6 +220,18 @@ TEST_F(ApiTest, DeletingTheLastMasterTokenNeedsAnExplicitRequest) {
   EXPECT_EQ(store_.size(), 0u);
 }
 
+TEST_F(ApiTest, UpdatesMayNotDisableTheLastMasterToken) {
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"enabled":false})").status, 409);
+  EXPECT_EQ(Call("PUT", "/platform/tokens/all", R"({"access":{"type":0}})").status, 409);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"expire":1000001})").status, 200);
+  EXPECT_TRUE(store_.FindById(1)->enabled);
+  EXPECT_EQ(store_.FindById(1)->access.type, acl::AccessType::kMaster);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"info":"still master"})").status, 200);
+  // With another master, either may be disabled.
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"access":{"type":1}})").status, 200);  // id 3
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"enabled":false})").status, 200);
+}
+
 TEST_F(ApiTest, CheckHeadAuthorizesBeforeTheBody) {
   HttpRequest head;
   head.method = "POST";
