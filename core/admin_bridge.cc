@@ -12,23 +12,61 @@
 
 namespace ringmq::core {
 
+namespace {
+
+// Captured by a shard task that must answer the admin shard: if the task is destroyed without
+// having run (its shard stopped, Shard::PostTask), `unrun` is posted to the admin thread instead,
+// so the REST call is answered (503) rather than left hanging.
+class AnswerIfUnrun {
+ public:
+  AnswerIfUnrun(rest::AdminServer* admin, std::function<void()> unrun)
+      : admin_(admin), unrun_(std::move(unrun)) {}
+  ~AnswerIfUnrun() {
+    if (unrun_) (void)admin_->Post(std::move(unrun_));  // dropped after AdminServer::Stop
+  }
+  AnswerIfUnrun(const AnswerIfUnrun&) = delete;
+  AnswerIfUnrun& operator=(const AnswerIfUnrun&) = delete;
+  void Ran() { unrun_ = nullptr; }
+
+ private:
+  rest::AdminServer* admin_;
+  std::function<void()> unrun_;
+};
+
+std::string StoppingError(uint16_t shard) {
+  return "shard " + std::to_string(shard) + " is stopping";
+}
+
+}  // namespace
+
 template <typename T, typename Part>
 void AdminBridge::Gather(Part part, Done<std::vector<T>> done) {
   struct State {
     std::vector<T> all;
     size_t remaining;
     Done<std::vector<T>> done;
+    std::string error;  // set when a shard could not answer
   };
-  auto state = std::make_shared<State>(State{{}, broker_.shard_count(), std::move(done)});
+  auto state = std::make_shared<State>(State{{}, broker_.shard_count(), std::move(done), {}});
   rest::AdminServer* admin = admin_;
-  broker_.ForEachShard([state, part, admin](Shard& shard) {
-    std::vector<T> mine;
-    part(shard, &mine);
-    admin->Post([state, mine = std::move(mine)]() mutable {
-      for (T& x : mine) state->all.push_back(std::move(x));
-      if (--state->remaining == 0) state->done("", std::move(state->all));
+  for (uint16_t i = 0; i < broker_.shard_count(); ++i) {
+    // One guard per shard: a stopped shard fails the request, once every shard has reported.
+    auto guard = std::make_shared<AnswerIfUnrun>(admin, [state, i] {
+      if (state->error.empty()) state->error = StoppingError(i);
+      if (--state->remaining == 0) state->done(state->error, {});
     });
-  });
+    broker_.shard(i).PostTask([state, part, admin, guard](Shard& shard) {
+      guard->Ran();
+      std::vector<T> mine;
+      part(shard, &mine);
+      admin->Post([state, mine = std::move(mine)]() mutable {
+        for (T& x : mine) state->all.push_back(std::move(x));
+        if (--state->remaining != 0) return;
+        if (!state->error.empty()) return state->done(state->error, {});
+        state->done("", std::move(state->all));
+      });
+    });
+  }
 }
 
 void AdminBridge::TokenChanged(const acl::Token& token, acl::AclPtr acl) {
@@ -74,9 +112,13 @@ void AdminBridge::Publish(std::vector<rest::MqttMessage> messages, Done<bool> do
   const uint16_t shard = static_cast<uint16_t>(next_publisher_++ % broker_.shard_count());
   rest::AdminServer* admin = admin_;
   auto msgs = std::make_shared<std::vector<rest::MqttMessage>>(std::move(messages));
-  broker_.shard(shard).PostTask([msgs, admin, done = std::move(done)](Shard& s) mutable {
+  auto answer = std::make_shared<Done<bool>>(std::move(done));
+  auto guard = std::make_shared<AnswerIfUnrun>(
+      admin, [answer, shard] { (*answer)(StoppingError(shard), false); });
+  broker_.shard(shard).PostTask([msgs, admin, answer, guard](Shard& s) {
+    guard->Ran();
     for (const rest::MqttMessage& m : *msgs) s.PublishFromAdmin(m);
-    admin->Post([done = std::move(done)] { done("", true); });
+    admin->Post([answer] { (*answer)("", true); });
   });
 }
 

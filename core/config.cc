@@ -116,6 +116,10 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("log_format", &c->log_format);
   r.Get("master_token", &c->master_token);
   r.Get("rest", &rest_url_from_file);
+  r.Get("rest_max_connections", &c->rest_max_connections);
+  r.Get("rest_max_connections_per_address", &c->rest_max_connections_per_address);
+  r.Get("rest_header_timeout", &c->rest_header_timeout_s);
+  r.Get("rest_body_timeout", &c->rest_body_timeout_s);
   r.Get("max_packet_size", &c->max_packet_size);
   r.Get("max_connections", &c->max_connections);
   r.Get("max_connections_per_token", &c->max_connections_per_token);
@@ -185,6 +189,17 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
   app.add_option("--data-dir", c.data_dir, "Data directory");
   app.add_option("--rest", rest_url, "REST admin API listener http://HOST:PORT, or none");
+  app.add_option("--rest-max-connections", c.rest_max_connections,
+                 "REST API connections; at the limit the oldest stalled one makes room")
+      ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--rest-max-connections-per-address", c.rest_max_connections_per_address,
+                 "REST API connections per client IP address (0: unlimited)");
+  app.add_option("--rest-header-timeout", c.rest_header_timeout_s,
+                 "Seconds a REST client has to send a whole request head (else 408)")
+      ->check(CLI::Range(1u, 3600u));
+  app.add_option("--rest-body-timeout", c.rest_body_timeout_s,
+                 "Seconds a REST client has to send a whole request body (else 408)")
+      ->check(CLI::Range(1u, 3600u));
   app.add_flag("--allow-anonymous{true},--deny-anonymous{false}", c.allow_anonymous,
                "Accept clients without a token");
   app.add_option("--log-level", c.log_level, "error, warn, info or debug")
@@ -282,6 +297,12 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   if (c.queue_full_policy != "drop-new" && c.queue_full_policy != "drop-oldest" &&
       c.queue_full_policy != "disconnect") {
     err << "ringmq: queue_full_policy must be drop-new, drop-oldest or disconnect\n";
+    *exit_code = 2;
+    return false;
+  }
+  if (c.rest_max_connections == 0 || c.rest_header_timeout_s == 0 || c.rest_body_timeout_s == 0) {
+    err << "ringmq: rest_max_connections, rest_header_timeout and rest_body_timeout must be "
+           "at least 1\n";
     *exit_code = 2;
     return false;
   }

@@ -31,6 +31,11 @@ struct Config {
   std::string rest_host = "127.0.0.1";  // the REST admin API (http://HOST:PORT)
   uint16_t rest_port = 9080;
   bool rest_enabled = true;  // --rest none disables it
+  // REST API connections (rest/http_server.h): limits against slow and stalled clients.
+  uint32_t rest_max_connections = 256;
+  uint32_t rest_max_connections_per_address = 64;  // 0: unlimited
+  uint32_t rest_header_timeout_s = 10;             // a whole request head, else 408
+  uint32_t rest_body_timeout_s = 30;               // a whole request body after its head, else 408
   std::string master_token;  // ensured to exist as a master token (or RINGMQ_MASTER_TOKEN)
   std::string tls_cert;      // PEM chain for mqtts:// and wss:// listeners
   std::string tls_key;       // PEM private key

@@ -55,6 +55,12 @@ int main(int argc, char** argv) {
                   .Str("path", path)
                   .Int("status", status));
   };
+  options.limits.max_connections = config.rest_max_connections;
+  options.limits.max_connections_per_address = config.rest_max_connections_per_address;
+  options.limits.header_timeout_ms = int64_t{config.rest_header_timeout_s} * 1000;
+  options.limits.body_timeout_ms = int64_t{config.rest_body_timeout_s} * 1000;
+  // Connections the REST server cut or refused to protect itself (slow or stalled clients).
+  options.on_event = [](std::string_view what) { LOG_WARN_S(kRest, "{}", what); };
   rest::AdminServer admin(options, &bridge);
   bridge.set_admin(&admin);
   if (config.rest_enabled) {

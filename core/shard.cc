@@ -109,13 +109,15 @@ std::string Shard::Reload(const Config& fresh) {
   return tls_.loaded() ? tls_.Reload() : "";
 }
 
-void Shard::PostTask(std::function<void(Shard&)> fn) {
+bool Shard::PostTask(std::function<void(Shard&)> fn) {
   {
     std::lock_guard<std::mutex> lock(tasks_mu_);
+    if (tasks_closed_) return false;  // fn is destroyed unrun, outside the lock
     tasks_.push_back(std::move(fn));
   }
   has_tasks_.store(true, std::memory_order_release);
   WakeFromAnyThread();
+  return true;
 }
 
 void Shard::RunTasks() {
@@ -254,6 +256,15 @@ void Shard::Run() {
     if (c) CloseConnection(*c, "shutdown");
   }
   CloseWal();
+  // Tasks that came too late never run: destroying them lets their owners answer (a REST call
+  // gets 503 rather than no answer at all).
+  std::vector<std::function<void(Shard&)>> unrun;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_closed_ = true;
+    unrun.swap(tasks_);
+  }
+  unrun.clear();
   qsbr.Offline(id_);
   buffers_.reset();  // unregistered by the ring's single issuer, this thread
   LOG_DEBUG_S(kBroker, "shard {}: stopped", id_);

@@ -104,8 +104,11 @@ class Shard {
   void WakeFromAnyThread();
   void RequestStop();
   // Runs fn on this shard's thread during its next loop turn. For the control plane only (the
-  // admin shard, token answers): it takes a mutex, so it is never used per message.
-  void PostTask(std::function<void(Shard&)> fn);
+  // admin shard, token answers): it takes a mutex, so it is never used per message. Once the
+  // shard's loop has ended, fn is destroyed unrun (here, or on the shard thread if it was queued
+  // too late) and PostTask returns false: a task that must answer someone does it from the
+  // destructor of something it captures (core/admin_bridge.cc).
+  bool PostTask(std::function<void(Shard&)> fn);
 
   // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
   // A token changed: cache the new ACL and re-apply it to every session that uses the token.
@@ -339,8 +342,9 @@ class Shard {
   net::TlsContext tls_;           // loaded when a listener uses TLS
   std::vector<uint8_t> ws_wire_;  // scratch: WebSocket frames on their way into TLS
   std::atomic<bool> stop_requested_{false};
-  std::mutex tasks_mu_;  // control plane only (PostTask)
-  std::vector<std::function<void(Shard&)>> tasks_;
+  std::mutex tasks_mu_;                             // control plane only (PostTask)
+  std::vector<std::function<void(Shard&)>> tasks_;  // guarded by tasks_mu_
+  bool tasks_closed_ = false;                       // guarded by tasks_mu_: Run has ended
   std::atomic<bool> has_tasks_{false};
   acl::AclCache acl_cache_;
   bool stopping_ = false;

@@ -112,6 +112,9 @@ void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_sta
     return;
   }
   if (options_.on_request) http.set_request_observer(options_.on_request);
+  if (options_.on_event) http.set_event_observer(options_.on_event);
+  // Expect: 100-continue is answered only for a request the API would take (authorization first).
+  http.set_head_check([this](const HttpRequest& head) { return api_->CheckHead(head); });
   api_->set_extra_metrics([&http] {
     std::string text =
         "# HELP ringmq_rest_connections Open connections to the REST API\n"

@@ -53,6 +53,9 @@ struct AdminOptions {
   int64_t tick_ms = 1000;  // expiry sweep and idle-connection check period
   // Called on the admin thread for every answered request (the broker logs it); may be empty.
   HttpServer::RequestObserver on_request;
+  // Called on the admin thread for every connection the HTTP server cuts or refuses to protect
+  // itself (deadlines, connection limits: HttpLimits); the broker logs it. May be empty.
+  HttpServer::EventObserver on_event;
 };
 
 struct AdminStartInfo {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -80,13 +81,19 @@ Response ReadResponse(int fd, std::string* buffer) {
 
 bool PeerClosed(int fd) {
   char c;
-  return recv(fd, &c, 1, 0) == 0;
+  const ssize_t n = recv(fd, &c, 1, 0);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 class AdminServerTest : public ::testing::Test {
  protected:
-  void StartServer(HttpLimits limits = HttpLimits{}) {
+  void StartServer(HttpLimits limits = HttpLimits{}, int64_t tick_ms = 1000) {
     AdminOptions o;
+    o.tick_ms = tick_ms;
+    o.on_event = [this](std::string_view what) {
+      std::lock_guard<std::mutex> lock(seen_mu_);
+      events_.push_back(std::string(what));
+    };
     o.host = "127.0.0.1";
     o.port = 0;
     o.data_dir = dir_.path();
@@ -129,7 +136,8 @@ class AdminServerTest : public ::testing::Test {
   uint16_t port_ = 0;
   std::string address_;
   std::mutex seen_mu_;
-  std::vector<std::string> seen_;  // what on_request reported: "METHOD PATH STATUS"
+  std::vector<std::string> seen_;    // what on_request reported: "METHOD PATH STATUS"
+  std::vector<std::string> events_;  // what on_event reported
 };
 
 TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) {
@@ -282,16 +290,19 @@ TEST_F(AdminServerTest, BadRequestsAndLimits) {
   master_ = "wrong-key-wrong-key-wrong-key";
   EXPECT_EQ(Request("GET", "/platform/tokens/all").status, 401);
 
-  // Connection limit: the fifth connection is closed at once; the others still work.
+  // Connection limit: a fifth connection closes the oldest stalled one (the first, idle since
+  // its accept); the others still work.
   std::vector<int> fds;
   for (int i = 0; i < 4; ++i) fds.push_back(Connect(port_));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const int extra = Connect(port_);
-  EXPECT_TRUE(PeerClosed(extra));
-  close(extra);
-  SendAll(fds[0], "GET /healthz HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(PeerClosed(fds[0]));
+  SendAll(extra, "GET /healthz HTTP/1.1\r\n\r\n");
   buffer.clear();
-  EXPECT_EQ(ReadResponse(fds[0], &buffer).status, 200);
+  EXPECT_EQ(ReadResponse(extra, &buffer).status, 200);
+  close(extra);
+  SendAll(fds[1], "GET /healthz HTTP/1.1\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fds[1], &buffer).status, 200);
   for (int f : fds) close(f);
 
   // Random bytes never crash the server.
@@ -326,6 +337,217 @@ TEST_F(AdminServerTest, ExpectContinue) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, R"({"result":[{"info":"e"}]})");
   close(fd);
+}
+
+TEST_F(AdminServerTest, ExpectContinueIsAnsweredOnlyForAnAuthorizedRequest) {
+  StartServer();
+  // No Authorization: the final answer (401) instead of 100 Continue, and the body is not read.
+  int fd = Connect(port_);
+  SendAll(fd,
+          "POST /platform/tokens HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 12\r\n\r\n");
+  std::string buffer;
+  Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 401) << r.head;
+  EXPECT_NE(r.head.find("Connection: close"), std::string::npos) << r.head;
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+  // An unknown token: 401, no 100 Continue either.
+  fd = Connect(port_);
+  SendAll(fd,
+          "POST /platform/tokens HTTP/1.1\r\nAuthorization: Bearer nosuchkey\r\n"
+          "Expect: 100-continue\r\nContent-Length: 12\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(fd, &buffer).status, 401);
+  close(fd);
+}
+
+// An Upgrade request used to be carried out and then answered 400 as well: it gets one answer.
+TEST_F(AdminServerTest, UpgradeRequestIsRefusedAndNotCarriedOut) {
+  StartServer();
+  const int fd = Connect(port_);
+  SendAll(fd, "POST /platform/tokens HTTP/1.1\r\nAuthorization: Bearer " + master_ +
+                  "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n{}");
+  std::string buffer;
+  const Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("protocol upgrade not supported"), std::string::npos) << r.body;
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+  const Response all = Request("GET", "/platform/tokens/all?fields=id");
+  EXPECT_EQ(all.body, R"({"result":[{"id":1}]})");  // nothing was created
+}
+
+TEST_F(AdminServerTest, DuplicateAuthorizationHeaderIsRefused) {
+  StartServer();
+  const int fd = Connect(port_);
+  SendAll(fd,
+          "GET /platform/tokens/all HTTP/1.1\r\nAuthorization: Bearer nosuchkey\r\n"
+          "Authorization: Bearer " +
+              master_ + "\r\n\r\n");
+  std::string buffer;
+  const Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("duplicate Authorization header"), std::string::npos) << r.body;
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+  // One header (any case) is fine.
+  const int ok = Connect(port_);
+  SendAll(ok, "GET /platform/tokens/all HTTP/1.1\r\nauthorization: Bearer " + master_ + "\r\n\r\n");
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(ok, &buffer).status, 200);
+  close(ok);
+}
+
+// Slowloris: more half-sent requests than the connection limit must not lock the operator out.
+TEST_F(AdminServerTest, HalfSentRequestsDoNotLockOutTheOperator) {
+  HttpLimits limits;
+  limits.max_connections = 8;
+  StartServer(limits);
+  std::vector<int> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(Connect(port_));
+    ASSERT_GE(slow.back(), 0);
+    SendAll(slow.back(), "GET /platform/tokens/all HTTP/1.1\r\nHost: x\r\nX-Slow: aaa");
+  }
+  const Response r = Request("GET", "/platform/tokens/all?fields=id");
+  EXPECT_EQ(r.status, 200) << r.body;
+  // The oldest half-sent requests made room; the newest are still open.
+  EXPECT_TRUE(PeerClosed(slow.front()));
+  for (int fd : slow) close(fd);
+  server_->Stop();
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  EXPECT_TRUE(std::any_of(events_.begin(), events_.end(), [](const std::string& e) {
+    return e.find("closed: the oldest stalled connection") != std::string::npos;
+  }));
+}
+
+TEST_F(AdminServerTest, TricklingHeadIsCutAtItsDeadline) {
+  HttpLimits limits;
+  limits.header_timeout_ms = 300;
+  StartServer(limits, /*tick_ms=*/50);
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "GET /healthz HTTP/1.1\r\n");
+  // One byte every 50 ms: each would have reset an idle timer.
+  const std::string trickle = "X-Slow: " + std::string(200, 'a');
+  const auto start = std::chrono::steady_clock::now();
+  std::string buffer;
+  char chunk[4096];
+  for (size_t i = 0; i < trickle.size(); ++i) {
+    SendAll(fd, trickle.substr(i, 1));
+    const ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+    if (n > 0) {
+      buffer.append(chunk, static_cast<size_t>(n));
+      break;
+    }
+    if (n == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const Response r = ReadResponse(fd, &buffer);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status, 408) << r.head;
+  EXPECT_NE(r.body.find("request head not complete within 300 ms"), std::string::npos) << r.body;
+  EXPECT_LT(waited, std::chrono::seconds(3));
+  EXPECT_TRUE(PeerClosed(fd));
+  close(fd);
+  // A connection that sends nothing is cut as well, and a prompt one is served.
+  const int silent = Connect(port_);
+  buffer.clear();
+  EXPECT_EQ(ReadResponse(silent, &buffer).status, 408);
+  close(silent);
+  EXPECT_EQ(Request("GET", "/healthz").status, 200);
+  server_->Stop();
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  EXPECT_TRUE(std::any_of(events_.begin(), events_.end(), [](const std::string& e) {
+    return e.find("REST connection from 127.0.0.1 timed out: request head") != std::string::npos;
+  }));
+}
+
+TEST_F(AdminServerTest, SlowBodyIsCutAtItsDeadline) {
+  HttpLimits limits;
+  limits.body_timeout_ms = 300;
+  StartServer(limits, /*tick_ms=*/50);
+  const int fd = Connect(port_);
+  SendAll(fd, "POST /platform/tokens HTTP/1.1\r\nAuthorization: Bearer " + master_ +
+                  "\r\nContent-Length: 20\r\n\r\n{\"in");
+  std::string buffer;
+  const Response r = ReadResponse(fd, &buffer);
+  EXPECT_EQ(r.status, 408) << r.head;
+  EXPECT_NE(r.body.find("request body not complete within 300 ms"), std::string::npos) << r.body;
+  close(fd);
+}
+
+// Slow read: a client that pipelines requests and never reads the answers is closed once its
+// answers stop moving for idle_timeout_ms, not kept open for ever.
+TEST_F(AdminServerTest, ClientThatDoesNotReadIsClosed) {
+  HttpLimits limits;
+  limits.idle_timeout_ms = 300;
+  StartServer(limits, /*tick_ms=*/50);
+  // About 1 MB per answer: 800 tokens with a 1000-byte info each.
+  const std::string info(1000, 'i');
+  std::string body = "[";
+  for (int i = 0; i < 800; ++i) body += std::string(i ? "," : "") + R"({"info":")" + info + "\"}";
+  body += "]";
+  ASSERT_EQ(Request("POST", "/platform/tokens?fields=id", body).status, 200);
+  const int fd = Connect(port_);
+  std::string pipelined;
+  for (int i = 0; i < 32; ++i) {
+    pipelined +=
+        "GET /platform/tokens/all HTTP/1.1\r\nAuthorization: Bearer " + master_ + "\r\n\r\n";
+  }
+  SendAll(fd, pipelined);
+  // Wait (reading nothing) until the server reports the cut.
+  bool cut = false;
+  for (int i = 0; i < 500 && !cut; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard<std::mutex> lock(seen_mu_);
+    cut = std::any_of(events_.begin(), events_.end(), [](const std::string& e) {
+      return e.find("the client does not read") != std::string::npos;
+    });
+  }
+  EXPECT_TRUE(cut);
+  // What was sent before the cut is less than the 32 answers, and then the connection ends.
+  size_t received = 0;
+  char chunk[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    received += static_cast<size_t>(n);
+  }
+  EXPECT_LT(received, 32 * 800 * info.size());
+  close(fd);
+}
+
+TEST_F(AdminServerTest, PerAddressLimitRefusesOnlyWhenEveryConnectionIsBusy) {
+  HttpLimits limits;
+  limits.max_connections_per_address = 2;
+  StartServer(limits);
+  hooks_.defer = true;  // /mqtt/sessions answers wait: those connections are not stalled
+  std::vector<int> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.push_back(Connect(port_));
+    SendAll(busy.back(),
+            "GET /mqtt/sessions/all HTTP/1.1\r\nAuthorization: Bearer " + master_ + "\r\n\r\n");
+  }
+  // Both requests reached the (deferring) hooks before the third connection is accepted.
+  const auto deferred = [&] {
+    std::atomic<int> n{-1};
+    EXPECT_TRUE(server_->Post([&] { n = static_cast<int>(hooks_.deferred.size()); }));
+    while (n < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return n.load();
+  };
+  for (int i = 0; i < 1000 && deferred() < 2; ++i) {
+  }
+  ASSERT_EQ(deferred(), 2);
+  const int third = Connect(port_);
+  EXPECT_TRUE(PeerClosed(third));
+  close(third);
+  for (int fd : busy) close(fd);
+  server_->Stop();
+  std::lock_guard<std::mutex> lock(seen_mu_);
+  EXPECT_TRUE(std::any_of(events_.begin(), events_.end(), [](const std::string& e) {
+    return e.find("refused: max_connections_per_address reached") != std::string::npos;
+  }));
 }
 
 TEST_F(AdminServerTest, QueueAuthenticateRunsOnTheAdminThread) {

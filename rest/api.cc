@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "acl/json.h"
@@ -47,6 +48,19 @@ std::string_view BearerKey(std::string_view header) {
   return {};
 }
 
+// The endpoints that need no token.
+bool IsPublic(std::string_view path) {
+  return path == "/" || path == "/index.html" || path == "/mqtt.min.js" || path == "/healthz";
+}
+
+// Whether seg (Split of the path) names an endpoint that needs a master token.
+bool IsKnownEndpoint(const std::vector<std::string_view>& seg) {
+  return (seg.size() >= 2 && seg[0] == "platform" && seg[1] == "tokens" && seg.size() <= 3) ||
+         (seg.size() >= 3 && seg[0] == "mqtt" && seg[1] == "sessions") ||
+         (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "messages") ||
+         (seg.size() == 1 && seg[0] == "metrics");
+}
+
 }  // namespace
 
 Api::Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits)
@@ -74,12 +88,7 @@ void Api::Handle(HttpRequest req, Respond respond) {
   // /mqtt/messages/{filter}: the filter keeps its slashes, so it is cut, not split.
   constexpr std::string_view kMessages = "/mqtt/messages";
   const std::vector<std::string_view> seg = Split(req.path);
-  const bool known =
-      (seg.size() >= 2 && seg[0] == "platform" && seg[1] == "tokens" && seg.size() <= 3) ||
-      (seg.size() >= 3 && seg[0] == "mqtt" && seg[1] == "sessions") ||
-      (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "messages") ||
-      (seg.size() == 1 && seg[0] == "metrics");
-  if (!known) return respond(JsonError(404, "no such endpoint"));
+  if (!IsKnownEndpoint(seg)) return respond(JsonError(404, "no such endpoint"));
   if (!Authorize(req, respond)) return;
 
   if (seg[0] == "platform") {
@@ -103,6 +112,14 @@ void Api::Handle(HttpRequest req, Respond respond) {
   std::string_view rest = std::string_view(req.path).substr(kMessages.size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
   return HandleMessages(req, rest, respond);
+}
+
+std::optional<HttpResponse> Api::CheckHead(const HttpRequest& head) {
+  if (IsPublic(head.path)) return std::nullopt;
+  if (!IsKnownEndpoint(Split(head.path))) return JsonError(404, "no such endpoint");
+  std::optional<HttpResponse> refused;
+  if (!Authorize(head, [&refused](HttpResponse r) { refused = std::move(r); })) return refused;
+  return std::nullopt;
 }
 
 bool Api::Authorize(const HttpRequest& req, const Respond& respond) {
@@ -256,6 +273,23 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
     }
     changed.push_back(std::move(t));
   }
+  // As for DELETE: an update may not leave the REST API without a valid master token (disabling
+  // it, or changing its access type, would lock the operator out).
+  {
+    std::map<int64_t, const acl::Token*> after;
+    for (const acl::Token* t : store_->All()) after[t->id] = t;
+    for (const acl::Token& t : changed) after[t.id] = &t;
+    bool master_remains = false;
+    for (const auto& [id, t] : after) {
+      master_remains |= t->access.type == acl::AccessType::kMaster &&
+                        acl::CheckToken(*t, now) == acl::TokenState::kValid;
+    }
+    if (!master_remains) {
+      return respond(JsonError(409,
+                               "this would leave no valid master token and lock the REST API; "
+                               "create another master token first"));
+    }
+  }
   std::vector<acl::Token> before;
   for (const acl::Token* old : selected) before.push_back(*old);
   if (!store_->Update(changed, &error)) return respond(JsonError(500, "token store: " + error));
@@ -279,7 +313,15 @@ void Api::Notify(const acl::Token& before, const acl::Token& after) {
 }
 
 void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respond& respond) {
-  (void)req;
+  // The whole query is validated before anything is deleted. The answer lists ids only, whatever
+  // fields= selects, but a bad fields= is refused as GET and PATCH refuse it.
+  acl::FieldMask mask = 0;
+  if (!Fields(req, &mask, respond)) return;
+  std::string force;
+  const bool has_force = QueryParam(req.query, "delete_last_master", &force);
+  if (has_force && force != "true" && force != "false") {
+    return respond(JsonError(400, "delete_last_master: must be true or false"));
+  }
   std::vector<const acl::Token*> selected;
   if (!SelectTokens(sel, &selected, respond)) return;
   std::vector<int64_t> ids;
@@ -287,6 +329,23 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
   for (const acl::Token* t : selected) {
     ids.push_back(t->id);
     gone.push_back(*t);
+  }
+  // The REST API is reachable only with a valid master token: never delete the last one by
+  // accident (DELETE /platform/tokens/all would lock the operator out until a restart with
+  // RINGMQ_MASTER_TOKEN).
+  if (force != "true") {
+    const int64_t now = clock_();
+    const std::set<int64_t> doomed(ids.begin(), ids.end());
+    bool master_remains = false;
+    for (const acl::Token* t : store_->All()) {
+      master_remains |= t->access.type == acl::AccessType::kMaster && !doomed.contains(t->id) &&
+                        acl::CheckToken(*t, now) == acl::TokenState::kValid;
+    }
+    if (!master_remains) {
+      return respond(JsonError(409,
+                               "this would delete the last valid master token and lock the REST "
+                               "API; add ?delete_last_master=true to do it anyway"));
+    }
   }
   std::string error;
   if (!store_->Erase(ids, &error)) return respond(JsonError(500, "token store: " + error));

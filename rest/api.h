@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,10 @@ class Api {
   Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits);
 
   void Handle(HttpRequest request, Respond respond);
+  // For a request head whose client waits for "100 Continue" (Expect: 100-continue): the answer
+  // Handle would give without looking at the body (404 no such endpoint, 401/403 authorization),
+  // or nullopt when the body may be sent. `head` has no body yet.
+  std::optional<HttpResponse> CheckHead(const HttpRequest& head);
 
   // A token key presented over MQTT (CONNECT). Refreshes `accessed` when valid.
   AuthResult Authenticate(std::string_view key);

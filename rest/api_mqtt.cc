@@ -10,6 +10,7 @@
 #include "proto/topic.h"
 #include "proto/utf8.h"
 #include "rest/api.h"
+#include "rest/internal/publish_body.h"
 
 namespace ringmq::rest {
 
@@ -269,6 +270,43 @@ bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::strin
   return true;
 }
 
+}  // namespace
+
+bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttMessage>* messages,
+                      std::string* error) {
+  simdjson::dom::parser parser;
+  element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
+    *error = "malformed JSON";
+    return false;
+  }
+  messages->clear();
+  if (root.type() == element_type::ARRAY) {
+    simdjson::dom::array arr = root.get_array().value_unsafe();
+    if (arr.size() == 0) {
+      *error = "body: empty array";
+      return false;
+    }
+    if (arr.size() > max_items) {
+      *error = "body: more than " + std::to_string(max_items) + " messages";
+      return false;
+    }
+    size_t i = 0;
+    for (element e : arr) {
+      MqttMessage m;
+      if (!ParseMessage(e, "[" + std::to_string(i++) + "]", &m, error)) return false;
+      messages->push_back(std::move(m));
+    }
+    return true;
+  }
+  MqttMessage m;
+  if (!ParseMessage(root, "", &m, error)) return false;
+  messages->push_back(std::move(m));
+  return true;
+}
+
+namespace {
+
 // Wraps a hook answer: a non-empty error becomes 503.
 template <typename T, typename Fn>
 BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
@@ -328,32 +366,10 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
                                "method not allowed (POST /mqtt/messages, or "
                                "GET/DELETE /mqtt/messages/{topic filter})"));
     }
-    simdjson::dom::parser parser;
-    element root;
-    if (parser.parse(req.body.data(), req.body.size()).get(root) != simdjson::SUCCESS) {
-      return respond(JsonError(400, "malformed JSON"));
-    }
     std::vector<MqttMessage> messages;
     std::string error;
-    if (root.type() == element_type::ARRAY) {
-      simdjson::dom::array arr = root.get_array().value_unsafe();
-      if (arr.size() == 0) return respond(JsonError(400, "body: empty array"));
-      if (arr.size() > limits_.max_items) {
-        return respond(
-            JsonError(400, "body: more than " + std::to_string(limits_.max_items) + " messages"));
-      }
-      size_t i = 0;
-      for (element e : arr) {
-        MqttMessage m;
-        if (!ParseMessage(e, "[" + std::to_string(i++) + "]", &m, &error)) {
-          return respond(JsonError(400, error));
-        }
-        messages.push_back(std::move(m));
-      }
-    } else {
-      MqttMessage m;
-      if (!ParseMessage(root, "", &m, &error)) return respond(JsonError(400, error));
-      messages.push_back(std::move(m));
+    if (!ParsePublishBody(req.body, limits_.max_items, &messages, &error)) {
+      return respond(JsonError(400, error));
     }
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;

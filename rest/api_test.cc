@@ -180,6 +180,80 @@ TEST_F(ApiTest, UpdateNotifiesTheCore) {
   EXPECT_EQ(Call("GET", "/platform/tokens/3").status, 404);
 }
 
+TEST_F(ApiTest, DeleteValidatesTheQueryBeforeActing) {
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u"})").status, 200);  // id 3
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/3?fields=nonsense").status, 400);
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/3?delete_last_master=maybe").status, 400);
+  EXPECT_NE(store_.FindById(3), nullptr);
+  EXPECT_TRUE(hooks_.events.empty());
+  const HttpResponse r = Call("DELETE", "/platform/tokens/3?fields=id");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"id":3}]})");
+  EXPECT_EQ(store_.FindById(3), nullptr);
+}
+
+TEST_F(ApiTest, DeletingTheLastMasterTokenNeedsAnExplicitRequest) {
+  // all = the caller's own master token, the only one: refused, nothing deleted.
+  HttpResponse r = Call("DELETE", "/platform/tokens/all");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("delete_last_master=true"), std::string::npos) << r.body;
+  EXPECT_EQ(store_.size(), 2u);
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/1").status, 409);
+  EXPECT_TRUE(hooks_.events.empty());
+  // A second master: either may go, not both.
+  r = Call("POST", "/platform/tokens?fields=id,key", R"({"access":{"type":1}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string second = store_.FindById(3)->key;
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/1,3").status, 409);
+  EXPECT_EQ(store_.size(), 3u);
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/1").status, 200);  // the caller's own, 3 remains
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/2", "", "Bearer " + second).status, 200);
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/all", "", "Bearer " + second).status, 409);
+  // A disabled master does not count as one that remains.
+  r = Call("POST", "/platform/tokens", R"({"enabled":false,"access":{"type":1}})",
+           "Bearer " + second);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Call("DELETE", "/platform/tokens/3", "", "Bearer " + second).status, 409);
+  // Asked explicitly: done.
+  r = Call("DELETE", "/platform/tokens/all?delete_last_master=true", "", "Bearer " + second);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(store_.size(), 0u);
+}
+
+TEST_F(ApiTest, UpdatesMayNotDisableTheLastMasterToken) {
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"enabled":false})").status, 409);
+  EXPECT_EQ(Call("PUT", "/platform/tokens/all", R"({"access":{"type":0}})").status, 409);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"expire":1000001})").status, 200);
+  EXPECT_TRUE(store_.FindById(1)->enabled);
+  EXPECT_EQ(store_.FindById(1)->access.type, acl::AccessType::kMaster);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"info":"still master"})").status, 200);
+  // With another master, either may be disabled.
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"access":{"type":1}})").status, 200);  // id 3
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"enabled":false})").status, 200);
+}
+
+TEST_F(ApiTest, CheckHeadAuthorizesBeforeTheBody) {
+  HttpRequest head;
+  head.method = "POST";
+  head.path = "/platform/tokens";
+  std::optional<HttpResponse> r = api_.CheckHead(head);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 401);
+  head.authorization = "Bearer " + standard_;
+  r = api_.CheckHead(head);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 403);
+  head.authorization = "Bearer " + master_;
+  EXPECT_FALSE(api_.CheckHead(head).has_value());
+  head.path = "/nowhere";
+  r = api_.CheckHead(head);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 404);
+  head.authorization.clear();
+  head.path = "/healthz";  // public: nothing to check before the body
+  EXPECT_FALSE(api_.CheckHead(head).has_value());
+}
+
 TEST_F(ApiTest, MqttAuthenticationTtlAndSweep) {
   HttpResponse r = Call("POST", "/platform/tokens?fields=key",
                         R"({"ttl":10,"access":{"type":2,"acl":[{"topic":"d/#",)"

@@ -1,16 +1,16 @@
 #include "rest/http_server.h"
 
-#include <http_parser.h>
-#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <climits>
 
 #include "net/socket.h"
 #include "net/user_data.h"
+#include "rest/internal/request_parser.h"
 
 namespace ringmq::rest {
 
@@ -29,30 +29,34 @@ int64_t NowMs() {
       .count();
 }
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+// The peer's IP address without the port (what max_connections_per_address counts), "?" when
+// unknown.
+std::string PeerIp(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, text, sizeof(text));
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, text, sizeof(text));
+  }
+  return text;
 }
 
 }  // namespace
 
 struct HttpServer::Conn {
-  HttpServer* server = nullptr;
   uint32_t slot = 0;
   uint32_t generation = 0;
   bool in_use = false;
   int fd = -1;
-  http_parser parser{};
-
-  // The request being parsed.
-  HttpRequest request;
-  std::string url;
-  std::string field;
-  std::string value;
-  bool in_value = false;
-  bool expect_continue = false;
-  size_t header_bytes = 0;
-  bool method_known = false;  // the request line's method was parsed (it is in parser.method)
-  int error_status = 0;       // set by a callback that refused the request (413, 431)
+  std::string address;  // the peer's IP (PeerIp)
+  std::unique_ptr<RequestParser> parser;
+  uint64_t phase_changes = 0;  // parser->phase_changes() when phase_since_ms was set
+  int64_t phase_since_ms = 0;  // when the parser entered its phase (the accept, at first)
+  bool seen_request = false;   // a complete request arrived on this connection
+  uint64_t accept_order = 0;   // breaks ties between connections stalled since the same ms
 
   // Answers in request order; `seq` numbers them (the front has the smallest).
   struct Pending {
@@ -71,117 +75,26 @@ struct HttpServer::Conn {
   bool recv_armed = false;
   bool send_inflight = false;
   bool dirty = false;
-  bool stop_reading = false;  // a fatal error or Connection: close: ignore further input
+  bool stop_reading = false;  // a final answer or Connection: close: ignore further input
   bool read_eof = false;
   bool closing = false;  // shut down; freed when nothing is in flight
   int64_t last_active_ms = 0;
-};
+  int64_t send_progress_ms = 0;  // when the send in flight was started or last made progress
 
-// http-parser's C callbacks, routed to the connection in parser.data.
-struct ParserCallbacks {
-  using Conn = HttpServer::Conn;
-  static Conn& C(http_parser* p) { return *static_cast<Conn*>(p->data); }
-
-  static bool AddHeaderBytes(Conn& c, size_t n) {
-    c.header_bytes += n;
-    if (c.header_bytes > c.server->limits_.max_header_bytes) {
-      c.error_status = 431;
-      return false;
-    }
-    return true;
+  void MarkDirty(std::vector<uint32_t>* dirty_slots) {
+    if (dirty) return;
+    dirty = true;
+    dirty_slots->push_back(slot);
   }
-  static void EndHeader(Conn& c) {
-    if (!c.in_value) return;
-    if (EqualsNoCase(c.field, "authorization")) c.request.authorization = c.value;
-    if (EqualsNoCase(c.field, "expect") && EqualsNoCase(c.value, "100-continue")) {
-      c.expect_continue = true;
-    }
-    c.field.clear();
-    c.value.clear();
-    c.in_value = false;
+  // Nobody waits for the server: the connection is idle, or inside a request the peer has not
+  // finished sending.
+  bool Stalled() const {
+    return !closing && pending.empty() && !send_inflight && out_off == out.size();
   }
-  static int OnMessageBegin(http_parser* p) {
-    Conn& c = C(p);
-    c.request = HttpRequest{};
-    c.url.clear();
-    c.field.clear();
-    c.value.clear();
-    c.in_value = false;
-    c.expect_continue = false;
-    c.header_bytes = 0;
-    c.method_known = false;
-    return 0;
-  }
-  static int OnUrl(http_parser* p, const char* at, size_t n) {
-    Conn& c = C(p);
-    c.method_known = true;  // http-parser reports the URL only after the method
-    if (!AddHeaderBytes(c, n)) return -1;
-    c.url.append(at, n);
-    return 0;
-  }
-  static int OnHeaderField(http_parser* p, const char* at, size_t n) {
-    Conn& c = C(p);
-    if (!AddHeaderBytes(c, n)) return -1;
-    EndHeader(c);
-    c.field.append(at, n);
-    return 0;
-  }
-  static int OnHeaderValue(http_parser* p, const char* at, size_t n) {
-    Conn& c = C(p);
-    if (!AddHeaderBytes(c, n)) return -1;
-    c.in_value = true;
-    c.value.append(at, n);
-    return 0;
-  }
-  static int OnHeadersComplete(http_parser* p) {
-    Conn& c = C(p);
-    EndHeader(c);
-    if (p->content_length != ULLONG_MAX && p->content_length > c.server->limits_.max_body_bytes) {
-      c.error_status = 413;
-      return -1;
-    }
-    if (c.expect_continue) {
-      Conn::Pending cont;
-      cont.seq = c.next_seq++;
-      cont.ready = true;
-      cont.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
-      c.pending.push_back(std::move(cont));
-      if (!c.dirty) {
-        c.dirty = true;
-        c.server->dirty_.push_back(c.slot);
-      }
-    }
-    return 0;
-  }
-  static int OnBody(http_parser* p, const char* at, size_t n) {
-    Conn& c = C(p);
-    if (c.request.body.size() + n > c.server->limits_.max_body_bytes) {
-      c.error_status = 413;
-      return -1;
-    }
-    c.request.body.append(at, n);
-    return 0;
-  }
-  static int OnMessageComplete(http_parser* p) {
-    Conn& c = C(p);
-    c.server->Dispatch(c);
-    // After Connection: close (or HTTP/1.0 without keep-alive) nothing more is read.
-    return c.stop_reading ? -1 : 0;
-  }
-
-  static const http_parser_settings& Settings() {
-    static const http_parser_settings kSettings = [] {
-      http_parser_settings s{};
-      s.on_message_begin = OnMessageBegin;
-      s.on_url = OnUrl;
-      s.on_header_field = OnHeaderField;
-      s.on_header_value = OnHeaderValue;
-      s.on_headers_complete = OnHeadersComplete;
-      s.on_body = OnBody;
-      s.on_message_complete = OnMessageComplete;
-      return s;
-    }();
-    return kSettings;
+  // Since when the peer has not completed what it started (for the oldest-first eviction).
+  int64_t StalledSince() const {
+    return parser->phase() == RequestParser::Phase::kIdle && seen_request ? last_active_ms
+                                                                          : phase_since_ms;
   }
 };
 
@@ -280,9 +193,25 @@ void HttpServer::OnAccept(const net::Completion& c) {
   if (!c.more()) accept_armed_ = false;  // re-armed at the end of the turn
   if (c.res < 0) return;
   const int fd = c.res;
-  if (open_ >= limits_.max_connections) {
+  std::string address = PeerIp(fd);
+  // Room is made by closing the oldest stalled connection (of this address, then of the
+  // server). A closed one keeps its slot until its receive completes, in the next loop turn: so
+  // slots beyond max_connections are bounded by the accepts of one turn.
+  const auto refuse = [&](std::string_view why) {
+    if (event_observer_) {
+      event_observer_("REST connection from " + address + " refused: " + std::string(why));
+    }
     close(fd);
-    return;
+  };
+  if (limits_.max_connections_per_address != 0) {
+    const auto it = per_address_.find(address);
+    if (it != per_address_.end() && it->second >= limits_.max_connections_per_address &&
+        !EvictOldestStalled(&address)) {
+      return refuse("max_connections_per_address reached and every connection waits for an answer");
+    }
+  }
+  if (live_ >= limits_.max_connections && !EvictOldestStalled(nullptr)) {
+    return refuse("max_connections reached and every connection waits for an answer");
   }
   (void)net::SetSocketOptions(fd, 0, 0);
   uint32_t slot;
@@ -297,17 +226,51 @@ void HttpServer::OnAccept(const net::Completion& c) {
   Conn& conn = *conns_[slot];
   const uint32_t generation = (conn.generation + 1) & net::kGenerationMask;
   conn = Conn{};
-  conn.server = this;
   conn.slot = slot;
   conn.generation = generation == 0 ? 1 : generation;
   conn.in_use = true;
   conn.fd = fd;
+  conn.address = std::move(address);
   conn.last_active_ms = now_ms_;
-  http_parser_init(&conn.parser, HTTP_REQUEST);
-  conn.parser.data = &conn;
+  conn.phase_since_ms = now_ms_;
+  conn.accept_order = ++accepted_;
+  Conn* self = &conn;  // stable: conns_ holds the Conn objects by pointer
+  RequestParser::Handler handler;
+  handler.request = [this, self](HttpRequest req, bool keep_alive) {
+    return Dispatch(*self, std::move(req), keep_alive);
+  };
+  handler.expect_continue = [this, self](const HttpRequest& head) {
+    return ExpectContinue(*self, head);
+  };
+  conn.parser = std::make_unique<RequestParser>(
+      RequestParser::Limits{limits_.max_header_bytes, limits_.max_body_bytes}, std::move(handler));
   ++open_;
+  ++live_;
+  ++per_address_[conn.address];
   ring_.PrepMultishotRecv(fd, kBufferGroup, net::PackUserData(kRecv, conn.generation, slot));
   conn.recv_armed = true;
+}
+
+bool HttpServer::EvictOldestStalled(const std::string* address) {
+  Conn* victim = nullptr;
+  for (auto& c : conns_) {
+    if (!c->in_use || !c->Stalled() || (address != nullptr && c->address != *address)) continue;
+    if (victim == nullptr || c->StalledSince() < victim->StalledSince() ||
+        (c->StalledSince() == victim->StalledSince() && c->accept_order < victim->accept_order)) {
+      victim = c.get();
+    }
+  }
+  if (victim == nullptr) return false;
+  Event(*victim, address != nullptr
+                     ? "closed: the oldest stalled connection of its address, for a new one"
+                     : "closed: the oldest stalled connection, for a new one");
+  StartClose(*victim);
+  return true;
+}
+
+void HttpServer::Event(const Conn& conn, std::string_view what) {
+  if (event_observer_)
+    event_observer_("REST connection from " + conn.address + " " + std::string(what));
 }
 
 void HttpServer::OnRecv(Conn& conn, const net::Completion& c) {
@@ -334,43 +297,42 @@ void HttpServer::OnRecv(Conn& conn, const net::Completion& c) {
 
 void HttpServer::Feed(Conn& conn, const char* data, size_t len) {
   if (conn.stop_reading) return;
-  const size_t parsed = http_parser_execute(&conn.parser, &ParserCallbacks::Settings(), data, len);
-  const auto err = static_cast<http_errno>(conn.parser.http_errno);
-  if (conn.stop_reading) return;  // Connection: close was handled by OnMessageComplete
-  const char* method =
-      conn.method_known ? http_method_str(static_cast<http_method>(conn.parser.method)) : "OTHER";
-  if (err != HPE_OK) {
-    if (conn.error_status == 413) {
-      QueueError(conn, method, 413,
-                 "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes");
-    } else if (conn.error_status == 431) {
-      QueueError(
-          conn, method, 431,
-          "request headers larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
-    } else {
-      QueueError(conn, method, 400,
-                 std::string("malformed HTTP request: ") + http_errno_description(err));
+  const RequestParser::Result result = conn.parser->Feed(data, len);
+  if (conn.parser->phase_changes() != conn.phase_changes) {
+    conn.phase_changes = conn.parser->phase_changes();
+    // The first head's deadline runs from the accept: connecting early buys no time.
+    if (conn.seen_request || conn.parser->phase() != RequestParser::Phase::kHead) {
+      conn.phase_since_ms = now_ms_;
     }
-  } else if (conn.parser.upgrade || parsed != len) {
-    QueueError(conn, method, 400, "protocol upgrade not supported");
   }
+  if (result == RequestParser::Result::kRefused && !conn.stop_reading) {
+    QueueFinal(conn, conn.parser->method(), conn.parser->path(), conn.parser->refusal());
+  }
+  if (result != RequestParser::Result::kOk) conn.stop_reading = true;
 }
 
-void HttpServer::Dispatch(Conn& conn) {
-  ++requests_;
-  // A static string of http-parser's: capturing it costs no allocation.
-  const char* method = http_method_str(static_cast<http_method>(conn.parser.method));
-  if (conn.pending.size() >= limits_.max_pending) {
-    QueueError(conn, method, 429, "too many pipelined requests");
-    return;
+std::optional<HttpResponse> HttpServer::ExpectContinue(Conn& conn, const HttpRequest& head) {
+  if (head_check_) {
+    if (std::optional<HttpResponse> refused = head_check_(head)) return refused;
   }
-  HttpRequest req = std::move(conn.request);
-  conn.request = HttpRequest{};
-  req.method = method;
-  const size_t q = conn.url.find('?');
-  req.path = conn.url.substr(0, q);
-  if (q != std::string::npos) req.query = conn.url.substr(q + 1);
-  const bool keep_alive = http_should_keep_alive(&conn.parser) != 0;
+  Conn::Pending cont;
+  cont.seq = conn.next_seq++;
+  cont.ready = true;
+  cont.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
+  conn.pending.push_back(std::move(cont));
+  conn.MarkDirty(&dirty_);
+  return std::nullopt;
+}
+
+bool HttpServer::Dispatch(Conn& conn, HttpRequest req, bool keep_alive) {
+  ++requests_;
+  conn.seen_request = true;
+  // A static string of http-parser's: capturing it costs no allocation.
+  const char* method = conn.parser->method();
+  if (conn.pending.size() >= limits_.max_pending) {
+    QueueFinal(conn, method, req.path, JsonError(429, "too many pipelined requests"));
+    return false;
+  }
   Conn::Pending p;
   p.seq = conn.next_seq++;
   p.close = !keep_alive;
@@ -385,6 +347,7 @@ void HttpServer::Dispatch(Conn& conn) {
              CountAnswer(method, path, r.status);
              OnResponse(slot, generation, seq, std::move(r));
            });
+  return true;
 }
 
 void HttpServer::CountAnswer(const char* method, std::string_view path, int status) {
@@ -392,20 +355,17 @@ void HttpServer::CountAnswer(const char* method, std::string_view path, int stat
   if (observer_) observer_(method, path, status);
 }
 
-void HttpServer::QueueError(Conn& conn, const char* method, int status, std::string_view reason) {
-  const std::string_view url = conn.url;
-  CountAnswer(method, url.substr(0, url.find('?')), status);
+void HttpServer::QueueFinal(Conn& conn, const char* method, std::string_view path,
+                            const HttpResponse& response) {
+  CountAnswer(method, path, response.status);
   Conn::Pending p;
   p.seq = conn.next_seq++;
   p.ready = true;
   p.close = true;
-  p.bytes = SerializeResponse(JsonError(status, reason), true);
+  p.bytes = SerializeResponse(response, true);
   conn.pending.push_back(std::move(p));
   conn.stop_reading = true;
-  if (!conn.dirty) {
-    conn.dirty = true;
-    dirty_.push_back(conn.slot);
-  }
+  conn.MarkDirty(&dirty_);
 }
 
 void HttpServer::OnResponse(uint32_t slot, uint32_t generation, uint64_t seq,
@@ -445,6 +405,7 @@ void HttpServer::FlushOutput() {
       }
     }
     if (conn.out_off < conn.out.size()) {
+      conn.send_progress_ms = now_ms_;
       ring_.PrepSend(conn.fd, conn.out.data() + conn.out_off, conn.out.size() - conn.out_off,
                      net::PackUserData(kSend, conn.generation, slot));
       conn.send_inflight = true;
@@ -485,6 +446,10 @@ void HttpServer::MaybeClose(Conn& conn) {
 void HttpServer::StartClose(Conn& conn) {
   if (!conn.closing) {
     conn.closing = true;
+    --live_;
+    if (const auto it = per_address_.find(conn.address); it != per_address_.end()) {
+      if (--it->second == 0) per_address_.erase(it);
+    }
     shutdown(conn.fd, SHUT_RDWR);  // ends the armed receive
     if (conn.recv_armed) {
       ring_.PrepCancelFd(conn.fd, net::PackUserData(kCancel, conn.generation, conn.slot));
@@ -500,7 +465,7 @@ void HttpServer::Free(Conn& conn) {
   conn.pending.clear();
   conn.out.clear();
   conn.out.shrink_to_fit();
-  conn.request = HttpRequest{};
+  conn.parser.reset();
   --open_;
   free_slots_.push_back(conn.slot);
 }
@@ -508,9 +473,35 @@ void HttpServer::Free(Conn& conn) {
 void HttpServer::Tick() {
   for (auto& c : conns_) {
     if (!c->in_use || c->closing) continue;
-    if (c->pending.empty() && !c->send_inflight &&
-        now_ms_ - c->last_active_ms >= limits_.idle_timeout_ms) {
-      StartClose(*c);
+    Conn& conn = *c;
+    const RequestParser::Phase phase = conn.parser->phase();
+    // Only a peer that is still sending can miss a deadline (a refused or finished request
+    // stopped reading). A connection's first request is due from its accept.
+    const bool in_head = phase == RequestParser::Phase::kHead ||
+                         (phase == RequestParser::Phase::kIdle && !conn.seen_request);
+    const int64_t waited = now_ms_ - conn.phase_since_ms;
+    if (!conn.stop_reading && in_head && waited >= limits_.header_timeout_ms) {
+      Event(conn, "timed out: request head not complete within " +
+                      std::to_string(limits_.header_timeout_ms) + " ms (408)");
+      QueueFinal(conn, conn.parser->method(), conn.parser->path(),
+                 JsonError(408, "request head not complete within " +
+                                    std::to_string(limits_.header_timeout_ms) + " ms"));
+    } else if (!conn.stop_reading && phase == RequestParser::Phase::kBody &&
+               waited >= limits_.body_timeout_ms) {
+      Event(conn, "timed out: request body not complete within " +
+                      std::to_string(limits_.body_timeout_ms) + " ms (408)");
+      QueueFinal(conn, conn.parser->method(), conn.parser->path(),
+                 JsonError(408, "request body not complete within " +
+                                    std::to_string(limits_.body_timeout_ms) + " ms"));
+    } else if (conn.pending.empty() && !conn.send_inflight &&
+               now_ms_ - conn.last_active_ms >= limits_.idle_timeout_ms) {
+      StartClose(conn);
+    } else if (conn.send_inflight && now_ms_ - conn.send_progress_ms >= limits_.idle_timeout_ms) {
+      // A peer that does not read its answers (a slow-read attack) would otherwise hold its
+      // connection for ever: it is neither idle nor stalled. Ends the send in flight.
+      Event(conn, "closed: no answer bytes accepted for " +
+                      std::to_string(limits_.idle_timeout_ms) + " ms (the client does not read)");
+      StartClose(conn);
     }
   }
 }

@@ -6,10 +6,19 @@
 // The loop (Run) follows net/ring.h: multishot accept, multishot recv into a provided buffer ring,
 // at most one send in flight per connection, built once per loop turn from every answer ready.
 //
-// Limits (HttpLimits): request line + headers (431), body (413, also for chunked bodies), open
-// connections (excess connections are closed at once), answers pending per connection (429), idle
-// connections (closed). A malformed request gets 400 and the connection is closed after the
-// answer; nothing the peer sends can crash the server or make it allocate beyond the limits.
+// Parsing is rest/internal/request_parser.h (400, 413, 431, duplicate Authorization, Expect:
+// 100-continue answered only after the head check). Limits (HttpLimits): answers pending per
+// connection (429), idle keep-alive connections (closed), and against slow or stalled peers:
+//   - a request head (from its first byte, or from the accept for a connection's first request)
+//     must be complete within header_timeout_ms, and a body within body_timeout_ms of its head:
+//     otherwise 408 and the connection is closed; a peer that trickles bytes gains nothing;
+//   - at max_connections (or max_connections_per_address for the peer's address) a new
+//     connection closes the oldest stalled one (no answer pending: idle, or inside a head or a
+//     body) of the whole server (or of that address) instead of being refused; it is refused only
+//     when every connection concerned waits for an answer. So a client that sends its request at
+//     once is always served, whatever number of half-sent requests are open.
+// A refused request is answered and the connection closed after the answer; nothing the peer
+// sends can crash the server or make it allocate beyond the limits.
 //
 // Thread-safety: one thread (the admin thread) constructs, Inits and Runs it; every Respond
 // callback must be called on that thread. No other thread may touch it.
@@ -26,6 +35,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,8 +51,13 @@ struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;  // request line + headers
   size_t max_body_bytes = 1024 * 1024;
   unsigned max_connections = 256;
-  unsigned max_pending = 64;         // requests of one connection awaiting their answer
-  int64_t idle_timeout_ms = 60'000;  // a connection with nothing pending is closed after this
+  unsigned max_connections_per_address = 64;  // 0: no limit per address
+  unsigned max_pending = 64;                  // requests of one connection awaiting their answer
+  // A connection with nothing pending, or whose answer the peer does not read, is closed after
+  // this.
+  int64_t idle_timeout_ms = 60'000;
+  int64_t header_timeout_ms = 10'000;  // a whole request head must arrive within this (408)
+  int64_t body_timeout_ms = 30'000;    // a whole body must arrive within this of its head (408)
 };
 
 class HttpServer {
@@ -73,6 +88,14 @@ class HttpServer {
   using RequestObserver =
       std::function<void(std::string_view method, std::string_view path, int status)>;
   void set_request_observer(RequestObserver fn) { observer_ = std::move(fn); }
+  // Checks the head of a request whose client waits for "100 Continue": an answer refuses it
+  // before its body is sent (Api::CheckHead); nullopt sends 100 Continue. REQUIRES: before Run.
+  using HeadCheck = std::function<std::optional<HttpResponse>(const HttpRequest& head)>;
+  void set_head_check(HeadCheck fn) { head_check_ = std::move(fn); }
+  // Called on this thread with one line for every connection the server cuts or refuses to
+  // protect itself (a deadline, the connection limits), for the log. REQUIRES: before Run.
+  using EventObserver = std::function<void(std::string_view what)>;
+  void set_event_observer(EventObserver fn) { event_observer_ = std::move(fn); }
 
   struct Conn;  // internal (public only for the http-parser callbacks)
 
@@ -83,8 +106,12 @@ class HttpServer {
   void OnRecv(Conn& conn, const net::Completion& c);
   void OnSend(Conn& conn, const net::Completion& c);
   void Feed(Conn& conn, const char* data, size_t len);
-  void Dispatch(Conn& conn);
-  void QueueError(Conn& conn, const char* method, int status, std::string_view reason);
+  bool Dispatch(Conn& conn, HttpRequest req, bool keep_alive);
+  std::optional<HttpResponse> ExpectContinue(Conn& conn, const HttpRequest& head);
+  void QueueFinal(Conn& conn, const char* method, std::string_view path,
+                  const HttpResponse& response);
+  bool EvictOldestStalled(const std::string* address);
+  void Event(const Conn& conn, std::string_view what);
   void CountAnswer(const char* method, std::string_view path, int status);
   void OnResponse(uint32_t slot, uint32_t generation, uint64_t seq, HttpResponse response);
   void FlushOutput();
@@ -105,7 +132,12 @@ class HttpServer {
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> dirty_;  // slots with output to send
   std::vector<uint32_t> rearm_;  // slots whose multishot receive must be re-armed
-  size_t open_ = 0;
+  size_t open_ = 0;              // slots in use, closing ones included
+  size_t live_ = 0;              // slots in use and not closing
+  uint64_t accepted_ = 0;
+  std::map<std::string, unsigned> per_address_;  // live connections by peer address
+  HeadCheck head_check_;
+  EventObserver event_observer_;
   uint64_t requests_ = 0;
   RequestCounts request_counts_;
   RequestObserver observer_;
