@@ -15,6 +15,7 @@
 
 #include "core/broker.h"
 #include "core/config.h"
+#include "net/internal/test_util.h"
 
 namespace ringmq::core {
 namespace {
@@ -22,16 +23,9 @@ namespace {
 // One request on a fresh connection; the status, or 0 when no answer came within 5 s.
 int Status(uint16_t port, const std::string& method, const std::string& target,
            const std::string& key, const std::string& body = "") {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
+  const int fd = net::testing::ConnectTcp(port);
+  if (fd < 0) return -1;
+  timeval tv{5, 0};  // a call that never answers fails the test in 5 s
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   const std::string req = method + " " + target + " HTTP/1.1\r\nAuthorization: Bearer " + key +
                           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;

@@ -47,6 +47,12 @@ def ack_of(pkt):
     return struct.unpack_from("!H", pkt.body)[0], pkt.body[2] if len(pkt.body) > 2 else 0
 
 
+def no_room():
+    """preexec_fn: a file size limit of 0 makes every write to a file fail with EFBIG (SIGXFSZ is
+    ignored), as a full disk fails them with ENOSPC."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+
 class Publisher(threading.Thread):
     """Streams QoS 1 or 2 PUBLISHes with up to `window` unanswered until stopped or the broker
     dies, recording what the broker acknowledged: QoS 1 on PUBACK, QoS 2 on PUBREC (after which
@@ -367,11 +373,7 @@ class Durability(unittest.TestCase):
         self.publish_acked(b, 5, prefix=b"before")
         self.assertEqual(b.stop(keep_data=True), 0)
 
-        # A file size limit of 0 makes every write to a file fail with EFBIG (SIGXFSZ is
-        # ignored), as a full disk fails them with ENOSPC: the startup snapshot cannot be written.
-        def no_room():
-            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
-
+        # no_room: the startup snapshot cannot be written.
         b = Broker(data_dir=self.dir, preexec_fn=no_room)  # it starts
         self.brokers.append(b)
         self.assertTrue(wait_until(lambda: any("startup snapshot failed" in line
@@ -412,9 +414,6 @@ class Durability(unittest.TestCase):
         self.publish_acked(b, 5, prefix=b"before")
         self.assertEqual(b.stop(keep_data=True), 0)
 
-        def no_room():
-            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
-
         # Started and stopped without room: neither the startup nor the shutdown snapshot can be
         # written, the files recovered from stay untouched, and the next start finds it all.
         b = Broker(data_dir=self.dir, preexec_fn=no_room)
@@ -435,9 +434,6 @@ class Durability(unittest.TestCase):
         b = self.start()
         self.offline_subscriber(b, version=5, client_id="store")
         self.assertEqual(b.stop(keep_data=True), 0)
-
-        def no_room():
-            resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
 
         # Sessions moving to other shards exist only in memory until written: no start.
         with self.assertRaises(RuntimeError) as e:
