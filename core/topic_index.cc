@@ -222,7 +222,7 @@ TopicIndex::~TopicIndex() {
 
 void TopicIndex::DeleteNode(void* node) {
   Node* n = static_cast<Node*>(node);
-  // A DEAD node has no live entries (refs counted them), but may keep tables of tombstones.
+  // A DEAD node has no tables (Unref detached them); a node freed with the whole index has.
   if (ChildTable* t = n->children.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   if (ChildTable* t = n->leaves.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   delete n;
@@ -239,6 +239,19 @@ void TopicIndex::DeleteTree(Node* node) {
     }
   }
   DeleteNode(node);
+}
+
+std::size_t TopicIndex::CountRetained(const Node* node) {
+  std::size_t n = 1;
+  for (const ChildTable* t : {node->Children(), node->Leaves()}) {
+    if (t == nullptr) continue;
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      const uintptr_t v = t->slots()[i].load(std::memory_order_acquire);
+      if (const Node* c = ChildTable::NodeOf(v)) n += CountRetained(c);
+      if (const Node* c = ChildTable::TombOf(v)) n += CountRetained(c);
+    }
+  }
+  return n;
 }
 
 // ---- Writers -----------------------------------------------------------------------------------
@@ -346,6 +359,17 @@ void TopicIndex::Unref(std::size_t shard, Node* node) {
       return;
     }
     assert(node->parent != nullptr);  // roots keep a permanent reference
+    // Nothing is linked below a DEAD node again (no writer can pin it), so its tables now hold
+    // tombstones only. Detach them here: the tombstone that will keep `node` for its level must
+    // keep the node alone, not the DEAD subtree below it (which would grow with every subscribe
+    // and unsubscribe under it, invariant 4). A reader still walking them is covered by Qsbr. A
+    // writer still replacing one of them fails its CAS (the pointer is nullptr now). Acquire:
+    // pairs with the release CAS that installed the table, whose slots FreeWithTombs reads.
+    for (std::atomic<ChildTable*>* table : {&node->children, &node->leaves}) {
+      if (ChildTable* t = table->exchange(nullptr, std::memory_order_acquire)) {
+        qsbr_.Retire(shard, t, &ChildTable::FreeWithTombs);
+      }
+    }
     node = UnlinkDead(shard, node->parent, node);
   }
 }

@@ -24,7 +24,9 @@
 // transient pins of writers walking through it; plus a DEAD bit):
 //   1. A node with refs > 0 is never DEAD; a DEAD node's refs stay DEAD forever, and only the
 //      writer that moved refs 0 -> DEAD (or a helper) unlinks it; exactly one CAS removes its entry
-//      from the parent, and that writer retires it to Qsbr and drops the parent's child reference.
+//      from the parent (leaving a tombstone that keeps the node), and that writer drops the
+//      parent's child reference. The writer that moved refs 0 -> DEAD detaches the node's own
+//      tables (tombstones only by then) and retires them, so a tombstone keeps one node only.
 //   2. A parent's child tables hold at most one entry per level. A writer that finds a DEAD entry
 //      helps unlink it before inserting a fresh node for that level. A slot goes from empty to
 //      used at most once per table; a removed entry leaves a tombstone that keeps its DEAD node
@@ -110,6 +112,11 @@ class TopicIndex {
   uint32_t CountForTest(std::size_t shard, std::string_view filter) const;
   // Nodes currently linked in both tries, roots included.
   std::size_t LinkedNodes() const { return linked_nodes_.load(std::memory_order_relaxed); }
+  // Nodes the tries keep allocated: linked ones and those held by tombstones, with what they hold
+  // (not counting what waits in Qsbr). REQUIRES: no concurrent writer.
+  std::size_t RetainedNodesForTest() const {
+    return CountRetained(root_) + CountRetained(shared_root_);
+  }
 
  private:
   struct Node;
@@ -134,6 +141,7 @@ class TopicIndex {
   static void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
                    Visit& visit);
   static void DeleteTree(Node* node);
+  static std::size_t CountRetained(const Node* node);
   static void DeleteNode(void* node);
 
   Qsbr& qsbr_;

@@ -186,6 +186,28 @@ TEST_F(TopicIndexTest, ManyChildrenOfOneNodeRetireLinearMemory) {
   EXPECT_EQ(qsbr_.PendingForTest(1), 0u);
 }
 
+// A tombstone keeps its DEAD node (to reuse the slot for the same level), but it must not keep what
+// that node held when it died: the tombstones of its own children, and theirs in turn. Otherwise
+// a client holding one subscription at a time builds a DEAD tree that grows with the number of
+// SUBSCRIBE/UNSUBSCRIBE it sends (here 3^k nodes at depth k), never freed while "r" lives.
+TEST_F(TopicIndexTest, TombstonesDoNotKeepDeadSubtrees) {
+  ASSERT_TRUE(index_.Add(0, "r"));
+  // Subscribes `f`, builds three dead subtrees below it, unsubscribes: f's node dies holding
+  // three tombstones.
+  auto build = [&](auto& self, const std::string& f, int depth) -> void {
+    ASSERT_TRUE(index_.Add(0, f));
+    for (int k = 0; depth > 0 && k < 3; ++k) self(self, f + "/" + std::to_string(k), depth - 1);
+    ASSERT_TRUE(index_.Remove(0, f));
+  };
+  build(build, "r/t", 7);               // 3,280 nodes died
+  EXPECT_EQ(index_.LinkedNodes(), 3u);  // roots and "r"
+  for (std::size_t s = 0; s < 4; ++s) qsbr_.Quiescent(s);
+  qsbr_.Quiescent(0);
+  // The roots, "r" and the tombstone of "t" in r's table.
+  EXPECT_LE(index_.RetainedNodesForTest(), 4u);
+  EXPECT_EQ(qsbr_.PendingForTest(0), 0u);
+}
+
 // Reference matcher for the randomized tests.
 std::vector<std::string_view> Split(std::string_view s) {
   std::vector<std::string_view> out;
