@@ -114,6 +114,8 @@ class TopicIndex {
   std::size_t LinkedNodes() const { return linked_nodes_.load(std::memory_order_relaxed); }
   // Nodes the tries keep allocated: linked ones and those held by tombstones, with what they hold
   // (not counting what waits in Qsbr). REQUIRES: no concurrent writer.
+  // Slots a lookup of the last level of `filter` reads in its parent's table (0 if absent).
+  std::size_t ProbeLengthForTest(std::string_view filter) const;
   std::size_t RetainedNodesForTest() const {
     return CountRetained(root_) + CountRetained(shared_root_);
   }
@@ -138,16 +140,20 @@ class TopicIndex {
   void ForEachShared(std::string_view topic, SharedFn fn, void* ctx) const;
   // Calls visit(const Node*) for every node whose filter matches the levels of `topic` from `pos`.
   template <typename Visit>
-  static void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
-                   Visit& visit);
+  void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
+            Visit& visit) const;
+  uint64_t Hash(std::string_view level) const;
   static void DeleteTree(Node* node);
   static std::size_t CountRetained(const Node* node);
   static void DeleteNode(void* node);
 
   Qsbr& qsbr_;
   std::size_t shards_;
-  Node* root_;         // plain filters
-  Node* shared_root_;  // shared filters
+  Node* root_;           // plain filters
+  Node* shared_root_;    // shared filters
+  const uint64_t seed_;  // of the level hash, random per index
+  const uint64_t hash_of_hash_;
+  const uint64_t hash_of_plus_;
   std::atomic<std::size_t> linked_nodes_{0};
 };
 

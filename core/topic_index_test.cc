@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -206,6 +207,35 @@ TEST_F(TopicIndexTest, TombstonesDoNotKeepDeadSubtrees) {
   // The roots, "r" and the tombstone of "t" in r's table.
   EXPECT_LE(index_.RetainedNodesForTest(), 4u);
   EXPECT_EQ(qsbr_.PendingForTest(0), 0u);
+}
+
+// Topic levels are chosen by clients. With a fixed, public hash a client can compute offline
+// thousands of levels that share one probe sequence; subscribed below one node, they make every
+// insertion and every publish lookup under it scan all of them (20,000 such siblings: 1.5 ms per
+// lookup instead of 0.5 us). The index seeds its hash at random, so levels crafted against the
+// unseeded FNV-1a collide no more than any others.
+TEST_F(TopicIndexTest, LevelsCraftedToCollideDoNotShareAProbeSequence) {
+  auto unseeded = [](std::string_view level) {
+    uint64_t h = 14695981039346656037ull;
+    for (const char c : level) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    return h ^ (h >> 32);
+  };
+  constexpr std::size_t kN = 400;  // ends in a table of 1,024 slots: 10 bits of the hash
+  std::vector<std::string> crafted;
+  for (uint64_t i = 0; crafted.size() < kN; ++i) {
+    std::string level = "k" + std::to_string(i);
+    if ((unseeded(level) & 1023) == 0x155) crafted.push_back(std::move(level));
+  }
+  for (const std::string& l : crafted) ASSERT_TRUE(index_.Add(0, "p/" + l));
+  std::size_t longest = 0;
+  for (const std::string& l : crafted) {
+    longest = std::max(longest, index_.ProbeLengthForTest("p/" + l));
+  }
+  EXPECT_GT(longest, 0u);
+  EXPECT_LT(longest, 64u);  // one shared sequence: up to 400
 }
 
 // Reference matcher for the randomized tests.
