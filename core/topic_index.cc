@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <memory>
 #include <new>
+#include <random>
 #include <string>
 
 namespace ringmq::core {
@@ -20,17 +21,22 @@ std::string_view LevelAt(std::string_view s, std::size_t pos, std::size_t* next)
   return s.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
 }
 
-// FNV-1a over the bytes of a level, high bits folded into the low ones used for probing.
-constexpr uint64_t HashLevel(std::string_view level) {
-  uint64_t h = 14695981039346656037ull;
+// FNV-1a over the bytes of a level, started from a per-index random `seed` (so that levels that
+// collide cannot be computed offline: with a fixed hash a client can subscribe thousands of levels
+// that share one probe sequence, and every lookup under that node scans them), high bits folded
+// into the low ones used for probing.
+uint64_t HashLevel(std::string_view level, uint64_t seed) {
+  uint64_t h = 14695981039346656037ull ^ seed;
   for (const char c : level) {
     h ^= static_cast<unsigned char>(c);
     h *= 1099511628211ull;
   }
   return h ^ (h >> 32);
 }
-constexpr uint64_t kHashOfHash = HashLevel("#");
-constexpr uint64_t kHashOfPlus = HashLevel("+");
+uint64_t RandomSeed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
 
 // A slot of a child table holds kEmptySlot, a Node* (8-aligned), or a tombstone: the DEAD node
 // that was unlinked from it, with kTomb set. The table keeps that node (it is freed with the table,
@@ -165,9 +171,9 @@ struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
   }
 
   // Inserts into a table not yet published (relaxed: the publishing CAS releases).
-  void Place(Node* n) {
+  void Place(Node* n, uint64_t h) {
     const uint32_t mask = capacity - 1;
-    for (uint64_t i = HashLevel(n->level);; ++i) {
+    for (uint64_t i = h;; ++i) {
       std::atomic<uintptr_t>& s = slots()[i & mask];
       if (s.load(std::memory_order_relaxed) == kEmptySlot) {
         s.store(reinterpret_cast<uintptr_t>(n), std::memory_order_relaxed);
@@ -210,7 +216,10 @@ TopicIndex::TopicIndex(Qsbr& qsbr)
     : qsbr_(qsbr),
       shards_(qsbr.shards()),
       root_(new Node("", nullptr, qsbr.shards())),
-      shared_root_(new Node("", nullptr, qsbr.shards())) {
+      shared_root_(new Node("", nullptr, qsbr.shards())),
+      seed_(RandomSeed()),
+      hash_of_hash_(Hash("#")),
+      hash_of_plus_(Hash("+")) {
   // The roots keep their creation pin forever, so they never become DEAD.
   linked_nodes_.store(2, std::memory_order_relaxed);
 }
@@ -222,7 +231,7 @@ TopicIndex::~TopicIndex() {
 
 void TopicIndex::DeleteNode(void* node) {
   Node* n = static_cast<Node*>(node);
-  // A DEAD node has no live entries (refs counted them), but may keep tables of tombstones.
+  // A DEAD node has no tables (Unref detached them); a node freed with the whole index has.
   if (ChildTable* t = n->children.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   if (ChildTable* t = n->leaves.load(std::memory_order_relaxed)) ChildTable::FreeWithTombs(t);
   delete n;
@@ -239,6 +248,38 @@ void TopicIndex::DeleteTree(Node* node) {
     }
   }
   DeleteNode(node);
+}
+
+uint64_t TopicIndex::Hash(std::string_view level) const { return HashLevel(level, seed_); }
+
+std::size_t TopicIndex::ProbeLengthForTest(std::string_view filter) const {
+  const std::size_t slash = filter.rfind('/');
+  const Node* parent =
+      slash == std::string_view::npos ? root_ : FindPath(root_, filter.substr(0, slash), {});
+  const std::string_view level =
+      slash == std::string_view::npos ? filter : filter.substr(slash + 1);
+  const ChildTable* t = parent ? parent->Children() : nullptr;
+  if (t == nullptr) return 0;
+  const uint64_t h = Hash(level);
+  for (uint32_t i = 0; i < t->capacity; ++i) {
+    const uintptr_t v = t->slots()[(h + i) & (t->capacity - 1)].load(std::memory_order_acquire);
+    const Node* n = ChildTable::NodeOf(v);
+    if (n != nullptr && n->level == level) return i + 1;
+  }
+  return 0;
+}
+
+std::size_t TopicIndex::CountRetained(const Node* node) {
+  std::size_t n = 1;
+  for (const ChildTable* t : {node->Children(), node->Leaves()}) {
+    if (t == nullptr) continue;
+    for (uint32_t i = 0; i < t->capacity; ++i) {
+      const uintptr_t v = t->slots()[i].load(std::memory_order_acquire);
+      if (const Node* c = ChildTable::NodeOf(v)) n += CountRetained(c);
+      if (const Node* c = ChildTable::TombOf(v)) n += CountRetained(c);
+    }
+  }
+  return n;
 }
 
 // ---- Writers -----------------------------------------------------------------------------------
@@ -258,7 +299,7 @@ void TopicIndex::ReplaceTable(std::size_t shard, std::atomic<ChildTable*>& table
   ChildTable* next = ChildTable::Make(ChildTable::CapacityFor(live));
   for (uint32_t i = 0; i < old->capacity; ++i) {
     if (Node* n = ChildTable::NodeOf(old->slots()[i].load(std::memory_order_relaxed))) {
-      next->Place(n);  // DEAD entries too: their unlinker removes them from `next`
+      next->Place(n, Hash(n->level));  // DEAD entries too: their unlinker removes them from `next`
     }
   }
   // Several writers may freeze and copy the same table; their copies are equal and one CAS wins.
@@ -275,7 +316,7 @@ void TopicIndex::ReplaceTable(std::size_t shard, std::atomic<ChildTable*>& table
 TopicIndex::Node* TopicIndex::GetOrCreateChild(std::size_t shard, Node* parent,
                                                std::string_view level) {
   std::atomic<ChildTable*>& table = parent->TableFor(level);
-  const uint64_t h = HashLevel(level);
+  const uint64_t h = Hash(level);
   Node* fresh = nullptr;  // created once, linked by one of the CASes below or deleted
   auto linked = [&] {
     parent->refs.fetch_add(1, std::memory_order_acq_rel);  // the new child entry
@@ -287,7 +328,7 @@ TopicIndex::Node* TopicIndex::GetOrCreateChild(std::size_t shard, Node* parent,
     if (t == nullptr) {
       if (fresh == nullptr) fresh = new Node(level, parent, shards_);  // pinned for us
       ChildTable* first = ChildTable::Make(kMinCapacity);
-      first->Place(fresh);
+      first->Place(fresh, h);
       // acq_rel on success: release publishes the table and the node. Acquire on failure: we
       // read the winner's table next.
       if (table.compare_exchange_strong(t, first, std::memory_order_acq_rel,
@@ -346,13 +387,24 @@ void TopicIndex::Unref(std::size_t shard, Node* node) {
       return;
     }
     assert(node->parent != nullptr);  // roots keep a permanent reference
+    // Nothing is linked below a DEAD node again (no writer can pin it), so its tables now hold
+    // tombstones only. Detach them here: the tombstone that will keep `node` for its level must
+    // keep the node alone, not the DEAD subtree below it (which would grow with every subscribe
+    // and unsubscribe under it, invariant 4). A reader still walking them is covered by Qsbr. A
+    // writer still replacing one of them fails its CAS (the pointer is nullptr now). Acquire:
+    // pairs with the release CAS that installed the table, whose slots FreeWithTombs reads.
+    for (std::atomic<ChildTable*>* table : {&node->children, &node->leaves}) {
+      if (ChildTable* t = table->exchange(nullptr, std::memory_order_acquire)) {
+        qsbr_.Retire(shard, t, &ChildTable::FreeWithTombs);
+      }
+    }
     node = UnlinkDead(shard, node->parent, node);
   }
 }
 
 TopicIndex::Node* TopicIndex::UnlinkDead(std::size_t shard, Node* parent, Node* dead) {
   std::atomic<ChildTable*>& table = parent->TableFor(dead->level);
-  const uint64_t h = HashLevel(dead->level);
+  const uint64_t h = Hash(dead->level);
   for (;;) {
     ChildTable* t = table.load(std::memory_order_acquire);
     if (t == nullptr) return nullptr;
@@ -447,25 +499,25 @@ const TopicIndex::Node* TopicIndex::FindPath(const Node* root, std::string_view 
     std::size_t next;
     const std::string_view level = LevelAt(filter, pos, &next);
     const ChildTable* t = node->Children();
-    node = t ? t->Find(level, HashLevel(level)) : nullptr;
+    node = t ? t->Find(level, Hash(level)) : nullptr;
     pos = next;
   }
   if (node != nullptr && !leaf.empty()) {
     const ChildTable* t = node->Leaves();
-    node = t ? t->Find(leaf, HashLevel(leaf)) : nullptr;
+    node = t ? t->Find(leaf, Hash(leaf)) : nullptr;
   }
   return node;
 }
 
 template <typename Visit>
 void TopicIndex::Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
-                      Visit& visit) {
+                      Visit& visit) const {
   for (;;) {
     const ChildTable* t = node->Children();
     if (pos == kEnd) {  // all levels consumed: this node's filter, and "x/#" matching "x"
       visit(node);
       if (t != nullptr) {
-        if (const Node* hash = t->Find("#", kHashOfHash)) visit(hash);
+        if (const Node* hash = t->Find("#", hash_of_hash_)) visit(hash);
       }
       return;
     }
@@ -474,10 +526,10 @@ void TopicIndex::Walk(const Node* node, std::string_view topic, std::size_t pos,
     const std::string_view level = LevelAt(topic, pos, &next);
     // Leading wildcards never match a '$' topic (MQTT 4.7.2).
     if (pos != 0 || !dollar) {
-      if (const Node* hash = t->Find("#", kHashOfHash)) visit(hash);
-      if (const Node* plus = t->Find("+", kHashOfPlus)) Walk(plus, topic, next, dollar, visit);
+      if (const Node* hash = t->Find("#", hash_of_hash_)) visit(hash);
+      if (const Node* plus = t->Find("+", hash_of_plus_)) Walk(plus, topic, next, dollar, visit);
     }
-    const Node* exact = t->Find(level, HashLevel(level));
+    const Node* exact = t->Find(level, Hash(level));
     if (exact == nullptr) return;
     node = exact;  // tail call by hand
     pos = next;

@@ -24,7 +24,9 @@
 // transient pins of writers walking through it; plus a DEAD bit):
 //   1. A node with refs > 0 is never DEAD; a DEAD node's refs stay DEAD forever, and only the
 //      writer that moved refs 0 -> DEAD (or a helper) unlinks it; exactly one CAS removes its entry
-//      from the parent, and that writer retires it to Qsbr and drops the parent's child reference.
+//      from the parent (leaving a tombstone that keeps the node), and that writer drops the
+//      parent's child reference. The writer that moved refs 0 -> DEAD detaches the node's own
+//      tables (tombstones only by then) and retires them, so a tombstone keeps one node only.
 //   2. A parent's child tables hold at most one entry per level. A writer that finds a DEAD entry
 //      helps unlink it before inserting a fresh node for that level. A slot goes from empty to
 //      used at most once per table; a removed entry leaves a tombstone that keeps its DEAD node
@@ -114,6 +116,13 @@ class TopicIndex {
   uint32_t CountForTest(std::size_t shard, std::string_view filter) const;
   // Nodes currently linked in both tries, roots included.
   std::size_t LinkedNodes() const { return linked_nodes_.load(std::memory_order_relaxed); }
+  // Nodes the tries keep allocated: linked ones and those held by tombstones, with what they hold
+  // (not counting what waits in Qsbr). REQUIRES: no concurrent writer.
+  // Slots a lookup of the last level of `filter` reads in its parent's table (0 if absent).
+  std::size_t ProbeLengthForTest(std::string_view filter) const;
+  std::size_t RetainedNodesForTest() const {
+    return CountRetained(root_) + CountRetained(shared_root_);
+  }
 
  private:
   struct Node;
@@ -135,15 +144,20 @@ class TopicIndex {
   void ForEachShared(std::string_view topic, SharedFn fn, void* ctx) const;
   // Calls visit(const Node*) for every node whose filter matches the levels of `topic` from `pos`.
   template <typename Visit>
-  static void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
-                   Visit& visit);
+  void Walk(const Node* node, std::string_view topic, std::size_t pos, bool dollar,
+            Visit& visit) const;
+  uint64_t Hash(std::string_view level) const;
   static void DeleteTree(Node* node);
+  static std::size_t CountRetained(const Node* node);
   static void DeleteNode(void* node);
 
   Qsbr& qsbr_;
   std::size_t shards_;
-  Node* root_;         // plain filters
-  Node* shared_root_;  // shared filters
+  Node* root_;           // plain filters
+  Node* shared_root_;    // shared filters
+  const uint64_t seed_;  // of the level hash, random per index
+  const uint64_t hash_of_hash_;
+  const uint64_t hash_of_plus_;
   std::atomic<std::size_t> linked_nodes_{0};
 };
 
