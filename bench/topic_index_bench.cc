@@ -35,6 +35,7 @@ void Populate(Qsbr& qsbr, TopicIndex& index, int users) {
 
 std::vector<std::string> Topics(int users) {
   std::vector<std::string> topics;
+  topics.reserve(1024);
   for (int i = 0; i < 1024; ++i) {
     topics.push_back("data/" + std::to_string((i * 7919) % users) + "/s" + std::to_string(i % 4));
   }

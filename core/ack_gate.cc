@@ -43,10 +43,10 @@ size_t AckGate::held() const {
 }
 
 void AckGate::CloseReceiveTurn(uint64_t local_appended) {
-  for (uint16_t p = 0; p < received_.size(); ++p) {
+  for (size_t p = 0; p < received_.size(); ++p) {  // one entry per shard: fits uint16_t
     if (received_[p] == marked_[p]) continue;
     marked_[p] = received_[p];
-    marks_.push_back(ReceiveMark{p, received_[p], local_appended});
+    marks_.push_back(ReceiveMark{static_cast<uint16_t>(p), received_[p], local_appended});
   }
 }
 

@@ -33,8 +33,8 @@ Broker::Broker(const Config& config)
 Broker::~Broker() { Stop(); }
 
 bool Broker::Start(std::string* error) {
-  for (uint16_t i = 0; i < config_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(*this, i));
+  for (uint32_t i = 0; i < config_.shards; ++i) {  // at most 64 (LoadConfig)
+    shards_.push_back(std::make_unique<Shard>(*this, static_cast<uint16_t>(i)));
     if (!shards_.back()->Init(error)) return false;
   }
   std::error_code ec;
@@ -50,7 +50,7 @@ bool Broker::Start(std::string* error) {
   std::vector<std::string> announced;
   for (const Listener& l : config_.listeners) {
     uint16_t port = l.port;
-    for (uint16_t i = 0; i < config_.shards; ++i) {
+    for (uint32_t i = 0; i < config_.shards; ++i) {
       int fd = net::ListenTcp(l.host, port, error);
       if (fd < 0) return false;
       if (port == 0) port = net::LocalPort(fd);
@@ -64,8 +64,9 @@ bool Broker::Start(std::string* error) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::promise<std::string>> ready(config_.shards);
   std::vector<std::future<std::string>> results;
+  results.reserve(ready.size());
   for (auto& r : ready) results.push_back(r.get_future());
-  for (uint16_t i = 0; i < config_.shards; ++i) {
+  for (uint32_t i = 0; i < config_.shards; ++i) {
     threads_.emplace_back([this, i, cores, &ready, &first_seq, &snapshot_written] {
       cpu_set_t set;
       CPU_ZERO(&set);

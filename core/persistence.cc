@@ -272,7 +272,10 @@ void Shard::RestoreInflight(Session& s, const WalInflightState& r) {
 template <typename F>
 void Shard::ForEachSnapshotRecord(F&& add) {
   const int64_t now = NowMs();
-  for (const auto& [id, s] : sessions_) {
+  for (const auto& entry : sessions_) {
+    // Not a structured binding: the lambdas below capture the id (clang 14 cannot capture one).
+    const std::string& id = entry.first;
+    const std::unique_ptr<Session>& s = entry.second;
     if (s->expiry_interval_s == 0) continue;
     add(WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version), WallMs(),
                           s->owner_token_id});

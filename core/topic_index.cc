@@ -127,7 +127,10 @@ struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
     return c;
   }
 
-  // The live entry of a slot value, or nullptr (empty, tombstone).
+  // The live entry of a slot value, or nullptr (empty, tombstone). A slot holds a Node* with its
+  // low bits as tags (kTomb, kFrozen), so that one CAS changes entry and tags together: the casts
+  // back to pointers are the point of the representation.
+  // NOLINTBEGIN(performance-no-int-to-ptr)
   static Node* NodeOf(uintptr_t v) {
     v &= ~kFrozen;
     return v == kEmptySlot || (v & kTomb) != 0 ? nullptr : reinterpret_cast<Node*>(v);
@@ -136,6 +139,7 @@ struct alignas(std::atomic<uintptr_t>) TopicIndex::ChildTable {
   static Node* TombOf(uintptr_t v) {
     return (v & kTomb) != 0 ? reinterpret_cast<Node*>(v & ~(kTomb | kFrozen)) : nullptr;
   }
+  // NOLINTEND(performance-no-int-to-ptr)
 
   // For writers: the slot holding the live entry for `level` (hash `h`), else the slot where to
   // insert it (the first empty slot or tombstone of `level` in its probe sequence; nullptr when

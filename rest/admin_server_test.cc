@@ -182,12 +182,15 @@ TEST_F(AdminServerTest, KeepAliveAndPipelining) {
     pipelined += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     pipelined += "GET /mqtt/sessions/all HTTP/1.1\r\n" + auth + "\r\n";
     const std::string body = "{\"info\":\"p" + std::to_string(i) + "\"}";
-    pipelined += "POST /platform/tokens?fields=info HTTP/1.1\r\n" + auth +
-                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    pipelined += "POST /platform/tokens?fields=info HTTP/1.1\r\n";
+    pipelined += auth;
+    pipelined += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    pipelined += body;
   }
   // Send in small pieces: the parser must cope with any split.
-  for (size_t i = 0; i < pipelined.size(); i += 7) {
-    SendAll(fd, std::string_view(pipelined).substr(i, 7));
+  const std::string_view all = pipelined;
+  for (size_t i = 0; i < all.size(); i += 7) {
+    SendAll(fd, all.substr(i, 7));
   }
   std::string buffer;
   for (int i = 0; i < 5; ++i) {
@@ -293,6 +296,7 @@ TEST_F(AdminServerTest, BadRequestsAndLimits) {
   // Connection limit: a fifth connection closes the oldest stalled one (the first, idle since
   // its accept); the others still work.
   std::vector<int> fds;
+  fds.reserve(4);
   for (int i = 0; i < 4; ++i) fds.push_back(Connect(port_));
   const int extra = Connect(port_);
   EXPECT_TRUE(PeerClosed(fds[0]));
@@ -554,7 +558,7 @@ TEST_F(AdminServerTest, QueueAuthenticateRunsOnTheAdminThread) {
   StartServer();
   std::atomic<int> status{-1};
   ASSERT_TRUE(server_->QueueAuthenticate(
-      master_, [&](Api::AuthResult r) { status = static_cast<int>(r.status); }));
+      master_, [&](const Api::AuthResult& r) { status = static_cast<int>(r.status); }));
   for (int i = 0; i < 200 && status < 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

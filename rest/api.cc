@@ -66,7 +66,7 @@ bool IsKnownEndpoint(const std::vector<std::string_view>& seg) {
 Api::Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits)
     : store_(store), hooks_(hooks), clock_(std::move(clock)), limits_(limits) {}
 
-void Api::Handle(HttpRequest req, Respond respond) {
+void Api::Handle(const HttpRequest& req, const Respond& respond) {
   const std::string& m = req.method;
   // The web page (rest/www/index.html) and the MQTT.js bundle it loads, embedded at build time.
   if (req.path == "/" || req.path == "/index.html" || req.path == "/mqtt.min.js") {
@@ -109,7 +109,8 @@ void Api::Handle(HttpRequest req, Respond respond) {
     return HandleMetrics(respond);
   }
   if (seg[1] == "sessions") return HandleSessions(req, seg, respond);
-  std::string_view rest = std::string_view(req.path).substr(kMessages.size());
+  std::string_view rest = req.path;
+  rest = rest.substr(kMessages.size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
   return HandleMessages(req, rest, respond);
 }
@@ -227,7 +228,8 @@ void Api::CreateTokens(const HttpRequest& req, const Respond& respond) {
     t.created = t.accessed = now;
     if (!acl::GenerateTokenKey(&t.key)) return respond(JsonError(500, "random source failed"));
     if (!acl::ApplyTokenUpdate(updates[i], acl::UpdateMode::kCreate, &t, &error)) {
-      return respond(JsonError(400, where.empty() ? error : where + "." + error));
+      if (!where.empty()) error.insert(0, where + ".");
+      return respond(JsonError(400, error));
     }
     if (t.expire != 0 && t.expire <= now) {
       return respond(JsonError(400, (where.empty() ? "" : where + ".") + "expire: in the past"));
@@ -236,6 +238,7 @@ void Api::CreateTokens(const HttpRequest& req, const Respond& respond) {
   }
   if (!store_->Insert(&tokens, &error)) return respond(JsonError(500, "token store: " + error));
   std::vector<const acl::Token*> out;
+  out.reserve(tokens.size());
   for (const acl::Token& t : tokens) out.push_back(&t);
   respond(TokenList(out, mask));
 }
@@ -291,10 +294,12 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
     }
   }
   std::vector<acl::Token> before;
+  before.reserve(selected.size());
   for (const acl::Token* old : selected) before.push_back(*old);
   if (!store_->Update(changed, &error)) return respond(JsonError(500, "token store: " + error));
   for (size_t i = 0; i < changed.size(); ++i) Notify(before[i], changed[i]);
   std::vector<const acl::Token*> out;
+  out.reserve(changed.size());
   for (const acl::Token& t : changed) out.push_back(store_->FindById(t.id));
   respond(TokenList(out, mask));
 }

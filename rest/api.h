@@ -48,7 +48,7 @@ class Api {
   // `hooks` may be null (no broker attached: session, message and metrics endpoints answer 503).
   Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits);
 
-  void Handle(HttpRequest request, Respond respond);
+  void Handle(const HttpRequest& request, const Respond& respond);
   // For a request head whose client waits for "100 Continue" (Expect: 100-continue): the answer
   // Handle would give without looking at the body (404 no such endpoint, 401/403 authorization),
   // or nullopt when the body may be sent. `head` has no body yet.

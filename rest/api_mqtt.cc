@@ -310,8 +310,8 @@ namespace {
 // Wraps a hook answer: a non-empty error becomes 503.
 template <typename T, typename Fn>
 BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
-  return [respond = std::move(respond), make_items = std::move(make_items)](std::string error,
-                                                                            T value) {
+  return [respond = std::move(respond), make_items = std::move(make_items)](
+             const std::string& error, T value) {
     if (!error.empty()) return respond(JsonError(503, error));
     respond(JsonResult(200, make_items(value)));
   };
@@ -336,6 +336,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
     return hooks_->ListSubscriptions(
         sel, Answer<std::vector<SubscriptionInfo>>(respond, [](const auto& v) {
           std::vector<std::string> items;
+          items.reserve(v.size());
           for (const SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
           return items;
         }));
@@ -343,6 +344,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   if (req.method == "GET") {
     return hooks_->ListSessions(sel, Answer<std::vector<SessionInfo>>(respond, [](const auto& v) {
                                   std::vector<std::string> items;
+                                  items.reserve(v.size());
                                   for (const SessionInfo& s : v) items.push_back(SessionJson(s));
                                   return items;
                                 }));
@@ -351,6 +353,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
     return hooks_->DeleteSessions(
         sel, Answer<std::vector<std::string>>(respond, [](const auto& v) {
           std::vector<std::string> items;
+          items.reserve(v.size());
           for (const std::string& id : v)
             items.push_back("{\"client_id\":" + acl::JsonString(id) + "}");
           return items;
@@ -373,10 +376,11 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     }
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;
+    items.reserve(messages.size());
     for (const MqttMessage& m : messages)
       items.push_back("{\"topic\":" + acl::JsonString(m.topic) + "}");
     return hooks_->Publish(std::move(messages),
-                           [respond, items = std::move(items)](std::string error, bool) {
+                           [respond, items = std::move(items)](const std::string& error, bool) {
                              if (!error.empty()) return respond(JsonError(503, error));
                              respond(JsonResult(200, items));
                            });
@@ -392,6 +396,7 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     return hooks_->ListRetained(filter,
                                 Answer<std::vector<MqttMessage>>(respond, [](const auto& v) {
                                   std::vector<std::string> items;
+                                  items.reserve(v.size());
                                   for (const MqttMessage& m : v) items.push_back(MessageJson(m));
                                   return items;
                                 }));
@@ -400,6 +405,7 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     return hooks_->DeleteRetained(filter,
                                   Answer<std::vector<std::string>>(respond, [](const auto& v) {
                                     std::vector<std::string> items;
+                                    items.reserve(v.size());
                                     for (const std::string& t : v)
                                       items.push_back("{\"topic\":" + acl::JsonString(t) + "}");
                                     return items;
@@ -413,7 +419,7 @@ void Api::HandleMetrics(const Respond& respond) {
       "# HELP ringmq_tokens Tokens in the token store\n# TYPE ringmq_tokens gauge\nringmq_tokens " +
       std::to_string(store_->size()) + "\n";
   if (extra_metrics_) own += extra_metrics_();
-  const auto finish = [respond, own](std::string error, std::string text) {
+  const auto finish = [respond, own](const std::string& error, std::string text) {
     if (!error.empty()) return respond(JsonError(503, error));
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

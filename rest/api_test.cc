@@ -26,8 +26,8 @@ class ApiTest : public ::testing::Test {
     standard_ = t[1].key;
   }
 
-  HttpResponse Call(std::string method, std::string target, std::string body = "",
-                    std::string auth = "") {
+  HttpResponse Call(std::string method, const std::string& target, std::string body = "",
+                    const std::string& auth = "") {
     HttpRequest req;
     req.method = std::move(method);
     const size_t q = target.find('?');
@@ -38,7 +38,7 @@ class ApiTest : public ::testing::Test {
     HttpResponse out;
     out.status = -1;
     int calls = 0;
-    api_.Handle(std::move(req), [&](HttpResponse r) {
+    api_.Handle(req, [&](HttpResponse r) {
       out = std::move(r);
       ++calls;
     });
@@ -320,7 +320,7 @@ TEST_F(ApiTest, AsynchronousAnswers) {
   req.path = "/mqtt/sessions/all";
   req.authorization = "Bearer " + master_;
   int answered = 0;
-  api_.Handle(req, [&](HttpResponse r) {
+  api_.Handle(req, [&](const HttpResponse& r) {
     EXPECT_EQ(r.status, 200);
     ++answered;
   });
@@ -420,7 +420,7 @@ TEST(ApiNoBroker, HookEndpointsAnswer503) {
   req.path = "/mqtt/sessions/all";
   req.authorization = "Bearer " + t[0].key;
   int status = 0;
-  api.Handle(req, [&](HttpResponse r) { status = r.status; });
+  api.Handle(req, [&](const HttpResponse& r) { status = r.status; });
   EXPECT_EQ(status, 503);
 }
 

@@ -343,9 +343,9 @@ bool HttpServer::Dispatch(Conn& conn, HttpRequest req, bool keep_alive) {
   const uint64_t seq = conn.pending.back().seq;
   std::string path = observer_ ? req.path : std::string();
   handler_(std::move(req),
-           [this, slot, generation, seq, method, path = std::move(path)](HttpResponse r) {
+           [this, slot, generation, seq, method, path = std::move(path)](const HttpResponse& r) {
              CountAnswer(method, path, r.status);
-             OnResponse(slot, generation, seq, std::move(r));
+             OnResponse(slot, generation, seq, r);
            });
   return true;
 }
@@ -369,7 +369,7 @@ void HttpServer::QueueFinal(Conn& conn, const char* method, std::string_view pat
 }
 
 void HttpServer::OnResponse(uint32_t slot, uint32_t generation, uint64_t seq,
-                            HttpResponse response) {
+                            const HttpResponse& response) {
   Conn* conn = Lookup(slot, generation);
   if (conn == nullptr || conn->pending.empty() || seq < conn->pending.front().seq) return;
   const uint64_t index = seq - conn->pending.front().seq;

@@ -113,7 +113,7 @@ class HttpServer {
   bool EvictOldestStalled(const std::string* address);
   void Event(const Conn& conn, std::string_view what);
   void CountAnswer(const char* method, std::string_view path, int status);
-  void OnResponse(uint32_t slot, uint32_t generation, uint64_t seq, HttpResponse response);
+  void OnResponse(uint32_t slot, uint32_t generation, uint64_t seq, const HttpResponse& response);
   void FlushOutput();
   void MaybeClose(Conn& conn);
   void StartClose(Conn& conn);
