@@ -398,7 +398,8 @@ TEST(Codec, RoundTripEveryPacketTypeEveryVersion) {
         Packet p = RandomPacket(g, type, v);
         Buf wire = EncodeToVector(p, v);
         Result<Packet> d = DecodeWire(wire, v);
-        ASSERT_TRUE(d.ok()) << "type " << type << " v" << static_cast<int>(v) << ": " << d.error().detail;
+        ASSERT_TRUE(d.ok()) << "type " << type << " v" << static_cast<int>(v) << ": "
+                            << d.error().detail;
         EXPECT_TRUE(*d == p) << "type " << type << " version " << static_cast<int>(v);
         EXPECT_EQ(EncodeToVector(*d, v), wire);
       }
