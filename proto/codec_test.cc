@@ -172,6 +172,11 @@ TEST(Codec, ConnackV31HasNoSessionPresentFlag) {
   EXPECT_EQ(EncodeToVector(c, Version::kV31), B({0x20, 0x02, 0x00, 0x00}));
   EXPECT_EQ(EncodeToVector(c, Version::kV311), B({0x20, 0x02, 0x01, 0x00}));
   EXPECT_EQ(EncodeToVector(c, Version::kV5), B({0x20, 0x03, 0x01, 0x00, 0x00}));
+  // Decoded as 3.1 the reserved bit is no flag (found by decode_fuzz: 3.1 did not round-trip).
+  Result<Packet> d = Decode(0x20, B({0x01, 0x02}), Version::kV31);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(std::get<Connack>(*d).session_present);
+  EXPECT_TRUE(std::get<Connack>(*Decode(0x20, B({0x01, 0x00}), Version::kV311)).session_present);
 }
 
 TEST(Codec, SubackV311MapsFailuresTo0x80) {

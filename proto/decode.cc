@@ -181,7 +181,9 @@ Result<Connack> DecodeConnack(uint8_t byte0, Bytes body, Version v) {
   uint8_t code = 0;
   if (!in.U8(&flags) || !in.U8(&code)) return kTruncated;
   if (flags & 0xFE) return Malformed("CONNACK reserved flags set");  // [MQTT-3.2.2-1]
-  c.session_present = flags & 0x01;
+  // MQTT 3.1 has no Session Present flag: the byte is reserved, so the bit means nothing there
+  // (and encodes as 0: the codec agrees with itself).
+  c.session_present = v != Version::kV31 && (flags & 0x01) != 0;
   if (IsV5(v)) {
     c.reason = static_cast<ReasonCode>(code);
     e = DecodeProperties(in, PropertyContext::kConnack, &c.props);
