@@ -104,8 +104,8 @@ std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
 }
 
 void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_state) {
-  HttpServer http(options_.limits, [this](HttpRequest req, Respond respond) {
-    api_->Handle(std::move(req), std::move(respond));
+  HttpServer http(options_.limits, [this](const HttpRequest& req, const Respond& respond) {
+    api_->Handle(req, respond);
   });
   if (!http.Init(listen_fd_, wake_fd_, init_error)) {
     init_state->store(2, std::memory_order_release);
