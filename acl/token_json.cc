@@ -5,7 +5,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "acl/json.h"
+#include "base/json.h"
 
 namespace ringmq::acl {
 
@@ -358,14 +358,14 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
     out->append(n);
     out->append("\":");
   };
-  if (fields & kFieldId) name("id"), AppendJsonInt(out, t.id);
-  if (fields & kFieldKey) name("key"), AppendJsonString(out, t.key);
-  if (fields & kFieldInfo) name("info"), AppendJsonString(out, t.info);
+  if (fields & kFieldId) name("id"), base::AppendJsonInt(out, t.id);
+  if (fields & kFieldKey) name("key"), base::AppendJsonString(out, t.key);
+  if (fields & kFieldInfo) name("info"), base::AppendJsonString(out, t.info);
   if (fields & kFieldEnabled) name("enabled"), out->append(t.enabled ? "true" : "false");
-  if (fields & kFieldExpire) name("expire"), AppendJsonInt(out, t.expire);
-  if (fields & kFieldTtl) name("ttl"), AppendJsonInt(out, t.ttl);
-  if (fields & kFieldCreated) name("created"), AppendJsonInt(out, t.created);
-  if (fields & kFieldAccessed) name("accessed"), AppendJsonInt(out, t.accessed);
+  if (fields & kFieldExpire) name("expire"), base::AppendJsonInt(out, t.expire);
+  if (fields & kFieldTtl) name("ttl"), base::AppendJsonInt(out, t.ttl);
+  if (fields & kFieldCreated) name("created"), base::AppendJsonInt(out, t.created);
+  if (fields & kFieldAccessed) name("accessed"), base::AppendJsonInt(out, t.accessed);
   if (fields & kFieldMetadata) {
     name("metadata");
     out->append(t.metadata.empty() ? std::string_view("null") : std::string_view(t.metadata));
@@ -373,14 +373,14 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
   if (fields & kFieldAccess) {
     name("access");
     out->append("{\"type\":");
-    AppendJsonInt(out, static_cast<int>(t.access.type));
+    base::AppendJsonInt(out, static_cast<int>(t.access.type));
     if (t.access.type == AccessType::kAcl) {
       out->append(",\"acl\":[");
       for (size_t i = 0; i < t.access.acl.size(); ++i) {
         const AclEntry& e = t.access.acl[i];
         if (i > 0) out->push_back(',');
         out->append("{\"uri\":\"mqtt\",\"topic\":");
-        AppendJsonString(out, e.topic);
+        base::AppendJsonString(out, e.topic);
         out->append(",\"actions\":[");
         if (e.actions & kActionPublish) out->append("\"publish\"");
         if (e.actions & kActionSubscribe) {
@@ -394,7 +394,7 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
   }
   if ((fields & kFieldMaxConnections) && (t.max_connections != 0 || fields != kAllFields)) {
     name("max_connections");
-    AppendJsonInt(out, t.max_connections);
+    base::AppendJsonInt(out, t.max_connections);
   }
   out->push_back('}');
 }

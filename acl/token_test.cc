@@ -5,8 +5,8 @@
 #include <set>
 
 #include "acl/acl.h"
-#include "acl/json.h"
 #include "acl/token_json.h"
+#include "base/json.h"
 
 namespace ringmq::acl {
 namespace {
@@ -59,8 +59,8 @@ TEST(Token, Validity) {
 }
 
 TEST(Json, Escaping) {
-  EXPECT_EQ(JsonString("a\"b\\c\n\t\x01\x1f/é"), "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f/é\"");
-  EXPECT_EQ(JsonString(""), "\"\"");
+  EXPECT_EQ(base::JsonString("a\"b\\c\n\t\x01\x1f/é"), "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f/é\"");
+  EXPECT_EQ(base::JsonString(""), "\"\"");
 }
 
 // --- Parsing request bodies ---

@@ -1,4 +1,4 @@
-// Microbenchmarks of core/spsc_ring.h: per-item cost of the ring in one thread (no coherence
+// Microbenchmarks of smp/spsc_ring.h: per-item cost of the ring in one thread (no coherence
 // traffic), cross-thread throughput by batch size, and the cost of the seq_cst publication that the
 // sleep/wake protocol of RingMatrix adds.
 #include <benchmark/benchmark.h>
@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/spsc_ring.h"
+#include "smp/spsc_ring.h"
 
-namespace ringmq::core {
+namespace ringmq::smp {
 namespace {
 
 using Ring = SpscRing<uint64_t, 1024>;
@@ -60,7 +60,7 @@ void BM_PushRelease(benchmark::State& state) {
   auto ring = std::make_unique<Ring>();
   uint64_t item = 1;
   for (auto _ : state) {
-    ring->TryPushBatch(&item, 1, Publish::kRelease);
+    ring->TryPushBatch(&item, 1, TailOrder::kRelease);
     ring->PopBatch([](uint64_t&&) {}, 1);
   }
 }
@@ -80,4 +80,4 @@ void BM_MatrixPushWithWakeCheck(benchmark::State& state) {
 BENCHMARK(BM_MatrixPushWithWakeCheck);
 
 }  // namespace
-}  // namespace ringmq::core
+}  // namespace ringmq::smp

@@ -5,8 +5,8 @@
 
 #include <string_view>
 
+#include "base/utf8.h"
 #include "proto/topic.h"
-#include "proto/utf8.h"
 
 namespace ringmq::proto {
 namespace {
@@ -37,7 +37,7 @@ void BM_IsValidMqttUtf8Ascii64(benchmark::State& state) {
   std::string_view s = "building-7/floor-12/room-1234/sensors/temperature/celsius/latest";  // 64 B
   for (auto _ : state) {
     benchmark::DoNotOptimize(s);
-    benchmark::DoNotOptimize(IsValidMqttUtf8(s));
+    benchmark::DoNotOptimize(base::IsValidMqttUtf8(s));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 64);
 }

@@ -1,4 +1,4 @@
-// Microbenchmarks of core/topic_index.h (global index) and core/local_trie.h (per-shard trie):
+// Microbenchmarks of route/topic_index.h (global index) and route/local_trie.h (per-shard trie):
 // publish-path lookups by number of filters, lookups from several threads at once, and the cost of
 // a subscribe/unsubscribe under a node with many siblings (hashed child tables).
 #include <benchmark/benchmark.h>
@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "core/local_trie.h"
-#include "core/qsbr.h"
-#include "core/topic_index.h"
+#include "route/local_trie.h"
+#include "route/topic_index.h"
+#include "smp/qsbr.h"
 
-namespace ringmq::core {
+namespace ringmq::route {
 namespace {
 
 constexpr std::size_t kShards = 8;
@@ -20,7 +20,7 @@ constexpr std::size_t kShards = 8;
 // The DESIGN.md section 1 shape: `users` filters "data/{u}/#" spread over shards, plus a few
 // wildcard subscribers ("data/#", "data/+/s1") and "$SYS/#". Passes quiescent points as shard
 // loops would: without them, every replaced child table of the wide "data" node stays retired.
-void Populate(Qsbr& qsbr, TopicIndex& index, int users) {
+void Populate(smp::Qsbr& qsbr, TopicIndex& index, int users) {
   for (int u = 0; u < users; ++u) {
     index.Add(u % kShards, "data/" + std::to_string(u) + "/#");
     if (u % 64 == 63) {
@@ -44,7 +44,7 @@ std::vector<std::string> Topics(int users) {
 
 void BM_ShardsFor(benchmark::State& state) {
   const int users = static_cast<int>(state.range(0));
-  Qsbr qsbr(kShards);
+  smp::Qsbr qsbr(kShards);
   TopicIndex index(qsbr);
   Populate(qsbr, index, users);
   const auto topics = Topics(users);
@@ -64,7 +64,7 @@ class SharedIndex : public benchmark::Fixture {
  public:
   void SetUp(const benchmark::State& state) override {
     if (state.thread_index() == 0) {
-      qsbr = std::make_unique<Qsbr>(kShards);
+      qsbr = std::make_unique<smp::Qsbr>(kShards);
       index = std::make_unique<TopicIndex>(*qsbr);
       Populate(*qsbr, *index, 10'000);
       topics = Topics(10'000);
@@ -76,7 +76,7 @@ class SharedIndex : public benchmark::Fixture {
       qsbr.reset();
     }
   }
-  std::unique_ptr<Qsbr> qsbr;
+  std::unique_ptr<smp::Qsbr> qsbr;
   std::unique_ptr<TopicIndex> index;
   std::vector<std::string> topics;
 };
@@ -97,7 +97,7 @@ BENCHMARK_REGISTER_F(SharedIndex, ShardsForThreads)->Threads(1)->Threads(2)->Use
 // Subscribe + unsubscribe of one filter under a node that already has `range(0)` children.
 void BM_AddRemoveWithSiblings(benchmark::State& state) {
   const int users = static_cast<int>(state.range(0));
-  Qsbr qsbr(kShards);
+  smp::Qsbr qsbr(kShards);
   TopicIndex index(qsbr);
   Populate(qsbr, index, users);
   const std::string filter = "data/new-user/#";
@@ -113,7 +113,7 @@ BENCHMARK(BM_AddRemoveWithSiblings)->Arg(10)->Arg(1'000)->Arg(30'000);
 
 // Add/Remove of a subscription that keeps its node alive (count 1 -> 2 -> 1): no CoW.
 void BM_AddRemoveExistingFilter(benchmark::State& state) {
-  Qsbr qsbr(kShards);
+  smp::Qsbr qsbr(kShards);
   TopicIndex index(qsbr);
   Populate(qsbr, index, 10'000);
   for (auto _ : state) {
@@ -141,4 +141,4 @@ void BM_LocalTrieMatch(benchmark::State& state) {
 BENCHMARK(BM_LocalTrieMatch)->Arg(100)->Arg(10'000)->Arg(100'000);
 
 }  // namespace
-}  // namespace ringmq::core
+}  // namespace ringmq::route

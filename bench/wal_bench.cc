@@ -1,4 +1,4 @@
-// Microbenchmarks of the write-ahead log (core/wal.h): the encode cost of a queued-message record
+// Microbenchmarks of the write-ahead log (wal/wal.h): the encode cost of a queued-message record
 // with a 16-byte payload, CRC32C by size, WalWriter::Append throughput, group commit through a
 // real io_uring, and the fdatasync latency of the data directory.
 //
@@ -13,13 +13,13 @@
 #include <filesystem>
 #include <string>
 
-#include "core/crc32c.h"
-#include "core/wal.h"
-#include "core/wal_records.h"
+#include "base/crc32c.h"
 #include "net/ring.h"
 #include "net/user_data.h"
+#include "wal/wal.h"
+#include "wal/wal_records.h"
 
-namespace ringmq::core {
+namespace ringmq::wal {
 namespace {
 
 constexpr uint8_t kWalKind = 1;
@@ -54,7 +54,7 @@ void BM_EncodeQueued16(benchmark::State& state) {
   out.reserve(256);
   for (auto _ : state) {
     out.clear();
-    AppendWalRecord(q, &out);
+    wal::AppendWalRecord(q, &out);
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["record_bytes"] = static_cast<double>(out.size());
@@ -77,10 +77,11 @@ void BM_Crc32c(benchmark::State& state) {
   const std::string data(static_cast<size_t>(state.range(0)), 'x');
   const bool hardware = state.range(1) != 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(hardware ? Crc32c(data) : Crc32cPortable(0, data.data(), data.size()));
+    benchmark::DoNotOptimize(hardware ? base::Crc32c(data)
+                                      : base::Crc32cPortable(0, data.data(), data.size()));
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
-  state.SetLabel(hardware ? (Crc32cIsHardware() ? "sse4.2" : "table") : "table");
+  state.SetLabel(hardware ? (base::Crc32cIsHardware() ? "sse4.2" : "table") : "table");
 }
 BENCHMARK(BM_Crc32c)->ArgsProduct({{64, 4096}, {0, 1}});
 
@@ -180,4 +181,4 @@ BENCHMARK(BM_Fdatasync)
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
-}  // namespace ringmq::core
+}  // namespace ringmq::wal

@@ -15,7 +15,7 @@ namespace {
 // The opcodes the broker uses. PROVIDE_BUFFERS is not needed: buffers come from a registered
 // buffer ring (BufferRing), whose absence Init of that class reports. MSG_RING is not needed
 // either: another thread wakes a shard by writing the shard's eventfd, which the shard reads with
-// READ (core/shard.cc, WakeFromAnyThread).
+// READ (broker/shard.cc, WakeFromAnyThread).
 struct Opcode {
   int op;
   const char* name;

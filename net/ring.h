@@ -18,7 +18,7 @@
 // Thread-safety: a Ring belongs to the thread that calls Init (SINGLE_ISSUER: the kernel refuses
 // submissions from any other thread) and only that thread may call its methods; debug builds
 // assert it. Nothing of a Ring is used across threads: another thread wakes a sleeping shard by
-// writing an eventfd the shard keeps a READ armed on (core/shard.h, WakeFromAnyThread).
+// writing an eventfd the shard keeps a READ armed on (broker/shard.h, WakeFromAnyThread).
 // Invariants:
 //   1. Prep* never fails: when the SQ is full, the queued entries are submitted first. (If even
 //      that is impossible, the CQ has overflowed beyond the kernel's backlog: the process aborts.)

@@ -147,7 +147,7 @@ TEST(Ring, PollAddSeesAReadableEventfd) {
   close(efd);
 }
 
-// The cross-thread wake-up as the shards do it (core/shard.cc, WakeFromAnyThread): a ring asleep
+// The cross-thread wake-up as the shards do it (broker/shard.cc, WakeFromAnyThread): a ring asleep
 // in SubmitAndWait with a READ armed on an eventfd is woken by another thread writing the eventfd.
 TEST(Ring, EventfdWriteWakesARingBlockedInSubmitAndWait) {
   constexpr uint64_t kWake = PackUserData(9, 1, 77);

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <string_view>
 #include <utility>
+
+#include "base/utf8.h"
 
 namespace ringmq::net {
 namespace {
@@ -16,41 +19,6 @@ constexpr size_t kMaxControlPayload = 125;
 bool ValidCloseCode(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
          (code >= 3000 && code <= 4999);
-}
-
-// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
-bool ValidUtf8(const uint8_t* s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    const uint8_t c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t j = 1; j < len; ++j) {
-      if ((s[i + j] & 0xC0) != 0x80) return false;
-      cp = cp << 6 | (s[i + j] & 0x3F);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -497,7 +465,8 @@ void WebSocketSession::EndFrame(std::vector<uint8_t>* wire) {
       Fail(kWsCloseProtocolError, "invalid close code", wire);
       return;
     }
-    if (!ValidUtf8(control_ + 2, control_len_ - 2u)) {
+    if (!base::IsValidUtf8(
+            std::string_view(reinterpret_cast<const char*>(control_ + 2), control_len_ - 2u))) {
       Fail(kWsCloseInvalidPayload, "close reason is not UTF-8", wire);
       return;
     }

@@ -34,7 +34,7 @@ Error ReadPacketId(Reader& in, uint16_t* id) {
 // Reads a string field that must be UTF-8: distinguishes truncation from bad encoding.
 Error ReadUtf8(Reader& in, std::string_view* s) {
   if (!in.Binary(s)) return kTruncated;
-  if (!IsValidMqttUtf8(*s)) return kBadUtf8;
+  if (!base::IsValidMqttUtf8(*s)) return kBadUtf8;
   return kOk;
 }
 

@@ -4,7 +4,7 @@
 // one empty. Matches walks both strings once without allocating.
 #include "proto/topic.h"
 
-#include "proto/utf8.h"
+#include "base/utf8.h"
 
 namespace ringmq::proto {
 namespace {
@@ -60,14 +60,14 @@ bool WildcardsWellPlaced(std::string_view filter) {
 
 ReasonCode ValidateTopicName(std::string_view topic) {
   if (topic.empty()) return ReasonCode::kTopicNameInvalid;
-  if (!IsValidMqttUtf8(topic)) return ReasonCode::kMalformedPacket;
+  if (!base::IsValidMqttUtf8(topic)) return ReasonCode::kMalformedPacket;
   if (topic.find_first_of("+#") != std::string_view::npos) return ReasonCode::kTopicNameInvalid;
   return ReasonCode::kSuccess;
 }
 
 ReasonCode ValidateTopicFilter(std::string_view filter) {
   if (filter.empty()) return ReasonCode::kTopicFilterInvalid;
-  if (!IsValidMqttUtf8(filter)) return ReasonCode::kMalformedPacket;
+  if (!base::IsValidMqttUtf8(filter)) return ReasonCode::kMalformedPacket;
   if (filter.starts_with(kSharePrefix)) {
     const std::string_view rest = filter.substr(kSharePrefix.size());
     const size_t slash = rest.find('/');

@@ -25,7 +25,7 @@ std::string MasterKeyFromEnv() {
   return v == nullptr ? std::string() : std::string(v);
 }
 
-AdminServer::AdminServer(AdminOptions options, BrokerHooks* hooks)
+AdminServer::AdminServer(AdminOptions options, admin_api::BrokerHooks* hooks)
     : options_(std::move(options)), hooks_(hooks) {
   if (!options_.clock) options_.clock = SystemNow;
 }

@@ -1,7 +1,7 @@
 // AdminServer: the admin shard (DESIGN.md sections 2 and 6). One thread with its own io_uring
 // serving the REST API (rest/api.h over rest/http_server.h), and the single writer of the token
-// store (rest/token_store.h). It talks to the broker core only through BrokerHooks (admin -> core)
-// and the Post/Queue* entry points below (core -> admin).
+// store (rest/token_store.h). It talks to the broker only through admin_api::BrokerHooks (admin ->
+// broker) and the Post/Queue* entry points below (broker -> admin).
 //
 //   rest::AdminServer admin(options, &hooks);
 //   std::string error;
@@ -33,8 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "admin_api/broker_hooks.h"
 #include "rest/api.h"
-#include "rest/broker_hooks.h"
 #include "rest/http_server.h"
 #include "rest/token_store.h"
 
@@ -71,7 +71,7 @@ class AdminServer {
  public:
   // `hooks` may be null (no broker: session/message/metrics endpoints answer 503). It must outlive
   // the server.
-  AdminServer(AdminOptions options, BrokerHooks* hooks);
+  AdminServer(AdminOptions options, admin_api::BrokerHooks* hooks);
   ~AdminServer();  // Stop()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -99,7 +99,7 @@ class AdminServer {
   void DrainInbox();
 
   AdminOptions options_;
-  BrokerHooks* hooks_;
+  admin_api::BrokerHooks* hooks_;
   std::unique_ptr<TokenStore> store_;
   std::unique_ptr<Api> api_;
   int listen_fd_ = -1;

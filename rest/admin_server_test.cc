@@ -171,7 +171,7 @@ TEST_F(AdminServerTest, MasterKeyFromTheEnvironment) {
 
 TEST_F(AdminServerTest, KeepAliveAndPipelining) {
   StartServer();
-  SessionInfo session;
+  admin_api::SessionInfo session;
   session.client_id = "c1";
   hooks_.sessions.push_back(session);
   const int fd = Connect(port_);

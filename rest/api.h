@@ -24,7 +24,7 @@
 
 #include "acl/acl.h"
 #include "acl/token.h"
-#include "rest/broker_hooks.h"
+#include "admin_api/broker_hooks.h"
 #include "rest/http.h"
 #include "rest/token_store.h"
 
@@ -46,7 +46,7 @@ class Api {
   };
 
   // `hooks` may be null (no broker attached: session, message and metrics endpoints answer 503).
-  Api(TokenStore* store, BrokerHooks* hooks, Clock clock, Limits limits);
+  Api(TokenStore* store, admin_api::BrokerHooks* hooks, Clock clock, Limits limits);
 
   void Handle(const HttpRequest& request, const Respond& respond);
   // For a request head whose client waits for "100 Continue" (Expect: 100-continue): the answer
@@ -87,7 +87,7 @@ class Api {
   uint64_t NextVersion() { return ++version_; }
 
   TokenStore* store_;
-  BrokerHooks* hooks_;
+  admin_api::BrokerHooks* hooks_;
   Clock clock_;
   Limits limits_;
   uint64_t version_ = 0;

@@ -6,9 +6,9 @@
 
 #include <set>
 
-#include "acl/json.h"
+#include "base/json.h"
+#include "base/utf8.h"
 #include "proto/topic.h"
-#include "proto/utf8.h"
 #include "rest/api.h"
 #include "rest/internal/publish_body.h"
 
@@ -45,16 +45,16 @@ bool Base64Decode(std::string_view in, std::string* out) {
 // Text when the bytes are valid UTF-8 (MQTT rules), base64 otherwise.
 void AppendPayload(std::string* out, const char* name, const char* encoding_name,
                    std::string_view bytes) {
-  const bool text = proto::IsValidMqttUtf8(bytes) || bytes.empty();
+  const bool text = base::IsValidMqttUtf8(bytes) || bytes.empty();
   out->append(",\"").append(name).append("\":");
-  acl::AppendJsonString(out, text ? std::string(bytes) : Base64Encode(bytes));
+  base::AppendJsonString(out, text ? std::string(bytes) : Base64Encode(bytes));
   out->append(",\"").append(encoding_name).append("\":");
   out->append(text ? "\"text\"" : "\"base64\"");
 }
 
-std::string MessageJson(const MqttMessage& m) {
+std::string MessageJson(const admin_api::MqttMessage& m) {
   std::string out = "{\"topic\":";
-  acl::AppendJsonString(&out, m.topic);
+  base::AppendJsonString(&out, m.topic);
   AppendPayload(&out, "payload", "encoding", m.payload);
   out.append(",\"qos\":").append(std::to_string(m.qos));
   out.append(",\"retain\":").append(m.retain ? "true" : "false");
@@ -73,14 +73,14 @@ std::string MessageJson(const MqttMessage& m) {
     field("message_expiry_interval");
     out.append(std::to_string(*m.message_expiry_interval));
   }
-  if (!m.content_type.empty()) field("content_type"), acl::AppendJsonString(&out, m.content_type);
+  if (!m.content_type.empty()) field("content_type"), base::AppendJsonString(&out, m.content_type);
   if (!m.response_topic.empty()) {
     field("response_topic");
-    acl::AppendJsonString(&out, m.response_topic);
+    base::AppendJsonString(&out, m.response_topic);
   }
   if (!m.correlation_data.empty()) {
     field("correlation_data");
-    acl::AppendJsonString(&out, Base64Encode(m.correlation_data));
+    base::AppendJsonString(&out, Base64Encode(m.correlation_data));
   }
   if (!m.user_properties.empty()) {
     field("user_properties");
@@ -88,9 +88,9 @@ std::string MessageJson(const MqttMessage& m) {
     for (size_t i = 0; i < m.user_properties.size(); ++i) {
       if (i > 0) out.push_back(',');
       out.append("{\"name\":");
-      acl::AppendJsonString(&out, m.user_properties[i].first);
+      base::AppendJsonString(&out, m.user_properties[i].first);
       out.append(",\"value\":");
-      acl::AppendJsonString(&out, m.user_properties[i].second);
+      base::AppendJsonString(&out, m.user_properties[i].second);
       out.push_back('}');
     }
     out.push_back(']');
@@ -99,9 +99,9 @@ std::string MessageJson(const MqttMessage& m) {
   return out;
 }
 
-std::string SessionJson(const SessionInfo& s) {
+std::string SessionJson(const admin_api::SessionInfo& s) {
   std::string out = "{\"client_id\":";
-  acl::AppendJsonString(&out, s.client_id);
+  base::AppendJsonString(&out, s.client_id);
   out.append(",\"connected\":").append(s.connected ? "true" : "false");
   out.append(",\"protocol_version\":").append(std::to_string(s.protocol_version));
   out.append(",\"clean\":").append(s.clean ? "true" : "false");
@@ -109,7 +109,7 @@ std::string SessionJson(const SessionInfo& s) {
   out.append(",\"keep_alive\":").append(std::to_string(s.keep_alive));
   out.append(",\"token_id\":").append(std::to_string(s.token_id));
   out.append(",\"peer\":");
-  acl::AppendJsonString(&out, s.peer);
+  base::AppendJsonString(&out, s.peer);
   out.append(",\"shard\":").append(std::to_string(s.shard));
   out.append(",\"connected_since\":").append(std::to_string(s.connected_since));
   out.append(",\"subscriptions\":").append(std::to_string(s.subscriptions));
@@ -119,11 +119,11 @@ std::string SessionJson(const SessionInfo& s) {
   return out;
 }
 
-std::string SubscriptionJson(const SubscriptionInfo& s) {
+std::string SubscriptionJson(const admin_api::SubscriptionInfo& s) {
   std::string out = "{\"client_id\":";
-  acl::AppendJsonString(&out, s.client_id);
+  base::AppendJsonString(&out, s.client_id);
   out.append(",\"topic\":");
-  acl::AppendJsonString(&out, s.filter);
+  base::AppendJsonString(&out, s.filter);
   out.append(",\"qos\":").append(std::to_string(s.qos));
   out.append(",\"no_local\":").append(s.no_local ? "true" : "false");
   out.append(",\"retain_as_published\":").append(s.retain_as_published ? "true" : "false");
@@ -132,14 +132,14 @@ std::string SubscriptionJson(const SubscriptionInfo& s) {
   out.append(",\"effective\":[");
   for (size_t i = 0; i < s.effective.size(); ++i) {
     if (i > 0) out.push_back(',');
-    acl::AppendJsonString(&out, s.effective[i]);
+    base::AppendJsonString(&out, s.effective[i]);
   }
   out.append("]}");
   return out;
 }
 
 // "all" or a comma list of percent-encoded client ids.
-bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
+bool ParseSessionSelector(std::string_view sel, size_t max_items, admin_api::Selector* out,
                           std::string* error) {
   if (sel == "all") {
     out->all = true;
@@ -149,7 +149,7 @@ bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
   while (true) {
     const size_t comma = sel.find(',');
     std::string id;
-    if (!PercentDecode(sel.substr(0, comma), &id) || id.empty() || !proto::IsValidMqttUtf8(id)) {
+    if (!PercentDecode(sel.substr(0, comma), &id) || id.empty() || !base::IsValidMqttUtf8(id)) {
       *error = "bad selector: expected all or a comma list of (percent-encoded) client ids";
       return false;
     }
@@ -164,7 +164,8 @@ bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
 }
 
 // One message object of a POST /mqtt/messages body.
-bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::string* error) {
+bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
+                  std::string* error) {
   simdjson::dom::object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) {
     *error = path + ": must be an object";
@@ -264,7 +265,7 @@ bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::strin
     if (!Base64Decode(m->payload, &bytes)) return fail("payload", "invalid base64");
     m->payload = std::move(bytes);
   }
-  if (m->payload_format_indicator == 1 && !proto::IsValidMqttUtf8(m->payload)) {
+  if (m->payload_format_indicator == 1 && !base::IsValidMqttUtf8(m->payload)) {
     return fail("payload", "not UTF-8 although payload_format_indicator is 1");
   }
   return true;
@@ -272,8 +273,8 @@ bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::strin
 
 }  // namespace
 
-bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttMessage>* messages,
-                      std::string* error) {
+bool ParsePublishBody(std::string_view body, size_t max_items,
+                      std::vector<admin_api::MqttMessage>* messages, std::string* error) {
   simdjson::dom::parser parser;
   element root;
   if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
@@ -293,13 +294,13 @@ bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttM
     }
     size_t i = 0;
     for (element e : arr) {
-      MqttMessage m;
+      admin_api::MqttMessage m;
       if (!ParseMessage(e, "[" + std::to_string(i++) + "]", &m, error)) return false;
       messages->push_back(std::move(m));
     }
     return true;
   }
-  MqttMessage m;
+  admin_api::MqttMessage m;
   if (!ParseMessage(root, "", &m, error)) return false;
   messages->push_back(std::move(m));
   return true;
@@ -309,7 +310,7 @@ namespace {
 
 // Wraps a hook answer: a non-empty error becomes 503.
 template <typename T, typename Fn>
-BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
+admin_api::BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
   return [respond = std::move(respond), make_items = std::move(make_items)](
              const std::string& error, T value) {
     if (!error.empty()) return respond(JsonError(503, error));
@@ -325,7 +326,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   if (seg.size() > 4 || (seg.size() == 4 && !subs)) {
     return respond(JsonError(404, "no such endpoint"));
   }
-  Selector sel;
+  admin_api::Selector sel;
   std::string error;
   if (!ParseSessionSelector(seg[2], limits_.max_items, &sel, &error)) {
     return respond(JsonError(400, error));
@@ -334,20 +335,21 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   if (subs) {
     if (req.method != "GET") return respond(JsonError(405, "method not allowed"));
     return hooks_->ListSubscriptions(
-        sel, Answer<std::vector<SubscriptionInfo>>(respond, [](const auto& v) {
+        sel, Answer<std::vector<admin_api::SubscriptionInfo>>(respond, [](const auto& v) {
           std::vector<std::string> items;
           items.reserve(v.size());
-          for (const SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
+          for (const admin_api::SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
           return items;
         }));
   }
   if (req.method == "GET") {
-    return hooks_->ListSessions(sel, Answer<std::vector<SessionInfo>>(respond, [](const auto& v) {
-                                  std::vector<std::string> items;
-                                  items.reserve(v.size());
-                                  for (const SessionInfo& s : v) items.push_back(SessionJson(s));
-                                  return items;
-                                }));
+    return hooks_->ListSessions(
+        sel, Answer<std::vector<admin_api::SessionInfo>>(respond, [](const auto& v) {
+          std::vector<std::string> items;
+          items.reserve(v.size());
+          for (const admin_api::SessionInfo& s : v) items.push_back(SessionJson(s));
+          return items;
+        }));
   }
   if (req.method == "DELETE") {
     return hooks_->DeleteSessions(
@@ -355,7 +357,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
           std::vector<std::string> items;
           items.reserve(v.size());
           for (const std::string& id : v)
-            items.push_back("{\"client_id\":" + acl::JsonString(id) + "}");
+            items.push_back("{\"client_id\":" + base::JsonString(id) + "}");
           return items;
         }));
   }
@@ -369,7 +371,7 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
                                "method not allowed (POST /mqtt/messages, or "
                                "GET/DELETE /mqtt/messages/{topic filter})"));
     }
-    std::vector<MqttMessage> messages;
+    std::vector<admin_api::MqttMessage> messages;
     std::string error;
     if (!ParsePublishBody(req.body, limits_.max_items, &messages, &error)) {
       return respond(JsonError(400, error));
@@ -377,8 +379,8 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;
     items.reserve(messages.size());
-    for (const MqttMessage& m : messages)
-      items.push_back("{\"topic\":" + acl::JsonString(m.topic) + "}");
+    for (const admin_api::MqttMessage& m : messages)
+      items.push_back("{\"topic\":" + base::JsonString(m.topic) + "}");
     return hooks_->Publish(std::move(messages),
                            [respond, items = std::move(items)](const std::string& error, bool) {
                              if (!error.empty()) return respond(JsonError(503, error));
@@ -393,13 +395,13 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
   }
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (req.method == "GET") {
-    return hooks_->ListRetained(filter,
-                                Answer<std::vector<MqttMessage>>(respond, [](const auto& v) {
-                                  std::vector<std::string> items;
-                                  items.reserve(v.size());
-                                  for (const MqttMessage& m : v) items.push_back(MessageJson(m));
-                                  return items;
-                                }));
+    return hooks_->ListRetained(
+        filter, Answer<std::vector<admin_api::MqttMessage>>(respond, [](const auto& v) {
+          std::vector<std::string> items;
+          items.reserve(v.size());
+          for (const admin_api::MqttMessage& m : v) items.push_back(MessageJson(m));
+          return items;
+        }));
   }
   if (req.method == "DELETE") {
     return hooks_->DeleteRetained(filter,
@@ -407,7 +409,7 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
                                     std::vector<std::string> items;
                                     items.reserve(v.size());
                                     for (const std::string& t : v)
-                                      items.push_back("{\"topic\":" + acl::JsonString(t) + "}");
+                                      items.push_back("{\"topic\":" + base::JsonString(t) + "}");
                                     return items;
                                   }));
   }

@@ -282,7 +282,7 @@ TEST_F(ApiTest, MqttAuthenticationTtlAndSweep) {
 }
 
 TEST_F(ApiTest, Sessions) {
-  SessionInfo s;
+  admin_api::SessionInfo s;
   s.client_id = "c1";
   s.connected = true;
   s.protocol_version = 5;
@@ -380,7 +380,7 @@ TEST_F(ApiTest, PublishToSysTopicRefused) {
 }
 
 TEST_F(ApiTest, RetainedMessagesAndMetrics) {
-  MqttMessage m;
+  admin_api::MqttMessage m;
   m.topic = "a/b";
   m.payload = std::string("\x01\xff", 2);
   m.qos = 1;

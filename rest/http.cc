@@ -1,6 +1,6 @@
 #include "rest/http.h"
 
-#include "acl/json.h"
+#include "base/json.h"
 
 namespace ringmq::rest {
 
@@ -58,7 +58,7 @@ HttpResponse JsonError(int status, std::string_view reason) {
   HttpResponse r;
   r.status = status;
   r.body = "{\"errors\":[{\"code\":" + std::to_string(status) + ",\"reason\":";
-  acl::AppendJsonString(&r.body, reason);
+  base::AppendJsonString(&r.body, reason);
   r.body.append("}]}");
   return r;
 }

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "rest/broker_hooks.h"
+#include "admin_api/broker_hooks.h"
 
 namespace ringmq::rest::testing {
 
@@ -32,13 +32,13 @@ class TempDir {
 
 // Records every call; answers synchronously, unless `defer` is set, in which case the callbacks
 // are kept in `deferred` for the test to run later (out of order if it likes).
-class FakeHooks : public BrokerHooks {
+class FakeHooks : public admin_api::BrokerHooks {
  public:
   std::vector<std::string> events;  // "changed:<id>:v<version>", "revoked:<id>:<reason>"
-  std::vector<SessionInfo> sessions;
-  std::vector<MqttMessage> retained;
-  std::vector<MqttMessage> published;
-  Selector last_selector;
+  std::vector<admin_api::SessionInfo> sessions;
+  std::vector<admin_api::MqttMessage> retained;
+  std::vector<admin_api::MqttMessage> published;
+  admin_api::Selector last_selector;
   std::string last_filter;
   std::string fail;  // non-empty: every answer fails with this error
   bool defer = false;
@@ -47,34 +47,37 @@ class FakeHooks : public BrokerHooks {
   void TokenChanged(const acl::Token& token, acl::AclPtr acl) override {
     events.push_back("changed:" + std::to_string(token.id) + ":v" + std::to_string(acl->version()));
   }
-  void TokenRevoked(const acl::Token& token, RevokeReason reason) override {
-    events.push_back("revoked:" + std::to_string(token.id) + ":" + RevokeReasonName(reason));
+  void TokenRevoked(const acl::Token& token, admin_api::RevokeReason reason) override {
+    events.push_back("revoked:" + std::to_string(token.id) + ":" +
+                     admin_api::RevokeReasonName(reason));
   }
-  void ListSessions(const Selector& selector, Done<std::vector<SessionInfo>> done) override {
+  void ListSessions(const admin_api::Selector& selector,
+                    Done<std::vector<admin_api::SessionInfo>> done) override {
     last_selector = selector;
-    std::vector<SessionInfo> out;
-    for (const SessionInfo& s : sessions) {
+    std::vector<admin_api::SessionInfo> out;
+    for (const admin_api::SessionInfo& s : sessions) {
       if (selector.Contains(s.client_id)) out.push_back(s);
     }
     Answer(std::move(done), std::move(out));
   }
-  void DeleteSessions(const Selector& selector, Done<std::vector<std::string>> done) override {
+  void DeleteSessions(const admin_api::Selector& selector,
+                      Done<std::vector<std::string>> done) override {
     last_selector = selector;
     std::vector<std::string> out;
-    std::erase_if(sessions, [&](const SessionInfo& s) {
+    std::erase_if(sessions, [&](const admin_api::SessionInfo& s) {
       if (!selector.Contains(s.client_id)) return false;
       out.push_back(s.client_id);
       return true;
     });
     Answer(std::move(done), std::move(out));
   }
-  void ListSubscriptions(const Selector& selector,
-                         Done<std::vector<SubscriptionInfo>> done) override {
+  void ListSubscriptions(const admin_api::Selector& selector,
+                         Done<std::vector<admin_api::SubscriptionInfo>> done) override {
     last_selector = selector;
-    std::vector<SubscriptionInfo> out;
-    for (const SessionInfo& s : sessions) {
+    std::vector<admin_api::SubscriptionInfo> out;
+    for (const admin_api::SessionInfo& s : sessions) {
       if (!selector.Contains(s.client_id)) continue;
-      SubscriptionInfo sub;
+      admin_api::SubscriptionInfo sub;
       sub.client_id = s.client_id;
       sub.filter = "#";
       sub.qos = 1;
@@ -83,18 +86,19 @@ class FakeHooks : public BrokerHooks {
     }
     Answer(std::move(done), std::move(out));
   }
-  void Publish(std::vector<MqttMessage> messages, Done<bool> done) override {
+  void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override {
     for (auto& m : messages) published.push_back(std::move(m));
     Answer(std::move(done), true);
   }
-  void ListRetained(const std::string& filter, Done<std::vector<MqttMessage>> done) override {
+  void ListRetained(const std::string& filter,
+                    Done<std::vector<admin_api::MqttMessage>> done) override {
     last_filter = filter;
     Answer(std::move(done), retained);
   }
   void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) override {
     last_filter = filter;
     std::vector<std::string> out;
-    for (const MqttMessage& m : retained) out.push_back(m.topic);
+    for (const admin_api::MqttMessage& m : retained) out.push_back(m.topic);
     retained.clear();
     Answer(std::move(done), std::move(out));
   }

@@ -15,7 +15,7 @@ import unittest
 
 import paho.mqtt.client as mqtt
 
-BROKER = os.environ.get("RINGMQ_BIN", "build/core/ringmq")
+BROKER = os.environ.get("RINGMQ_BIN", "build/app/ringmq")
 SHARDS = int(os.environ.get("RINGMQ_SHARDS", "1"))
 TIMEOUT = 5.0
 

@@ -4,7 +4,7 @@
 #      land where doc/ringmq.md says, and the unit names /usr/bin/ringmq and /etc/ringmq/ringmq.toml;
 #   2. a local prefix: the same files below it, the unit rewritten to that prefix and accepted by
 #      `systemd-analyze verify` (when systemd-analyze exists), every key of the default
-#      configuration one that core/config.cc reads;
+#      configuration one that broker/config.cc reads;
 #   3. the installed broker, started with the unit's own command line (data directory, listeners
 #      and REST moved to a temporary directory and ephemeral ports), prints its listening lines,
 #      answers /healthz, survives SIGHUP and exits 0 on SIGTERM;
@@ -95,7 +95,7 @@ fi
 keys=$(sed -nE 's/^#? ?([a-z_]+) = .*/\1/p' "$conf" | sort -u)
 [ -n "$keys" ] || fail "no settings found in $conf"
 for key in $keys; do
-  grep -qF "\"$key\"" "$src/core/config.cc" || fail "ringmq.toml: '$key' is not read by core/config.cc"
+  grep -qF "\"$key\"" "$src/broker/config.cc" || fail "ringmq.toml: '$key' is not read by broker/config.cc"
 done
 
 # --- 3. the installed broker with the installed configuration ------------------------------------

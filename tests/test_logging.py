@@ -1,4 +1,4 @@
-"""Logging never stalls the broker (core/log.h, doc/configuration.md "Logs"): with stderr a pipe
+"""Logging never stalls the broker (base/log.h, doc/configuration.md "Logs"): with stderr a pipe
 that nobody reads, clients still get their CONNACKs and SUBACKs, /metrics counts the dropped
 lines, SIGTERM still ends the broker, and a client's 65,535-byte topic filter is cut in the log.
 

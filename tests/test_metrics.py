@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from broker import SHARDS, TIMEOUT, Broker, BrokerTest, Client, wait_until
 from mqtt_raw import varint
 
-RING_CAPACITY = 1024  # core/broker.h kShardRingCapacity
+RING_CAPACITY = 1024  # broker/broker.h kShardRingCapacity
 
 
 def scrape(broker):

@@ -42,7 +42,7 @@ import unittest
 
 from mqtt_raw import RawClient, props, s
 
-BROKER = os.environ.get("RINGMQ_BIN", "build/core/ringmq")
+BROKER = os.environ.get("RINGMQ_BIN", "build/app/ringmq")
 SHARDS = int(os.environ.get("RINGMQ_SHARDS", "1"))
 SANITIZED = bool(os.environ.get("RINGMQ_SANITIZED"))
 SEED = int(os.environ.get("RINGMQ_WAL_SEED", "20240611"))
@@ -51,7 +51,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
                    "runtime error:")
 FILE_RE = re.compile(r"(wal|snap)-\d+-\d+\.(log|dat)")
 HEADER = 32  # bytes of a segment or snapshot header (doc/wal-format.md)
-# core/broker.cc logs one such line per corrupt range that lenient recovery skipped.
+# broker/broker.cc logs one such line per corrupt range that lenient recovery skipped.
 CORRUPT_RE = re.compile(r"WAL \S+ bytes \d+-\d+ skipped: ")
 
 

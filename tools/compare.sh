@@ -14,7 +14,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${BUILD:-$ROOT/build}"
 BENCH="$BUILD/tools/ringmq-bench"
-RINGMQ="$BUILD/core/ringmq"
+RINGMQ="$BUILD/app/ringmq"
 RUNS=3
 DURATION=5
 BENCH_THREADS=1

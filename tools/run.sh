@@ -5,12 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-if [ ! -x build/core/ringmq ]; then
-  echo "run: the build did not produce build/core/ringmq (see the build output above)."
+if [ ! -x build/app/ringmq ]; then
+  echo "run: the build did not produce build/app/ringmq (see the build output above)."
   exit 1
 fi
 mkdir -p data
 # Without arguments: MQTT on 1883, MQTT over WebSockets on 8083 (the web page at
 # http://127.0.0.1:9080/ connects there), the REST API on 127.0.0.1:9080.
 [ $# -eq 0 ] && set -- --listen mqtt://0.0.0.0:1883 --listen ws://0.0.0.0:8083/mqtt
-exec build/core/ringmq --data-dir data "$@"
+exec build/app/ringmq --data-dir data "$@"

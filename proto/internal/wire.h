@@ -9,9 +9,9 @@
 #include <span>
 #include <string_view>
 
+#include "base/utf8.h"
 #include "proto/properties.h"
 #include "proto/result.h"
-#include "proto/utf8.h"
 #include "proto/varint.h"
 
 namespace ringmq::proto::internal {
@@ -67,7 +67,7 @@ class Reader {
     return true;
   }
   // A Binary that must also be a valid MQTT UTF-8 string.
-  bool Utf8(std::string_view* v) { return Binary(v) && IsValidMqttUtf8(*v); }
+  bool Utf8(std::string_view* v) { return Binary(v) && base::IsValidMqttUtf8(*v); }
   // Everything left.
   std::string_view Rest() {
     std::string_view v(reinterpret_cast<const char*>(p_), remaining());

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/utf8.h"
 #include "proto/topic.h"
-#include "proto/utf8.h"
 #include "rest/internal/publish_body.h"
 
 namespace {
@@ -23,20 +23,20 @@ void Check(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using ringmq::proto::ReasonCode;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  std::vector<ringmq::rest::MqttMessage> messages;
+  std::vector<ringmq::admin_api::MqttMessage> messages;
   std::string error;
   if (!ringmq::rest::ParsePublishBody(body, 8, &messages, &error)) {
     Check(!error.empty());
     return 0;
   }
   Check(!messages.empty() && messages.size() <= 8);
-  for (const ringmq::rest::MqttMessage& m : messages) {
+  for (const ringmq::admin_api::MqttMessage& m : messages) {
     Check(ringmq::proto::ValidateTopicName(m.topic) == ReasonCode::kSuccess);
     Check(m.qos <= 2);
     Check(m.response_topic.empty() ||
           ringmq::proto::ValidateTopicName(m.response_topic) == ReasonCode::kSuccess);
     Check(!m.payload_format_indicator || *m.payload_format_indicator <= 1);
-    if (m.payload_format_indicator == 1) Check(ringmq::proto::IsValidMqttUtf8(m.payload));
+    if (m.payload_format_indicator == 1) Check(ringmq::base::IsValidMqttUtf8(m.payload));
   }
   return 0;
 }

@@ -13,12 +13,12 @@
 #include <string_view>
 #include <vector>
 
-#include "rest/broker_hooks.h"
+#include "admin_api/broker_hooks.h"
 
 namespace ringmq::rest {
 
-bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttMessage>* messages,
-                      std::string* error);
+bool ParsePublishBody(std::string_view body, size_t max_items,
+                      std::vector<admin_api::MqttMessage>* messages, std::string* error);
 
 }  // namespace ringmq::rest
 

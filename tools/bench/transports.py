@@ -3,7 +3,7 @@
 
   tools/bench/transports.py [--build DIR] [--runs 3] [--duration 5] [--conn-clients 5000]
 
-Builds nothing (expects a Release build with core/ringmq and tools/ringmq-bench in --build). For
+Builds nothing (expects a Release build with app/ringmq and tools/ringmq-bench in --build). For
 every run it starts a fresh broker with all four listeners on loopback ports (a throwaway EC P-256
 certificate for 127.0.0.1 is made with the openssl command), runs one scenario over one transport
 (ringmq-bench --json, TLS verified against that certificate), samples the broker's CPU time
@@ -58,7 +58,7 @@ def start_broker(build, work):
     data = os.path.join(work, "data")
     os.makedirs(data, exist_ok=True)
     log = open(os.path.join(work, "broker.log"), "w")
-    cmd = [os.path.join(build, "core/ringmq"), "--shards", "1", "--rest", "none",
+    cmd = [os.path.join(build, "app/ringmq"), "--shards", "1", "--rest", "none",
            "--log-level", "warn", "--data-dir", data,
            "--max-queued-messages", "1000000", "--max-inflight", "1000",
            "--tls-cert", os.path.join(work, "cert.pem"), "--tls-key", os.path.join(work, "key.pem"),

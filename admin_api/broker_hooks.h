@@ -1,0 +1,138 @@
+// BrokerHooks: the seam between the admin shard (rest/) and the broker (broker/).
+//
+// The REST server knows nothing of shards, sessions or routing; everything that lives in the
+// shards is reached through this interface, which the broker implements by sending messages to its
+// shards (DESIGN.md section 2) and gathering their answers (broker/admin_bridge.h). rest/ and
+// broker/ do not link each other: app/main.cc builds both and passes the implementation to
+// AdminServer.
+//
+// Direction admin -> broker: every method below is called on the admin thread and must return
+// quickly (post messages, never block on shards).
+// Direction broker -> admin: a method with a `done` callback completes by calling it exactly once,
+// ON THE ADMIN THREAD: either synchronously inside the call, or later through
+// AdminServer::Post(...) (the thread-safe entry point of the admin thread). An `error` argument
+// that is not empty fails the request with HTTP 503 and that reason; on success it is empty.
+// Callbacks must not be invoked after AdminServer::Stop() returned (Post drops them then).
+//
+// Token events: the admin shard is the single writer of the token store. After a change is
+// durable it calls TokenChanged or TokenRevoked once per affected token, in the order of the
+// changes, so the broker can forward them to every shard's AclCache and live connections. The
+// versions in CompiledAcl grow with every change of a token.
+//
+// Thread-safety: see above; an implementation may keep state that only the admin thread touches.
+#ifndef RINGMQ_ADMIN_API_BROKER_HOOKS_H_
+#define RINGMQ_ADMIN_API_BROKER_HOOKS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "acl/acl.h"
+#include "acl/token.h"
+
+namespace ringmq::admin_api {
+
+// `all`, or a list of client ids (already percent-decoded).
+struct Selector {
+  bool all = false;
+  std::vector<std::string> ids;
+  bool Contains(const std::string& id) const;
+};
+
+// One MQTT session as GET /mqtt/sessions reports it.
+struct SessionInfo {
+  std::string client_id;
+  bool connected = false;
+  uint8_t protocol_version = 0;  // 3 (3.1), 4 (3.1.1) or 5
+  bool clean = true;             // clean session / clean start
+  uint32_t expiry_interval = 0;  // seconds
+  uint16_t keep_alive = 0;       // seconds
+  int64_t token_id = 0;          // 0: anonymous
+  std::string peer;              // "ip:port", empty when not connected
+  uint32_t shard = 0;
+  int64_t connected_since = 0;  // Unix time, 0 when not connected
+  uint64_t subscriptions = 0;
+  uint64_t queued = 0;    // messages waiting in the session queue
+  uint64_t inflight = 0;  // QoS 1/2 messages sent and not yet acknowledged
+};
+
+// One subscription of a session.
+struct SubscriptionInfo {
+  std::string client_id;
+  std::string filter;  // as requested, including any "$share/g/" prefix
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;        // 0: none
+  std::vector<std::string> effective;  // the ACL intersections actually subscribed
+};
+
+// A message to publish (POST /mqtt/messages) or a retained one (GET /mqtt/messages).
+struct MqttMessage {
+  std::string topic;
+  std::string payload;  // bytes
+  uint8_t qos = 0;
+  bool retain = false;
+  // MQTT 5 properties; absent / empty when not set.
+  std::optional<uint8_t> payload_format_indicator;
+  std::optional<uint32_t> message_expiry_interval;
+  std::string content_type;
+  std::string response_topic;
+  std::string correlation_data;  // bytes
+  std::vector<std::pair<std::string, std::string>> user_properties;
+};
+
+enum class RevokeReason {
+  kDeleted,   // DELETE /platform/tokens
+  kDisabled,  // enabled set to false
+  kExpired,   // expire passed or ttl ran out (the token is deleted from the store)
+};
+const char* RevokeReasonName(RevokeReason reason);  // "deleted", "disabled", "expired"
+
+// The admin thread's thread-safe entry point (AdminServer::Post): runs `fn` on the admin thread, in
+// posting order, or returns false and drops it once the admin shard stopped. The broker gets it
+// from app/ so that it answers REST calls without knowing the REST server.
+using PostToAdmin = std::function<bool(std::function<void()> fn)>;
+
+class BrokerHooks {
+ public:
+  template <typename T>
+  using Done = std::function<void(std::string error, T value)>;
+
+  virtual ~BrokerHooks() = default;
+
+  // A valid token was modified (PUT/PATCH): every shard replaces the cached ACL of token.key by
+  // `acl` and recomputes the effective subscriptions of the connections and sessions using it.
+  virtual void TokenChanged(const acl::Token& token, acl::AclPtr acl) = 0;
+  // A token may no longer be used: every shard drops it from its AclCache and closes every
+  // connection using it (the broker picks and documents the MQTT 5 DISCONNECT reason code, e.g.
+  // 0x87 Not authorized), and, if so configured, drops their persistent sessions.
+  virtual void TokenRevoked(const acl::Token& token, RevokeReason reason) = 0;
+
+  // GET /mqtt/sessions/{sel}: the sessions (connected or persistent) of the selected client ids.
+  virtual void ListSessions(const Selector& selector, Done<std::vector<SessionInfo>> done) = 0;
+  // DELETE /mqtt/sessions/{sel}: closes the connections and removes the sessions; answers the
+  // client ids that existed.
+  virtual void DeleteSessions(const Selector& selector, Done<std::vector<std::string>> done) = 0;
+  // GET /mqtt/sessions/{sel}/subscriptions.
+  virtual void ListSubscriptions(const Selector& selector,
+                                 Done<std::vector<SubscriptionInfo>> done) = 0;
+  // POST /mqtt/messages: publishes as a master-token client would (no ACL). `done` is called when
+  // the messages were handed to the routing (and, with retain, stored).
+  virtual void Publish(std::vector<MqttMessage> messages, Done<bool> done) = 0;
+  // GET /mqtt/messages/{filter}: retained messages matching `filter` (a valid, non-shared filter).
+  virtual void ListRetained(const std::string& filter, Done<std::vector<MqttMessage>> done) = 0;
+  // DELETE /mqtt/messages/{filter}: removes them; answers the topics removed.
+  virtual void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) = 0;
+  // GET /metrics: Prometheus text exposition of the shards (connections, messages in/out, drops,
+  // per shard). The REST server appends its own metrics.
+  virtual void Metrics(Done<std::string> done) = 0;
+};
+
+}  // namespace ringmq::admin_api
+
+#endif  // RINGMQ_ADMIN_API_BROKER_HOOKS_H_

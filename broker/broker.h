@@ -1,0 +1,101 @@
+// Broker: owns the configuration, the shared topic index, the shard-to-shard ring matrix and the
+// shards with their threads. Start binds every listener once per shard (SO_REUSEPORT), prints
+// "listening SCHEME://HOST:PORT" for each, and starts the pinned shard threads; Stop asks every
+// shard to shut down (MQTT 5 clients get DISCONNECT 0x8B) and joins them.
+//
+// Thread-safety: Start and Stop are called by the main thread. Shards read config() and use
+// index(), qsbr(), rings(), connection_quota() and retained_quota() concurrently; those are built
+// before the threads start and are thread-safe as their headers say.
+#ifndef RINGMQ_BROKER_BROKER_H_
+#define RINGMQ_BROKER_BROKER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acl/acl.h"
+#include "broker/config.h"
+#include "broker/connection_quota.h"
+#include "broker/shard_msg.h"
+#include "net/websocket.h"
+#include "route/retained_quota.h"
+#include "route/topic_index.h"
+#include "smp/qsbr.h"
+#include "smp/spsc_ring.h"
+
+namespace ringmq::broker {
+
+class Shard;
+
+inline constexpr size_t kShardRingCapacity = 1024;
+using ShardRings = smp::RingMatrix<ShardMsg, kShardRingCapacity>;
+
+class Broker {
+ public:
+  explicit Broker(const Config& config);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Binds listeners, prints them, starts the shards. False with *error on failure.
+  bool Start(std::string* error);
+  // Graceful shutdown; returns when every shard thread has exited.
+  void Stop();
+  // SIGHUP: applies the reloadable settings of `fresh` (limits, log level, anonymous mode, TLS
+  // certificates) to every shard without dropping connections. Listeners, shards and the data
+  // directory need a restart: a change of them is reported and ignored.
+  void Reload(Config fresh);
+
+  // Asks the token store for the compiled ACL of `key`; `reply` is called exactly once, on any
+  // thread, with nullptr for an unknown or invalid token.
+  using TokenLookup =
+      std::function<void(const std::string& key, std::function<void(acl::AclPtr)> reply)>;
+  // REQUIRES: before Start. Without a lookup every token is unknown.
+  void SetTokenLookup(TokenLookup lookup) { token_lookup_ = std::move(lookup); }
+  const TokenLookup& token_lookup() const { return token_lookup_; }
+  // Receives, every few seconds from each shard, the token keys its live connections use (so a
+  // token with a ttl stays valid while in use). Called on shard threads. REQUIRES: before Start.
+  using TokenTouch = std::function<void(std::vector<std::string> keys)>;
+  void SetTokenTouch(TokenTouch touch) { token_touch_ = std::move(touch); }
+  const TokenTouch& token_touch() const { return token_touch_; }
+  // Runs fn on every shard's thread (control plane).
+  void ForEachShard(const std::function<void(Shard&)>& fn);
+
+  const Config& config() const { return config_; }
+  // The WebSocket settings of listener i (immutable, shared by every shard).
+  const net::WebSocketConfig& ws_config(size_t i) const { return ws_configs_[i]; }
+  uint16_t shard_count() const { return static_cast<uint16_t>(shards_.size()); }
+  Shard& shard(uint16_t i) { return *shards_[i]; }
+  smp::Qsbr& qsbr() { return qsbr_; }
+  route::TopicIndex& index() { return index_; }
+  ShardRings& rings() { return rings_; }
+  // Connected clients, in total and per token (max_connections, max_connections_per_token).
+  ConnectionQuota& connection_quota() { return connection_quota_; }
+  // Bytes of retained messages, in total and per topic (max_retained_bytes).
+  route::RetainedQuota& retained_quota() { return retained_quota_; }
+
+ private:
+  // Replays every shard's write-ahead log into the shards (before their threads start) and
+  // returns the first segment number each shard's WalWriter opens, and whether the startup
+  // snapshot of that number could be written (if not, the shard starts with its log failed).
+  bool RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* snapshot_written,
+                    std::string* error);
+
+  Config config_;
+  smp::Qsbr qsbr_;
+  route::TopicIndex index_;
+  route::RetainedQuota retained_quota_;  // after qsbr_, which must outlive it
+  ConnectionQuota connection_quota_;
+  ShardRings rings_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::thread> threads_;
+  std::vector<net::WebSocketConfig> ws_configs_;
+  TokenLookup token_lookup_;
+  TokenTouch token_touch_;
+};
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_BROKER_H_

@@ -1,0 +1,115 @@
+// Connection: one client socket on a shard (DESIGN.md section 3). It is separate from Session: the
+// connection is the transport and the per-connection MQTT settings; the session is the state that
+// may outlive it.
+//
+// Thread-safety: owned by one shard; before CONNECT it belongs to the accepting shard and may be
+// handed (as fd + unread bytes) to the client id's home shard, which then owns a new Connection.
+// Invariants:
+//   1. At most one send is in flight (send_in_flight); `sending` holds its bytes from
+//      `sending_offset` on, `out` collects what is queued meanwhile.
+//   2. `in` holds only bytes of packets not yet complete.
+//   3. session != nullptr iff state == kActive.
+#ifndef RINGMQ_BROKER_CONNECTION_H_
+#define RINGMQ_BROKER_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "acl/acl.h"
+#include "net/tls.h"
+#include "net/websocket.h"
+#include "proto/codec.h"
+#include "proto/packet.h"
+
+namespace ringmq::broker {
+
+class Session;
+
+class Connection {
+ public:
+  enum class State : uint8_t { kAwaitConnect, kActive, kClosing };
+
+  Connection(int fd, uint32_t slot, uint32_t generation)
+      : fd(fd), slot(slot), generation(generation) {}
+
+  // Appends an encoded packet to the output of this loop turn. Returns false if it could not be
+  // encoded (too large for the client: the caller decides what that means).
+  template <typename P>
+  bool Queue(const P& packet);
+
+  // Closing, or its close is queued: no more input is handled.
+  bool closing() const { return state == State::kClosing || close_queued; }
+
+  const int fd;
+  const uint32_t slot;        // index in the shard's connection table
+  const uint32_t generation;  // distinguishes reuses of a slot in io_uring user_data
+
+  State state = State::kAwaitConnect;
+  proto::Version version = proto::Version::kV311;
+  Session* session = nullptr;
+  std::string peer;  // "ip:port" for logs
+  std::string client_id;
+  std::string assigned_client_id;  // set by the shard that assigned it before a handoff
+
+  // Transport layers, when the listener has them: TLS (mqtts, wss) and WebSocket (ws, wss).
+  std::unique_ptr<net::TlsSession> tls;
+  std::unique_ptr<net::WebSocketSession> ws;
+  std::vector<uint8_t> transport_out;  // bytes the transports produced (handshakes, pongs, alerts)
+  std::vector<uint8_t> scratch;        // plaintext between the TLS and WebSocket layers
+  bool transport_closed = false;       // the WebSocket close / TLS close_notify was queued
+
+  std::vector<uint8_t> in;
+  std::vector<uint8_t> out;  // MQTT bytes queued during this loop turn (before any transport)
+  std::vector<uint8_t> sending;
+  size_t sending_offset = 0;
+  bool send_in_flight = false;
+  bool recv_armed = false;
+  bool in_dirty_list = false;
+  bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
+  bool publish_will = true;         // false after a normal DISCONNECT
+  bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step
+  // The final packet is written and the write side shut: reading and discarding until EOF or
+  // linger_until_ms (Shard::StartLinger), so that closing does not reset the connection.
+  bool lingering = false;
+  int64_t linger_until_ms = 0;
+
+  int64_t last_rx_ms = 0;
+  uint16_t keep_alive_s = 0;
+  uint16_t client_receive_maximum = 65535;
+  uint32_t client_max_packet_size = 268'435'460;
+  bool request_problem_information = true;
+  std::unordered_map<uint16_t, std::string> topic_aliases;  // client-to-broker aliases
+  uint16_t client_topic_alias_maximum = 0;                  // broker-to-client aliases allowed
+  std::unordered_map<std::string, uint16_t> outbound_aliases;
+  int64_t accepted_ms = 0;
+  // Publish rate limits: a one-second window and what it has seen.
+  int64_t rate_window_ms = 0;
+  uint32_t rate_packets = 0;
+  uint64_t rate_bytes = 0;
+  int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
+  bool auth_pending = false;   // a token lookup is on its way to the admin shard
+  bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
+  std::shared_ptr<const acl::CompiledAcl> auth_acl;
+  uint32_t held_acks = 0;  // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
+  // Counted in the Broker's ConnectionQuota (from the accepted CONNECT until the connection ends),
+  // under quota_key (the token key, empty for anonymous clients).
+  bool quota_counted = false;
+  std::string quota_key;
+  bool retained_refusal_logged = false;  // max_retained_bytes refusals are logged once (3.1.1)
+};
+
+template <typename P>
+bool Connection::Queue(const P& packet) {
+  const size_t n = proto::EncodedSize(packet, version);
+  if (n == 0 || n > client_max_packet_size) return false;
+  const size_t at = out.size();
+  out.resize(at + n);
+  return proto::Encode(packet, version, std::span(out.data() + at, n)) == n;
+}
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_CONNECTION_H_

@@ -1,0 +1,115 @@
+// Session state machines for QoS 1 and 2 (MQTT 5.0 section 4.3, 4.4).
+#include "broker/session.h"
+
+#include <algorithm>
+
+namespace ringmq::broker {
+
+bool Session::Enqueue(Delivery d, bool online) {
+  if (d.qos == 0 && !online) return false;
+  if (queue_.size() >= max_queued_) {
+    ++dropped_;
+    if (policy_ == QueuePolicy::kDropNew || queue_.empty()) return false;
+    if (queue_.front().wal_id != 0) finished_.push_back(queue_.front().wal_id);
+    queue_.pop_front();
+    queue_.push_back(std::move(d));
+    return false;
+  }
+  queue_.push_back(std::move(d));
+  return true;
+}
+
+uint16_t Session::NextPacketId() {
+  // Skip 0 and ids still in flight (a wrapped counter may meet an old one).
+  for (;;) {
+    if (++last_packet_id_ == 0) last_packet_id_ = 1;
+    const uint16_t id = last_packet_id_;
+    if (std::none_of(inflight_.begin(), inflight_.end(),
+                     [id](const Inflight& f) { return f.packet_id == id; })) {
+      return id;
+    }
+  }
+}
+
+namespace {
+
+template <typename Q>
+auto FindId(Q& q, uint16_t id) {
+  return std::find_if(q.begin(), q.end(), [id](const Inflight& f) { return f.packet_id == id; });
+}
+
+}  // namespace
+
+bool Session::OnPuback(uint16_t id) {
+  auto it = FindId(inflight_, id);
+  if (it == inflight_.end() || it->state != Inflight::State::kAwaitPuback) return false;
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
+  inflight_.erase(it);
+  return true;
+}
+
+bool Session::OnPubrec(uint16_t id, uint64_t* wal_id) {
+  if (wal_id != nullptr) *wal_id = 0;
+  auto it = FindId(inflight_, id);
+  if (it == inflight_.end()) return false;
+  if (it->state == Inflight::State::kAwaitPuback) return false;
+  // The message is now stored by the receiver: drop it, keep the id until PUBCOMP.
+  if (it->state == Inflight::State::kAwaitPubrec && wal_id != nullptr) {
+    *wal_id = it->delivery.wal_id;
+  }
+  it->state = Inflight::State::kAwaitPubcomp;
+  it->delivery.msg.reset();
+  return true;
+}
+
+bool Session::OnPubcomp(uint16_t id) {
+  auto it = FindId(inflight_, id);
+  if (it == inflight_.end() || it->state != Inflight::State::kAwaitPubcomp) return false;
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
+  inflight_.erase(it);
+  return true;
+}
+
+bool Session::Discard(uint16_t id) {
+  auto it = FindId(inflight_, id);
+  if (it == inflight_.end()) return false;
+  if (it->delivery.wal_id != 0) finished_.push_back(it->delivery.wal_id);
+  inflight_.erase(it);
+  return true;
+}
+
+void Session::RemoveQueued(uint64_t wal_id) {
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
+  if (it != queue_.end()) {
+    queue_.erase(it);
+    return;
+  }
+  auto f = std::find_if(inflight_.begin(), inflight_.end(),
+                        [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
+  if (f != inflight_.end()) inflight_.erase(f);
+}
+
+void Session::DropPlaceholders() {
+  std::erase_if(queue_, [](const Delivery& d) { return d.msg == nullptr || d.msg->topic.empty(); });
+}
+
+bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state) {
+  auto f = std::find_if(inflight_.begin(), inflight_.end(),
+                        [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
+  if (f == inflight_.end()) {
+    auto q = std::find_if(queue_.begin(), queue_.end(),
+                          [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
+    if (q == queue_.end()) return false;
+    inflight_.push_back(Inflight{packet_id, state, std::move(*q)});
+    queue_.erase(q);
+    f = inflight_.end() - 1;
+  }
+  f->packet_id = packet_id;
+  f->state = state;
+  if (state == Inflight::State::kAwaitPubcomp) f->delivery.msg.reset();  // only the id matters
+  last_packet_id_ = packet_id;  // new ids continue after the restored ones
+  return true;
+}
+
+}  // namespace ringmq::broker

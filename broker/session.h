@@ -1,0 +1,271 @@
+// Session: the MQTT state of one client id that outlives its network connection (MQTT 5.0 section
+// 4.1): subscriptions, the outgoing QoS 1/2 window and queue, incoming QoS 2 packet ids, the will.
+//
+// Thread-safety: owned by the client id's home shard; only that shard's thread touches it.
+// Invariants:
+//   1. inflight holds at most `window` deliveries with distinct non-zero packet ids, in send order.
+//   2. queue holds deliveries not yet sent (offline, or window full), oldest first, at most
+//      max_queued; QoS 0 is never queued for an offline session.
+//   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
+//   4. A logged delivery (wal_id != 0) is reported by DrainFinished exactly once, when the session
+//      is done with it: PUBACK, PUBCOMP, refused, discarded, expired or dropped. Until then it is
+//      live in the WAL (past PUBREC only its packet id matters, but the record stays so that a
+//      restart still sends PUBREL).
+// The session never does I/O: Pump and Resend hand packets to a callback.
+#ifndef RINGMQ_BROKER_SESSION_H_
+#define RINGMQ_BROKER_SESSION_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "acl/acl.h"
+#include "proto/packet.h"
+#include "route/message.h"
+
+namespace ringmq::broker {
+
+class Connection;
+
+// Options of one subscription, as granted.
+struct SubOptions {
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;  // 0 = none
+};
+
+// The shared subscription ($share/{group}/{filter}) a delivery came through.
+struct SharedKey {
+  std::string group;
+  std::string filter;
+  bool operator<(const SharedKey& o) const {
+    return group < o.group || (group == o.group && filter < o.filter);
+  }
+};
+using SharedKeyPtr = std::shared_ptr<const SharedKey>;
+
+// One subscription as the client asked for it, and the filters actually subscribed: the requested
+// filter itself, or with an ACL its intersections with the token's subscribe filters (each may keep
+// a "$share/{group}/" prefix).
+struct Subscription {
+  SubOptions options;
+  std::vector<std::string> effective;
+};
+
+// One message on its way to this session.
+struct Delivery {
+  route::MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+  SharedKeyPtr shared;  // set when delivered through a shared subscription
+  uint64_t wal_id = 0;  // its WalMessageQueued record (persistent sessions), 0: not logged
+};
+
+struct Inflight {
+  enum class State : uint8_t { kAwaitPuback, kAwaitPubrec, kAwaitPubcomp };
+  uint16_t packet_id = 0;
+  State state = State::kAwaitPuback;
+  Delivery delivery;
+};
+
+struct WillMessage {
+  route::MessagePtr msg;
+  uint32_t delay_s = 0;
+};
+
+class Session {
+ public:
+  // What Enqueue does when the queue is full.
+  enum class QueuePolicy : uint8_t { kDropNew, kDropOldest };
+
+  Session(std::string client_id, uint32_t max_queued, QueuePolicy policy = QueuePolicy::kDropNew)
+      : client_id_(std::move(client_id)), max_queued_(max_queued), policy_(policy) {}
+
+  const std::string& client_id() const { return client_id_; }
+
+  // Subscriptions by their requested filter text (including any $share/ prefix).
+  std::unordered_map<std::string, Subscription>& subscriptions() { return subscriptions_; }
+
+  // --- Outgoing, broker to client ---
+
+  // Adds a delivery. When the queue is full, kDropNew refuses it and kDropOldest drops the oldest
+  // queued one; either counts a drop and returns false. QoS 0 for an offline session is not queued
+  // (returns false, not counted).
+  bool Enqueue(Delivery d, bool online);
+
+  // Sends queued deliveries while the window has room: QoS 0 leave at once, QoS 1/2 get a packet id
+  // and enter inflight. Expired messages are discarded. send(const Delivery&, uint16_t packet_id).
+  template <typename F>
+  void Pump(uint16_t window, int64_t now_ms, F&& send) {
+    while (!queue_.empty()) {
+      Delivery& d = queue_.front();
+      if (Expired(*d.msg, now_ms)) {
+        if (d.wal_id != 0) finished_.push_back(d.wal_id);
+        queue_.pop_front();
+        continue;
+      }
+      if (d.qos > 0 && inflight_.size() >= window) return;
+      uint16_t id = 0;
+      if (d.qos > 0) {
+        id = NextPacketId();
+        inflight_.push_back(
+            Inflight{id, d.qos == 1 ? Inflight::State::kAwaitPuback : Inflight::State::kAwaitPubrec,
+                     std::move(d)});
+        send(inflight_.back().delivery, id);
+      } else {
+        send(d, 0);
+      }
+      queue_.pop_front();
+    }
+  }
+
+  // On reconnect with a kept session: PUBLISH again with DUP for unacknowledged QoS 1/2, PUBREL for
+  // those past PUBREC, in the original order. resend(const Inflight&).
+  template <typename F>
+  void Resend(F&& resend) {
+    for (const Inflight& f : inflight_) resend(f);
+  }
+
+  // Calls fn(Delivery&, const Inflight* or nullptr when queued) for every delivery, in flight
+  // first (send order), then queued (when a session becomes persistent, to log what it holds).
+  template <typename F>
+  void ForEachDelivery(F&& fn) {
+    for (Inflight& f : inflight_) fn(f.delivery, &f);
+    for (Delivery& d : queue_) fn(d, static_cast<const Inflight*>(nullptr));
+  }
+  // The session's token no longer allows some topics: drops every delivery whose message the
+  // client does not have yet and allowed(const Message&) refuses - the queued ones and, with
+  // `inflight_too` (nothing in flight was written to the current connection: the session is
+  // offline, or about to resend), those in flight before PUBREC. Logged ones are reported by
+  // DrainFinished. Returns how many were dropped.
+  template <typename F>
+  size_t DropDisallowed(bool inflight_too, F&& allowed) {
+    size_t n = 0;
+    auto drop = [&](const Delivery& d) {
+      if (d.msg == nullptr || allowed(*d.msg)) return false;
+      if (d.wal_id != 0) finished_.push_back(d.wal_id);
+      ++n;
+      return true;
+    };
+    std::erase_if(queue_, drop);
+    if (inflight_too) {
+      std::erase_if(inflight_, [&](const Inflight& f) {
+        return f.state != Inflight::State::kAwaitPubcomp && drop(f.delivery);
+      });
+    }
+    return n;
+  }
+  // Restoring from the WAL: drops queued deliveries whose message is a placeholder (empty
+  // topic: a past-PUBREC entry of a snapshot whose packet id state was lost to corruption).
+  void DropPlaceholders();
+
+  // Calls fn(const Inflight&) for every delivery in flight, in send order (snapshots).
+  template <typename F>
+  void ForEachInflight(F&& fn) const {
+    for (const Inflight& f : inflight_) fn(f);
+  }
+  // Calls fn(const Delivery&) for every queued delivery, oldest first (snapshots).
+  template <typename F>
+  void ForEachQueued(F&& fn) const {
+    for (const Delivery& d : queue_) fn(d);
+  }
+
+  // Calls fn(const Delivery&) for every delivery whose message the client does not have yet:
+  // queued, and in flight before PUBREC. Used to hand shared-subscription messages to another
+  // member.
+  template <typename F>
+  void ForEachUndelivered(F&& fn) const {
+    for (const Inflight& f : inflight_) {
+      if (f.state != Inflight::State::kAwaitPubcomp) fn(f.delivery);
+    }
+    for (const Delivery& d : queue_) fn(d);
+  }
+
+  // Client acknowledgements; false when the packet id is unknown or in the wrong state.
+  bool OnPuback(uint16_t id);
+  // The caller answers PUBREL. *wal_id (when given) receives the delivery's record id when the
+  // exchange moved from awaiting PUBREC to awaiting PUBCOMP (0 otherwise).
+  bool OnPubrec(uint16_t id, uint64_t* wal_id = nullptr);
+  bool OnPubcomp(uint16_t id);
+  // Forgets an in-flight delivery whatever its state (the client refused it, or it could not be
+  // sent because it exceeds the client's Maximum Packet Size).
+  bool Discard(uint16_t id);
+
+  // Calls fn(wal_id) for every logged delivery the session is done with since the last call
+  // (acknowledged, refused, expired, dropped), so the shard can log WalMessageAcked.
+  template <typename F>
+  void DrainFinished(F&& fn) {
+    for (uint64_t id : finished_) fn(id);
+    finished_.clear();
+  }
+  // Restoring from the WAL: forgets a queued or in-flight delivery by its record id.
+  void RemoveQueued(uint64_t wal_id);
+  // Restoring from the WAL: the logged delivery `wal_id` was sent with `packet_id` and is in
+  // `state`: it moves from the queue into flight (or changes state there), keeping send order.
+  // False when no delivery has that id.
+  bool RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state);
+
+  size_t inflight_count() const { return inflight_.size(); }
+  size_t queued_count() const { return queue_.size(); }
+  uint64_t dropped() const { return dropped_; }
+
+  // --- Incoming QoS 2, client to broker ---
+
+  // True when this packet id is new (deliver the message); false for a retransmission.
+  bool OnIncomingQos2(uint16_t id) { return incoming_qos2_.emplace(id, false).second; }
+  // The id's record is in the WAL (only those go into snapshots: an id whose logging waits for
+  // other shards' records must not become durable before them).
+  void MarkIncomingQos2Logged(uint16_t id) {
+    if (auto it = incoming_qos2_.find(id); it != incoming_qos2_.end()) it->second = true;
+  }
+  // True when the id was pending; the entry is released either way.
+  bool OnPubrel(uint16_t id) { return incoming_qos2_.erase(id) != 0; }
+  size_t incoming_qos2_count() const { return incoming_qos2_.size(); }
+  template <typename F>
+  void ForEachLoggedIncomingQos2(F&& fn) const {
+    for (const auto& [id, logged] : incoming_qos2_) {
+      if (logged) fn(id);
+    }
+  }
+
+  // --- Lifecycle, managed by the shard ---
+  Connection* connection = nullptr;  // nullptr while offline
+  proto::Version version = proto::Version::kV311;
+  uint32_t expiry_interval_s = 0;  // 0: ends with the connection
+  bool clean_start = true;         // as the last CONNECT asked
+  int64_t offline_since_ms = 0;
+  std::optional<WillMessage> will;
+  bool logged = false;      // its state is in the shard's WAL (persistent sessions)
+  acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
+  std::string token_key;    // empty: anonymous
+  int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
+  // The id of the token the session belongs to (doc/rest-api.md, "Session ownership"): only
+  // it or a master token may use the client id while the session exists. 0: anonymous or
+  // unknown (logged before owners were): any client may resume it, and then owns it.
+  int64_t owner_token_id = 0;
+
+ private:
+  uint16_t NextPacketId();
+
+  std::string client_id_;
+  uint32_t max_queued_;
+  QueuePolicy policy_;
+  std::unordered_map<std::string, Subscription> subscriptions_;
+  std::deque<Delivery> queue_;
+  std::deque<Inflight> inflight_;
+  std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
+  std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
+  uint16_t last_packet_id_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_SESSION_H_

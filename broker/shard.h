@@ -1,0 +1,426 @@
+// Shard: one pinned thread with its own io_uring, owning its listeners' accepted connections, the
+// sessions homed on it, its part of the retained store and its local subscription trie
+// (DESIGN.md sections 2-4, doc/threading.md).
+//
+// Threading model (the rules every file in broker/ follows):
+//   1. Everything a Shard owns is touched only by its own thread. The only exceptions are the
+//      cross-thread entry points named for it: PostToShard (via the Broker's RingMatrix) and
+//      WakeFromAnyThread / RequestStop, which only write an eventfd or an atomic flag.
+//   2. The shared structures are the Broker's TopicIndex and RetainedQuota (read without locks,
+//      updated by atomic operations; the shard passes a Qsbr quiescent point once per loop turn
+//      and goes offline before it blocks in the kernel) and its ConnectionQuota (a mutex, taken
+//      only on the connect path).
+//   3. Messages (route/message.h) are immutable and reference-counted; whichever shard drops the
+//   last
+//      reference frees it.
+//   4. A client id has one home shard, ShardOfKey(client_id); its connection and session live there
+//      only, so takeover and session state need no synchronisation.
+// No mutex is taken on any per-message path.
+#ifndef RINGMQ_BROKER_SHARD_H_
+#define RINGMQ_BROKER_SHARD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "acl/acl_cache.h"
+#include "base/metrics.h"
+#include "broker/ack_gate.h"
+#include "broker/config.h"
+#include "broker/connection.h"
+#include "broker/session.h"
+#include "broker/shard_msg.h"
+#include "net/buffer_ring.h"
+#include "net/ring.h"
+#include "route/local_trie.h"
+#include "route/message.h"
+#include "route/retained_store.h"
+#include "smp/key_shard.h"
+#include "wal/wal.h"
+
+namespace ringmq::admin_api {
+struct Selector;
+struct SessionInfo;
+struct SubscriptionInfo;
+struct MqttMessage;
+}  // namespace ringmq::admin_api
+
+namespace ringmq::broker {
+
+class Broker;
+
+// What a shard counts; on its own cache lines so that shards never share one.
+struct alignas(64) ShardStats {
+  base::Counter connections;  // accepted CONNECTs, total
+  base::Counter messages_in;
+  base::Counter messages_out;
+  base::Counter bytes_in;
+  base::Counter bytes_out;
+  base::Counter dropped_qos0;
+  base::Counter dropped_queue_full;
+  base::Counter dropped_no_member;
+  base::Counter dropped_cross_shard;         // another shard's ring stayed full
+  base::Counter dropped_rate_limited;        // max_publish_rate / max_publish_bytes_rate
+  base::Counter dropped_not_authorized;      // PUBLISH or will refused: ACL or a $SYS topic
+  base::Counter dropped_acl;                 // held for a session whose ACL no longer allows it
+  base::Counter unacknowledged_not_durable;  // PUBACK/PUBREC withheld or 0x80: the log failed
+  base::Counter refused_max_connections;     // CONNECT refused: max_connections
+  base::Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
+  base::Counter refused_max_retained_bytes;  // retained PUBLISH not stored: max_retained_bytes
+  // Gauges, refreshed every tick.
+  base::Counter connected;
+  base::Counter sessions;
+  base::Counter subscriptions;
+  base::Counter retained;
+  base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
+};
+
+class Shard {
+ public:
+  Shard(Broker& broker, uint16_t id);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Creates the eventfd. Called on the starting thread.
+  bool Init(std::string* error);
+  // Creates the ring and its buffer ring. REQUIRES: called on the thread that then calls Run.
+  bool InitRing(std::string* error);
+  // Listening sockets this shard accepts on (SO_REUSEPORT, one per listener per shard).
+  // In listener order (Config::listeners), so a listener's index is its number in the config.
+  void AddListener(int fd) { listen_fds_.push_back(fd); }
+  // The event loop; returns after a stop request once every connection is closed or 2 s passed.
+  void Run();
+
+  // Cross-thread entry points.
+  void WakeFromAnyThread();
+  void RequestStop();
+  // Runs fn on this shard's thread during its next loop turn. For the control plane only (the
+  // admin shard, token answers): it takes a mutex, so it is never used per message. Once the
+  // shard's loop has ended, fn is destroyed unrun (here, or on the shard thread if it was queued
+  // too late) and PostTask returns false: a task that must answer someone does it from the
+  // destructor of something it captures (broker/admin_bridge.cc).
+  bool PostTask(std::function<void(Shard&)> fn);
+
+  // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
+  // A token changed: cache the new ACL and re-apply it to every session that uses the token.
+  void ApplyTokenChange(const std::string& key, const acl::AclPtr& acl);
+  // Durability (broker/persistence.cc). Restore and WriteSnapshot run before the shard thread
+  // starts (the broker recovers every shard's log at startup); OpenWal on the shard thread.
+  void Restore(const wal::WalRecord& r);
+  // After the last Restore: drops what a damaged log left half restored.
+  void FinishRestore();
+  bool WriteSnapshot(uint64_t seq, std::string* error);
+  // Opens the log at segment first_seq, after the startup snapshot of that number, or (when it
+  // could not be written, or the segment cannot be created: a full or read-only disk) starts with
+  // the log failed: the shard serves clean sessions, refuses what needs the log and retries.
+  void OpenWal(uint64_t first_seq, bool snapshot_written);
+
+  // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
+  // connections keep going. Returns an error (the old TLS credentials stay) or "".
+  std::string Reload(const Config& fresh);
+  // A token may no longer be used: forget it and close every connection that uses it. With
+  // `discard_sessions` (deleted or expired: the owner is gone for good) the sessions it owns end
+  // too, so that nobody else ever gets what they hold.
+  void RevokeToken(const std::string& key, int64_t token_id, proto::ReasonCode reason,
+                   bool discard_sessions);
+  // REST requests (broker/shard_admin.cc), each answering for this shard's part.
+  void CollectSessions(const admin_api::Selector& sel, std::vector<admin_api::SessionInfo>* out);
+  void DeleteSessions(const admin_api::Selector& sel, std::vector<std::string>* out);
+  void CollectSubscriptions(const admin_api::Selector& sel,
+                            std::vector<admin_api::SubscriptionInfo>* out);
+  void PublishFromAdmin(const admin_api::MqttMessage& m);
+  void CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out);
+  void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
+  void CollectMetrics(base::MetricsText* out);
+
+  uint16_t id() const { return id_; }
+  // Readable from any thread (see Counter).
+  const ShardStats& stats() const { return stats_; }
+  // Readable from any thread, relaxed: a publisher on another shard asks whether a message sent
+  // here may be logged (and its PUBACK must wait for this shard), and whether this shard's log
+  // failed (answers waiting for it never become positive).
+  //
+  // Why a relaxed load of may_persist() cannot lose an acknowledged message. Let shard B make a
+  // session S persistent (SetLogged: the count goes up; only in HandleConnect, LogSessionStart,
+  // and in Restore, before the shard threads start, which orders it before everything) and let a
+  // publisher on shard A publish a message m that S's subscription matches. m must be kept only if
+  // its PUBLISH comes after S is persistent and subscribed, i.e. the client (or anything else)
+  // learnt of both before m was sent: from S's CONNACK, and from its SUBACK (for a resumed session
+  // that became persistent, an earlier one). Otherwise the publish is concurrent with them, and the
+  // broker may as well have routed m before: to a clean session, or to no session at all, and a
+  // crash would then lose it too. The CONNACK is queued after the increment in B's program order
+  // and leaves through B's io_uring (the SQ tail is stored with release before io_uring_enter); m
+  // reaches A's handler through A's io_uring (the CQ tail is loaded with acquire), and the kernel
+  // orders everything in between (socket locks). So B's increment happens before A's load, and by
+  // read-write coherence the load returns the increment or a later value of the count: never a
+  // stale 0. A SUBACK after the CONNACK adds nothing new; besides, the topic index's mask is set
+  // with release after the increment and A reads it with acquire before it calls may_persist().
+  // Answers sent with B's count at 0 therefore only ever vouch for messages no persistent session
+  // had to keep. A stale non-zero value only makes A wait for B's log without need. (The count goes
+  // down when a persistent session ends; a message that still reaches it logs nothing.)
+  bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
+  bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
+
+ private:
+  // --- I/O (shard.cc) ---
+  void ArmAccept(int listen_fd);
+  void ArmRecv(Connection& c);
+  void OnAccept(int res, bool more, int listener);
+  // Passes received bytes through the connection's transports into c.in. False when the
+  // connection is closing (a transport failed or closed).
+  bool TransportIn(Connection& c, std::span<const uint8_t> data);
+  void OnRecv(Connection& c, int res, uint32_t flags);
+  void OnSend(Connection& c, int res);
+  void FlushOutput();
+  void StartSend(Connection& c);
+  void MarkDirty(Connection& c);
+  Connection* NewConnection(int fd, std::string peer);
+  // `code`: the reason code that ended it, when there is one (for the log).
+  void CloseConnection(Connection& c, const char* why,
+                       std::optional<proto::ReasonCode> code = std::nullopt);
+  void FreeConnection(Connection& c);
+  // Closes `c` as ProtocolClose does, later: in RunQueuedCloses, after this turn's delivery
+  // step. For every close decided on the delivery path or inside a walk over the sessions or
+  // connections: a close publishes the will and may end the session, which must not happen while
+  // a match list or such a list is walked (doc/threading.md, "Closing"). Idempotent; from then on
+  // no more input of `c` is handled.
+  void QueueClose(Connection& c, proto::ReasonCode reason, const char* why);
+  void RunQueuedCloses();
+  // The final packet of a closing connection is written: linger (close_when_flushed) or close.
+  void AfterFinalPacket(Connection& c);
+  // shutdown(SHUT_WR), then read and discard until EOF, kLingerMs or the shard's stop deadline.
+  void StartLinger(Connection& c);
+  void DrainInbox();
+  void FlushOutbox();
+  void PostToShard(uint16_t to, ShardMsg msg);
+  void Tick(int64_t now_ms);
+  // Shard 0 publishes the $SYS/broker/... topics every sys_interval seconds.
+  void PublishSys(int64_t now_ms);
+  void BeginShutdown();
+
+  // --- MQTT (mqtt_handler.cc) ---
+  // Parses and handles every complete packet in c.in. Returns false when the connection is closing
+  // or gone (handed to another shard): the caller must not touch it or arm a receive.
+  bool HandleInput(Connection& c);
+  bool HandlePacket(Connection& c, uint8_t byte0, proto::Bytes body);
+  enum class ConnectResult : uint8_t { kAccepted, kClosed, kHandedOff, kPending };
+  // The admin shard's answer to a token lookup for the connection in `slot`.
+  void OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string& key, acl::AclPtr acl);
+  void RunTasks();
+  // CONNACK with `reason` then close; logged with `why` (client_id may be empty: unknown yet).
+  ConnectResult RefuseConnect(Connection& c, proto::ReasonCode reason, std::string_view client_id,
+                              const char* why);
+  // The connection events of subsystem mqtt (info): refused CONNECTs and ended connections.
+  void LogConnectRefused(const Connection& c, std::string_view client_id, proto::ReasonCode code,
+                         const char* why);
+  void LogDisconnected(const Connection& c, const Session& s, const char* why,
+                       std::optional<proto::ReasonCode> code);
+  // Sets the session's ACL, recomputes the effective filters of its subscriptions and drops (and
+  // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
+  // flight too unless `inflight_sent`: the current connection has those already).
+  void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
+  ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
+  // Counts the client against max_connections and its token's limit; false (and counted as a
+  // refusal) when a limit is reached.
+  bool AcquireConnectionQuota(Connection& c, const std::string& client_id, const std::string& key,
+                              const acl::AclPtr& acl);
+  // May a client holding `acl` (nullptr: anonymous) publish to `topic`, as a PUBLISH or a will?
+  // Never to a $SYS topic, whatever the token; otherwise as the token's ACL says.
+  static bool MayPublish(const acl::CompiledAcl* acl, std::string_view topic);
+  void HandlePublish(Connection& c, proto::Publish& p);
+  void HandleSubscribe(Connection& c, const proto::Subscribe& s);
+  void HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u);
+  void HandleAck(Connection& c, const proto::Ack& a);
+  void HandleDisconnect(Connection& c, const proto::Disconnect& d);
+  void AdoptHandoff(std::unique_ptr<Handoff> h);
+  // MQTT 5: DISCONNECT with `reason` then close; 3.1.1: close.
+  void ProtocolClose(Connection& c, proto::ReasonCode reason, const char* why);
+  // The connection ended (socket closed, error, timeout): will, session expiry, cleanup; `why` and
+  // `code` are logged ("client disconnected").
+  void ConnectionLost(Connection& c, const char* why,
+                      std::optional<proto::ReasonCode> code = std::nullopt);
+  // The connection no longer counts against max_connections(_per_token). Idempotent.
+  void ReleaseConnectionQuota(Connection& c);
+  void DestroySession(Session& s);
+
+  // Routing.
+  // Delivers m to every subscriber and, when m->retain and store_retained, stores it as retained.
+  void Publish(route::MessagePtr m, bool store_retained = true);
+  // Would storing a retained message of topic + payload exceed max_retained_bytes? Counts it.
+  bool RetainedQuotaExceeded(std::string_view topic, size_t payload_size);
+  void DeliverLocal(const route::MessagePtr& m);
+  void Deliver(Session& s, Delivery d);
+  void PumpSession(Session& s);
+  // Queues a PUBLISH to the client, with a topic alias when the client allows them. False when it
+  // exceeds the client's Maximum Packet Size (then it is not sent).
+  bool QueuePublish(Connection& c, proto::Publish& p);
+  void SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
+                    const std::vector<route::MessagePtr>& matches);
+  void AnswerRetainQuery(RetainQuery& q);
+  void StoreRetained(const route::MessagePtr& m);
+  void PublishWill(Session& s);
+  // Shared subscriptions ($share/{group}/{filter}, MQTT 5.0 section 4.8.2).
+  // Sends m to one member of every shared subscription matching its topic (only of `only` when
+  // given: a message handed back by a member whose session ended).
+  void RouteShared(const route::MessagePtr& m, const SharedKey* only);
+  void DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key);
+  void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
+  void RemoveSharedMember(Session& s, const SharedKey& key);
+  // Once per tick: forgets (a bounded slice of) the shared_rr_ entries of groups without members.
+  void SweepSharedRoundRobin();
+  // Subscribes / unsubscribes every effective filter of a subscription (trie, index, shared
+  // groups).
+  void Attach(Session& s, const Subscription& sub);
+  void Detach(Session& s, const Subscription& sub);
+  // Registers (online) or withdraws (offline) the session's shared subscriptions as live members.
+  void SetSharedLive(Session& s, bool live);
+
+  // The shard owning `key`: the home shard of a client id, the owner of a retained topic.
+  uint16_t ShardOfKey(std::string_view key) const;
+
+  // io_uring operation kinds of this shard (net/user_data.h).
+  enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal };
+
+  // Logging to the WAL (broker/persistence.cc); each is a no-op without a WAL.
+  std::string WalDir() const;
+  wal::WalMessage ToWal(const route::Message& m, uint8_t qos, bool retain) const;
+  route::MessagePtr FromWal(const wal::WalMessage& w) const;
+  template <typename R>
+  void Log(const R& record);
+  void LogSessionStart(Session& s);
+  void LogSubscription(const Session& s, const std::string& filter, const Subscription* sub);
+  void LogSessionEnd(Session& s, bool removed);
+  void LogQueued(Session& s, Delivery& d);
+  void LogFinished(Session& s);
+  void LogRetained(const route::Message& m);
+  void LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id, wal::WalInflightPhase phase);
+  void SetLogged(Session& s, bool logged);
+  void RestoreInflight(Session& s, const wal::WalInflightState& r);
+  void CloseWal();
+  // Calls add(record) for every record of a snapshot of this shard's state.
+  template <typename F>
+  void ForEachSnapshotRecord(F&& add);
+  // Periodic snapshots: captures the state on the loop (a copy of the records, the only cost the
+  // loop pays), then a background thread writes, syncs and renames the snapshot and deletes the
+  // segments it covers. At most one at a time per shard.
+  void MaybeSnapshot(int64_t now_ms);
+  void FinishSnapshot(bool wait);
+  // The log failed (an I/O error, a full disk) or could not be opened: at once, then after 1 s,
+  // 2 s, 4 s ... (at most 16 s: each attempt costs a capture on the loop), the
+  // whole state is captured as a snapshot under a fresh number, written in the background, and
+  // a new writer continues after it (WalWriter::Continue / OpenAt); meanwhile answers that need
+  // the log wait for the attempt, and are refused while none is running.
+  void MaybeReopenWal(int64_t now_ms);
+  // A segment / snapshot number no file of this shard has, nor will get from the current writer.
+  uint64_t FreshWalSeq() const;
+  wal::WalWriterOptions WalOptions() const;
+  void StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames);
+  // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
+  // messages to the shards that sent them and sends the answers whose records are durable.
+  void EndTurnDurability();
+  // Answers a QoS 1/2 PUBLISH now, or holds the answer until what it vouches for is durable.
+  void AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
+                     proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false);
+  int64_t NowMs() const;
+  static int64_t MonoNs();  // steady clock, nanoseconds
+
+  Broker& broker_;
+  const uint16_t id_;
+  Config cfg_;  // this shard's copy: replaced (on this thread) by a SIGHUP reload
+  net::Ring ring_;
+  std::unique_ptr<net::BufferRing> buffers_;
+  int event_fd_ = -1;
+  uint64_t event_buf_ = 0;
+  std::vector<int> listen_fds_;
+  net::TlsContext tls_;           // loaded when a listener uses TLS
+  std::vector<uint8_t> ws_wire_;  // scratch: WebSocket frames on their way into TLS
+  std::atomic<bool> stop_requested_{false};
+  std::mutex tasks_mu_;                             // control plane only (PostTask)
+  std::vector<std::function<void(Shard&)>> tasks_;  // guarded by tasks_mu_
+  bool tasks_closed_ = false;                       // guarded by tasks_mu_: Run has ended
+  std::atomic<bool> has_tasks_{false};
+  acl::AclCache acl_cache_;
+  bool stopping_ = false;
+  int64_t stop_deadline_ms_ = 0;
+
+  std::vector<std::unique_ptr<Connection>> conns_;  // by slot
+  std::vector<uint32_t> free_slots_;
+  uint32_t next_generation_ = 1;
+  size_t live_connections_ = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (slot, generation)
+  struct QueuedClose {
+    uint32_t slot;
+    uint32_t generation;
+    proto::ReasonCode reason;
+    const char* why;  // a string literal
+  };
+  std::vector<QueuedClose> queued_closes_;  // QueueClose, run by RunQueuedCloses
+
+  struct LocalSub {
+    Session* session;
+    SubOptions options;
+  };
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  route::LocalTrie<LocalSub> trie_;
+  std::vector<const LocalSub*> match_scratch_;  // capacity for DeliverLocal's local match list
+  route::RetainedStore retained_;
+  std::unique_ptr<wal::WalWriter> wal_;
+  uint64_t next_message_id_ = 1;
+  AckGate ack_gate_;
+  bool sync_acks_ = false;        // a WAL is open: answers wait for it (AckGate), in every mode
+  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed with sync_acks_
+  uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
+  // Sessions with s.logged. Written by this thread only, read by others (may_persist: why relaxed
+  // suffices is explained there).
+  std::atomic<uint32_t> persistent_sessions_{0};
+  std::atomic<bool> wal_failed_{false};
+  std::thread snapshot_thread_;
+  std::atomic<bool> snapshot_done_{false};
+  std::string snapshot_error_;       // written by the snapshot thread before snapshot_done_
+  uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
+  uint64_t snapshot_records_ = 0;    // wal_->stats().records then
+  int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
+  uint64_t next_wal_seq_ = 1;        // no file of this shard is numbered this or higher
+  uint64_t wal_reopen_seq_ = 0;      // the snapshot a reopening of the log is writing (0: none)
+  uint64_t wal_reopen_covered_ = 0;  // the records that snapshot holds (appended_seq then)
+  int64_t next_wal_reopen_ms_ = 0;
+  int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
+  bool wal_failure_logged_ = false;
+  struct SharedGroup {
+    SharedKeyPtr key;
+    std::vector<std::pair<Session*, SubOptions>> members;
+    size_t next = 0;  // round robin
+  };
+  std::map<SharedKey, SharedGroup> shared_;
+  // Round robin over member shards, as publisher: an entry per group published to, dropped by
+  // SweepSharedRoundRobin once the group has no member on any shard.
+  std::map<SharedKey, uint32_t> shared_rr_;
+  SharedKey shared_rr_sweep_from_;             // where the next slice of the sweep begins
+  std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
+  int64_t next_tick_ms_ = 0;
+  int64_t next_touch_ms_ = 0;
+  int64_t next_sys_ms_ = 0;
+  int64_t started_ms_ = 0;
+  double load_in_1min_ = 0, load_out_1min_ = 0;  // $SYS load averages (messages per minute)
+  uint64_t last_in_ = 0, last_out_ = 0;
+  uint64_t assigned_ids_ = 0;
+  ShardStats stats_;
+};
+
+template <typename R>
+void Shard::Log(const R& record) {
+  if (wal_ != nullptr) (void)wal_->Append(record);
+}
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_SHARD_H_

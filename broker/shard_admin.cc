@@ -1,0 +1,196 @@
+// A shard's answers to the admin shard (REST API): sessions, subscriptions, publishing, retained
+// messages and metrics. Runs on the shard's thread, as tasks posted by broker/admin_bridge.cc.
+#include <fmt/format.h>
+
+#include "admin_api/broker_hooks.h"
+#include "base/log.h"
+#include "broker/broker.h"
+#include "broker/shard.h"
+#include "proto/topic.h"
+
+namespace ringmq::broker {
+
+void Shard::CollectSessions(const admin_api::Selector& sel,
+                            std::vector<admin_api::SessionInfo>* out) {
+  for (const auto& [id, s] : sessions_) {
+    if (!sel.Contains(id)) continue;
+    admin_api::SessionInfo i;
+    i.client_id = id;
+    i.connected = s->connection != nullptr;
+    i.protocol_version = static_cast<uint8_t>(s->version);
+    i.clean = s->clean_start;
+    i.expiry_interval = s->expiry_interval_s;
+    i.token_id = s->owner_token_id;
+    i.shard = id_;
+    i.subscriptions = s->subscriptions().size();
+    i.queued = s->queued_count();
+    i.inflight = s->inflight_count();
+    if (const Connection* c = s->connection) {
+      i.keep_alive = c->keep_alive_s;
+      i.peer = c->peer;
+      i.connected_since = c->connected_unix;
+    }
+    out->push_back(std::move(i));
+  }
+}
+
+void Shard::DeleteSessions(const admin_api::Selector& sel, std::vector<std::string>* out) {
+  std::vector<Session*> doomed;
+  for (const auto& [id, s] : sessions_) {
+    if (sel.Contains(id)) doomed.push_back(s.get());
+  }
+  // A close is queued (it publishes a will and ends the session, whose deliveries could otherwise
+  // close and destroy sessions still in `doomed`); destroying an offline session only delivers.
+  for (Session* s : doomed) {
+    out->push_back(s->client_id());
+    s->expiry_interval_s = 0;  // the session ends with its connection
+    if (s->connection != nullptr) {
+      QueueClose(*s->connection, proto::ReasonCode::kAdministrativeAction,
+                 "session deleted over the REST API");
+    } else {
+      DestroySession(*s);
+    }
+  }
+}
+
+void Shard::CollectSubscriptions(const admin_api::Selector& sel,
+                                 std::vector<admin_api::SubscriptionInfo>* out) {
+  for (const auto& [id, s] : sessions_) {
+    if (!sel.Contains(id)) continue;
+    for (const auto& [filter, sub] : s->subscriptions()) {
+      admin_api::SubscriptionInfo i;
+      i.client_id = id;
+      i.filter = filter;
+      i.qos = sub.options.qos;
+      i.no_local = sub.options.no_local;
+      i.retain_as_published = sub.options.retain_as_published;
+      i.retain_handling = sub.options.retain_handling;
+      i.subscription_id = sub.options.subscription_id;
+      i.effective = sub.effective;
+      out->push_back(std::move(i));
+    }
+  }
+}
+
+void Shard::PublishFromAdmin(const admin_api::MqttMessage& m) {
+  auto msg = std::make_shared<route::Message>();
+  msg->topic = m.topic;
+  msg->payload = m.payload;
+  msg->qos = m.qos;
+  msg->retain = m.retain;
+  msg->payload_format_indicator = m.payload_format_indicator;
+  if (!m.content_type.empty()) msg->content_type = m.content_type;
+  if (!m.response_topic.empty()) msg->response_topic = m.response_topic;
+  if (!m.correlation_data.empty()) msg->correlation_data = m.correlation_data;
+  msg->user_properties = m.user_properties;
+  if (m.message_expiry_interval) {
+    msg->expires_at_ms = NowMs() + int64_t{*m.message_expiry_interval} * 1000;
+  }
+  stats_.messages_in.Add();
+  Publish(std::move(msg));
+}
+
+void Shard::CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out) {
+  const int64_t now = NowMs();
+  for (const auto& [topic, m] : retained_) {
+    if (Expired(*m, now) || !proto::Matches(filter, topic)) continue;
+    admin_api::MqttMessage r;
+    r.topic = topic;
+    r.payload = m->payload;
+    r.qos = m->qos;
+    r.retain = true;
+    r.payload_format_indicator = m->payload_format_indicator;
+    if (m->content_type) r.content_type = *m->content_type;
+    if (m->response_topic) r.response_topic = *m->response_topic;
+    if (m->correlation_data) r.correlation_data = *m->correlation_data;
+    r.user_properties = m->user_properties;
+    if (m->expires_at_ms != 0) {
+      r.message_expiry_interval = static_cast<uint32_t>((m->expires_at_ms - now + 999) / 1000);
+    }
+    out->push_back(std::move(r));
+  }
+}
+
+void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* out) {
+  for (auto it = retained_.begin(); it != retained_.end();) {
+    if (proto::Matches(filter, it->first)) {
+      out->push_back(it->first);
+      Log(wal::WalRetainedCleared{it->first});
+      it = retained_.Erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Shard::CollectMetrics(base::MetricsText* out) {
+  // On this shard's thread: its own state is exact; other shards' ring indices are read with the
+  // ordering SpscRing::SizeApprox documents.
+  const std::string shard = fmt::format("shard=\"{}\"", id_);
+  size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0;
+  for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
+  for (const auto& [id, s] : sessions_) {
+    subscriptions += s->subscriptions().size();
+    queued += s->queued_count();
+    inflight += s->inflight_count();
+  }
+  out->Add(base::Metric::kConnections, shard, connected);
+  out->Add(base::Metric::kConnectsTotal, shard, stats_.connections.Get());
+  out->Add(base::Metric::kSessions, shard, sessions_.size());
+  out->Add(base::Metric::kSubscriptions, shard, subscriptions);
+  out->Add(base::Metric::kRetained, shard, retained_.size());
+  out->Add(base::Metric::kQueued, shard, queued);
+  out->Add(base::Metric::kInflight, shard, inflight);
+  out->Add(base::Metric::kMessagesIn, shard, stats_.messages_in.Get());
+  out->Add(base::Metric::kMessagesOut, shard, stats_.messages_out.Get());
+  out->Add(base::Metric::kBytesIn, shard, stats_.bytes_in.Get());
+  out->Add(base::Metric::kBytesOut, shard, stats_.bytes_out.Get());
+  const std::pair<const char*, const base::Counter*> drops[] = {
+      {"qos0_output_full", &stats_.dropped_qos0},
+      {"queue_full", &stats_.dropped_queue_full},
+      {"no_shared_member", &stats_.dropped_no_member},
+      {"cross_shard_backlog", &stats_.dropped_cross_shard},
+      {"rate_limited", &stats_.dropped_rate_limited},
+      {"not_authorized", &stats_.dropped_not_authorized},
+      {"acl", &stats_.dropped_acl},
+  };
+  for (const auto& [reason, counter] : drops) {
+    out->Add(base::Metric::kDropped, fmt::format("{},reason=\"{}\"", shard, reason),
+             counter->Get());
+  }
+  const std::pair<const char*, const base::Counter*> refusals[] = {
+      {"max_connections", &stats_.refused_max_connections},
+      {"max_connections_per_token", &stats_.refused_max_connections_per_token},
+      {"max_retained_bytes", &stats_.refused_max_retained_bytes},
+      {"wal_failed", &stats_.unacknowledged_not_durable},
+  };
+  for (const auto& [reason, counter] : refusals) {
+    out->Add(base::Metric::kRefused, fmt::format("{},reason=\"{}\"", shard, reason),
+             counter->Get());
+  }
+  out->Add(base::Metric::kRetainedBytes, shard, retained_.bytes());
+  out->Add(base::Metric::kSharedRoundRobin, shard, shared_rr_.size());
+  if (id_ == 0) {
+    // Broker-wide: what max_connections and max_retained_bytes are checked against.
+    out->Add(base::Metric::kClientsCounted, "", broker_.connection_quota().total());
+    out->Add(base::Metric::kRetainedBytesTotal, "", broker_.retained_quota().total());
+    // Process-wide: log lines lost because stderr was not read fast enough (base/log.h).
+    out->Add(base::Metric::kLogLinesDropped, "", base::LogLinesDropped());
+  }
+  const ShardRings& rings = broker_.rings();
+  for (uint16_t to = 0; to < broker_.shard_count(); ++to) {
+    if (to == id_) continue;
+    const std::string pair = fmt::format("from=\"{}\",to=\"{}\"", id_, to);
+    out->Add(base::Metric::kRingMessages, pair, rings.SizeApprox(id_, to));
+    out->Add(base::Metric::kOutboxMessages, pair, to < outbox_.size() ? outbox_[to].size() : 0);
+  }
+  out->AddHistogram(base::Metric::kLoopTurn, shard, stats_.loop_turn.Read());
+  static const wal::WalWriter::Stats kNoWal;
+  const wal::WalWriter::Stats& wal = wal_ != nullptr ? wal_->stats() : kNoWal;
+  out->Add(base::Metric::kWalRecords, shard, wal.records);
+  out->Add(base::Metric::kWalBytes, shard, wal.bytes);
+  out->Add(base::Metric::kWalSyncs, shard, wal.syncs);
+  out->AddHistogram(base::Metric::kWalFsync, shard, wal.fsync.Read());
+}
+
+}  // namespace ringmq::broker

@@ -1,0 +1,63 @@
+// ShardMsg: what one shard sends another through the RingMatrix (DESIGN.md section 2). Each message
+// is moved into the ring by the sender and out of it by the receiver, which then owns it.
+// Thread-safety: a value type; its MessagePtr payload is immutable and reference-counted.
+#ifndef RINGMQ_BROKER_SHARD_MSG_H_
+#define RINGMQ_BROKER_SHARD_MSG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/session.h"
+#include "net/tls.h"
+#include "net/websocket.h"
+#include "route/message.h"
+
+namespace ringmq::broker {
+
+// A connection whose CONNECT was read by another shard than the client id's home shard.
+struct Handoff {
+  int fd = -1;
+  std::string peer;
+  std::vector<uint8_t> bytes;      // everything read so far, starting with the CONNECT packet
+  std::string assigned_client_id;  // MQTT 5 empty client id: the id assigned by the first shard
+  std::unique_ptr<net::TlsSession> tls;  // transports move with the connection
+  std::unique_ptr<net::WebSocketSession> ws;
+  std::vector<uint8_t> pending_out;  // transport bytes the first shard had not sent yet
+};
+
+// "Send me the retained messages matching `filter`" and its answer.
+struct RetainQuery {
+  std::string filter;      // without any $share prefix
+  std::string client_id;   // the subscriber, on the asking shard
+  std::string sub_filter;  // the subscription's full filter, to check it still exists
+  SubOptions options;
+  std::vector<route::MessagePtr> matches;  // filled by the answering shard
+};
+
+struct ShardMsg {
+  enum class Kind : uint8_t {
+    kDeliver,        // msg: match the local trie and deliver
+    kDeliverShared,  // msg + shared: deliver to one local member of the shared subscription
+    kRetain,         // msg: store (or clear, empty payload) in this shard's retained partition
+    kHandoff,        // handoff: adopt this connection
+    kRetainQuery,    // query: find matches, answer with kRetainReply
+    kRetainReply,    // query: deliver the matches to the subscriber
+    kDurable,        // count: the first `count` messages flagged `durable` are durable here
+  };
+  Kind kind = Kind::kDeliver;
+  uint16_t from = 0;
+  route::MessagePtr msg;
+  std::unique_ptr<Handoff> handoff;
+  std::unique_ptr<RetainQuery> query;
+  SharedKeyPtr shared;
+  // kDeliver / kDeliverShared / kRetain: the sender holds a PUBACK until this shard confirms
+  // (kDurable) that the records the message caused are durable (broker/ack_gate.h).
+  bool durable = false;
+  uint64_t count = 0;  // kDurable
+};
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_SHARD_MSG_H_
