@@ -77,7 +77,7 @@ std::string_view NextField(std::string_view& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  if (base::IsValidMqttUtf8(in) != ReferenceUtf8(in)) abort();
+  if (ringmq::base::IsValidMqttUtf8(in) != ReferenceUtf8(in)) abort();
   const std::string_view fa = NextField(in);
   const std::string_view fb = NextField(in);
   const std::string_view topic = NextField(in);
