@@ -46,7 +46,7 @@ TEST(AdminBridge, CallsToStoppedShardsAnswer503) {
   char tmpl[] = "/tmp/ringmq-bridge-test-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   Config config;
-  config.listeners.push_back(Listener{"mqtt", "127.0.0.1", 0, ""});
+  config.listeners.push_back(Listener{Scheme::kMqtt, "127.0.0.1", 0, ""});
   config.shards = 2;
   config.data_dir = dir;
   config.sys_interval_s = 0;

@@ -57,8 +57,9 @@ bool Broker::Start(std::string* error) {
       shards_[i]->AddListener(fd);
     }
     const bool v6 = l.host.find(':') != std::string::npos;
-    announced.push_back(l.scheme + "://" + (v6 ? "[" + l.host + "]" : l.host) + ":" +
-                        std::to_string(port) + (l.websocket() ? l.path : ""));
+    announced.push_back(SchemeName(l.scheme) + std::string("://") +
+                        (v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(port) +
+                        (l.websocket() ? l.path : ""));
   }
   // Each shard creates its io_uring on its own thread (the single issuer) and reports back.
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 #include <ostream>
 #include <set>
 #include <thread>
@@ -13,6 +14,46 @@
 #include "base/log.h"
 
 namespace ringmq::broker {
+namespace {
+
+// The names of each enum setting, as the file and the flags spell them.
+template <typename E>
+using Names = std::map<std::string, E>;
+const Names<Scheme> kSchemes = {
+    {"mqtt", Scheme::kMqtt}, {"mqtts", Scheme::kMqtts}, {"ws", Scheme::kWs}, {"wss", Scheme::kWss}};
+const Names<QueueFullPolicy> kQueueFullPolicies = {{"drop-new", QueueFullPolicy::kDropNew},
+                                                   {"drop-oldest", QueueFullPolicy::kDropOldest},
+                                                   {"disconnect", QueueFullPolicy::kDisconnect}};
+const Names<wal::WalDurability> kDurabilities = {{"sync", wal::WalDurability::kSync},
+                                                 {"batch", wal::WalDurability::kBatch},
+                                                 {"none", wal::WalDurability::kNone}};
+
+template <typename E>
+const char* NameOf(const Names<E>& names, E value) {
+  for (const auto& [name, v] : names) {
+    if (v == value) return name.c_str();
+  }
+  return "?";
+}
+
+// "a, b or c", for error messages.
+template <typename E>
+std::string OneOf(const Names<E>& names) {
+  std::string out;
+  size_t i = 0;
+  for (const auto& entry : names) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += entry.first;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* SchemeName(Scheme s) { return NameOf(kSchemes, s); }
+const char* QueueFullPolicyName(QueueFullPolicy p) { return NameOf(kQueueFullPolicies, p); }
+const char* DurabilityName(wal::WalDurability d) { return NameOf(kDurabilities, d); }
 
 bool ParseListener(const std::string& url, Listener* out, std::string* error) {
   const size_t sep = url.find("://");
@@ -21,11 +62,12 @@ bool ParseListener(const std::string& url, Listener* out, std::string* error) {
     return false;
   }
   Listener l;
-  l.scheme = url.substr(0, sep);
-  if (l.scheme != "mqtt" && l.scheme != "mqtts" && l.scheme != "ws" && l.scheme != "wss") {
-    *error = "listener scheme '" + l.scheme + "' is not supported (mqtt, mqtts, ws, wss)";
+  const auto scheme = kSchemes.find(url.substr(0, sep));
+  if (scheme == kSchemes.end()) {
+    *error = "listener scheme '" + url.substr(0, sep) + "' is not supported (mqtt, mqtts, ws, wss)";
     return false;
   }
+  l.scheme = scheme->second;
   std::string rest = url.substr(sep + 3);
   if (size_t slash = rest.find('/'); slash != std::string::npos) {
     l.path = rest.substr(slash);
@@ -52,7 +94,7 @@ bool ParseListener(const std::string& url, Listener* out, std::string* error) {
     return false;
   }
   l.port = static_cast<uint16_t>(p);
-  if ((l.scheme == "ws" || l.scheme == "wss") && l.path.empty()) l.path = "/mqtt";
+  if (l.websocket() && l.path.empty()) l.path = "/mqtt";
   *out = l;
   return true;
 }
@@ -74,6 +116,19 @@ class TomlReader {
       *setting = *v;
     } else if (error_.empty()) {
       error_ = std::string("setting '") + key + "' has the wrong type";
+    }
+  }
+  // An enum setting, given by one of `names`.
+  template <typename E>
+  void Get(const char* key, const Names<E>& names, E* setting) {
+    std::string name;
+    Get(key, &name);
+    if (name.empty()) return;
+    if (auto it = names.find(name); it != names.end()) {
+      *setting = it->second;
+    } else if (error_.empty()) {
+      error_ =
+          std::string("setting '") + key + "' must be " + OneOf(names) + ", not '" + name + "'";
     }
   }
   void Known(const char* key) { known_.insert(key); }
@@ -134,10 +189,10 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("max_publish_bytes_rate", &c->max_publish_bytes_rate);
   r.Get("max_subscriptions", &c->max_subscriptions);
   r.Get("max_message_expiry", &c->max_message_expiry);
-  r.Get("queue_full_policy", &c->queue_full_policy);
+  r.Get("queue_full_policy", kQueueFullPolicies, &c->queue_full_policy);
   r.Get("connect_timeout", &c->connect_timeout_s);
   r.Get("sys_interval", &c->sys_interval_s);
-  r.Get("durability", &c->durability);
+  r.Get("durability", kDurabilities, &c->durability);
   r.Get("wal_batch_ms", &c->wal_batch_ms);
   r.Get("snapshot_interval", &c->snapshot_interval_s);
   r.Get("snapshot_log_bytes", &c->snapshot_log_bytes);
@@ -235,10 +290,10 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
                  "Cap on message expiry intervals, seconds (0: no cap)");
   app.add_option("--queue-full-policy", c.queue_full_policy,
                  "When a session queue is full: drop-new, drop-oldest or disconnect")
-      ->check(CLI::IsMember({"drop-new", "drop-oldest", "disconnect"}));
+      ->transform(CLI::CheckedTransformer(kQueueFullPolicies));
   app.add_option("--durability", c.durability,
                  "Persistent sessions and retained messages: sync, batch or none")
-      ->check(CLI::IsMember({"sync", "batch", "none"}));
+      ->transform(CLI::CheckedTransformer(kDurabilities));
   app.add_flag("--recover-strict", c.recover_strict,
                "Refuse to start when the write-ahead log is corrupt");
   app.add_option("--sys-interval", c.sys_interval_s,
@@ -275,7 +330,7 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
       *exit_code = 2;
       return false;
     }
-    if ((l.scheme == "mqtts" || l.scheme == "wss") && (c.tls_cert.empty() || c.tls_key.empty())) {
+    if (l.tls() && (c.tls_cert.empty() || c.tls_key.empty())) {
       err << "ringmq: " << url << " needs --tls-cert and --tls-key\n";
       *exit_code = 2;
       return false;
@@ -294,12 +349,6 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
     return false;
   }
   if (c.max_packet_size < 16) c.max_packet_size = 16;
-  if (c.queue_full_policy != "drop-new" && c.queue_full_policy != "drop-oldest" &&
-      c.queue_full_policy != "disconnect") {
-    err << "ringmq: queue_full_policy must be drop-new, drop-oldest or disconnect\n";
-    *exit_code = 2;
-    return false;
-  }
   if (c.rest_max_connections == 0 || c.rest_header_timeout_s == 0 || c.rest_body_timeout_s == 0) {
     err << "ringmq: rest_max_connections, rest_header_timeout and rest_body_timeout must be "
            "at least 1\n";

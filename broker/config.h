@@ -9,15 +9,31 @@
 #include <string>
 #include <vector>
 
+#include "wal/durability.h"
+
 namespace ringmq::broker {
 
+// Settings with a fixed set of values are parsed into these enums when loaded (the names are the
+// ones of the file and the flags); nothing compares setting strings later.
+enum class Scheme : uint8_t {
+  kMqtt,   // mqtt://   TCP
+  kMqtts,  // mqtts://  TLS
+  kWs,     // ws://     WebSocket
+  kWss,    // wss://    WebSocket over TLS
+};
+const char* SchemeName(Scheme s);  // "mqtt", "mqtts", "ws", "wss"
+
+enum class QueueFullPolicy : uint8_t { kDropNew, kDropOldest, kDisconnect };
+const char* QueueFullPolicyName(QueueFullPolicy p);  // "drop-new", "drop-oldest", "disconnect"
+const char* DurabilityName(wal::WalDurability d);    // "sync", "batch", "none"
+
 struct Listener {
-  std::string scheme;  // "mqtt", "mqtts" (TLS), "ws" (WebSocket), "wss" (WebSocket over TLS)
-  std::string host;    // as given: "0.0.0.0", "127.0.0.1", "::"
-  uint16_t port = 0;   // 0 picks a free port
-  std::string path;    // WebSocket path, default "/mqtt" ("/" is accepted too)
-  bool tls() const { return scheme == "mqtts" || scheme == "wss"; }
-  bool websocket() const { return scheme == "ws" || scheme == "wss"; }
+  Scheme scheme = Scheme::kMqtt;
+  std::string host;   // as given: "0.0.0.0", "127.0.0.1", "::"
+  uint16_t port = 0;  // 0 picks a free port
+  std::string path;   // WebSocket path, default "/mqtt" ("/" is accepted too)
+  bool tls() const { return scheme == Scheme::kMqtts || scheme == Scheme::kWss; }
+  bool websocket() const { return scheme == Scheme::kWs || scheme == Scheme::kWss; }
 };
 
 struct Config {
@@ -58,12 +74,13 @@ struct Config {
   uint32_t max_publish_bytes_rate = 0;    // PUBLISH bytes per second per connection, 0: unlimited
   uint32_t max_subscriptions = 1000;      // per session, 0: unlimited
   uint32_t max_message_expiry = 0;        // seconds; longer (or no) expiry is capped, 0: no cap
-  std::string queue_full_policy = "drop-new";  // drop-new, drop-oldest, disconnect
-  uint16_t connect_timeout_s = 10;             // from accept to a complete CONNECT
-  std::string durability = "sync";             // WAL: sync (fdatasync every loop turn), batch, none
-  uint32_t wal_batch_ms = 10;                  // durability = batch: flush period
-  uint32_t snapshot_interval_s = 300;          // a shard snapshots at most this long after a change
-  uint64_t snapshot_log_bytes = 64ull << 20;   // ... or once this much log was written since
+  QueueFullPolicy queue_full_policy = QueueFullPolicy::kDropNew;
+  uint16_t connect_timeout_s = 10;  // from accept to a complete CONNECT
+  // WAL: sync (fdatasync every loop turn), batch, none.
+  wal::WalDurability durability = wal::WalDurability::kSync;
+  uint32_t wal_batch_ms = 10;                 // durability = batch: flush period
+  uint32_t snapshot_interval_s = 300;         // a shard snapshots at most this long after a change
+  uint64_t snapshot_log_bytes = 64ull << 20;  // ... or once this much log was written since
   bool recover_strict = false;     // refuse to start on a corrupt WAL instead of skipping it
   uint32_t sys_interval_s = 10;    // $SYS/broker/... publication period, 0: off
   uint16_t max_keepalive = 65535;  // seconds; clients asking for more are told this

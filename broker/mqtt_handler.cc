@@ -438,7 +438,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
   Session* s;
   if (it == sessions_.end()) {
     auto owned = std::make_unique<Session>(client_id, cfg.max_queued_messages,
-                                           cfg.queue_full_policy == "drop-oldest"
+                                           cfg.queue_full_policy == QueueFullPolicy::kDropOldest
                                                ? Session::QueuePolicy::kDropOldest
                                                : Session::QueuePolicy::kDropNew);
     s = owned.get();

@@ -416,9 +416,7 @@ wal::WalWriterOptions Shard::WalOptions() const {
   wal::WalWriterOptions o;
   o.dir = WalDir();
   o.shard = id_;
-  o.durability = cfg_.durability == "none"    ? wal::WalDurability::kNone
-                 : cfg_.durability == "batch" ? wal::WalDurability::kBatch
-                                              : wal::WalDurability::kSync;
+  o.durability = cfg_.durability;
   o.batch_interval_ms = cfg_.wal_batch_ms;
   return o;
 }

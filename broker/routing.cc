@@ -97,7 +97,7 @@ void Shard::Deliver(Session& s, Delivery d) {
   if (!queued) {
     if (qos == 0) return;
     stats_.dropped_queue_full.Add();
-    if (c != nullptr && cfg_.queue_full_policy == "disconnect") {
+    if (c != nullptr && cfg_.queue_full_policy == QueueFullPolicy::kDisconnect) {
       // Not now: closing publishes the will and may end the session, while the caller may be
       // walking a match list (DeliverLocal) or the sessions (Tick, DestroySession).
       QueueClose(*c, ReasonCode::kQuotaExceeded, "session queue full");

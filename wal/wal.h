@@ -65,6 +65,7 @@
 
 #include "base/metrics.h"
 #include "net/ring.h"
+#include "wal/durability.h"
 #include "wal/wal_records.h"
 
 namespace ringmq::wal {
@@ -75,12 +76,6 @@ enum class WalLink : uint32_t;  // wal/internal/wal_file.h
 
 // Every mode writes each loop turn's records to the kernel, so a crash of the process loses
 // nothing written; they differ in what a crash of the machine (power loss, kernel panic) can lose.
-enum class WalDurability : uint8_t {
-  kSync,   // fdatasync after every write; PUBACK waits for durable_seq()
-  kBatch,  // fdatasync at most every batch_interval_ms; PUBACK waits for written_seq()
-  kNone,   // never fdatasync; PUBACK waits for written_seq()
-};
-
 struct WalWriterOptions {
   std::string dir;  // created if missing
   uint16_t shard = 0;

@@ -1,0 +1,119 @@
+// LoadConfig: enum settings are parsed once, from flags or the file, and a bad value is refused
+// with a message naming the accepted ones.
+#include "broker/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ringmq::broker {
+namespace {
+
+struct Loaded {
+  bool ok = false;
+  int exit_code = 0;
+  Config config;
+  std::string errors;
+};
+
+Loaded Load(std::vector<std::string> args) {
+  args.insert(args.begin(), "ringmq");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  Loaded l;
+  std::ostringstream err;
+  l.ok = LoadConfig(static_cast<int>(argv.size()), argv.data(), &l.config, &l.exit_code, err);
+  l.errors = err.str();
+  return l;
+}
+
+// A TOML file with `text`, removed at the end of the test.
+class TomlFile {
+ public:
+  explicit TomlFile(const std::string& text) {
+    char tmpl[] = "/tmp/ringmq-config-test-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    path_ = tmpl;
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+  ~TomlFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(Config, Defaults) {
+  Loaded l = Load({});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.queue_full_policy, QueueFullPolicy::kDropNew);
+  EXPECT_EQ(l.config.durability, wal::WalDurability::kSync);
+  ASSERT_EQ(l.config.listeners.size(), 1u);
+  EXPECT_EQ(l.config.listeners[0].scheme, Scheme::kMqtt);
+}
+
+TEST(Config, EnumFlagsAreParsed) {
+  Loaded l = Load({"--queue-full-policy", "disconnect", "--durability", "batch", "--listen",
+                   "ws://127.0.0.1:0"});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.queue_full_policy, QueueFullPolicy::kDisconnect);
+  EXPECT_EQ(l.config.durability, wal::WalDurability::kBatch);
+  EXPECT_EQ(l.config.listeners[0].scheme, Scheme::kWs);
+  EXPECT_TRUE(l.config.listeners[0].websocket());
+  EXPECT_FALSE(l.config.listeners[0].tls());
+  EXPECT_EQ(l.config.listeners[0].path, "/mqtt");
+}
+
+TEST(Config, BadEnumFlagIsRefused) {
+  Loaded l = Load({"--durability", "fast"});
+  EXPECT_FALSE(l.ok);
+  EXPECT_NE(l.exit_code, 0);
+  EXPECT_NE(l.errors.find("fast"), std::string::npos) << l.errors;
+}
+
+TEST(Config, EnumSettingsOfTheFile) {
+  TomlFile f("durability = \"none\"\nqueue_full_policy = \"drop-oldest\"\n");
+  Loaded l = Load({"--config", f.path()});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.durability, wal::WalDurability::kNone);
+  EXPECT_EQ(l.config.queue_full_policy, QueueFullPolicy::kDropOldest);
+  // Flags override the file.
+  l = Load({"--config", f.path(), "--durability", "sync"});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.durability, wal::WalDurability::kSync);
+}
+
+// Before enums, a misspelt durability in the file was taken as "sync" without a word.
+TEST(Config, BadEnumInTheFileIsRefused) {
+  TomlFile f("durability = \"fast\"\n");
+  Loaded l = Load({"--config", f.path()});
+  EXPECT_FALSE(l.ok);
+  EXPECT_NE(l.errors.find("setting 'durability' must be batch, none or sync, not 'fast'"),
+            std::string::npos)
+      << l.errors;
+}
+
+TEST(Config, Names) {
+  EXPECT_STREQ(SchemeName(Scheme::kWss), "wss");
+  EXPECT_STREQ(QueueFullPolicyName(QueueFullPolicy::kDropOldest), "drop-oldest");
+  EXPECT_STREQ(DurabilityName(wal::WalDurability::kBatch), "batch");
+}
+
+TEST(Config, UnknownSchemeIsRefused) {
+  Listener l;
+  std::string error;
+  EXPECT_FALSE(ParseListener("quic://127.0.0.1:1", &l, &error));
+  EXPECT_NE(error.find("quic"), std::string::npos);
+  ASSERT_TRUE(ParseListener("mqtts://[::1]:8883", &l, &error)) << error;
+  EXPECT_EQ(l.scheme, Scheme::kMqtts);
+  EXPECT_EQ(l.host, "::1");
+  EXPECT_TRUE(l.tls());
+}
+
+}  // namespace
+}  // namespace ringmq::broker
