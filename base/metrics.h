@@ -1,14 +1,15 @@
 // What shards count and how /metrics shows it (doc/rest-api.md lists the families).
 //
-//   Counter           a 64-bit statistic with one writer thread (its shard) and any readers.
+//   Counter           a 64-bit count that only grows, one writer thread (its shard), any readers.
+//   Gauge             a 64-bit value that is set (a size, a number of connections), same threads.
 //   LatencyHistogram  fixed buckets (10us .. 50ms, +Inf) of Counters plus a sum: one Observe per
 //                     loop turn or fdatasync, no lock, no allocation.
 //   MetricsText       the Prometheus text of one scrape, kept per family so that the samples of
 //                     every shard end up grouped under one HELP and one TYPE line each, as the
 //                     text format requires.
 //
-// Thread-safety: Counter and LatencyHistogram have a single writer; readers on other threads load
-// relaxed and may see a slightly old value (a histogram read concurrently with its writer may
+// Thread-safety: Counter, Gauge and LatencyHistogram have a single writer; readers on other threads
+// load relaxed and may see a slightly old value (a histogram read concurrently with its writer may
 // be off by the observations in progress; read on the writer's thread it is exact). MetricsText is
 // a plain value.
 #ifndef RINGMQ_BASE_METRICS_H_
@@ -31,6 +32,15 @@ class Counter {
   void Add(uint64_t n = 1) {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// A value its writer sets (Prometheus "gauge"); the same threading as Counter.
+class Gauge {
+ public:
   void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
   uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
 

@@ -15,6 +15,17 @@ size_t Count(const std::string& s, const std::string& what) {
   return n;
 }
 
+TEST(Metrics, CounterGrowsGaugeIsSet) {
+  Counter c;
+  c.Add();
+  c.Add(41);
+  EXPECT_EQ(c.Get(), 42u);
+  Gauge g;
+  g.Set(7);
+  g.Set(3);
+  EXPECT_EQ(g.Get(), 3u);
+}
+
 TEST(LatencyHistogram, BucketsByUpperBound) {
   LatencyHistogram h;
   h.Observe(0);

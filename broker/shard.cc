@@ -139,10 +139,10 @@ void Shard::PublishSys(int64_t now) {
   uint64_t totals[9] = {};
   for (uint16_t i = 0; i < broker_.shard_count(); ++i) {
     const ShardStats& st = broker_.shard(i).stats();
-    const base::Counter* c[9] = {&st.connected, &st.sessions,    &st.subscriptions,
-                                 &st.retained,  &st.messages_in, &st.messages_out,
-                                 &st.bytes_in,  &st.bytes_out,   &st.connections};
-    for (int k = 0; k < 9; ++k) totals[k] += c[k]->Get();
+    const uint64_t v[9] = {st.connected.Get(), st.sessions.Get(),    st.subscriptions.Get(),
+                           st.retained.Get(),  st.messages_in.Get(), st.messages_out.Get(),
+                           st.bytes_in.Get(),  st.bytes_out.Get(),   st.connections.Get()};
+    for (int k = 0; k < 9; ++k) totals[k] += v[k];
   }
   if (started_ms_ == 0) started_ms_ = now;
   // Exponentially weighted one-minute averages of the message rates, per minute (as Mosquitto).

@@ -75,11 +75,11 @@ struct alignas(64) ShardStats {
   base::Counter refused_max_connections;     // CONNECT refused: max_connections
   base::Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
   base::Counter refused_max_retained_bytes;  // retained PUBLISH not stored: max_retained_bytes
-  // Gauges, refreshed every tick.
-  base::Counter connected;
-  base::Counter sessions;
-  base::Counter subscriptions;
-  base::Counter retained;
+  // Refreshed every tick.
+  base::Gauge connected;
+  base::Gauge sessions;
+  base::Gauge subscriptions;
+  base::Gauge retained;
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
