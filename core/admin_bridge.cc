@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/broker.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/shard.h"
 #include "proto/topic.h"
@@ -78,6 +79,8 @@ void AdminBridge::TokenRevoked(const acl::Token& token, rest::RevokeReason reaso
   // sessions a deleted or expired token owns end with it; a disabled one may be enabled again and
   // keeps them (doc/rest-api.md, "Session ownership").
   const bool discard = reason != rest::RevokeReason::kDisabled;
+  LOG_INFO_S(kRest, "token {} {}: closing its MQTT connections{}", token.id,
+             rest::RevokeReasonName(reason), discard ? " and discarding its sessions" : "");
   broker_.ForEachShard([key = token.key, id = token.id, discard](Shard& s) {
     s.RevokeToken(key, id, proto::ReasonCode::kNotAuthorized, discard);
   });

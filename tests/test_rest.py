@@ -49,7 +49,7 @@ class SlowClients(BrokerTest):
         self.clients = []
 
     def test_half_sent_requests_do_not_lock_out_the_operator(self):
-        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user"})
+        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user", "ttl": 3600})
         self.assertEqual(status, 200, reply)
         user = reply["result"][0]["id"]
         # More half-sent requests than the connection limit, all still within their deadline.
@@ -133,7 +133,7 @@ class RestDetails(BrokerTest):
         s.close()
 
     def test_delete_with_bad_fields_deletes_nothing(self):
-        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user"})
+        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user", "ttl": 3600})
         self.assertEqual(status, 200, reply)
         user = reply["result"][0]["id"]
         status, _ = self.broker.rest("DELETE", "/platform/tokens/%d?fields=nonsense" % user)
