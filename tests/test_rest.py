@@ -123,10 +123,10 @@ class RestDetails(BrokerTest):
         s.close()
         s = rest_socket(self.broker)
         s.sendall(("POST /platform/tokens?fields=info HTTP/1.1\r\nAuthorization: Bearer %s\r\n"
-                   "Expect: 100-continue\r\nContent-Length: 12\r\n\r\n"
+                   "Expect: 100-continue\r\nContent-Length: 21\r\n\r\n"
                    % self.broker.master_token).encode())
         self.assertEqual(s.recv(64), b"HTTP/1.1 100 Continue\r\n\r\n")
-        s.sendall(b'{"info":"e"}')
+        s.sendall(b'{"info":"e","ttl":60}')
         status, head, body = read_response(s)
         self.assertEqual(status, 200, head)
         self.assertEqual(body, '{"result":[{"info":"e"}]}')
