@@ -74,9 +74,9 @@ bool MergePatchObject(std::string_view target, std::string_view patch, std::stri
     return false;
   }
   object target_object;
-  if (!target.empty() && target_parser.parse(target.data(), target.size())
-                                 .get_object()
-                                 .get(target_object) != simdjson::SUCCESS) {
+  if (!target.empty() &&
+      target_parser.parse(target.data(), target.size()).get_object().get(target_object) !=
+          simdjson::SUCCESS) {
     *error = "merge patch: the target is not a JSON object";
     return false;
   }

@@ -102,8 +102,8 @@ bool GenerateTokenKey(std::string* key) {
   key->clear();
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  constexpr unsigned kSize = sizeof(kAlphabet) - 1;   // 62
-  constexpr unsigned kLimit = 256 / kSize * kSize;    // 248: bytes at or above are rejected
+  constexpr unsigned kSize = sizeof(kAlphabet) - 1;  // 62
+  constexpr unsigned kLimit = 256 / kSize * kSize;   // 248: bytes at or above are rejected
   std::string out;
   out.reserve(kGeneratedKeyChars);
   // 64 bytes give 64 characters 97% of the time; a short batch just draws another one.

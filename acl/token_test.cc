@@ -258,8 +258,8 @@ TEST(TokenJson, ApplyModes) {
   ASSERT_TRUE(Parse(R"({"metadata":{"n":{"x":9}}})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
   EXPECT_EQ(t.metadata, R"({"n":{"x":9}})");
-  ASSERT_TRUE(Parse(R"({"access":{"type":2,"acl":[{"topic":"z","actions":["publish"]}]}})", &u,
-                    &error));
+  ASSERT_TRUE(
+      Parse(R"({"access":{"type":2,"acl":[{"topic":"z","actions":["publish"]}]}})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
   ASSERT_TRUE(Parse(R"({"access":{}})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;

@@ -144,7 +144,8 @@ TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) 
   StartServer();
   ASSERT_FALSE(master_.empty());
   EXPECT_EQ(address_, "127.0.0.1:" + std::to_string(port_));
-  Response r = Request("POST", "/platform/tokens?fields=id,info", R"({"info":"survivor","ttl":3600})");
+  Response r =
+      Request("POST", "/platform/tokens?fields=id,info", R"({"info":"survivor","ttl":3600})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"id":2,"info":"survivor"}]})");
   server_->Stop();
@@ -164,9 +165,9 @@ TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) 
   r = Request("GET", "/platform/tokens/1?fields=key,ttl,expire");
   EXPECT_EQ(r.body, R"({"result":[{"key":")" + master_ + R"(","expire":0,"ttl":0}]})");
   EXPECT_EQ(master_.size(), 64u);
-  EXPECT_EQ(master_.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
-            std::string::npos);
+  EXPECT_EQ(
+      master_.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
+      std::string::npos);
 }
 
 TEST_F(AdminServerTest, MasterKeyFromTheEnvironment) {
@@ -498,7 +499,8 @@ TEST_F(AdminServerTest, ClientThatDoesNotReadIsClosed) {
   // About 1 MB per answer: 800 tokens with a 1000-byte info each.
   const std::string info(1000, 'i');
   std::string body = "[";
-  for (int i = 0; i < 800; ++i) body += std::string(i ? "," : "") + R"({"ttl":60,"info":")" + info + "\"}";
+  for (int i = 0; i < 800; ++i)
+    body += std::string(i ? "," : "") + R"({"ttl":60,"info":")" + info + "\"}";
   body += "]";
   ASSERT_EQ(Request("POST", "/platform/tokens?fields=id", body).status, 200);
   const int fd = Connect(port_);

@@ -100,9 +100,10 @@ TEST_F(ApiTest, Authentication) {
 }
 
 TEST_F(ApiTest, CreateGetFieldsAndSelectors) {
-  HttpResponse r = Call("POST", "/platform/tokens",
-                        R"([{"info":"u1","ttl":60,"access":{"type":2,"acl":[{"uri":"mqtt",)"
-                        R"("topic":"data/1/#","actions":["subscribe"]}]}}, {"info":"u2","expire":2000000}])");
+  HttpResponse r =
+      Call("POST", "/platform/tokens",
+           R"([{"info":"u1","ttl":60,"access":{"type":2,"acl":[{"uri":"mqtt",)"
+           R"("topic":"data/1/#","actions":["subscribe"]}]}}, {"info":"u2","expire":2000000}])");
   ASSERT_EQ(r.status, 200) << r.body;
   auto items = Items(r);
   ASSERT_EQ(items.size(), 2u);
@@ -160,7 +161,8 @@ TEST_F(ApiTest, BadRequestsChangeNothing) {
   EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"metadata":[1]})").status, 400);
   EXPECT_EQ(Call("GET", "/platform/tokens/all").body, before);
   HttpResponse r = Call("POST", "/platform/tokens", R"({"info":"never expires"})");
-  EXPECT_EQ(r.body, R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
+  EXPECT_EQ(r.body,
+            R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
   EXPECT_TRUE(hooks_.events.empty());
 }
 
@@ -252,9 +254,10 @@ TEST_F(ApiTest, UpdatesMayNotDisableTheLastMasterToken) {
 }
 
 TEST_F(ApiTest, PutChangesOnlyTheFieldsSent) {
-  HttpResponse r = Call("POST", "/platform/tokens",
-                        R"({"info":"user 42","ttl":600,"expire":2000000,"metadata":{"u":42},)"
-                        R"("access":{"type":2,"acl":[{"topic":"d/42/#","actions":["subscribe"]}]}})");
+  HttpResponse r =
+      Call("POST", "/platform/tokens",
+           R"({"info":"user 42","ttl":600,"expire":2000000,"metadata":{"u":42},)"
+           R"("access":{"type":2,"acl":[{"topic":"d/42/#","actions":["subscribe"]}]}})");
   ASSERT_EQ(r.status, 200) << r.body;  // id 3
   const acl::Token before = *store_.FindById(3);
   r = Call("PUT", "/platform/tokens/3", R"({"enabled":false})");
@@ -280,7 +283,8 @@ TEST_F(ApiTest, PatchMergesMetadataAndAccess) {
       Call("PATCH", "/platform/tokens/3?fields=metadata", R"({"metadata":{"a":null,"b":{"d":3}}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"metadata":{"b":{"c":2,"d":3}}}]})");
-  r = Call("PATCH", "/platform/tokens/3", R"({"access":{"acl":[{"topic":"y","actions":["subscribe"]}]}})");
+  r = Call("PATCH", "/platform/tokens/3",
+           R"({"access":{"acl":[{"topic":"y","actions":["subscribe"]}]}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(store_.FindById(3)->access.type, acl::AccessType::kAcl);  // type kept
   ASSERT_EQ(store_.FindById(3)->access.acl.size(), 1u);
@@ -297,10 +301,12 @@ TEST_F(ApiTest, PartialSelectorsAnswerTheFoundAndListTheMissing) {
   EXPECT_EQ(r.body, R"({"result":[{"id":3,"info":"x"}],)"
                     R"("errors":[{"code":404,"reason":"token 7 not found"}]})");
   r = Call("PUT", "/platform/tokens/8,3?fields=id", R"({"info":"y"})");
-  EXPECT_EQ(r.body, R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 8 not found"}]})");
+  EXPECT_EQ(r.body,
+            R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 8 not found"}]})");
   r = Call("DELETE", "/platform/tokens/3,9");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 9 not found"}]})");
+  EXPECT_EQ(r.body,
+            R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 9 not found"}]})");
   EXPECT_EQ(store_.FindById(3), nullptr);
   r = Call("DELETE", "/platform/tokens/3");
   EXPECT_EQ(r.status, 404);
@@ -312,7 +318,8 @@ TEST_F(ApiTest, AnUpdateMayNotMakeATokenNeverExpire) {
   const acl::Token before = *store_.FindById(3);
   HttpResponse r = Call("PATCH", "/platform/tokens/3", R"({"ttl":0})");
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.body, R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
+  EXPECT_EQ(r.body,
+            R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
   EXPECT_EQ(*store_.FindById(3), before);
   // Swapping ttl for expire is fine.
   EXPECT_EQ(Call("PUT", "/platform/tokens/3", R"({"ttl":0,"expire":2000000})").status, 200);

@@ -1,8 +1,9 @@
 // libFuzzer target for the token bodies of POST and PUT/PATCH /platform/tokens (acl/token_json.h:
 // ParseTokenUpdates, ApplyTokenUpdate). Input: one control byte (bit 0: POST, which takes an
-// array; bits 1-2: the update mode), then the body. PATCH merges `metadata` into the base's. Every token an update produces must pass
-// ValidateToken (what the token store requires), and its JSON (TokenToJson, the REST answer and
-// the store file's object) must parse back, in a store file, to the same token.
+// array; bits 1-2: the update mode), then the body. PATCH merges `metadata` into the base's. Every
+// token an update produces must pass ValidateToken (what the token store requires), and its JSON
+// (TokenToJson, the REST answer and the store file's object) must parse back, in a store file, to
+// the same token.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
