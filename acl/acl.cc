@@ -25,6 +25,7 @@ std::shared_ptr<const CompiledAcl> CompiledAcl::Compile(const Token& token, uint
   acl->version_ = version;
   acl->token_id_ = token.id;
   acl->expire_ = token.expire;
+  acl->ttl_ = token.ttl;
   acl->max_connections_ = token.max_connections;
   acl->AddEntries(token.access);
   return acl;

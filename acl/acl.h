@@ -41,9 +41,13 @@ class CompiledAcl {
 
   uint64_t version() const { return version_; }
   int64_t token_id() const { return token_id_; }
-  // The token's absolute expiry (0: none), so a shard can refuse a CONNECT without asking the
-  // admin shard; ttl-based expiry is the admin shard's (it sees `accessed`).
+  // The token's absolute expiry (0: none) and ttl (0: none). A token is valid while either holds
+  // (acl/token.h CheckToken); the ttl half is the admin shard's to judge (it sees `accessed`).
   int64_t expire() const { return expire_; }
+  int64_t ttl() const { return ttl_; }
+  // True when the token is certainly expired at `now` without asking the admin shard: its
+  // `expire` passed and it has no ttl that use could keep alive.
+  bool ExpiredAt(int64_t now) const { return expire_ != 0 && now >= expire_ && ttl_ == 0; }
   // The token's own limit of concurrent MQTT connections; 0: the broker's default applies.
   uint32_t max_connections() const { return max_connections_; }
   AccessType type() const { return type_; }
@@ -77,6 +81,7 @@ class CompiledAcl {
   uint64_t version_ = 0;
   int64_t token_id_ = 0;
   int64_t expire_ = 0;
+  int64_t ttl_ = 0;
   uint32_t max_connections_ = 0;
   AccessType type_ = AccessType::kStandard;
   // Publish filters without wildcards, looked up by hash; the others are matched one by one.

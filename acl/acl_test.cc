@@ -36,6 +36,19 @@ TEST(CompiledAcl, StandardAndMasterAllowEverything) {
   EXPECT_EQ(acl->token_id(), 0);
 }
 
+TEST(CompiledAcl, ExpiredAtOnlyWhenNoTtlCanKeepItAlive) {
+  Token t;
+  t.expire = 100;
+  EXPECT_FALSE(CompiledAcl::Compile(t, 1)->ExpiredAt(99));
+  EXPECT_TRUE(CompiledAcl::Compile(t, 1)->ExpiredAt(100));
+  t.ttl = 30;  // expire passed, but use may keep it valid: the admin shard decides
+  EXPECT_EQ(CompiledAcl::Compile(t, 1)->ttl(), 30);
+  EXPECT_FALSE(CompiledAcl::Compile(t, 1)->ExpiredAt(100));
+  t.expire = 0;
+  t.ttl = 0;
+  EXPECT_FALSE(CompiledAcl::Compile(t, 1)->ExpiredAt(1000000));
+}
+
 TEST(CompiledAcl, Publish) {
   auto acl = AclOf({{"data/42/+", kActionPublish},
                     {"cmd/42", kActionPublish},

@@ -9,8 +9,11 @@
 namespace ringmq::acl {
 
 TokenState CheckToken(const Token& token, int64_t now) {
-  if (token.expire != 0 && now >= token.expire) return TokenState::kExpired;
-  if (token.ttl > 0 && now - token.accessed >= token.ttl) return TokenState::kExpired;
+  if (HasExpiry(token)) {
+    const bool by_expire = token.expire != 0 && now < token.expire;
+    const bool by_ttl = token.ttl > 0 && now - token.accessed < token.ttl;
+    if (!by_expire && !by_ttl) return TokenState::kExpired;
+  }
   if (!token.enabled) return TokenState::kDisabled;
   return TokenState::kValid;
 }
@@ -97,19 +100,23 @@ bool ValidateToken(const Token& token, std::string* error) {
 
 bool GenerateTokenKey(std::string* key) {
   key->clear();
-  std::array<unsigned char, 48> bytes;
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return false;
   static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  // 48 bytes = 16 groups of 3 bytes = 64 characters, no padding.
-  key->reserve(64);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    const uint32_t v = uint32_t{bytes[i]} << 16 | uint32_t{bytes[i + 1]} << 8 | bytes[i + 2];
-    key->push_back(kAlphabet[(v >> 18) & 63]);
-    key->push_back(kAlphabet[(v >> 12) & 63]);
-    key->push_back(kAlphabet[(v >> 6) & 63]);
-    key->push_back(kAlphabet[v & 63]);
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  constexpr unsigned kSize = sizeof(kAlphabet) - 1;  // 62
+  constexpr unsigned kLimit = 256 / kSize * kSize;   // 248: bytes at or above are rejected
+  std::string out;
+  out.reserve(kGeneratedKeyChars);
+  // 64 bytes give 64 characters 97% of the time; a short batch just draws another one.
+  std::array<unsigned char, kGeneratedKeyChars> bytes;
+  while (out.size() < kGeneratedKeyChars) {
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return false;
+    for (unsigned char b : bytes) {
+      if (b >= kLimit) continue;
+      out.push_back(kAlphabet[b % kSize]);
+      if (out.size() == kGeneratedKeyChars) break;
+    }
   }
+  *key = std::move(out);
   return true;
 }
 

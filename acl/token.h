@@ -8,7 +8,9 @@
 //
 // Thread-safety: value types and pure functions; GenerateTokenKey uses OpenSSL's thread-safe
 // CSPRNG. Invariants of a Token that passed validation (ValidateToken):
-//   1. key is 16..128 characters of [A-Za-z0-9_-] (URL-safe, usable as an MQTT username).
+//   1. key is 16..128 characters of [A-Za-z0-9_-] (URL-safe, usable as an MQTT username). Keys
+//      the broker generates are 64 characters of [A-Za-z0-9] (flespi's alphabet); '-' and '_'
+//      are accepted for keys of older stores and operator-given keys (RINGMQ_MASTER_TOKEN).
 //   2. expire, ttl, created, accessed are in [0, kMaxTime].
 //   3. metadata is empty (no metadata) or the minified text of one JSON object.
 //   4. access.acl is empty unless access.type == kAcl; every entry has uri "mqtt", a valid
@@ -61,8 +63,8 @@ struct Token {
   std::string key;       // the secret
   std::string info;      // free text
   bool enabled = true;   // a disabled token authenticates nothing, but is kept
-  int64_t expire = 0;    // Unix time after which the token is invalid; 0: never
-  int64_t ttl = 0;       // seconds of non-use after which the token is invalid; 0: no limit
+  int64_t expire = 0;    // Unix time until which the token is valid; 0: unused
+  int64_t ttl = 0;       // seconds after `accessed` until which the token is valid; 0: unused
   int64_t created = 0;   // Unix time
   int64_t accessed = 0;  // Unix time of the last use (REST or MQTT)
   std::string metadata;  // minified JSON object text, or empty
@@ -79,9 +81,15 @@ enum class TokenState {
   kExpired,   // expire passed or unused for ttl seconds: refused, deleted by the store's sweep
 };
 
-// A token is valid while it is enabled, `expire` (if non-zero) is in the future, and, if ttl > 0,
-// fewer than ttl seconds passed since `accessed`. Expiry wins over disabled in the answer.
+// flespi's rule: a token is valid while it is enabled and EITHER `expire` (if non-zero) is in the
+// future OR, if ttl > 0, fewer than ttl seconds passed since `accessed`. A token with neither
+// (HasExpiry false: only the broker's own master token, or one loaded from an older store; the
+// REST API refuses to create one) does not expire. Expiry wins over disabled in the answer.
 TokenState CheckToken(const Token& token, int64_t now);
+// Whether the token has a ttl or an expire, i.e. can expire at all.
+inline bool HasExpiry(const Token& token) { return token.ttl > 0 || token.expire != 0; }
+// The reason the REST API gives when a token would have neither (flespi's wording).
+inline constexpr const char* kMustExpireReason = "a token must expire: set ttl or expire";
 const char* TokenStateName(TokenState state);  // "valid", "disabled", "expired"
 
 // Checks invariants 1-4 (not id/created, which the store assigns). Returns false with *error.
@@ -90,8 +98,11 @@ bool ValidateToken(const Token& token, std::string* error);
 // Validates one ACL entry topic: a valid, non-shared MQTT topic filter of bounded length.
 bool ValidateAclTopic(std::string_view topic, std::string* error);
 
-// A new secret: 48 bytes from OpenSSL's CSPRNG as unpadded base64url, 64 characters. Returns false
-// (and leaves *key empty) only if the CSPRNG fails.
+// A new secret: kGeneratedKeyChars characters of [A-Za-z0-9] drawn uniformly from OpenSSL's
+// CSPRNG (rejection sampling: a byte is used only below 248 = 4 * 62, so every character has the
+// same probability, about 5.95 bits each, 381 bits per key). Returns false (and leaves *key
+// empty) only if the CSPRNG fails.
+inline constexpr size_t kGeneratedKeyChars = 64;
 [[nodiscard]] bool GenerateTokenKey(std::string* key);
 
 // Invariant 1 for a key given by an operator (RINGMQ_MASTER_TOKEN) or a client.

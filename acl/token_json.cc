@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "acl/merge_patch.h"
 #include "base/json.h"
 
 namespace ringmq::acl {
@@ -212,7 +213,10 @@ bool ParseTokenObject(element e, const std::string& path, TokenUpdate* u, Token*
       u->metadata = std::move(text);
       return true;
     }
-    if (key == "access") return ParseAccess(v, p, u, error);
+    if (key == "access") {
+      u->access = true;
+      return ParseAccess(v, p, u, error);
+    }
     if (key == "max_connections") {
       int64_t n = -1;
       if (v.type() != element_type::INT64 || v.get_int64().get(n) != simdjson::SUCCESS) {
@@ -286,21 +290,25 @@ bool ParseTokenUpdates(std::string_view body, bool allow_array, size_t max_items
 
 bool ApplyTokenUpdate(const TokenUpdate& u, UpdateMode mode, Token* token, std::string* error) {
   Token t = *token;
-  if (mode != UpdateMode::kPatch) {
-    t.info.clear();
-    t.enabled = true;
-    t.expire = 0;
-    t.ttl = 0;
-    t.metadata.clear();
-    t.access = Access{};
-    t.max_connections = 0;
-  }
   if (u.info) t.info = *u.info;
   if (u.enabled) t.enabled = *u.enabled;
   if (u.expire) t.expire = *u.expire;
   if (u.ttl) t.ttl = *u.ttl;
-  if (u.metadata) t.metadata = *u.metadata;
+  if (u.metadata) {
+    if (mode == UpdateMode::kPatch && !u.metadata->empty()) {
+      std::string merged;
+      if (!MergePatchObject(t.metadata, *u.metadata, &merged, error)) return false;
+      t.metadata = std::move(merged);
+      if (t.metadata.size() > kMaxMetadataBytes) {
+        return Fail(error, "metadata",
+                    "larger than " + std::to_string(kMaxMetadataBytes) + " bytes once merged");
+      }
+    } else {
+      t.metadata = *u.metadata;
+    }
+  }
   if (u.max_connections) t.max_connections = *u.max_connections;
+  if (u.access && mode != UpdateMode::kPatch) t.access = Access{};
   if (u.access_type) {
     t.access.type = *u.access_type;
     if (t.access.type != AccessType::kAcl && !u.acl) t.access.acl.clear();

@@ -31,15 +31,21 @@ struct TokenUpdate {
   std::optional<int64_t> expire;
   std::optional<int64_t> ttl;
   std::optional<std::string> metadata;  // minified object text; "" when the body said null
+  bool access = false;                  // the body has an `access` object (maybe empty)
   std::optional<AccessType> access_type;
   std::optional<std::vector<AclEntry>> acl;
   std::optional<uint32_t> max_connections;
 };
 
 enum class UpdateMode {
-  kCreate,   // POST: defaults, then the body's fields
-  kReplace,  // PUT: every writable field reset to its default, then the body's fields
-  kPatch,    // PATCH: only the body's fields; access.type and access.acl each merge separately
+  kCreate,  // POST: defaults, then the body's fields
+  // PUT (flespi): only the fields in the body change, each replaced as a whole (`access` with
+  // its defaults for what it leaves out: type 0, no acl); every other field keeps its value.
+  kReplace,
+  // PATCH: like PUT, but nested objects merge: `metadata` by JSON Merge Patch (acl/merge_patch.h;
+  // a key set to null is removed, `"metadata": null` clears it all), `access.type` and
+  // `access.acl` each separately (a type other than 2 without an acl drops the acl).
+  kPatch,
 };
 
 // Parses a request body: one token object, or (when allow_array) a non-empty array of them, at

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "acl/acl.h"
@@ -19,17 +20,40 @@ Token Base() {
   return t;
 }
 
-TEST(Token, KeysAreLongUrlSafeAndDistinct) {
+TEST(Token, KeysAre64AlphanumericCharactersAndDistinct) {
   std::set<std::string> keys;
   for (int i = 0; i < 100; ++i) {
     std::string k;
     ASSERT_TRUE(GenerateTokenKey(&k));
-    EXPECT_EQ(k.size(), 64u);
+    EXPECT_EQ(k.size(), kGeneratedKeyChars);
+    for (char c : k) {
+      EXPECT_TRUE((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+          << "'" << c << "' in " << k;
+    }
     std::string error;
     EXPECT_TRUE(ValidateTokenKey(k, &error)) << error;
     keys.insert(k);
   }
   EXPECT_EQ(keys.size(), 100u);
+}
+
+// Rejection sampling: each of the 62 characters is drawn with probability 1/62. A plain
+// `byte % 62` would give the first 8 characters 5/256 and the others 4/256 (25% more): over
+// 640,000 characters that is ~2,500 extra per favoured character against a standard deviation of
+// ~100, so the 4% band below catches it while a fair generator stays inside (5 sigma).
+TEST(Token, KeyCharactersAreUniform) {
+  std::map<char, int> counts;
+  constexpr int kKeys = 10000;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k;
+    ASSERT_TRUE(GenerateTokenKey(&k));
+    for (char c : k) ++counts[c];
+  }
+  ASSERT_EQ(counts.size(), 62u);
+  const double expected = kKeys * 64.0 / 62.0;
+  for (const auto& [c, n] : counts) {
+    EXPECT_NEAR(n, expected, expected * 0.04) << "character '" << c << "'";
+  }
 }
 
 TEST(Token, KeyValidation) {
@@ -38,11 +62,14 @@ TEST(Token, KeyValidation) {
   EXPECT_FALSE(ValidateTokenKey("abcdefghijklmnop/", &error));
   EXPECT_FALSE(ValidateTokenKey(std::string(129, 'a'), &error));
   EXPECT_TRUE(ValidateTokenKey("abcdefghijklmnop", &error));
+  // Keys of older stores (base64url) keep working.
+  EXPECT_TRUE(ValidateTokenKey("abc-def_ghijklmnop", &error));
 }
 
-TEST(Token, Validity) {
+TEST(Token, ValidWhileExpireOrTtlHolds) {
   Token t = Base();
-  EXPECT_EQ(CheckToken(t, 5000), TokenState::kValid);
+  EXPECT_FALSE(HasExpiry(t));
+  EXPECT_EQ(CheckToken(t, 5000), TokenState::kValid);  // neither: does not expire
   t.expire = 2000;
   EXPECT_EQ(CheckToken(t, 1999), TokenState::kValid);
   EXPECT_EQ(CheckToken(t, 2000), TokenState::kExpired);
@@ -52,6 +79,13 @@ TEST(Token, Validity) {
   EXPECT_EQ(CheckToken(t, 1060), TokenState::kExpired);
   t.accessed = 1050;
   EXPECT_EQ(CheckToken(t, 1060), TokenState::kValid);
+  // Either one suffices: expire passed but used recently, or unused but expire ahead.
+  t.expire = 1055;
+  EXPECT_EQ(CheckToken(t, 1100), TokenState::kValid);
+  EXPECT_EQ(CheckToken(t, 1110), TokenState::kExpired);
+  t.expire = 3000;
+  EXPECT_EQ(CheckToken(t, 2999), TokenState::kValid);
+  EXPECT_EQ(CheckToken(t, 3000), TokenState::kExpired);
   t.enabled = false;
   EXPECT_EQ(CheckToken(t, 1060), TokenState::kDisabled);
   EXPECT_EQ(CheckToken(t, 5000), TokenState::kExpired);
@@ -210,22 +244,60 @@ TEST(TokenJson, ApplyModes) {
   EXPECT_EQ(error, "access.acl: allowed only with access.type 2");
   EXPECT_EQ(t, before);
 
-  // PUT resets what the body does not give.
+  // PUT changes only what the body gives (flespi): `PUT {"enabled":false}` keeps the rest.
+  ASSERT_TRUE(Parse(R"({"metadata":{"k":"v","n":{"x":1,"y":2}}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
+  const Token kept = t;
   ASSERT_TRUE(Parse(R"({"enabled":false})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
-  EXPECT_EQ(t.info, "");
-  EXPECT_EQ(t.ttl, 0);
   EXPECT_FALSE(t.enabled);
-  EXPECT_EQ(t.id, before.id);
-  EXPECT_EQ(t.key, before.key);
+  t.enabled = true;
+  EXPECT_EQ(t, kept);
 
-  // metadata null clears it.
+  // PUT replaces a nested object as a whole: metadata, and access with its defaults.
+  ASSERT_TRUE(Parse(R"({"metadata":{"n":{"x":9}}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
+  EXPECT_EQ(t.metadata, R"({"n":{"x":9}})");
+  ASSERT_TRUE(
+      Parse(R"({"access":{"type":2,"acl":[{"topic":"z","actions":["publish"]}]}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
+  ASSERT_TRUE(Parse(R"({"access":{}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
+  EXPECT_EQ(t.access, Access{});
+  EXPECT_EQ(t.info, "a");
+  EXPECT_EQ(t.ttl, 60);
+
+  // PATCH merges metadata (JSON Merge Patch): keys added and replaced, null removes.
+  ASSERT_TRUE(Parse(R"({"metadata":{"k":"v","n":{"x":1,"y":2}}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error)) << error;
+  ASSERT_TRUE(Parse(R"({"metadata":{"k":null,"n":{"y":3},"m":[1]}})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error)) << error;
+  EXPECT_EQ(t.metadata, R"({"n":{"x":1,"y":3},"m":[1]})");
+
+  // metadata null clears it, in both modes.
+  ASSERT_TRUE(Parse(R"({"metadata":null})", &u, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
+  EXPECT_EQ(t.metadata, "");
   ASSERT_TRUE(Parse(R"({"metadata":{"k":"v"}})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
   EXPECT_EQ(t.metadata, R"({"k":"v"})");
   ASSERT_TRUE(Parse(R"({"metadata":null})", &u, &error));
-  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error));
   EXPECT_EQ(t.metadata, "");
+  EXPECT_EQ(t.id, before.id);
+  EXPECT_EQ(t.key, before.key);
+}
+
+TEST(TokenJson, MergedMetadataIsBounded) {
+  Token t = Base();
+  t.metadata = R"({"a":")" + std::string(kMaxMetadataBytes - 20, 'x') + R"("})";
+  std::vector<TokenUpdate> u;
+  std::string error;
+  ASSERT_TRUE(Parse(R"({"metadata":{"b":")" + std::string(100, 'y') + R"("}})", &u, &error));
+  const Token before = t;
+  EXPECT_FALSE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
+  EXPECT_EQ(error, "metadata: larger than 65536 bytes once merged");
+  EXPECT_EQ(t, before);
 }
 
 // --- Serialization ---
@@ -299,11 +371,14 @@ TEST(TokenJson, MaxConnectionsIsOptionalAndWrittenOnlyWhenSet) {
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0], t);
 
-  // PATCH without it keeps it; PUT without it resets it to 0, which the full object leaves out
-  // (the objects stay as flespi's), while fields= naming it shows it.
+  // PATCH and PUT without it keep it; set to 0, the full object leaves it out (the objects stay
+  // as flespi's), while fields= naming it shows it.
   ASSERT_TRUE(Parse(R"({"info":"b"})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kPatch, &t, &error));
   EXPECT_EQ(t.max_connections, 3u);
+  ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error));
+  EXPECT_EQ(t.max_connections, 3u);
+  ASSERT_TRUE(Parse(R"({"max_connections":0})", &u, &error));
   ASSERT_TRUE(ApplyTokenUpdate(u[0], UpdateMode::kReplace, &t, &error));
   EXPECT_EQ(t.max_connections, 0u);
   EXPECT_EQ(TokenToJson(t).find("max_connections"), std::string::npos);

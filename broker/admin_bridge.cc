@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "base/log.h"
 #include "base/metrics.h"
 #include "broker/broker.h"
 #include "broker/shard.h"
@@ -78,6 +79,8 @@ void AdminBridge::TokenRevoked(const acl::Token& token, admin_api::RevokeReason 
   // sessions a deleted or expired token owns end with it; a disabled one may be enabled again and
   // keeps them (doc/rest-api.md, "Session ownership").
   const bool discard = reason != admin_api::RevokeReason::kDisabled;
+  LOG_INFO_S(kRest, "token {} {}: closing its MQTT connections{}", token.id,
+             admin_api::RevokeReasonName(reason), discard ? " and discarding its sessions" : "");
   broker_.ForEachShard([key = token.key, id = token.id, discard](Shard& s) {
     s.RevokeToken(key, id, proto::ReasonCode::kNotAuthorized, discard);
   });

@@ -387,7 +387,7 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
         });
     return ConnectResult::kPending;
   }
-  if (!key.empty() && (acl == nullptr || (acl->expire() != 0 && acl->expire() <= UnixNow()))) {
+  if (!key.empty() && (acl == nullptr || acl->ExpiredAt(UnixNow()))) {
     return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id,
                          "unknown or expired token");
   }

@@ -7,10 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -331,14 +333,28 @@ void Shard::Tick(int64_t now) {
     next_sys_ms_ = now + int64_t{cfg_.sys_interval_s} * 1000;
     PublishSys(now);
   }
-  // Every 5 s: tell the admin shard which tokens live connections use (keeps ttl tokens alive).
-  if (broker_.token_touch() && now >= next_touch_ms_) {
-    next_touch_ms_ = now + 5000;
-    std::vector<std::string> keys;
-    for (auto& [id, s] : sessions_) {
-      if (s->connection != nullptr && !s->token_key.empty()) keys.push_back(s->token_key);
+  // Tell the admin shard which tokens live connections use: it refreshes their `accessed`, which
+  // keeps ttl tokens valid while used. Every 5 s, or every ttl/4 (at least one tick) of the
+  // shortest ttl in use, so a report always lands within the ttl despite `accessed` counting
+  // whole seconds and the tick's own delay. The interval is found anew each tick, so a client
+  // that just connected with a short-ttl token shortens the wait already running.
+  if (broker_.token_touch()) {
+    int64_t interval_ms = 5000;
+    for (const auto& [id, s] : sessions_) {
+      if (s->connection != nullptr && s->acl != nullptr && s->acl->ttl() > 0) {
+        interval_ms = std::min(interval_ms, std::max(kTickMs, s->acl->ttl() * 1000 / 4));
+      }
     }
-    if (!keys.empty()) broker_.token_touch()(std::move(keys));
+    if (now - last_touch_ms_ >= interval_ms) {
+      last_touch_ms_ = now;
+      std::unordered_set<std::string_view> seen;  // each key once per report
+      std::vector<std::string> keys;
+      for (const auto& [id, s] : sessions_) {
+        if (s->connection == nullptr || s->token_key.empty()) continue;
+        if (seen.insert(s->token_key).second) keys.push_back(s->token_key);
+      }
+      if (!keys.empty()) broker_.token_touch()(std::move(keys));
+    }
   }
 }
 

@@ -407,7 +407,7 @@ class Shard {
   SharedKey shared_rr_sweep_from_;             // where the next slice of the sweep begins
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
-  int64_t next_touch_ms_ = 0;
+  int64_t last_touch_ms_ = 0;  // when the tokens in use were last reported (token_touch)
   int64_t next_sys_ms_ = 0;
   int64_t started_ms_ = 0;
   double load_in_1min_ = 0, load_out_1min_ = 0;  // $SYS load averages (messages per minute)

@@ -144,7 +144,8 @@ TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) 
   StartServer();
   ASSERT_FALSE(master_.empty());
   EXPECT_EQ(address_, "127.0.0.1:" + std::to_string(port_));
-  Response r = Request("POST", "/platform/tokens?fields=id,info", R"({"info":"survivor"})");
+  Response r =
+      Request("POST", "/platform/tokens?fields=id,info", R"({"info":"survivor","ttl":3600})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"id":2,"info":"survivor"}]})");
   server_->Stop();
@@ -159,6 +160,14 @@ TEST_F(AdminServerTest, FirstStartCreatesAMasterTokenAndPersistsAcrossRestarts) 
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"x({"result":[{"id":1,"info":"master (created at first start)"},)x"
                     R"({"id":2,"info":"survivor"}]})");
+  // The first master token is the broker's own bootstrap credential: neither ttl nor expire
+  // (doc/rest-api.md, The first master token), and its key is flespi's alphabet.
+  r = Request("GET", "/platform/tokens/1?fields=key,ttl,expire");
+  EXPECT_EQ(r.body, R"({"result":[{"key":")" + master_ + R"(","expire":0,"ttl":0}]})");
+  EXPECT_EQ(master_.size(), 64u);
+  EXPECT_EQ(
+      master_.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
+      std::string::npos);
 }
 
 TEST_F(AdminServerTest, MasterKeyFromTheEnvironment) {
@@ -181,7 +190,7 @@ TEST_F(AdminServerTest, KeepAliveAndPipelining) {
   for (int i = 0; i < 5; ++i) {
     pipelined += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     pipelined += "GET /mqtt/sessions/all HTTP/1.1\r\n" + auth + "\r\n";
-    const std::string body = "{\"info\":\"p" + std::to_string(i) + "\"}";
+    const std::string body = "{\"info\":\"p" + std::to_string(i) + "\",\"ttl\":60}";
     pipelined += "POST /platform/tokens?fields=info HTTP/1.1\r\n";
     pipelined += auth;
     pipelined += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
@@ -330,13 +339,13 @@ TEST_F(AdminServerTest, ExpectContinue) {
   StartServer();
   const int fd = Connect(port_);
   SendAll(fd, "POST /platform/tokens?fields=info HTTP/1.1\r\nAuthorization: Bearer " + master_ +
-                  "\r\nExpect: 100-continue\r\nContent-Length: 12\r\n\r\n");
+                  "\r\nExpect: 100-continue\r\nContent-Length: 21\r\n\r\n");
   std::string buffer;
   char chunk[256];
   const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(chunk, static_cast<size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
-  SendAll(fd, R"({"info":"e"})");
+  SendAll(fd, R"({"info":"e","ttl":60})");
   Response r = ReadResponse(fd, &buffer);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, R"({"result":[{"info":"e"}]})");
@@ -490,7 +499,8 @@ TEST_F(AdminServerTest, ClientThatDoesNotReadIsClosed) {
   // About 1 MB per answer: 800 tokens with a 1000-byte info each.
   const std::string info(1000, 'i');
   std::string body = "[";
-  for (int i = 0; i < 800; ++i) body += std::string(i ? "," : "") + R"({"info":")" + info + "\"}";
+  for (int i = 0; i < 800; ++i)
+    body += std::string(i ? "," : "") + R"({"ttl":60,"info":")" + info + "\"}";
   body += "]";
   ASSERT_EQ(Request("POST", "/platform/tokens?fields=id", body).status, 200);
   const int fd = Connect(port_);

@@ -153,8 +153,9 @@ bool Api::Authorize(const HttpRequest& req, const Respond& respond) {
 }
 
 bool Api::SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tokens,
-                       const Respond& respond) {
+                       std::vector<ApiError>* missing, const Respond& respond) {
   tokens->clear();
+  missing->clear();
   if (sel == "all") {
     *tokens = store_->All();
     return true;
@@ -177,13 +178,17 @@ bool Api::SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tok
       return false;
     }
     if (seen.insert(id).second) {
-      if (const acl::Token* t = store_->FindById(id)) tokens->push_back(t);
+      if (const acl::Token* t = store_->FindById(id)) {
+        tokens->push_back(t);
+      } else {
+        missing->push_back({404, "token " + std::to_string(id) + " not found"});
+      }
     }
     if (comma == std::string_view::npos) break;
     sel.remove_prefix(comma + 1);
   }
   if (tokens->empty()) {
-    respond(JsonError(404, "no token matches the selector"));
+    respond(JsonErrors(404, *missing));
     return false;
   }
   return true;
@@ -202,11 +207,12 @@ bool Fields(const HttpRequest& req, acl::FieldMask* mask, const Respond& respond
   return true;
 }
 
-HttpResponse TokenList(const std::vector<const acl::Token*>& tokens, acl::FieldMask mask) {
+HttpResponse TokenList(const std::vector<const acl::Token*>& tokens, acl::FieldMask mask,
+                       const std::vector<ApiError>& errors = {}) {
   std::vector<std::string> items;
   items.reserve(tokens.size());
   for (const acl::Token* t : tokens) items.push_back(acl::TokenToJson(*t, mask));
-  return JsonResult(200, items);
+  return JsonResult(200, items, errors);
 }
 
 }  // namespace
@@ -231,6 +237,9 @@ void Api::CreateTokens(const HttpRequest& req, const Respond& respond) {
       if (!where.empty()) error.insert(0, where + ".");
       return respond(JsonError(400, error));
     }
+    if (!acl::HasExpiry(t)) {
+      return respond(JsonError(400, (where.empty() ? "" : where + ": ") + acl::kMustExpireReason));
+    }
     if (t.expire != 0 && t.expire <= now) {
       return respond(JsonError(400, (where.empty() ? "" : where + ".") + "expire: in the past"));
     }
@@ -247,8 +256,9 @@ void Api::GetTokens(const HttpRequest& req, std::string_view sel, const Respond&
   acl::FieldMask mask = 0;
   if (!Fields(req, &mask, respond)) return;
   std::vector<const acl::Token*> tokens;
-  if (!SelectTokens(sel, &tokens, respond)) return;
-  respond(TokenList(tokens, mask));
+  std::vector<ApiError> missing;
+  if (!SelectTokens(sel, &tokens, &missing, respond)) return;
+  respond(TokenList(tokens, mask, missing));
 }
 
 void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
@@ -256,7 +266,8 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
   acl::FieldMask mask = 0;
   if (!Fields(req, &mask, respond)) return;
   std::vector<const acl::Token*> selected;
-  if (!SelectTokens(sel, &selected, respond)) return;
+  std::vector<ApiError> missing;
+  if (!SelectTokens(sel, &selected, &missing, respond)) return;
   std::vector<acl::TokenUpdate> updates;
   std::string error;
   if (!acl::ParseTokenUpdates(req.body, false, 1, &updates, &error)) {
@@ -273,6 +284,11 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
     }
     if (t.expire != 0 && t.expire <= now && t.expire != old->expire) {
       return respond(JsonError(400, "expire: in the past"));
+    }
+    // A token that could expire may not be made one that never does (only the broker's own
+    // master token, or one of an older store, has neither; editing its other fields is fine).
+    if (!acl::HasExpiry(t) && acl::HasExpiry(*old)) {
+      return respond(JsonError(400, acl::kMustExpireReason));
     }
     changed.push_back(std::move(t));
   }
@@ -301,7 +317,7 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
   std::vector<const acl::Token*> out;
   out.reserve(changed.size());
   for (const acl::Token& t : changed) out.push_back(store_->FindById(t.id));
-  respond(TokenList(out, mask));
+  respond(TokenList(out, mask, missing));
 }
 
 void Api::Notify(const acl::Token& before, const acl::Token& after) {
@@ -311,8 +327,9 @@ void Api::Notify(const acl::Token& before, const acl::Token& after) {
     return;
   }
   if (before.access == after.access && before.enabled == after.enabled &&
-      before.expire == after.expire && before.max_connections == after.max_connections) {
-    return;  // info, metadata or ttl: nothing the shards hold
+      before.expire == after.expire && before.ttl == after.ttl &&
+      before.max_connections == after.max_connections) {
+    return;  // info or metadata: nothing the shards hold
   }
   hooks_->TokenChanged(after, acl::CompiledAcl::Compile(after, NextVersion()));
 }
@@ -328,7 +345,8 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
     return respond(JsonError(400, "delete_last_master: must be true or false"));
   }
   std::vector<const acl::Token*> selected;
-  if (!SelectTokens(sel, &selected, respond)) return;
+  std::vector<ApiError> missing;
+  if (!SelectTokens(sel, &selected, &missing, respond)) return;
   std::vector<int64_t> ids;
   std::vector<acl::Token> gone;
   for (const acl::Token* t : selected) {
@@ -359,7 +377,7 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
     if (hooks_ != nullptr) hooks_->TokenRevoked(t, admin_api::RevokeReason::kDeleted);
     items.push_back("{\"id\":" + std::to_string(t.id) + "}");
   }
-  respond(JsonResult(200, items));
+  respond(JsonResult(200, items, missing));
 }
 
 Api::AuthResult Api::Authenticate(std::string_view key) {

@@ -80,9 +80,12 @@ class Api {
 
   // Checks Authorization for a master token; answers 401/403 itself and returns false otherwise.
   bool Authorize(const HttpRequest& req, const Respond& respond);
-  // Resolves a token selector; answers 400/404 itself and returns false otherwise.
+  // Resolves a token selector; answers 400/404 itself and returns false otherwise. Ids of a list
+  // that match no token are added to *missing as errors "token N not found" (404 each): the
+  // caller answers the tokens found with them (a partial result); when none was found this
+  // answers 404 with those errors itself.
   bool SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tokens,
-                    const Respond& respond);
+                    std::vector<ApiError>* missing, const Respond& respond);
   void Notify(const acl::Token& before, const acl::Token& after);
   uint64_t NextVersion() { return ++version_; }
 

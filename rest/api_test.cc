@@ -100,9 +100,10 @@ TEST_F(ApiTest, Authentication) {
 }
 
 TEST_F(ApiTest, CreateGetFieldsAndSelectors) {
-  HttpResponse r = Call("POST", "/platform/tokens",
-                        R"([{"info":"u1","ttl":60,"access":{"type":2,"acl":[{"uri":"mqtt",)"
-                        R"("topic":"data/1/#","actions":["subscribe"]}]}}, {"info":"u2"}])");
+  HttpResponse r =
+      Call("POST", "/platform/tokens",
+           R"([{"info":"u1","ttl":60,"access":{"type":2,"acl":[{"uri":"mqtt",)"
+           R"("topic":"data/1/#","actions":["subscribe"]}]}}, {"info":"u2","expire":2000000}])");
   ASSERT_EQ(r.status, 200) << r.body;
   auto items = Items(r);
   ASSERT_EQ(items.size(), 2u);
@@ -110,14 +111,20 @@ TEST_F(ApiTest, CreateGetFieldsAndSelectors) {
   EXPECT_NE(items[0].find(R"("created":1000000,"accessed":1000000)"), std::string::npos);
   EXPECT_EQ(store_.size(), 4u);
 
-  r = Call("POST", "/platform/tokens?fields=id,info", R"({"info":"u3"})");
+  r = Call("POST", "/platform/tokens?fields=id,info", R"({"info":"u3","ttl":60})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"id":5,"info":"u3"}]})");
 
+  // Ids that do not exist: the found ones, and an error for each missing one (flespi).
   r = Call("GET", "/platform/tokens/4,3,999?fields=id,info");
-  EXPECT_EQ(r.body, R"({"result":[{"id":4,"info":"u2"},{"id":3,"info":"u1"}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":[{"id":4,"info":"u2"},{"id":3,"info":"u1"}],)"
+                    R"("errors":[{"code":404,"reason":"token 999 not found"}]})");
   EXPECT_EQ(Items(Call("GET", "/platform/tokens/all")).size(), 5u);
-  EXPECT_EQ(Call("GET", "/platform/tokens/999").status, 404);
+  r = Call("GET", "/platform/tokens/999,998");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"errors":[{"code":404,"reason":"token 999 not found"},)"
+                    R"({"code":404,"reason":"token 998 not found"}]})");
   EXPECT_EQ(Call("GET", "/platform/tokens/abc").status, 400);
   EXPECT_EQ(Call("GET", "/platform/tokens/1,,2").status, 400);
   EXPECT_EQ(Call("GET", "/platform/tokens/-1").status, 400);
@@ -139,6 +146,8 @@ TEST_F(ApiTest, BadRequestsChangeNothing) {
       R"({"expire":10})",  // in the past
       R"({"access":{"type":1,"acl":[{"topic":"a","actions":["publish"]}]}})",
       R"({"ttl":1e3})",
+      R"({"info":"never expires"})",
+      R"([{"ttl":60}, {"ttl":0,"expire":0}])",
   };
   for (const char* body : bodies) {
     HttpResponse r = Call("POST", "/platform/tokens", body);
@@ -148,12 +157,17 @@ TEST_F(ApiTest, BadRequestsChangeNothing) {
   EXPECT_EQ(Call("PATCH", "/platform/tokens/all", R"({"ttl":"x"})").status, 400);
   EXPECT_EQ(Call("PATCH", "/platform/tokens/all", R"([{"ttl":1}])").status, 400);
   EXPECT_EQ(Call("PUT", "/platform/tokens/1", R"({"access":{"type":7}})").status, 400);
+  EXPECT_EQ(Call("PUT", "/platform/tokens/1", R"({"secret":1})").status, 400);
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"metadata":[1]})").status, 400);
   EXPECT_EQ(Call("GET", "/platform/tokens/all").body, before);
+  HttpResponse r = Call("POST", "/platform/tokens", R"({"info":"never expires"})");
+  EXPECT_EQ(r.body,
+            R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
   EXPECT_TRUE(hooks_.events.empty());
 }
 
 TEST_F(ApiTest, UpdateNotifiesTheCore) {
-  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u"})").status, 200);  // id 3
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u","ttl":60})").status, 200);  // id 3
   // info only: nothing the shards hold.
   HttpResponse r = Call("PATCH", "/platform/tokens/3", R"({"info":"v"})");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -167,21 +181,27 @@ TEST_F(ApiTest, UpdateNotifiesTheCore) {
   ASSERT_EQ(r.status, 200) << r.body;
   r = Call("PATCH", "/platform/tokens/3", R"({"enabled":false})");
   ASSERT_EQ(r.status, 200) << r.body;
-  r = Call("PUT", "/platform/tokens/3", R"({"info":"fresh"})");  // enabled again, standard
+  r = Call("PUT", "/platform/tokens/3", R"({"info":"fresh","enabled":true})");  // enabled again
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(Items(Call("GET", "/platform/tokens/3?fields=info,enabled,expire,access"))[0],
-            R"({"info":"fresh","enabled":true,"expire":0,"access":{"type":0}})");
+  EXPECT_EQ(Items(Call("GET", "/platform/tokens/3?fields=info,enabled,expire,ttl,access"))[0],
+            R"({"info":"fresh","enabled":true,"expire":2000000,"ttl":60,"access":{"type":2,)"
+            R"("acl":[{"uri":"mqtt","topic":"a/#","actions":["publish"]}]}})");
   r = Call("DELETE", "/platform/tokens/3,2");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"id":3},{"id":2}]})");
   EXPECT_EQ(hooks_.events,
             (std::vector<std::string>{"changed:3:v1", "changed:3:v2", "revoked:3:disabled",
                                       "changed:3:v3", "revoked:3:deleted", "revoked:2:deleted"}));
+  // A ttl change reaches the shards too (they time their reports of live use by it).
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"ttl":60})").status, 200);  // id 4
+  hooks_.events.clear();
+  ASSERT_EQ(Call("PATCH", "/platform/tokens/4", R"({"ttl":30})").status, 200);
+  EXPECT_EQ(hooks_.events, std::vector<std::string>{"changed:4:v4"});
   EXPECT_EQ(Call("GET", "/platform/tokens/3").status, 404);
 }
 
 TEST_F(ApiTest, DeleteValidatesTheQueryBeforeActing) {
-  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u"})").status, 200);  // id 3
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"info":"u","ttl":60})").status, 200);  // id 3
   EXPECT_EQ(Call("DELETE", "/platform/tokens/3?fields=nonsense").status, 400);
   EXPECT_EQ(Call("DELETE", "/platform/tokens/3?delete_last_master=maybe").status, 400);
   EXPECT_NE(store_.FindById(3), nullptr);
@@ -201,7 +221,7 @@ TEST_F(ApiTest, DeletingTheLastMasterTokenNeedsAnExplicitRequest) {
   EXPECT_EQ(Call("DELETE", "/platform/tokens/1").status, 409);
   EXPECT_TRUE(hooks_.events.empty());
   // A second master: either may go, not both.
-  r = Call("POST", "/platform/tokens?fields=id,key", R"({"access":{"type":1}})");
+  r = Call("POST", "/platform/tokens?fields=id,key", R"({"ttl":600,"access":{"type":1}})");
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string second = store_.FindById(3)->key;
   EXPECT_EQ(Call("DELETE", "/platform/tokens/1,3").status, 409);
@@ -210,7 +230,7 @@ TEST_F(ApiTest, DeletingTheLastMasterTokenNeedsAnExplicitRequest) {
   EXPECT_EQ(Call("DELETE", "/platform/tokens/2", "", "Bearer " + second).status, 200);
   EXPECT_EQ(Call("DELETE", "/platform/tokens/all", "", "Bearer " + second).status, 409);
   // A disabled master does not count as one that remains.
-  r = Call("POST", "/platform/tokens", R"({"enabled":false,"access":{"type":1}})",
+  r = Call("POST", "/platform/tokens", R"({"enabled":false,"ttl":600,"access":{"type":1}})",
            "Bearer " + second);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Call("DELETE", "/platform/tokens/3", "", "Bearer " + second).status, 409);
@@ -228,8 +248,125 @@ TEST_F(ApiTest, UpdatesMayNotDisableTheLastMasterToken) {
   EXPECT_EQ(store_.FindById(1)->access.type, acl::AccessType::kMaster);
   EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"info":"still master"})").status, 200);
   // With another master, either may be disabled.
-  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"access":{"type":1}})").status, 200);  // id 3
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"ttl":600,"access":{"type":1}})").status,
+            200);  // id 3
   EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"enabled":false})").status, 200);
+}
+
+TEST_F(ApiTest, PutChangesOnlyTheFieldsSent) {
+  HttpResponse r =
+      Call("POST", "/platform/tokens",
+           R"({"info":"user 42","ttl":600,"expire":2000000,"metadata":{"u":42},)"
+           R"("access":{"type":2,"acl":[{"topic":"d/42/#","actions":["subscribe"]}]}})");
+  ASSERT_EQ(r.status, 200) << r.body;  // id 3
+  const acl::Token before = *store_.FindById(3);
+  r = Call("PUT", "/platform/tokens/3", R"({"enabled":false})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  acl::Token after = *store_.FindById(3);
+  EXPECT_FALSE(after.enabled);
+  after.enabled = true;
+  EXPECT_EQ(after, before);
+  // A PUT of `access` replaces it as a whole.
+  r = Call("PUT", "/platform/tokens/3", R"({"access":{"type":0}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(store_.FindById(3)->access, acl::Access{});
+  EXPECT_EQ(store_.FindById(3)->metadata, R"({"u":42})");
+}
+
+TEST_F(ApiTest, PatchMergesMetadataAndAccess) {
+  ASSERT_EQ(Call("POST", "/platform/tokens",
+                 R"({"ttl":600,"metadata":{"a":1,"b":{"c":2}},"access":{"type":2,"acl":[)"
+                 R"({"topic":"x","actions":["publish"]}]}})")
+                .status,
+            200);  // id 3
+  HttpResponse r =
+      Call("PATCH", "/platform/tokens/3?fields=metadata", R"({"metadata":{"a":null,"b":{"d":3}}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"result":[{"metadata":{"b":{"c":2,"d":3}}}]})");
+  r = Call("PATCH", "/platform/tokens/3",
+           R"({"access":{"acl":[{"topic":"y","actions":["subscribe"]}]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(store_.FindById(3)->access.type, acl::AccessType::kAcl);  // type kept
+  ASSERT_EQ(store_.FindById(3)->access.acl.size(), 1u);
+  EXPECT_EQ(store_.FindById(3)->access.acl[0].topic, "y");
+  // PUT of metadata replaces it.
+  r = Call("PUT", "/platform/tokens/3?fields=metadata", R"({"metadata":{"z":true}})");
+  EXPECT_EQ(r.body, R"({"result":[{"metadata":{"z":true}}]})");
+}
+
+TEST_F(ApiTest, PartialSelectorsAnswerTheFoundAndListTheMissing) {
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"ttl":600})").status, 200);  // id 3
+  HttpResponse r = Call("PATCH", "/platform/tokens/3,7?fields=id,info", R"({"info":"x"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"result":[{"id":3,"info":"x"}],)"
+                    R"("errors":[{"code":404,"reason":"token 7 not found"}]})");
+  r = Call("PUT", "/platform/tokens/8,3?fields=id", R"({"info":"y"})");
+  EXPECT_EQ(r.body,
+            R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 8 not found"}]})");
+  r = Call("DELETE", "/platform/tokens/3,9");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body,
+            R"({"result":[{"id":3}],"errors":[{"code":404,"reason":"token 9 not found"}]})");
+  EXPECT_EQ(store_.FindById(3), nullptr);
+  r = Call("DELETE", "/platform/tokens/3");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, R"({"errors":[{"code":404,"reason":"token 3 not found"}]})");
+}
+
+TEST_F(ApiTest, AnUpdateMayNotMakeATokenNeverExpire) {
+  ASSERT_EQ(Call("POST", "/platform/tokens", R"({"ttl":600})").status, 200);  // id 3
+  const acl::Token before = *store_.FindById(3);
+  HttpResponse r = Call("PATCH", "/platform/tokens/3", R"({"ttl":0})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            R"({"errors":[{"code":400,"reason":"a token must expire: set ttl or expire"}]})");
+  EXPECT_EQ(*store_.FindById(3), before);
+  // Swapping ttl for expire is fine.
+  EXPECT_EQ(Call("PUT", "/platform/tokens/3", R"({"ttl":0,"expire":2000000})").status, 200);
+  // A token of an older store without either (here the fixture's master) stays editable.
+  EXPECT_EQ(Call("PATCH", "/platform/tokens/1", R"({"info":"renamed"})").status, 200);
+  EXPECT_FALSE(acl::HasExpiry(*store_.FindById(1)));
+}
+
+// flespi's rule: valid while expire is ahead OR the ttl since the last use has not run out.
+TEST_F(ApiTest, ExpireOrTtlKeepsATokenAndTheSweepDeletesItWhenBothRanOut) {
+  HttpResponse r = Call("POST", "/platform/tokens?fields=key", R"({"ttl":10,"expire":1000005})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string key = r.body.substr(r.body.find("\"key\":\"") + 7, 64);
+  now_ += 8;  // expire passed; accessed 8 s ago, ttl 10
+  api_.Sweep();
+  ASSERT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kOk);  // and refreshes accessed
+  now_ += 9;
+  api_.Touch({key});  // a live connection
+  now_ += 9;
+  api_.Sweep();
+  EXPECT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kOk);
+  EXPECT_TRUE(hooks_.events.empty());
+  now_ += 10;  // unused for a whole ttl, expire long passed
+  api_.Sweep();
+  EXPECT_EQ(api_.Authenticate(key).status, Api::AuthStatus::kUnknown);
+  EXPECT_EQ(hooks_.events, std::vector<std::string>{"revoked:3:expired"});
+  EXPECT_EQ(store_.FindById(3), nullptr);
+  // Deleted durably: a fresh store of the same directory does not have it.
+  TokenStore reopened(dir_.path());
+  std::string error;
+  ASSERT_TRUE(reopened.Open(&error)) << error;
+  EXPECT_EQ(reopened.FindById(3), nullptr);
+  EXPECT_NE(reopened.FindById(1), nullptr);
+}
+
+// A REST call refreshes `accessed` of the token it uses, which keeps a ttl master token valid.
+TEST_F(ApiTest, RestCallsRefreshAccessed) {
+  HttpResponse r = Call("POST", "/platform/tokens?fields=key", R"({"ttl":10,"access":{"type":1}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string key = r.body.substr(r.body.find("\"key\":\"") + 7, 64);
+  for (int i = 0; i < 5; ++i) {
+    now_ += 8;
+    ASSERT_EQ(Call("GET", "/platform/tokens/3", "", "Bearer " + key).status, 200) << i;
+  }
+  EXPECT_EQ(store_.FindById(3)->accessed, now_);
+  now_ += 10;
+  EXPECT_EQ(Call("GET", "/platform/tokens/3", "", "Bearer " + key).status, 401);
 }
 
 TEST_F(ApiTest, CheckHeadAuthorizesBeforeTheBody) {

@@ -54,13 +54,43 @@ HttpResponse JsonResult(int status, const std::vector<std::string>& items) {
   return r;
 }
 
-HttpResponse JsonError(int status, std::string_view reason) {
+namespace {
+
+void AppendErrors(std::string* out, const std::vector<ApiError>& errors) {
+  out->append("\"errors\":[");
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    out->append("{\"code\":" + std::to_string(errors[i].code) + ",\"reason\":");
+    base::AppendJsonString(out, errors[i].reason);
+    out->push_back('}');
+  }
+  out->push_back(']');
+}
+
+}  // namespace
+
+HttpResponse JsonResult(int status, const std::vector<std::string>& items,
+                        const std::vector<ApiError>& errors) {
+  HttpResponse r = JsonResult(status, items);
+  if (errors.empty()) return r;
+  r.body.pop_back();  // the closing '}'
+  r.body.push_back(',');
+  AppendErrors(&r.body, errors);
+  r.body.push_back('}');
+  return r;
+}
+
+HttpResponse JsonErrors(int status, const std::vector<ApiError>& errors) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"errors\":[{\"code\":" + std::to_string(status) + ",\"reason\":";
-  base::AppendJsonString(&r.body, reason);
-  r.body.append("}]}");
+  r.body = "{";
+  AppendErrors(&r.body, errors);
+  r.body.push_back('}');
   return r;
+}
+
+HttpResponse JsonError(int status, std::string_view reason) {
+  return JsonErrors(status, {ApiError{status, std::string(reason)}});
 }
 
 std::string SerializeResponse(const HttpResponse& response, bool close) {

@@ -36,8 +36,20 @@ const char* StatusText(int status);
 
 // {"result":[items joined by ',']}.
 HttpResponse JsonResult(int status, const std::vector<std::string>& items);
+
+// One entry of an "errors" array.
+struct ApiError {
+  int code = 0;  // the HTTP status this error alone would answer
+  std::string reason;
+};
+// {"result":[items],"errors":[{"code":N,"reason":"..."},...]}: a partial result (flespi: a
+// multi-id selector some of whose ids do not exist). Without errors, the same as JsonResult.
+HttpResponse JsonResult(int status, const std::vector<std::string>& items,
+                        const std::vector<ApiError>& errors);
 // {"errors":[{"code":status,"reason":reason}]}.
 HttpResponse JsonError(int status, std::string_view reason);
+// {"errors":[...]} with several errors. REQUIRES: errors is not empty.
+HttpResponse JsonErrors(int status, const std::vector<ApiError>& errors);
 
 // Serializes the status line, Content-Type, Content-Length, optional Connection: close, and body.
 std::string SerializeResponse(const HttpResponse& response, bool close);

@@ -140,7 +140,7 @@ class MaxConnections(LimitTest):
 
 class MaxConnectionsPerToken(LimitTest):
     def mint(self, **fields):
-        body = {"info": "limits", "access": {"type": 0}}
+        body = {"info": "limits", "ttl": 3600, "access": {"type": 0}}
         body.update(fields)
         status, reply = self.broker.rest("POST", "/platform/tokens", body)
         self.assertEqual(status, 200, reply)
@@ -316,7 +316,8 @@ class Reload(LimitTest):
         # Raised: new clients get in.
         self.reload("max_connections = 3\nmax_retained_bytes = 10\n"
                     "max_connections_per_token = 1\n")
-        status, reply = self.broker.rest("POST", "/platform/tokens", {"access": {"type": 0}})
+        status, reply = self.broker.rest("POST", "/platform/tokens", {"access": {"type": 0},
+                                                                   "ttl": 3600})
         key = reply["result"][0]["key"]
         second = self.connect("second", username=key)
         self.assert_refused("third", username=key)  # the token's limit

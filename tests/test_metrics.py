@@ -238,7 +238,7 @@ class Logs(unittest.TestCase):
     def test_token_id_and_refused_connect(self):
         b = Broker("--log-format", "json", "--deny-anonymous")
         try:
-            status, reply = b.rest("POST", "/platform/tokens", {"info": "logged"})
+            status, reply = b.rest("POST", "/platform/tokens", {"info": "logged", "ttl": 3600})
             self.assertEqual(status, 200, reply)
             token = reply["result"][0]
             c = Client(b, "with-token", connect=False)

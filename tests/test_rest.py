@@ -49,7 +49,7 @@ class SlowClients(BrokerTest):
         self.clients = []
 
     def test_half_sent_requests_do_not_lock_out_the_operator(self):
-        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user"})
+        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user", "ttl": 3600})
         self.assertEqual(status, 200, reply)
         user = reply["result"][0]["id"]
         # More half-sent requests than the connection limit, all still within their deadline.
@@ -123,17 +123,17 @@ class RestDetails(BrokerTest):
         s.close()
         s = rest_socket(self.broker)
         s.sendall(("POST /platform/tokens?fields=info HTTP/1.1\r\nAuthorization: Bearer %s\r\n"
-                   "Expect: 100-continue\r\nContent-Length: 12\r\n\r\n"
+                   "Expect: 100-continue\r\nContent-Length: 21\r\n\r\n"
                    % self.broker.master_token).encode())
         self.assertEqual(s.recv(64), b"HTTP/1.1 100 Continue\r\n\r\n")
-        s.sendall(b'{"info":"e"}')
+        s.sendall(b'{"info":"e","ttl":60}')
         status, head, body = read_response(s)
         self.assertEqual(status, 200, head)
         self.assertEqual(body, '{"result":[{"info":"e"}]}')
         s.close()
 
     def test_delete_with_bad_fields_deletes_nothing(self):
-        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user"})
+        status, reply = self.broker.rest("POST", "/platform/tokens", {"info": "user", "ttl": 3600})
         self.assertEqual(status, 200, reply)
         user = reply["result"][0]["id"]
         status, _ = self.broker.rest("DELETE", "/platform/tokens/%d?fields=nonsense" % user)

@@ -26,6 +26,8 @@ def acl_token(topic, actions=("subscribe",), **extra):
 
 class Tokens(BrokerTest):
     def mint(self, body):
+        if "ttl" not in body and "expire" not in body:
+            body = dict(body, ttl=3600)  # a token must expire
         status, reply = self.broker.rest("POST", "/platform/tokens", body)
         self.assertEqual(status, 200, reply)
         return reply["result"][0]
@@ -110,7 +112,7 @@ class Tokens(BrokerTest):
         b = Broker()
         t = None
         try:
-            status, reply = b.rest("POST", "/platform/tokens", {"access": {"type": 0}})
+            status, reply = b.rest("POST", "/platform/tokens", {"access": {"type": 0}, "ttl": 3600})
             self.assertEqual(status, 200, reply)
             t = reply["result"][0]
         finally:
@@ -201,6 +203,8 @@ class PublishRightsTest(BrokerTest):
     """Helpers of the tests of who may publish where."""
 
     def mint(self, body):
+        if "ttl" not in body and "expire" not in body:
+            body = dict(body, ttl=3600)  # a token must expire
         status, reply = self.broker.rest("POST", "/platform/tokens", body)
         self.assertEqual(status, 200, reply)
         return reply["result"][0]

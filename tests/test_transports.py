@@ -76,7 +76,7 @@ class TransportTest(unittest.TestCase):
 class MqttJs(TransportTest):
     def mint(self, topic):
         status, reply = self.broker.rest("POST", "/platform/tokens", {
-            "access": {"type": 2, "acl": [{"uri": "mqtt", "topic": topic,
+            "ttl": 3600, "access": {"type": 2, "acl": [{"uri": "mqtt", "topic": topic,
                                            "actions": ["subscribe"]}]}})
         self.assertEqual(status, 200, reply)
         return reply["result"][0]["key"]

@@ -1,8 +1,9 @@
 // libFuzzer target for the token bodies of POST and PUT/PATCH /platform/tokens (acl/token_json.h:
 // ParseTokenUpdates, ApplyTokenUpdate). Input: one control byte (bit 0: POST, which takes an
-// array; bits 1-2: the update mode), then the body. Every token an update produces must pass
-// ValidateToken (what the token store requires), and its JSON (TokenToJson, the REST answer and
-// the store file's object) must parse back, in a store file, to the same token.
+// array; bits 1-2: the update mode), then the body. PATCH merges `metadata` into the base's. Every
+// token an update produces must pass ValidateToken (what the token store requires), and its JSON
+// (TokenToJson, the REST answer and the store file's object) must parse back, in a store file, to
+// the same token.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -40,6 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   base.id = 7;
   base.key = std::string(64, 'k');
   base.created = base.accessed = 1'000'000;
+  base.ttl = 60;
+  base.metadata = R"({"a":{"b":1,"c":[1,{"d":null}]},"e":"f"})";  // for PATCH's merge patch
   base.access.type = AccessType::kAcl;
   base.access.acl.push_back(AclEntry{});
   base.access.acl.back().topic = "data/#";
