@@ -47,7 +47,7 @@
 #include "net/ring.h"
 
 namespace ringmq::rest {
-struct Selector;
+class Selector;
 struct SessionInfo;
 struct SubscriptionInfo;
 struct MqttMessage;

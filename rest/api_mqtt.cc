@@ -4,13 +4,19 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "acl/json.h"
 #include "proto/topic.h"
 #include "proto/utf8.h"
 #include "rest/api.h"
 #include "rest/internal/publish_body.h"
+#include "rest/json_fields.h"
+#include "rest/pagination.h"
+#include "rest/selector.h"
 
 namespace ringmq::rest {
 
@@ -136,31 +142,6 @@ std::string SubscriptionJson(const SubscriptionInfo& s) {
   }
   out.append("]}");
   return out;
-}
-
-// "all" or a comma list of percent-encoded client ids.
-bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
-                          std::string* error) {
-  if (sel == "all") {
-    out->all = true;
-    return true;
-  }
-  std::set<std::string> seen;
-  while (true) {
-    const size_t comma = sel.find(',');
-    std::string id;
-    if (!PercentDecode(sel.substr(0, comma), &id) || id.empty() || !proto::IsValidMqttUtf8(id)) {
-      *error = "bad selector: expected all or a comma list of (percent-encoded) client ids";
-      return false;
-    }
-    if (seen.insert(id).second) out->ids.push_back(std::move(id));
-    if (out->ids.size() > max_items) {
-      *error = "selector lists more than " + std::to_string(max_items) + " client ids";
-      return false;
-    }
-    if (comma == std::string_view::npos) return true;
-    sel.remove_prefix(comma + 1);
-  }
 }
 
 // One message object of a POST /mqtt/messages body.
@@ -307,17 +288,48 @@ bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttM
 
 namespace {
 
-// Wraps a hook answer: a non-empty error becomes 503.
+// Wraps a hook answer: a non-empty error becomes 503; make_items(value) gives every match in its
+// stable order, which `page` cuts.
 template <typename T, typename Fn>
-BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
-  return [respond = std::move(respond), make_items = std::move(make_items)](
+BrokerHooks::Done<T> Answer(Respond respond, Page page, Fn make_items) {
+  return [respond = std::move(respond), page, make_items = std::move(make_items)](
              const std::string& error, T value) {
     if (!error.empty()) return respond(JsonError(503, error));
-    respond(JsonResult(200, make_items(value)));
+    respond(PagedResult(make_items(value), page));
   };
 }
 
+// The JSON views (made by `json`) of the objects of `all` that `sel` selects, by `id`.
+template <typename T, typename Json, typename Id>
+std::vector<std::string> Selected(const Selector& sel, const std::vector<T>& all, Json json,
+                                  Id id) {
+  std::vector<std::string> items;
+  JsonFields fields;
+  for (const T& x : all) {
+    std::string view = json(x);
+    if (sel.needs_fields()) fields.Parse(view);
+    if (sel.Matches(id(x), fields)) items.push_back(std::move(view));
+  }
+  return items;
+}
+
 }  // namespace
+
+void Api::ResolveSessions(const Selector& sel, const Respond& respond,
+                          std::function<void(const Selector&)> next) {
+  if (!sel.needs_fields()) return next(sel);
+  hooks_->ListSessions(Selector(), [sel, respond, next = std::move(next)](
+                                       const std::string& error, std::vector<SessionInfo> v) {
+    if (!error.empty()) return respond(JsonError(503, error));
+    std::vector<std::string> ids;
+    JsonFields fields;
+    for (const SessionInfo& s : v) {
+      fields.Parse(SessionJson(s));
+      if (sel.Matches(s.client_id, fields)) ids.push_back(s.client_id);
+    }
+    next(Selector::Ids(std::move(ids)));
+  });
+}
 
 void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& seg,
                          const Respond& respond) {
@@ -327,37 +339,49 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   }
   Selector sel;
   std::string error;
-  if (!ParseSessionSelector(seg[2], limits_.max_items, &sel, &error)) {
+  if (!Selector::Parse(seg[2], Selector::IdKind::kClientId, limits_.max_items, &sel, &error)) {
     return respond(JsonError(400, error));
   }
+  Page page;
+  if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (subs) {
     if (req.method != "GET") return respond(JsonError(405, "method not allowed"));
-    return hooks_->ListSubscriptions(
-        sel, Answer<std::vector<SubscriptionInfo>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
-          return items;
-        }));
+    return ResolveSessions(sel, respond, [this, respond, page](const Selector& ids) {
+      hooks_->ListSubscriptions(
+          ids, Answer<std::vector<SubscriptionInfo>>(respond, page, [](auto& v) {
+            std::sort(v.begin(), v.end(), [](const SubscriptionInfo& a, const SubscriptionInfo& b) {
+              return std::tie(a.client_id, a.filter) < std::tie(b.client_id, b.filter);
+            });
+            std::vector<std::string> items;
+            items.reserve(v.size());
+            for (const SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
+            return items;
+          }));
+    });
   }
   if (req.method == "GET") {
-    return hooks_->ListSessions(sel, Answer<std::vector<SessionInfo>>(respond, [](const auto& v) {
-                                  std::vector<std::string> items;
-                                  items.reserve(v.size());
-                                  for (const SessionInfo& s : v) items.push_back(SessionJson(s));
-                                  return items;
-                                }));
+    // Field and expression selectors are evaluated here, on the views of every session.
+    return hooks_->ListSessions(
+        sel.needs_fields() ? Selector() : sel,
+        Answer<std::vector<SessionInfo>>(respond, page, [sel](auto& v) {
+          std::sort(v.begin(), v.end(), [](const SessionInfo& a, const SessionInfo& b) {
+            return a.client_id < b.client_id;
+          });
+          return Selected(sel, v, SessionJson, [](const SessionInfo& s) { return s.client_id; });
+        }));
   }
   if (req.method == "DELETE") {
-    return hooks_->DeleteSessions(
-        sel, Answer<std::vector<std::string>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const std::string& id : v)
-            items.push_back("{\"client_id\":" + acl::JsonString(id) + "}");
-          return items;
-        }));
+    return ResolveSessions(sel, respond, [this, respond](const Selector& ids) {
+      hooks_->DeleteSessions(ids, Answer<std::vector<std::string>>(respond, Page(), [](auto& v) {
+                               std::sort(v.begin(), v.end());
+                               std::vector<std::string> items;
+                               items.reserve(v.size());
+                               for (const std::string& id : v)
+                                 items.push_back("{\"client_id\":" + acl::JsonString(id) + "}");
+                               return items;
+                             }));
+    });
   }
   respond(JsonError(405, "method not allowed"));
 }
@@ -385,33 +409,76 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
                              respond(JsonResult(200, items));
                            });
   }
+  // A topic filter, or a {expression} over the retained messages' views (all topics but $...).
   std::string filter;
-  if (!PercentDecode(rest, &filter) ||
-      proto::ValidateTopicFilter(filter) != proto::ReasonCode::kSuccess ||
-      proto::ParseSharedFilter(filter).has_value()) {
+  Selector sel;
+  std::string error;
+  if (!PercentDecode(rest, &filter)) {
     return respond(JsonError(400, "invalid topic filter (percent-encode '#' as %23)"));
   }
+  if (!filter.empty() && filter.front() == '{') {
+    if (!Selector::Parse(rest, Selector::IdKind::kClientId, limits_.max_items, &sel, &error)) {
+      return respond(JsonError(400, error));
+    }
+    filter = "#";
+  } else if (proto::ValidateTopicFilter(filter) != proto::ReasonCode::kSuccess ||
+             proto::ParseSharedFilter(filter).has_value()) {
+    return respond(JsonError(400, "invalid topic filter (percent-encode '#' as %23)"));
+  }
+  Page page;
+  if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (req.method == "GET") {
-    return hooks_->ListRetained(filter,
-                                Answer<std::vector<MqttMessage>>(respond, [](const auto& v) {
-                                  std::vector<std::string> items;
-                                  items.reserve(v.size());
-                                  for (const MqttMessage& m : v) items.push_back(MessageJson(m));
-                                  return items;
-                                }));
+    return hooks_->ListRetained(
+        filter, Answer<std::vector<MqttMessage>>(respond, page, [sel](auto& v) {
+          std::sort(v.begin(), v.end(),
+                    [](const MqttMessage& a, const MqttMessage& b) { return a.topic < b.topic; });
+          return Selected(sel, v, MessageJson, [](const MqttMessage& m) { return m.topic; });
+        }));
   }
-  if (req.method == "DELETE") {
-    return hooks_->DeleteRetained(filter,
-                                  Answer<std::vector<std::string>>(respond, [](const auto& v) {
-                                    std::vector<std::string> items;
-                                    items.reserve(v.size());
-                                    for (const std::string& t : v)
-                                      items.push_back("{\"topic\":" + acl::JsonString(t) + "}");
-                                    return items;
-                                  }));
+  if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
+  if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);
+  hooks_->ListRetained(filter,
+                       [this, sel, respond](const std::string& error, std::vector<MqttMessage> v) {
+                         if (!error.empty()) return respond(JsonError(503, error));
+                         std::vector<std::string> topics;
+                         JsonFields fields;
+                         for (const MqttMessage& m : v) {
+                           fields.Parse(MessageJson(m));
+                           if (sel.Matches(m.topic, fields)) topics.push_back(m.topic);
+                         }
+                         if (topics.empty()) return respond(JsonResult(200, {}));
+                         DeleteRetainedTopics("", std::move(topics), respond);
+                       });
+}
+
+void Api::DeleteRetainedTopics(const std::string& filter, std::vector<std::string> topics,
+                               const Respond& respond) {
+  // One DeleteRetained per filter (a topic name is a filter matching itself); the answer lists
+  // the topics removed, in order, once every call answered.
+  if (topics.empty()) topics.push_back(filter);
+  struct State {
+    size_t remaining;
+    std::vector<std::string> removed;
+    std::string error;
+  };
+  auto state = std::make_shared<State>(State{topics.size(), {}, {}});
+  for (const std::string& t : topics) {
+    hooks_->DeleteRetained(
+        t, [state, respond](const std::string& error, std::vector<std::string> removed) {
+          if (!error.empty()) state->error = error;
+          for (std::string& r : removed) state->removed.push_back(std::move(r));
+          if (--state->remaining != 0) return;
+          if (!state->error.empty()) return respond(JsonError(503, state->error));
+          std::sort(state->removed.begin(), state->removed.end());
+          std::vector<std::string> items;
+          items.reserve(state->removed.size());
+          for (const std::string& r : state->removed) {
+            items.push_back("{\"topic\":" + acl::JsonString(r) + "}");
+          }
+          respond(JsonResult(200, items));
+        });
   }
-  respond(JsonError(405, "method not allowed"));
 }
 
 void Api::HandleMetrics(const Respond& respond) {

@@ -296,7 +296,7 @@ TEST_F(ApiTest, Sessions) {
             std::string::npos);
   r = Call("GET", "/mqtt/sessions/c%2C2%2Fx,zz");
   ASSERT_EQ(Items(r).size(), 1u);
-  EXPECT_EQ(hooks_.last_selector.ids, (std::vector<std::string>{"c,2/x", "zz"}));
+  EXPECT_EQ(hooks_.last_selector.ids(), (std::vector<std::string>{"c,2/x", "zz"}));
   r = Call("GET", "/mqtt/sessions/c1/subscriptions");
   EXPECT_EQ(r.body, R"({"result":[{"client_id":"c1","topic":"#","qos":1,"no_local":false,)"
                     R"("retain_as_published":false,"retain_handling":0,"subscription_id":0,)"

@@ -1,12 +1,6 @@
 #include "rest/broker_hooks.h"
 
-#include <algorithm>
-
 namespace ringmq::rest {
-
-bool Selector::Contains(const std::string& id) const {
-  return all || std::find(ids.begin(), ids.end(), id) != ids.end();
-}
 
 const char* RevokeReasonName(RevokeReason reason) {
   switch (reason) {

@@ -18,6 +18,10 @@
 // changes, so the core can forward them to every shard's AclCache and live connections. The
 // versions in CompiledAcl grow with every change of a token.
 //
+// Session selectors: a Selector given to a hook is always `all` or a list of client ids
+// (Selector::Contains); the REST shard resolves field and expression selectors on the session
+// views first (ListSessions with `all`), so the shards never evaluate expressions.
+//
 // Thread-safety: see above; an implementation may keep state that only the admin thread touches.
 #ifndef RINGMQ_REST_BROKER_HOOKS_H_
 #define RINGMQ_REST_BROKER_HOOKS_H_
@@ -31,15 +35,9 @@
 
 #include "acl/acl.h"
 #include "acl/token.h"
+#include "rest/selector.h"
 
 namespace ringmq::rest {
-
-// `all`, or a list of client ids (already percent-decoded).
-struct Selector {
-  bool all = false;
-  std::vector<std::string> ids;
-  bool Contains(const std::string& id) const;
-};
 
 // One MQTT session as GET /mqtt/sessions reports it.
 struct SessionInfo {
