@@ -17,12 +17,12 @@ void Check(bool ok) {
 }
 
 constexpr const char* kViews[] = {
-    R"({"id":7,"key":"k","info":"user 42","enabled":true,"expire":0,"ttl":3600,"created":1,)"
-    R"("accessed":2,"metadata":{"user_id":42,"a":{"b":[1,"x",null]}},"access":{"type":2,)"
-    R"("acl":[{"uri":"mqtt","topic":"data/#","actions":["subscribe"]}]}})",
+    (R"({"id":7,"key":"k","info":"user 42","enabled":true,"expire":0,"ttl":3600,"created":1,)"
+     R"("accessed":2,"metadata":{"user_id":42,"a":{"b":[1,"x",null]}},"access":{"type":2,)"
+     R"("acl":[{"uri":"mqtt","topic":"data/#","actions":["subscribe"]}]}})"),
     R"({"client_id":"c1","connected":false,"protocol_version":5,"token_id":7,"peer":""})",
-    R"({"topic":"a/b","payload":"aGk=","encoding":"base64","qos":1,"retain":true,)"
-    R"("properties":{"user_properties":[{"name":"n","value":"v"}]}})",
+    (R"({"topic":"a/b","payload":"aGk=","encoding":"base64","qos":1,"retain":true,)"
+     R"("properties":{"user_properties":[{"name":"n","value":"v"}]}})"),
 };
 
 }  // namespace
@@ -39,14 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(error.rfind("selector: ", 0) == 0);
     return 0;
   }
-  Check(sel.needs_fields() == (sel.form() == Selector::Form::kFields ||
-                               sel.form() == Selector::Form::kExpression));
+  Check(sel.needs_fields() ==
+        (sel.form() == Selector::Form::kFields || sel.form() == Selector::Form::kExpression));
   Check(sel.form() != Selector::Form::kIds || (!sel.ids().empty() && sel.ids().size() <= 16));
   ringmq::rest::JsonFields fields;
   for (const char* view : kViews) {
     Check(fields.Parse(view));
     const bool a = sel.Matches("7", fields);
-    const Selector copy = sel;  // NOLINT(performance-unnecessary-copy-initialization)
+    const Selector copy = sel;              // NOLINT(performance-unnecessary-copy-initialization)
     Check(copy.Matches("7", fields) == a);  // immutable and deterministic
   }
   return 0;
