@@ -299,19 +299,29 @@ BrokerHooks::Done<T> Answer(Respond respond, Page page, Fn make_items) {
   };
 }
 
-// The JSON views (made by `json`) of the objects of `all` that `sel` selects, by `id`.
-template <typename T, typename Json, typename Id>
-std::vector<std::string> Selected(const Selector& sel, const std::vector<T>& all, Json json,
-                                  Id id) {
-  std::vector<std::string> items;
+// Calls fn(x, view) for each x of `all` that `sel` selects, by id(x) or by its JSON view json(x).
+template <typename T, typename Json, typename Id, typename Fn>
+void ForEachSelected(const Selector& sel, const std::vector<T>& all, Json json, Id id, Fn fn) {
   JsonFields fields;
   for (const T& x : all) {
     std::string view = json(x);
     if (sel.needs_fields()) fields.Parse(view);
-    if (sel.Matches(id(x), fields)) items.push_back(std::move(view));
+    if (sel.Matches(id(x), fields)) fn(x, std::move(view));
   }
+}
+
+// The JSON views of the objects of `all` that `sel` selects.
+template <typename T, typename Json, typename Id>
+std::vector<std::string> Selected(const Selector& sel, const std::vector<T>& all, Json json,
+                                  Id id) {
+  std::vector<std::string> items;
+  ForEachSelected(sel, all, json, id,
+                  [&items](const T&, std::string view) { items.push_back(std::move(view)); });
   return items;
 }
+
+const std::string& ClientIdOf(const SessionInfo& s) { return s.client_id; }
+const std::string& TopicOf(const MqttMessage& m) { return m.topic; }
 
 }  // namespace
 
@@ -322,11 +332,9 @@ void Api::ResolveSessions(const Selector& sel, const Respond& respond,
                                        const std::string& error, std::vector<SessionInfo> v) {
     if (!error.empty()) return respond(JsonError(503, error));
     std::vector<std::string> ids;
-    JsonFields fields;
-    for (const SessionInfo& s : v) {
-      fields.Parse(SessionJson(s));
-      if (sel.Matches(s.client_id, fields)) ids.push_back(s.client_id);
-    }
+    ForEachSelected(
+        sel, v, SessionJson, ClientIdOf,
+        [&ids](const SessionInfo& s, const std::string&) { ids.push_back(s.client_id); });
     next(Selector::Ids(std::move(ids)));
   });
 }
@@ -362,14 +370,14 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   }
   if (req.method == "GET") {
     // Field and expression selectors are evaluated here, on the views of every session.
-    return hooks_->ListSessions(
-        sel.needs_fields() ? Selector() : sel,
-        Answer<std::vector<SessionInfo>>(respond, page, [sel](auto& v) {
-          std::sort(v.begin(), v.end(), [](const SessionInfo& a, const SessionInfo& b) {
-            return a.client_id < b.client_id;
-          });
-          return Selected(sel, v, SessionJson, [](const SessionInfo& s) { return s.client_id; });
-        }));
+    return hooks_->ListSessions(sel.needs_fields() ? Selector() : sel,
+                                Answer<std::vector<SessionInfo>>(respond, page, [sel](auto& v) {
+                                  std::sort(v.begin(), v.end(),
+                                            [](const SessionInfo& a, const SessionInfo& b) {
+                                              return a.client_id < b.client_id;
+                                            });
+                                  return Selected(sel, v, SessionJson, ClientIdOf);
+                                }));
   }
   if (req.method == "DELETE") {
     return ResolveSessions(sel, respond, [this, respond](const Selector& ids) {
@@ -433,23 +441,21 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
         filter, Answer<std::vector<MqttMessage>>(respond, page, [sel](auto& v) {
           std::sort(v.begin(), v.end(),
                     [](const MqttMessage& a, const MqttMessage& b) { return a.topic < b.topic; });
-          return Selected(sel, v, MessageJson, [](const MqttMessage& m) { return m.topic; });
+          return Selected(sel, v, MessageJson, TopicOf);
         }));
   }
   if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
   if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);
-  hooks_->ListRetained(filter,
-                       [this, sel, respond](const std::string& error, std::vector<MqttMessage> v) {
-                         if (!error.empty()) return respond(JsonError(503, error));
-                         std::vector<std::string> topics;
-                         JsonFields fields;
-                         for (const MqttMessage& m : v) {
-                           fields.Parse(MessageJson(m));
-                           if (sel.Matches(m.topic, fields)) topics.push_back(m.topic);
-                         }
-                         if (topics.empty()) return respond(JsonResult(200, {}));
-                         DeleteRetainedTopics("", std::move(topics), respond);
-                       });
+  hooks_->ListRetained(
+      filter, [this, sel, respond](const std::string& error, std::vector<MqttMessage> v) {
+        if (!error.empty()) return respond(JsonError(503, error));
+        std::vector<std::string> topics;
+        ForEachSelected(
+            sel, v, MessageJson, TopicOf,
+            [&topics](const MqttMessage& m, const std::string&) { topics.push_back(m.topic); });
+        if (topics.empty()) return respond(JsonResult(200, {}));
+        DeleteRetainedTopics("", std::move(topics), respond);
+      });
 }
 
 void Api::DeleteRetainedTopics(const std::string& filter, std::vector<std::string> topics,

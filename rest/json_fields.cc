@@ -40,14 +40,8 @@ FieldValue JsonFields::Get(const std::vector<std::string>& path) const {
       v.type = FieldValue::Type::kBool;
       v.boolean = e.get_bool().value_unsafe();
       break;
-    case element_type::INT64:
-      v.type = FieldValue::Type::kNumber;
-      v.number = static_cast<double>(e.get_int64().value_unsafe());
-      break;
+    case element_type::INT64:  // get_double converts the integers too
     case element_type::UINT64:
-      v.type = FieldValue::Type::kNumber;
-      v.number = static_cast<double>(e.get_uint64().value_unsafe());
-      break;
     case element_type::DOUBLE:
       v.type = FieldValue::Type::kNumber;
       v.number = e.get_double().value_unsafe();
