@@ -328,15 +328,16 @@ const std::string& TopicOf(const MqttMessage& m) { return m.topic; }
 void Api::ResolveSessions(const Selector& sel, const Respond& respond,
                           std::function<void(const Selector&)> next) {
   if (!sel.needs_fields()) return next(sel);
-  hooks_->ListSessions(Selector(), [sel, respond, next = std::move(next)](
-                                       const std::string& error, std::vector<SessionInfo> v) {
-    if (!error.empty()) return respond(JsonError(503, error));
-    std::vector<std::string> ids;
-    ForEachSelected(
-        sel, v, SessionJson, ClientIdOf,
-        [&ids](const SessionInfo& s, const std::string&) { ids.push_back(s.client_id); });
-    next(Selector::Ids(std::move(ids)));
-  });
+  hooks_->ListSessions(
+      Selector(), [sel, respond, next = std::move(next)](const std::string& error,
+                                                         const std::vector<SessionInfo>& v) {
+        if (!error.empty()) return respond(JsonError(503, error));
+        std::vector<std::string> ids;
+        ForEachSelected(
+            sel, v, SessionJson, ClientIdOf,
+            [&ids](const SessionInfo& s, const std::string&) { ids.push_back(s.client_id); });
+        next(Selector::Ids(std::move(ids)));
+      });
 }
 
 void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& seg,
@@ -447,7 +448,7 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
   if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
   if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);
   hooks_->ListRetained(
-      filter, [this, sel, respond](const std::string& error, std::vector<MqttMessage> v) {
+      filter, [this, sel, respond](const std::string& error, const std::vector<MqttMessage>& v) {
         if (!error.empty()) return respond(JsonError(503, error));
         std::vector<std::string> topics;
         ForEachSelected(

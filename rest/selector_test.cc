@@ -84,7 +84,7 @@ TEST(Selector, FieldTerms) {
 TEST(Selector, ExpressionComparisons) {
   EXPECT_TRUE(Eval("{info==\"user 42\" || metadata.user_id==42}"));
   EXPECT_TRUE(Eval("{info==\"user*\"}"));
-  EXPECT_TRUE(Eval("{\"user ?2\"==info}"));  // the wildcard literal may be on either side
+  EXPECT_TRUE(Eval("{\"user ?2\"==info}"));   // the wildcard literal may be on either side
   EXPECT_FALSE(Eval("{info==\"user\\*\"}"));  // escaped: a literal star
   EXPECT_TRUE(Eval(R"({info!="x*"})"));
   EXPECT_TRUE(Eval("{id==42 && id!=43 && id<43 && id<=42 && id>41 && id>=42}"));
@@ -122,8 +122,7 @@ TEST(Selector, ExpressionErrorsNameTheOffset) {
   EXPECT_EQ(Error("{(info==\"a\" || id==1"), "selector: expected ')' at 20");
   EXPECT_EQ(Error("{info==\"a\""), "selector: expected '}' at 10");
   EXPECT_EQ(Error("{}"), "selector: expected a field, string, number, true, false or null at 1");
-  EXPECT_EQ(Error("{info=\"a\"}"),
-            "selector: expected '==' (or '!=', '<', '<=', '>', '>=') at 5");
+  EXPECT_EQ(Error("{info=\"a\"}"), "selector: expected '==' (or '!=', '<', '<=', '>', '>=') at 5");
   EXPECT_EQ(Error("{info==\"a}"), "selector: unterminated string at 10");
   EXPECT_EQ(Error("{info==\"\\n\"}"), "selector: unknown escape (only \\\" \\\\ \\* \\?) at 8");
   EXPECT_EQ(Error("{id==1.}"), "selector: expected a digit at 7");
