@@ -19,6 +19,10 @@
 // changes, so the broker can forward them to every shard's AclCache and live connections. The
 // versions in CompiledAcl grow with every change of a token.
 //
+// Session selectors: a hook is given ClientIds, `all` or a list of client ids; the REST shard
+// resolves field and expression selectors (rest/selector.h) on the session views first
+// (ListSessions with `all`), so the shards never evaluate expressions.
+//
 // Thread-safety: see above; an implementation may keep state that only the admin thread touches.
 #ifndef RINGMQ_ADMIN_API_BROKER_HOOKS_H_
 #define RINGMQ_ADMIN_API_BROKER_HOOKS_H_
@@ -35,8 +39,8 @@
 
 namespace ringmq::admin_api {
 
-// `all`, or a list of client ids (already percent-decoded).
-struct Selector {
+// The sessions a request names: all of them, or those of the listed client ids.
+struct ClientIds {
   bool all = false;
   std::vector<std::string> ids;
   bool Contains(const std::string& id) const;
@@ -114,12 +118,12 @@ class BrokerHooks {
   virtual void TokenRevoked(const acl::Token& token, RevokeReason reason) = 0;
 
   // GET /mqtt/sessions/{sel}: the sessions (connected or persistent) of the selected client ids.
-  virtual void ListSessions(const Selector& selector, Done<std::vector<SessionInfo>> done) = 0;
+  virtual void ListSessions(const ClientIds& selector, Done<std::vector<SessionInfo>> done) = 0;
   // DELETE /mqtt/sessions/{sel}: closes the connections and removes the sessions; answers the
   // client ids that existed.
-  virtual void DeleteSessions(const Selector& selector, Done<std::vector<std::string>> done) = 0;
+  virtual void DeleteSessions(const ClientIds& selector, Done<std::vector<std::string>> done) = 0;
   // GET /mqtt/sessions/{sel}/subscriptions.
-  virtual void ListSubscriptions(const Selector& selector,
+  virtual void ListSubscriptions(const ClientIds& selector,
                                  Done<std::vector<SubscriptionInfo>> done) = 0;
   // POST /mqtt/messages: publishes as a master-token client would (no ACL). `done` is called when
   // the messages were handed to the routing (and, with retain, stored).

@@ -86,7 +86,7 @@ void AdminBridge::TokenRevoked(const acl::Token& token, admin_api::RevokeReason 
   });
 }
 
-void AdminBridge::ListSessions(const admin_api::Selector& selector,
+void AdminBridge::ListSessions(const admin_api::ClientIds& selector,
                                Done<std::vector<admin_api::SessionInfo>> done) {
   Gather<admin_api::SessionInfo>(
       [selector](Shard& s, std::vector<admin_api::SessionInfo>* out) {
@@ -95,14 +95,14 @@ void AdminBridge::ListSessions(const admin_api::Selector& selector,
       std::move(done));
 }
 
-void AdminBridge::DeleteSessions(const admin_api::Selector& selector,
+void AdminBridge::DeleteSessions(const admin_api::ClientIds& selector,
                                  Done<std::vector<std::string>> done) {
   Gather<std::string>(
       [selector](Shard& s, std::vector<std::string>* out) { s.DeleteSessions(selector, out); },
       std::move(done));
 }
 
-void AdminBridge::ListSubscriptions(const admin_api::Selector& selector,
+void AdminBridge::ListSubscriptions(const admin_api::ClientIds& selector,
                                     Done<std::vector<admin_api::SubscriptionInfo>> done) {
   Gather<admin_api::SubscriptionInfo>(
       [selector](Shard& s, std::vector<admin_api::SubscriptionInfo>* out) {

@@ -25,11 +25,11 @@ class AdminBridge : public admin_api::BrokerHooks {
 
   void TokenChanged(const acl::Token& token, acl::AclPtr acl) override;
   void TokenRevoked(const acl::Token& token, admin_api::RevokeReason reason) override;
-  void ListSessions(const admin_api::Selector& selector,
+  void ListSessions(const admin_api::ClientIds& selector,
                     Done<std::vector<admin_api::SessionInfo>> done) override;
-  void DeleteSessions(const admin_api::Selector& selector,
+  void DeleteSessions(const admin_api::ClientIds& selector,
                       Done<std::vector<std::string>> done) override;
-  void ListSubscriptions(const admin_api::Selector& selector,
+  void ListSubscriptions(const admin_api::ClientIds& selector,
                          Done<std::vector<admin_api::SubscriptionInfo>> done) override;
   void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override;
   void ListRetained(const std::string& filter,

@@ -47,7 +47,7 @@
 #include "wal/wal.h"
 
 namespace ringmq::admin_api {
-struct Selector;
+struct ClientIds;
 struct SessionInfo;
 struct SubscriptionInfo;
 struct MqttMessage;
@@ -133,9 +133,9 @@ class Shard {
   void RevokeToken(const std::string& key, int64_t token_id, proto::ReasonCode reason,
                    bool discard_sessions);
   // REST requests (broker/shard_admin.cc), each answering for this shard's part.
-  void CollectSessions(const admin_api::Selector& sel, std::vector<admin_api::SessionInfo>* out);
-  void DeleteSessions(const admin_api::Selector& sel, std::vector<std::string>* out);
-  void CollectSubscriptions(const admin_api::Selector& sel,
+  void CollectSessions(const admin_api::ClientIds& sel, std::vector<admin_api::SessionInfo>* out);
+  void DeleteSessions(const admin_api::ClientIds& sel, std::vector<std::string>* out);
+  void CollectSubscriptions(const admin_api::ClientIds& sel,
                             std::vector<admin_api::SubscriptionInfo>* out);
   void PublishFromAdmin(const admin_api::MqttMessage& m);
   void CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out);

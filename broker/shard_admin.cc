@@ -10,7 +10,7 @@
 
 namespace ringmq::broker {
 
-void Shard::CollectSessions(const admin_api::Selector& sel,
+void Shard::CollectSessions(const admin_api::ClientIds& sel,
                             std::vector<admin_api::SessionInfo>* out) {
   for (const auto& [id, s] : sessions_) {
     if (!sel.Contains(id)) continue;
@@ -34,7 +34,7 @@ void Shard::CollectSessions(const admin_api::Selector& sel,
   }
 }
 
-void Shard::DeleteSessions(const admin_api::Selector& sel, std::vector<std::string>* out) {
+void Shard::DeleteSessions(const admin_api::ClientIds& sel, std::vector<std::string>* out) {
   std::vector<Session*> doomed;
   for (const auto& [id, s] : sessions_) {
     if (sel.Contains(id)) doomed.push_back(s.get());
@@ -53,7 +53,7 @@ void Shard::DeleteSessions(const admin_api::Selector& sel, std::vector<std::stri
   }
 }
 
-void Shard::CollectSubscriptions(const admin_api::Selector& sel,
+void Shard::CollectSubscriptions(const admin_api::ClientIds& sel,
                                  std::vector<admin_api::SubscriptionInfo>* out) {
   for (const auto& [id, s] : sessions_) {
     if (!sel.Contains(id)) continue;

@@ -26,6 +26,7 @@
 #include "acl/token.h"
 #include "admin_api/broker_hooks.h"
 #include "rest/http.h"
+#include "rest/selector.h"
 #include "rest/token_store.h"
 
 namespace ringmq::rest {
@@ -76,6 +77,15 @@ class Api {
   void HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& segments,
                       const Respond& respond);
   void HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond);
+  // DELETE /mqtt/messages: removes the retained messages of `topics`, or of `filter` when
+  // `topics` is empty, and answers the topics removed.
+  void DeleteRetainedTopics(const std::string& filter, std::vector<std::string> topics,
+                            const Respond& respond);
+  // A session selector as the core takes it (admin_api/broker_hooks.h): `sel` itself when it needs
+  // no fields, else the client ids whose session view matches (one ListSessions(all) first);
+  // answers 503 itself when that fails. REQUIRES: hooks_ != nullptr.
+  void ResolveSessions(const Selector& sel, const Respond& respond,
+                       std::function<void(const admin_api::ClientIds&)> next);
   void HandleMetrics(const Respond& respond);
 
   // Checks Authorization for a master token; answers 401/403 itself and returns false otherwise.

@@ -4,13 +4,19 @@
 #include <openssl/evp.h>
 #include <simdjson.h>
 
+#include <algorithm>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "base/json.h"
 #include "base/utf8.h"
 #include "proto/topic.h"
 #include "rest/api.h"
 #include "rest/internal/publish_body.h"
+#include "rest/json_fields.h"
+#include "rest/pagination.h"
+#include "rest/selector.h"
 
 namespace ringmq::rest {
 
@@ -136,31 +142,6 @@ std::string SubscriptionJson(const admin_api::SubscriptionInfo& s) {
   }
   out.append("]}");
   return out;
-}
-
-// "all" or a comma list of percent-encoded client ids.
-bool ParseSessionSelector(std::string_view sel, size_t max_items, admin_api::Selector* out,
-                          std::string* error) {
-  if (sel == "all") {
-    out->all = true;
-    return true;
-  }
-  std::set<std::string> seen;
-  while (true) {
-    const size_t comma = sel.find(',');
-    std::string id;
-    if (!PercentDecode(sel.substr(0, comma), &id) || id.empty() || !base::IsValidMqttUtf8(id)) {
-      *error = "bad selector: expected all or a comma list of (percent-encoded) client ids";
-      return false;
-    }
-    if (seen.insert(id).second) out->ids.push_back(std::move(id));
-    if (out->ids.size() > max_items) {
-      *error = "selector lists more than " + std::to_string(max_items) + " client ids";
-      return false;
-    }
-    if (comma == std::string_view::npos) return true;
-    sel.remove_prefix(comma + 1);
-  }
 }
 
 // One message object of a POST /mqtt/messages body.
@@ -308,17 +289,65 @@ bool ParsePublishBody(std::string_view body, size_t max_items,
 
 namespace {
 
-// Wraps a hook answer: a non-empty error becomes 503.
+// Wraps a hook answer: a non-empty error becomes 503; make_items(value) gives every match in its
+// stable order, which `page` cuts.
 template <typename T, typename Fn>
-admin_api::BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
-  return [respond = std::move(respond), make_items = std::move(make_items)](
+admin_api::BrokerHooks::Done<T> Answer(Respond respond, Page page, Fn make_items) {
+  return [respond = std::move(respond), page, make_items = std::move(make_items)](
              const std::string& error, T value) {
     if (!error.empty()) return respond(JsonError(503, error));
-    respond(JsonResult(200, make_items(value)));
+    respond(PagedResult(make_items(value), page));
   };
 }
 
+// Calls fn(x, view) for each x of `all` that `sel` selects, by id(x) or by its JSON view json(x).
+template <typename T, typename Json, typename Id, typename Fn>
+void ForEachSelected(const Selector& sel, const std::vector<T>& all, Json json, Id id, Fn fn) {
+  JsonFields fields;
+  for (const T& x : all) {
+    std::string view = json(x);
+    if (sel.needs_fields()) fields.Parse(view);
+    if (sel.Matches(id(x), fields)) fn(x, std::move(view));
+  }
+}
+
+// The JSON views of the objects of `all` that `sel` selects.
+template <typename T, typename Json, typename Id>
+std::vector<std::string> Selected(const Selector& sel, const std::vector<T>& all, Json json,
+                                  Id id) {
+  std::vector<std::string> items;
+  ForEachSelected(sel, all, json, id,
+                  [&items](const T&, std::string view) { items.push_back(std::move(view)); });
+  return items;
+}
+
+const std::string& ClientIdOf(const admin_api::SessionInfo& s) { return s.client_id; }
+
+// What the shards are handed for `sel`: every session when the selector reads fields (their views
+// are then filtered here), else its client ids.
+admin_api::ClientIds ToClientIds(const Selector& sel) {
+  if (sel.needs_fields() || sel.form() == Selector::Form::kAll) return {true, {}};
+  return {false, sel.ids()};
+}
+const std::string& TopicOf(const admin_api::MqttMessage& m) { return m.topic; }
+
 }  // namespace
+
+void Api::ResolveSessions(const Selector& sel, const Respond& respond,
+                          std::function<void(const admin_api::ClientIds&)> next) {
+  if (!sel.needs_fields()) return next(ToClientIds(sel));
+  hooks_->ListSessions(ToClientIds(sel), [sel, respond, next = std::move(next)](
+                                             const std::string& error,
+                                             const std::vector<admin_api::SessionInfo>& v) {
+    if (!error.empty()) return respond(JsonError(503, error));
+    std::vector<std::string> ids;
+    ForEachSelected(sel, v, SessionJson, ClientIdOf,
+                    [&ids](const admin_api::SessionInfo& s, const std::string&) {
+                      ids.push_back(s.client_id);
+                    });
+    next(admin_api::ClientIds{false, std::move(ids)});
+  });
+}
 
 void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& seg,
                          const Respond& respond) {
@@ -326,40 +355,54 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   if (seg.size() > 4 || (seg.size() == 4 && !subs)) {
     return respond(JsonError(404, "no such endpoint"));
   }
-  admin_api::Selector sel;
+  Selector sel;
   std::string error;
-  if (!ParseSessionSelector(seg[2], limits_.max_items, &sel, &error)) {
+  if (!Selector::Parse(seg[2], Selector::IdKind::kClientId, limits_.max_items, &sel, &error)) {
     return respond(JsonError(400, error));
   }
+  Page page;
+  if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (subs) {
     if (req.method != "GET") return respond(JsonError(405, "method not allowed"));
-    return hooks_->ListSubscriptions(
-        sel, Answer<std::vector<admin_api::SubscriptionInfo>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const admin_api::SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
-          return items;
-        }));
+    return ResolveSessions(sel, respond, [this, respond, page](const admin_api::ClientIds& ids) {
+      hooks_->ListSubscriptions(
+          ids, Answer<std::vector<admin_api::SubscriptionInfo>>(respond, page, [](auto& v) {
+            std::sort(
+                v.begin(), v.end(),
+                [](const admin_api::SubscriptionInfo& a, const admin_api::SubscriptionInfo& b) {
+                  return std::tie(a.client_id, a.filter) < std::tie(b.client_id, b.filter);
+                });
+            std::vector<std::string> items;
+            items.reserve(v.size());
+            for (const admin_api::SubscriptionInfo& s : v) items.push_back(SubscriptionJson(s));
+            return items;
+          }));
+    });
   }
   if (req.method == "GET") {
+    // Field and expression selectors are evaluated here, on the views of every session.
     return hooks_->ListSessions(
-        sel, Answer<std::vector<admin_api::SessionInfo>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const admin_api::SessionInfo& s : v) items.push_back(SessionJson(s));
-          return items;
+        ToClientIds(sel),
+        Answer<std::vector<admin_api::SessionInfo>>(respond, page, [sel](auto& v) {
+          std::sort(v.begin(), v.end(),
+                    [](const admin_api::SessionInfo& a, const admin_api::SessionInfo& b) {
+                      return a.client_id < b.client_id;
+                    });
+          return Selected(sel, v, SessionJson, ClientIdOf);
         }));
   }
   if (req.method == "DELETE") {
-    return hooks_->DeleteSessions(
-        sel, Answer<std::vector<std::string>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const std::string& id : v)
-            items.push_back("{\"client_id\":" + base::JsonString(id) + "}");
-          return items;
-        }));
+    return ResolveSessions(sel, respond, [this, respond](const admin_api::ClientIds& ids) {
+      hooks_->DeleteSessions(ids, Answer<std::vector<std::string>>(respond, Page(), [](auto& v) {
+                               std::sort(v.begin(), v.end());
+                               std::vector<std::string> items;
+                               items.reserve(v.size());
+                               for (const std::string& id : v)
+                                 items.push_back("{\"client_id\":" + base::JsonString(id) + "}");
+                               return items;
+                             }));
+    });
   }
   respond(JsonError(405, "method not allowed"));
 }
@@ -387,33 +430,77 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
                              respond(JsonResult(200, items));
                            });
   }
+  // A topic filter, or a {expression} over the retained messages' views (all topics but $...).
   std::string filter;
-  if (!PercentDecode(rest, &filter) ||
-      proto::ValidateTopicFilter(filter) != proto::ReasonCode::kSuccess ||
-      proto::ParseSharedFilter(filter).has_value()) {
+  Selector sel;
+  std::string error;
+  if (!PercentDecode(rest, &filter)) {
     return respond(JsonError(400, "invalid topic filter (percent-encode '#' as %23)"));
   }
+  if (!filter.empty() && filter.front() == '{') {
+    if (!Selector::Parse(rest, Selector::IdKind::kClientId, limits_.max_items, &sel, &error)) {
+      return respond(JsonError(400, error));
+    }
+    filter = "#";
+  } else if (proto::ValidateTopicFilter(filter) != proto::ReasonCode::kSuccess ||
+             proto::ParseSharedFilter(filter).has_value()) {
+    return respond(JsonError(400, "invalid topic filter (percent-encode '#' as %23)"));
+  }
+  Page page;
+  if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (req.method == "GET") {
     return hooks_->ListRetained(
-        filter, Answer<std::vector<admin_api::MqttMessage>>(respond, [](const auto& v) {
-          std::vector<std::string> items;
-          items.reserve(v.size());
-          for (const admin_api::MqttMessage& m : v) items.push_back(MessageJson(m));
-          return items;
+        filter, Answer<std::vector<admin_api::MqttMessage>>(respond, page, [sel](auto& v) {
+          std::sort(v.begin(), v.end(),
+                    [](const admin_api::MqttMessage& a, const admin_api::MqttMessage& b) {
+                      return a.topic < b.topic;
+                    });
+          return Selected(sel, v, MessageJson, TopicOf);
         }));
   }
-  if (req.method == "DELETE") {
-    return hooks_->DeleteRetained(filter,
-                                  Answer<std::vector<std::string>>(respond, [](const auto& v) {
-                                    std::vector<std::string> items;
-                                    items.reserve(v.size());
-                                    for (const std::string& t : v)
-                                      items.push_back("{\"topic\":" + base::JsonString(t) + "}");
-                                    return items;
-                                  }));
+  if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
+  if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);
+  hooks_->ListRetained(filter, [this, sel, respond](const std::string& error,
+                                                    const std::vector<admin_api::MqttMessage>& v) {
+    if (!error.empty()) return respond(JsonError(503, error));
+    std::vector<std::string> topics;
+    ForEachSelected(sel, v, MessageJson, TopicOf,
+                    [&topics](const admin_api::MqttMessage& m, const std::string&) {
+                      topics.push_back(m.topic);
+                    });
+    if (topics.empty()) return respond(JsonResult(200, {}));
+    DeleteRetainedTopics("", std::move(topics), respond);
+  });
+}
+
+void Api::DeleteRetainedTopics(const std::string& filter, std::vector<std::string> topics,
+                               const Respond& respond) {
+  // One DeleteRetained per filter (a topic name is a filter matching itself); the answer lists
+  // the topics removed, in order, once every call answered.
+  if (topics.empty()) topics.push_back(filter);
+  struct State {
+    size_t remaining;
+    std::vector<std::string> removed;
+    std::string error;
+  };
+  auto state = std::make_shared<State>(State{topics.size(), {}, {}});
+  for (const std::string& t : topics) {
+    hooks_->DeleteRetained(
+        t, [state, respond](const std::string& error, std::vector<std::string> removed) {
+          if (!error.empty()) state->error = error;
+          for (std::string& r : removed) state->removed.push_back(std::move(r));
+          if (--state->remaining != 0) return;
+          if (!state->error.empty()) return respond(JsonError(503, state->error));
+          std::sort(state->removed.begin(), state->removed.end());
+          std::vector<std::string> items;
+          items.reserve(state->removed.size());
+          for (const std::string& r : state->removed) {
+            items.push_back("{\"topic\":" + base::JsonString(r) + "}");
+          }
+          respond(JsonResult(200, items));
+        });
   }
-  respond(JsonError(405, "method not allowed"));
 }
 
 void Api::HandleMetrics(const Respond& respond) {

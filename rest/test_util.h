@@ -38,7 +38,7 @@ class FakeHooks : public admin_api::BrokerHooks {
   std::vector<admin_api::SessionInfo> sessions;
   std::vector<admin_api::MqttMessage> retained;
   std::vector<admin_api::MqttMessage> published;
-  admin_api::Selector last_selector;
+  admin_api::ClientIds last_selector;
   std::string last_filter;
   std::string fail;  // non-empty: every answer fails with this error
   bool defer = false;
@@ -51,7 +51,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     events.push_back("revoked:" + std::to_string(token.id) + ":" +
                      admin_api::RevokeReasonName(reason));
   }
-  void ListSessions(const admin_api::Selector& selector,
+  void ListSessions(const admin_api::ClientIds& selector,
                     Done<std::vector<admin_api::SessionInfo>> done) override {
     last_selector = selector;
     std::vector<admin_api::SessionInfo> out;
@@ -60,7 +60,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     }
     Answer(std::move(done), std::move(out));
   }
-  void DeleteSessions(const admin_api::Selector& selector,
+  void DeleteSessions(const admin_api::ClientIds& selector,
                       Done<std::vector<std::string>> done) override {
     last_selector = selector;
     std::vector<std::string> out;
@@ -71,7 +71,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     });
     Answer(std::move(done), std::move(out));
   }
-  void ListSubscriptions(const admin_api::Selector& selector,
+  void ListSubscriptions(const admin_api::ClientIds& selector,
                          Done<std::vector<admin_api::SubscriptionInfo>> done) override {
     last_selector = selector;
     std::vector<admin_api::SubscriptionInfo> out;
