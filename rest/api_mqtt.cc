@@ -7,6 +7,7 @@
 #include <set>
 
 #include "acl/json.h"
+#include "acl/rest_access.h"
 #include "proto/topic.h"
 #include "proto/utf8.h"
 #include "rest/api.h"
@@ -362,7 +363,8 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   respond(JsonError(405, "method not allowed"));
 }
 
-void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond) {
+void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const acl::Token* limited,
+                         const Respond& respond) {
   if (rest.empty()) {
     if (req.method != "POST") {
       return respond(JsonError(405,
@@ -373,6 +375,14 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     std::string error;
     if (!ParsePublishBody(req.body, limits_.max_items, &messages, &error)) {
       return respond(JsonError(400, error));
+    }
+    if (limited != nullptr) {
+      for (const MqttMessage& m : messages) {
+        if (!acl::MethodAllowsTopic(limited->access.acl, acl::kMethodPost, m.topic)) {
+          return respond(JsonError(403, "topic " + acl::JsonString(m.topic) +
+                                            ": no entry of this token allows POST there"));
+        }
+      }
     }
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;
@@ -391,15 +401,34 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
       proto::ParseSharedFilter(filter).has_value()) {
     return respond(JsonError(400, "invalid topic filter (percent-encode '#' as %23)"));
   }
+  if (limited != nullptr) {
+    // GET lists what the token's GET entries reach of the filter; DELETE may not reach further
+    // than one DELETE entry (acl/rest_access.h).
+    const bool get = req.method == "GET";
+    if (get ? !acl::MethodMeetsFilter(limited->access.acl, acl::kMethodGet, filter)
+            : !acl::MethodCoversFilter(limited->access.acl, acl::MethodBit(req.method), filter)) {
+      return respond(
+          JsonError(403, "topic filter " + acl::JsonString(filter) +
+                             (get ? ": outside every entry of this token listing GET"
+                                  : ": not inside an entry of this token listing " + req.method)));
+    }
+  }
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (req.method == "GET") {
-    return hooks_->ListRetained(filter,
-                                Answer<std::vector<MqttMessage>>(respond, [](const auto& v) {
-                                  std::vector<std::string> items;
-                                  items.reserve(v.size());
-                                  for (const MqttMessage& m : v) items.push_back(MessageJson(m));
-                                  return items;
-                                }));
+    std::vector<acl::AclEntry> only;  // a copy: the answer comes later, the token may change
+    if (limited != nullptr) only = limited->access.acl;
+    return hooks_->ListRetained(
+        filter, Answer<std::vector<MqttMessage>>(
+                    respond, [only = std::move(only), all = limited == nullptr](const auto& v) {
+                      std::vector<std::string> items;
+                      items.reserve(v.size());
+                      for (const MqttMessage& m : v) {
+                        if (all || acl::MethodAllowsTopic(only, acl::kMethodGet, m.topic)) {
+                          items.push_back(MessageJson(m));
+                        }
+                      }
+                      return items;
+                    }));
   }
   if (req.method == "DELETE") {
     return hooks_->DeleteRetained(filter,
