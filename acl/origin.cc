@@ -99,14 +99,13 @@ bool OriginsAllow(const std::vector<IpPrefix>& origins, std::string_view peer) {
 
 bool OriginsAllow(const std::vector<Origin>& origins, std::string_view peer) {
   if (origins.empty()) return true;
-  const std::optional<IpAddress> a = ParsePeerAddress(peer);
-  if (!a) return false;
+  std::vector<IpPrefix> prefixes;
   for (const Origin& o : origins) {
     IpPrefix p;
     std::string ignored;
-    if (ParseIpPrefix(o.ip, &p, &ignored) && p.Contains(*a)) return true;
+    if (ParseIpPrefix(o.ip, &p, &ignored)) prefixes.push_back(p);
   }
-  return false;
+  return !prefixes.empty() && OriginsAllow(prefixes, peer);
 }
 
 }  // namespace ringmq::acl

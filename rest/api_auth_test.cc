@@ -16,12 +16,13 @@ class ApiAuthTest : public ::testing::Test {
   void SetUp() override {
     std::string error;
     ASSERT_TRUE(store_.Open(&error)) << error;
-    std::vector<acl::Token> t(1);
-    ASSERT_TRUE(acl::GenerateTokenKey(&t[0].key));
-    t[0].access.type = acl::AccessType::kMaster;
-    t[0].created = t[0].accessed = now_;
-    ASSERT_TRUE(store_.Insert(&t, &error)) << error;
-    master_ = t[0].key;
+    acl::Token master;
+    master.access.type = acl::AccessType::kMaster;
+    master.created = master.accessed = now_;
+    ASSERT_TRUE(acl::GenerateTokenKey(&master.key));
+    master_ = master.key;
+    std::vector<acl::Token> tokens{std::move(master)};
+    ASSERT_TRUE(store_.Insert(&tokens, &error)) << error;
   }
 
   HttpResponse Call(std::string method, std::string path, std::string body = "",
