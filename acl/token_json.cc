@@ -456,7 +456,11 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
   if (fields & kFieldAccessed) name("accessed"), AppendJsonInt(out, t.accessed);
   if (fields & kFieldMetadata) {
     name("metadata");
-    out->append(t.metadata.empty() ? std::string_view("null") : std::string_view(t.metadata));
+    if (t.metadata.empty()) {
+      out->append("null");
+    } else {
+      out->append(t.metadata);
+    }
   }
   if (fields & kFieldAccess) {
     name("access");
