@@ -27,6 +27,14 @@ std::shared_ptr<const CompiledAcl> CompiledAcl::Compile(const Token& token, uint
   acl->expire_ = token.expire;
   acl->ttl_ = token.ttl;
   acl->max_connections_ = token.max_connections;
+  acl->has_origins_ = !token.origins.empty();
+  for (const Origin& o : token.origins) {
+    IpPrefix prefix;
+    std::string ignored;
+    // A validated token's origins parse (token.h invariant 5); one that did not is left out,
+    // which only narrows who may connect (has_origins_ stays set).
+    if (ParseIpPrefix(o.ip, &prefix, &ignored)) acl->origins_.push_back(prefix);
+  }
   acl->AddEntries(token.access);
   return acl;
 }

@@ -28,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "acl/origin.h"
 #include "acl/token.h"
 
 namespace ringmq::acl {
@@ -52,6 +53,11 @@ class CompiledAcl {
   uint32_t max_connections() const { return max_connections_; }
   AccessType type() const { return type_; }
   bool IsMaster() const { return type_ == AccessType::kMaster; }
+  // May a client at `peer` ("ip:port", as connections log it) use the token? True when the token
+  // has no origins, false for an unknown address when it has (acl/origin.h).
+  bool AllowsPeer(std::string_view peer) const {
+    return !has_origins_ || (!origins_.empty() && OriginsAllow(origins_, peer));
+  }
   // True for kStandard and kMaster: no check is needed on this connection at all.
   bool AllowsEverything() const { return type_ != AccessType::kAcl; }
 
@@ -84,6 +90,8 @@ class CompiledAcl {
   int64_t ttl_ = 0;
   uint32_t max_connections_ = 0;
   AccessType type_ = AccessType::kStandard;
+  bool has_origins_ = false;  // the token names origins (origins_ are those that parse)
+  std::vector<IpPrefix> origins_;
   // Publish filters without wildcards, looked up by hash; the others are matched one by one.
   std::unordered_set<std::string, Hash, std::equal_to<>> publish_exact_;
   std::vector<std::string> publish_wild_;

@@ -12,6 +12,8 @@
 //   2. Put never replaces an entry with an older version (a reply that raced with a change).
 //   3. Replies and invalidations for one shard must travel one FIFO channel from the admin shard,
 //      so an invalidation is never overtaken by the lookup reply it invalidates.
+//   4. Entries are indexed by the SHA-256 of their key (acl/credentials.h "Timing") and by their
+//      token id; both indexes always hold the same entries.
 #ifndef RINGMQ_ACL_ACL_CACHE_H_
 #define RINGMQ_ACL_ACL_CACHE_H_
 
@@ -23,6 +25,7 @@
 #include <unordered_map>
 
 #include "acl/acl.h"
+#include "acl/credentials.h"
 
 namespace ringmq::acl {
 
@@ -34,23 +37,33 @@ class AclCache {
 
   // The compiled ACL of `key`, or nullptr on a miss.
   AclPtr Find(std::string_view key) const;
+  // Login by token id: the compiled ACL of token `id` when its key begins with `prefix`
+  // (KeyPrefixMatches, constant time), its key in *key; nullptr when the token is not cached or
+  // the prefix is wrong (the caller asks the admin shard, which decides).
+  AclPtr FindByIdLogin(int64_t id, std::string_view prefix, std::string* key) const;
   // Inserts or replaces (invariant 2). Returns false when an equal or newer version was kept.
   // REQUIRES: acl != nullptr.
   bool Put(std::string_view key, AclPtr acl);
   // Removes `key`; returns whether it was cached.
   bool Invalidate(std::string_view key);
-  void Clear() { map_.clear(); }
+  void Clear() {
+    map_.clear();
+    by_id_.clear();
+  }
   size_t size() const { return map_.size(); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  struct Entry {
+    std::string key;
+    AclPtr acl;
   };
+  using Map = std::unordered_map<KeyDigest, Entry, KeyDigestHash>;
   void CheckOwner() const;
+  void Erase(Map::iterator it);
 
   size_t capacity_;
-  std::unordered_map<std::string, AclPtr, Hash, std::equal_to<>> map_;
+  Map map_;
+  std::unordered_map<int64_t, KeyDigest> by_id_;  // token id -> map_ entry (token_id() > 0 only)
   mutable std::thread::id owner_;
 };
 

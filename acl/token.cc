@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "acl/origin.h"
 #include "proto/topic.h"
 
 namespace ringmq::acl {
@@ -28,6 +29,15 @@ const char* TokenStateName(TokenState state) {
       return "expired";
   }
   return "?";
+}
+
+uint8_t MethodBit(std::string_view method) {
+  if (method == "GET") return kMethodGet;
+  if (method == "POST") return kMethodPost;
+  if (method == "PUT") return kMethodPut;
+  if (method == "PATCH") return kMethodPatch;
+  if (method == "DELETE") return kMethodDelete;
+  return 0;
 }
 
 bool ValidateAclTopic(std::string_view topic, std::string* error) {
@@ -90,10 +100,24 @@ bool ValidateToken(const Token& token, std::string* error) {
   }
   for (const AclEntry& e : token.access.acl) {
     if (!ValidateAclTopic(e.topic, error)) return false;
-    if (e.actions == 0 || (e.actions & ~(kActionPublish | kActionSubscribe)) != 0) {
-      *error = "bad actions";
+    if ((e.actions == 0 && e.methods == 0) ||
+        (e.actions & ~(kActionPublish | kActionSubscribe)) != 0 ||
+        (e.methods & ~kAllMethods) != 0) {
+      *error = "bad actions or methods";
       return false;
     }
+  }
+  if (token.cid < 0) {
+    *error = "cid must not be negative";
+    return false;
+  }
+  if (token.origins.size() > kMaxOrigins) {
+    *error = "more than " + std::to_string(kMaxOrigins) + " origins";
+    return false;
+  }
+  for (const Origin& o : token.origins) {
+    IpPrefix p;
+    if (!ParseIpPrefix(o.ip, &p, error)) return false;
   }
   return true;
 }

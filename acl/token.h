@@ -14,8 +14,9 @@
 //   2. expire, ttl, created, accessed are in [0, kMaxTime].
 //   3. metadata is empty (no metadata) or the minified text of one JSON object.
 //   4. access.acl is empty unless access.type == kAcl; every entry has uri "mqtt", a valid
-//   non-shared
-//      topic filter and a non-empty action set.
+//      non-shared topic filter, and a non-empty action set or a non-empty REST method set.
+//   5. cid >= 0; origins has at most kMaxOrigins entries, each a valid address or CIDR prefix
+//      (acl/origin.h).
 #ifndef RINGMQ_ACL_TOKEN_H_
 #define RINGMQ_ACL_TOKEN_H_
 
@@ -23,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "acl/origin.h"
 
 namespace ringmq::acl {
 
@@ -45,10 +48,23 @@ enum class AccessType : int {
 inline constexpr uint8_t kActionPublish = 1;
 inline constexpr uint8_t kActionSubscribe = 2;
 
-// One ACL entry: {"uri": "mqtt", "topic": filter, "actions": ["publish", "subscribe"]}.
+// Bits of AclEntry::methods: the REST methods of the /mqtt API an ACL token may call on the
+// entry's topics (doc/rest-api.md "REST calls by ACL tokens").
+inline constexpr uint8_t kMethodGet = 1;
+inline constexpr uint8_t kMethodPost = 2;
+inline constexpr uint8_t kMethodPut = 4;
+inline constexpr uint8_t kMethodPatch = 8;
+inline constexpr uint8_t kMethodDelete = 16;
+inline constexpr uint8_t kAllMethods = 31;
+// The bit of an HTTP method name ("GET"), 0 for any other name.
+uint8_t MethodBit(std::string_view method);
+
+// One ACL entry: {"uri": "mqtt", "topic": filter, "actions": ["publish", "subscribe"],
+// "methods": ["GET", "POST"]}.
 struct AclEntry {
   std::string topic;    // a valid MQTT topic filter, never "$share/..."
   uint8_t actions = 0;  // kActionPublish | kActionSubscribe
+  uint8_t methods = 0;  // kMethod* bits; 0: no REST calls
   bool operator==(const AclEntry&) const = default;
 };
 
@@ -72,6 +88,8 @@ struct Token {
   // Concurrent MQTT connections that may use this token; 0: the broker's
   // max_connections_per_token applies (ringmq's own field, not in flespi's token object).
   uint32_t max_connections = 0;
+  int64_t cid = 0;              // flespi's customer id: stored and returned, not interpreted
+  std::vector<Origin> origins;  // IP allow-list; empty: any address
   bool operator==(const Token&) const = default;
 };
 

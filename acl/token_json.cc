@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "acl/merge_patch.h"
+#include "acl/origin.h"
 #include "base/json.h"
 
 namespace ringmq::acl {
@@ -90,6 +91,66 @@ bool ForEachField(element e, const std::string& path, std::string* error, Fn&& f
   return true;
 }
 
+// "methods": ["GET", "POST", ...] of an mqtt ACL entry: the REST methods of the /mqtt API.
+bool ParseMethods(element v, const std::string& p, uint8_t* methods, std::string* error) {
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS) return WrongType(error, p, "an array", v);
+  *methods = 0;
+  size_t i = 0;
+  for (element a : arr) {
+    const std::string ap = p + "[" + std::to_string(i++) + "]";
+    std::string method;
+    if (!GetString(a, ap, &method, error)) return false;
+    const uint8_t bit = MethodBit(method);
+    if (bit == 0) {
+      return Fail(error, ap,
+                  "unknown method \"" + method.substr(0, 32) +
+                      "\" (expected \"GET\", \"POST\", \"PUT\", \"PATCH\" or \"DELETE\")");
+    }
+    *methods |= bit;
+  }
+  return true;
+}
+
+// "origins": [ "10.0.0.0/8", {"ip": "2001:db8::/32"}, ... ] or null.
+bool ParseOrigins(element v, const std::string& p, std::vector<Origin>* origins,
+                  std::string* error) {
+  origins->clear();
+  if (v.is_null()) return true;
+  simdjson::dom::array arr;
+  if (v.get_array().get(arr) != simdjson::SUCCESS)
+    return WrongType(error, p, "an array or null", v);
+  if (arr.size() > kMaxOrigins) {
+    return Fail(error, p, "more than " + std::to_string(kMaxOrigins) + " entries");
+  }
+  size_t i = 0;
+  for (element a : arr) {
+    const std::string ap = p + "[" + std::to_string(i++) + "]";
+    Origin o;
+    if (a.type() == element_type::OBJECT) {
+      o.as_object = true;
+      bool have_ip = false;
+      const bool ok = ForEachField(a, ap, error, [&](std::string_view key, element f) {
+        if (key != "ip") {
+          return Fail(error, Join(ap, key),
+                      "unknown field (an origin object holds \"ip\": an address or CIDR prefix)");
+        }
+        have_ip = true;
+        return GetString(f, Join(ap, key), &o.ip, error);
+      });
+      if (!ok) return false;
+      if (!have_ip) return Fail(error, Join(ap, "ip"), "missing");
+    } else if (!GetString(a, ap, &o.ip, error)) {
+      return false;
+    }
+    IpPrefix prefix;
+    std::string why;
+    if (!ParseIpPrefix(o.ip, &prefix, &why)) return Fail(error, ap, why);
+    origins->push_back(std::move(o));
+  }
+  return true;
+}
+
 bool ParseAclEntry(element e, const std::string& path, AclEntry* entry, std::string* error) {
   bool have_topic = false;
   bool have_actions = false;
@@ -128,15 +189,20 @@ bool ParseAclEntry(element e, const std::string& path, AclEntry* entry, std::str
                       "unknown action \"" + action + "\" (expected \"publish\" or \"subscribe\")");
         }
       }
-      if (entry->actions == 0) return Fail(error, p, "must name at least one action");
       have_actions = true;
       return true;
     }
+    if (key == "methods") return ParseMethods(v, p, &entry->methods, error);
     return Fail(error, p, "unknown field");
   });
   if (!ok) return false;
   if (!have_topic) return Fail(error, Join(path, "topic"), "missing");
-  if (!have_actions) return Fail(error, Join(path, "actions"), "missing");
+  // An entry grants MQTT actions, REST methods, or both; it must grant something.
+  if (entry->actions == 0 && entry->methods == 0) {
+    return Fail(error, Join(path, "actions"),
+                have_actions ? "must name at least one action (or the entry a method)"
+                             : "missing (or name REST methods in \"methods\")");
+  }
   return true;
 }
 
@@ -227,6 +293,22 @@ bool ParseTokenObject(element e, const std::string& path, TokenUpdate* u, Token*
       u->max_connections = static_cast<uint32_t>(n);
       return true;
     }
+    if (key == "cid") {
+      int64_t n = -1;
+      if (v.type() != element_type::INT64 || v.get_int64().get(n) != simdjson::SUCCESS) {
+        return v.type() == element_type::UINT64 ? Fail(error, p, "out of range")
+                                                : WrongType(error, p, "an integer", v);
+      }
+      if (n < 0) return Fail(error, p, "must not be negative");
+      u->cid = n;
+      return true;
+    }
+    if (key == "origins") {
+      std::vector<Origin> origins;
+      if (!ParseOrigins(v, p, &origins, error)) return false;
+      u->origins = std::move(origins);
+      return true;
+    }
     if (stored_token != nullptr) {
       if (key == "id") {
         if (v.type() != element_type::INT64 ||
@@ -309,6 +391,8 @@ bool ApplyTokenUpdate(const TokenUpdate& u, UpdateMode mode, Token* token, std::
   }
   if (u.max_connections) t.max_connections = *u.max_connections;
   if (u.access && mode != UpdateMode::kPatch) t.access = Access{};
+  if (u.cid) t.cid = *u.cid;
+  if (u.origins) t.origins = *u.origins;
   if (u.access_type) {
     t.access.type = *u.access_type;
     if (t.access.type != AccessType::kAcl && !u.acl) t.access.acl.clear();
@@ -336,6 +420,8 @@ bool ParseFieldSelection(std::string_view csv, FieldMask* mask, std::string* err
       {"metadata", kFieldMetadata},
       {"access", kFieldAccess},
       {"max_connections", kFieldMaxConnections},
+      {"cid", kFieldCid},
+      {"origins", kFieldOrigins},
   };
   if (csv.empty()) {
     *mask = kAllFields;
@@ -398,7 +484,21 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
         if (e.actions & kActionSubscribe) {
           out->append((e.actions & kActionPublish) ? ",\"subscribe\"" : "\"subscribe\"");
         }
-        out->append("]}");
+        out->push_back(']');
+        if (e.methods != 0) {  // written only when set: entries without stay as they were
+          out->append(",\"methods\":[");
+          bool first_method = true;
+          for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+            if ((e.methods & MethodBit(m)) == 0) continue;
+            if (!first_method) out->push_back(',');
+            first_method = false;
+            out->push_back('"');
+            out->append(m);
+            out->push_back('"');
+          }
+          out->push_back(']');
+        }
+        out->push_back('}');
       }
       out->push_back(']');
     }
@@ -407,6 +507,18 @@ void AppendTokenJson(std::string* out, const Token& t, FieldMask fields) {
   if ((fields & kFieldMaxConnections) && (t.max_connections != 0 || fields != kAllFields)) {
     name("max_connections");
     base::AppendJsonInt(out, t.max_connections);
+  }
+  if (fields & kFieldCid) name("cid"), base::AppendJsonInt(out, t.cid);
+  if (fields & kFieldOrigins) {
+    name("origins");
+    out->push_back('[');
+    for (size_t i = 0; i < t.origins.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      if (t.origins[i].as_object) out->append("{\"ip\":");
+      base::AppendJsonString(out, t.origins[i].ip);
+      if (t.origins[i].as_object) out->push_back('}');
+    }
+    out->push_back(']');
   }
   out->push_back('}');
 }

@@ -5,8 +5,8 @@
 // duplicate fields, wrong types, numbers out of range and malformed JSON are all errors; nothing is
 // applied unless the whole body is valid.
 //
-// Writable fields (request bodies): info, enabled, expire, ttl, metadata, access, max_connections
-// (ringmq's own: flespi's token object has no such field). Read-only fields
+// Writable fields (request bodies): info, enabled, expire, ttl, metadata, access, cid, origins,
+// max_connections (ringmq's own: flespi's token object has no such field). Read-only fields
 // (id, key, created, accessed) in a request body are errors. The store file (rest/token_store.h)
 // holds every field.
 //
@@ -35,6 +35,8 @@ struct TokenUpdate {
   std::optional<AccessType> access_type;
   std::optional<std::vector<AclEntry>> acl;
   std::optional<uint32_t> max_connections;
+  std::optional<int64_t> cid;
+  std::optional<std::vector<Origin>> origins;  // empty when the body said [] or null
 };
 
 enum class UpdateMode {
@@ -70,7 +72,9 @@ inline constexpr FieldMask kFieldAccessed = 1 << 7;
 inline constexpr FieldMask kFieldMetadata = 1 << 8;
 inline constexpr FieldMask kFieldAccess = 1 << 9;
 inline constexpr FieldMask kFieldMaxConnections = 1 << 10;
-inline constexpr FieldMask kAllFields = (1 << 11) - 1;
+inline constexpr FieldMask kFieldCid = 1 << 11;
+inline constexpr FieldMask kFieldOrigins = 1 << 12;
+inline constexpr FieldMask kAllFields = (1 << 13) - 1;
 
 // Parses "id,info,access" (no spaces). An empty string selects every field. Unknown names are
 // errors.

@@ -194,9 +194,9 @@ TEST(TokenJson, Rejections) {
             "access.acl[0].actions[0]: unknown action \"read\" (expected \"publish\" or "
             "\"subscribe\")");
   EXPECT_EQ(ParseError(R"({"access":{"type":2,"acl":[{"topic":"a","actions":[]}]}})"),
-            "access.acl[0].actions: must name at least one action");
+            "access.acl[0].actions: must name at least one action (or the entry a method)");
   EXPECT_EQ(ParseError(R"({"access":{"type":2,"acl":[{"topic":"a"}]}})"),
-            "access.acl[0].actions: missing");
+            "access.acl[0].actions: missing (or name REST methods in \"methods\")");
   EXPECT_EQ(ParseError(R"({"access":{"type":2,"acl":[{"actions":["publish"]}]}})"),
             "access.acl[0].topic: missing");
   EXPECT_EQ(

@@ -66,14 +66,14 @@ int main(int argc, char** argv) {
       [&admin](std::function<void()> fn) { return admin.Post(std::move(fn)); });
   if (config.rest_enabled) {
     broker.SetTokenLookup(
-        [&admin](const std::string& key, std::function<void(ringmq::acl::AclPtr)> reply) {
-          auto shared_reply =
-              std::make_shared<std::function<void(ringmq::acl::AclPtr)>>(std::move(reply));
+        [&admin](const ringmq::acl::Credentials& credentials, Broker::TokenReply reply) {
+          auto shared_reply = std::make_shared<Broker::TokenReply>(std::move(reply));
           const bool queued =
-              admin.QueueAuthenticate(key, [shared_reply](const rest::Api::AuthResult& r) {
-                (*shared_reply)(r.status == rest::Api::AuthStatus::kOk ? r.acl : nullptr);
+              admin.QueueAuthenticate(credentials, [shared_reply](const rest::Api::AuthResult& r) {
+                const bool ok = r.status == rest::Api::AuthStatus::kOk;
+                (*shared_reply)(ok ? r.acl : nullptr, ok ? r.key : std::string());
               });
-          if (!queued) (*shared_reply)(nullptr);  // the admin shard is stopping
+          if (!queued) (*shared_reply)(nullptr, std::string());  // the admin shard is stopping
         });
     broker.SetTokenTouch(
         [&admin](std::vector<std::string> keys) { admin.QueueTouch(std::move(keys)); });

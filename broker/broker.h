@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "acl/acl.h"
+#include "acl/credentials.h"
 #include "broker/config.h"
 #include "broker/connection_quota.h"
 #include "broker/shard_msg.h"
@@ -48,10 +49,11 @@ class Broker {
   // directory need a restart: a change of them is reported and ignored.
   void Reload(Config fresh);
 
-  // Asks the token store for the compiled ACL of `key`; `reply` is called exactly once, on any
-  // thread, with nullptr for an unknown or invalid token.
-  using TokenLookup =
-      std::function<void(const std::string& key, std::function<void(acl::AclPtr)> reply)>;
+  // Asks the token store for the compiled ACL of the token that `credentials` name (a key, or an
+  // id and key prefix); `reply` is called exactly once, on any thread, with the ACL and the
+  // token's key, or nullptr and "" for unknown credentials or an invalid token.
+  using TokenReply = std::function<void(acl::AclPtr, std::string key)>;
+  using TokenLookup = std::function<void(const acl::Credentials& credentials, TokenReply reply)>;
   // REQUIRES: before Start. Without a lookup every token is unknown.
   void SetTokenLookup(TokenLookup lookup) { token_lookup_ = std::move(lookup); }
   const TokenLookup& token_lookup() const { return token_lookup_; }

@@ -40,7 +40,7 @@ struct Config {
   std::vector<Listener> listeners;  // default: mqtt://0.0.0.0:1883
   unsigned shards = 0;              // 0 = number of online cores
   std::string data_dir = "data";
-  bool allow_anonymous = true;
+  bool allow_anonymous = false;
   std::string log_level = "info";       // error, warn, info, debug
   std::string log_levels;               // per subsystem, over log_level: "wal=debug,rest=warn"
   std::string log_format = "text";      // text, json (one object per line)

@@ -93,6 +93,7 @@ class Connection {
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
   bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
   std::shared_ptr<const acl::CompiledAcl> auth_acl;
+  std::string auth_key;    // the answered token's key (a login by id presents only a prefix)
   uint32_t held_acks = 0;  // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
   // Counted in the Broker's ConnectionQuota (from the accepted CONNECT until the connection ends),
   // under quota_key (the token key, empty for anonymous clients).

@@ -80,6 +80,7 @@ void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string&
   c->auth_pending = false;
   c->auth_answered = true;
   c->auth_acl = std::move(acl);
+  c->auth_key = key;
   if (HandleInput(*c)) ArmRecv(*c);
 }
 
@@ -360,21 +361,25 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     return ConnectResult::kHandedOff;
   }
 
-  // Authentication (DESIGN.md section 5): the token key in the user name (bare or
-  // "FlespiToken <key>") or in the password; anonymous only when allowed.
-  std::string key(cn.has_username ? cn.username : std::string_view());
-  if (key.starts_with("FlespiToken ")) key.erase(0, 12);
-  if (key.empty() && cn.has_password) key = std::string(cn.password);
+  // Authentication (DESIGN.md section 5, acl/credentials.h): the token key in the user name (bare
+  // or "FlespiToken <key>") or in the password, or the token id as user name and the first 16
+  // characters of the key as password; anonymous only when allowed.
+  const acl::Credentials cred = acl::CredentialsFromConnect(
+      cn.has_username ? std::optional<std::string_view>(cn.username) : std::nullopt,
+      cn.has_password ? std::optional<std::string_view>(cn.password) : std::nullopt);
+  std::string key;  // the token's whole key, once known
   acl::AclPtr acl;
-  if (key.empty()) {
+  if (cred.empty()) {
     if (!cfg.allow_anonymous) {
       return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id,
                            "anonymous clients are not allowed");
     }
   } else if (c.auth_answered) {
     acl = std::move(c.auth_acl);
+    key = std::move(c.auth_key);
     c.auth_answered = false;
-  } else if (!(acl = acl_cache_.Find(key))) {
+  } else if (cred.token_id > 0 ? !(acl = acl_cache_.FindByIdLogin(cred.token_id, cred.secret, &key))
+                               : !(acl = acl_cache_.Find(cred.secret))) {
     if (!broker_.token_lookup()) {
       return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id, "unknown token");
     }
@@ -382,14 +387,23 @@ Shard::ConnectResult Shard::HandleConnect(Connection& c, uint8_t byte0, proto::B
     c.auth_pending = true;
     Shard* self = this;
     broker_.token_lookup()(
-        key, [self, slot = c.slot, gen = c.generation, key](const acl::AclPtr& a) {
-          self->PostTask([slot, gen, key, a](Shard& s) { s.OnTokenAnswer(slot, gen, key, a); });
+        cred, [self, slot = c.slot, gen = c.generation](acl::AclPtr a, std::string k) {
+          self->PostTask([slot, gen, k = std::move(k), a = std::move(a)](Shard& s) {
+            s.OnTokenAnswer(slot, gen, k, a);
+          });
         });
     return ConnectResult::kPending;
+  } else if (cred.token_id == 0) {
+    key = cred.secret;
   }
-  if (!key.empty() && (acl == nullptr || acl->ExpiredAt(UnixNow()))) {
+  if (!cred.empty() && (acl == nullptr || acl->ExpiredAt(UnixNow()))) {
     return RefuseConnect(c, ReasonCode::kBadUserNameOrPassword, client_id,
                          "unknown or expired token");
+  }
+  if (acl != nullptr && !acl->AllowsPeer(c.peer)) {
+    // The token's origins (IP allow-list) do not include this client's address.
+    return RefuseConnect(c, ReasonCode::kNotAuthorized, client_id,
+                         "token not allowed from this address (origins)");
   }
 
   // A will is a publish by this client: refused at CONNECT when the token may not publish there

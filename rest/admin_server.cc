@@ -177,9 +177,11 @@ void AdminServer::DrainInbox() {
   for (auto& fn : work) fn();
 }
 
-bool AdminServer::QueueAuthenticate(std::string key, std::function<void(Api::AuthResult)> done) {
-  return Post(
-      [this, key = std::move(key), done = std::move(done)] { done(api_->Authenticate(key)); });
+bool AdminServer::QueueAuthenticate(acl::Credentials credentials,
+                                    std::function<void(Api::AuthResult)> done) {
+  return Post([this, credentials = std::move(credentials), done = std::move(done)] {
+    done(api_->Authenticate(credentials));
+  });
 }
 
 bool AdminServer::QueueTouch(std::vector<std::string> keys) {

@@ -87,9 +87,10 @@ class AdminServer {
 
   // Runs fn on the admin thread (how BrokerHooks implementations deliver their callbacks).
   bool Post(std::function<void()> fn);
-  // Authenticates a key for an MQTT CONNECT: done(result) runs on the admin thread; the core
-  // forwards the result to the asking shard by its own messages.
-  bool QueueAuthenticate(std::string key, std::function<void(Api::AuthResult)> done);
+  // Authenticates the credentials of an MQTT CONNECT (a key, or a token id and key prefix):
+  // done(result) runs on the admin thread; the core forwards the result to the asking shard by
+  // its own messages.
+  bool QueueAuthenticate(acl::Credentials credentials, std::function<void(Api::AuthResult)> done);
   // Reports keys in use by live MQTT connections (call every few seconds per shard) so tokens with
   // a ttl stay valid while used.
   bool QueueTouch(std::vector<std::string> keys);

@@ -568,7 +568,8 @@ TEST_F(AdminServerTest, QueueAuthenticateRunsOnTheAdminThread) {
   StartServer();
   std::atomic<int> status{-1};
   ASSERT_TRUE(server_->QueueAuthenticate(
-      master_, [&](const Api::AuthResult& r) { status = static_cast<int>(r.status); }));
+      acl::Credentials{0, master_},
+      [&](const Api::AuthResult& r) { status = static_cast<int>(r.status); }));
   for (int i = 0; i < 200 && status < 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "acl/origin.h"
+#include "acl/rest_access.h"
 #include "acl/token_json.h"
 #include "base/json.h"
 #include "rest/json_fields.h"
@@ -104,7 +106,8 @@ void Api::Handle(const HttpRequest& req, const Respond& respond) {
   constexpr std::string_view kMessages = "/mqtt/messages";
   const std::vector<std::string_view> seg = Split(req.path);
   if (!IsKnownEndpoint(seg)) return respond(JsonError(404, "no such endpoint"));
-  if (!Authorize(req, respond)) return;
+  const acl::Token* caller = Authorize(req, respond);
+  if (caller == nullptr) return;
   std::string query_error;
   if (!CheckQueryNames(req.query, AllowedQuery(seg, m), &query_error)) {
     return respond(JsonError(400, query_error));
@@ -131,44 +134,63 @@ void Api::Handle(const HttpRequest& req, const Respond& respond) {
   std::string_view rest = req.path;
   rest = rest.substr(kMessages.size());
   if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-  return HandleMessages(req, rest, respond);
+  const bool master = caller->access.type == acl::AccessType::kMaster;
+  return HandleMessages(req, rest, master ? nullptr : caller, respond);
 }
 
 std::optional<HttpResponse> Api::CheckHead(const HttpRequest& head) {
   if (IsPublic(head.path)) return std::nullopt;
   if (!IsKnownEndpoint(Split(head.path))) return JsonError(404, "no such endpoint");
   std::optional<HttpResponse> refused;
-  if (!Authorize(head, [&refused](HttpResponse r) { refused = std::move(r); })) return refused;
+  if (Authorize(head, [&refused](HttpResponse r) { refused = std::move(r); }) == nullptr) {
+    return refused;
+  }
   return std::nullopt;
 }
 
-bool Api::Authorize(const HttpRequest& req, const Respond& respond) {
+const acl::Token* Api::Authorize(const HttpRequest& req, const Respond& respond) {
   if (req.authorization.empty()) {
     respond(JsonError(401, "missing Authorization header (FlespiToken <key> or Bearer <key>)"));
-    return false;
+    return nullptr;
   }
   const std::string_view key = BearerKey(req.authorization);
   if (key.empty()) {
     respond(JsonError(401, "malformed Authorization header (FlespiToken <key> or Bearer <key>)"));
-    return false;
+    return nullptr;
   }
   const acl::Token* token = store_->FindByKey(key);
   if (token == nullptr) {
     respond(JsonError(401, "unknown token"));
-    return false;
+    return nullptr;
   }
   const int64_t now = clock_();
   const acl::TokenState state = acl::CheckToken(*token, now);
   if (state != acl::TokenState::kValid) {
     respond(JsonError(401, std::string("token ") + acl::TokenStateName(state)));
-    return false;
+    return nullptr;
+  }
+  // The key is right but the client is not where the token may be used from: 403 Forbidden, not
+  // 401 (the credentials are valid; this address may not use them).
+  if (!acl::OriginsAllow(token->origins, req.peer)) {
+    respond(JsonError(403, "this token may not be used from " +
+                               (req.peer.empty() ? std::string("an unknown address") : req.peer) +
+                               " (not in its origins)"));
+    return nullptr;
   }
   if (token->access.type != acl::AccessType::kMaster) {
-    respond(JsonError(403, "a master token (access.type 1) is required"));
-    return false;
+    // An ACL token may call the /mqtt/messages methods its entries list (acl/rest_access.h).
+    const bool messages = req.path == "/mqtt/messages" || req.path.starts_with("/mqtt/messages/");
+    if (!messages || !acl::ListsMethod(*token, acl::MethodBit(req.method))) {
+      respond(JsonError(403, token->access.type == acl::AccessType::kAcl
+                                 ? "a master token (access.type 1) is required (an ACL token may "
+                                   "call only the /mqtt/messages methods its entries list in "
+                                   "\"methods\")"
+                                 : "a master token (access.type 1) is required"));
+      return nullptr;
+    }
   }
   store_->Touch(token->id, now);
-  return true;
+  return token;
 }
 
 bool Api::SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tokens,
@@ -350,7 +372,7 @@ void Api::Notify(const acl::Token& before, const acl::Token& after) {
   }
   if (before.access == after.access && before.enabled == after.enabled &&
       before.expire == after.expire && before.ttl == after.ttl &&
-      before.max_connections == after.max_connections) {
+      before.max_connections == after.max_connections && before.origins == after.origins) {
     return;  // info or metadata: nothing the shards hold
   }
   hooks_->TokenChanged(after, acl::CompiledAcl::Compile(after, NextVersion()));
@@ -402,9 +424,16 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
   respond(JsonResult(200, items, missing));
 }
 
-Api::AuthResult Api::Authenticate(std::string_view key) {
+Api::AuthResult Api::Authenticate(const acl::Credentials& credentials) {
   AuthResult r;
-  const acl::Token* token = store_->FindByKey(key);
+  const acl::Token* token = nullptr;
+  if (credentials.token_id > 0) {
+    // Login by id: the id is not secret, the prefix is compared in constant time.
+    token = store_->FindById(credentials.token_id);
+    if (token != nullptr && !acl::KeyPrefixMatches(token->key, credentials.secret)) token = nullptr;
+  } else {
+    token = store_->FindByKey(credentials.secret);
+  }
   if (token == nullptr) return r;
   r.token_id = token->id;
   const int64_t now = clock_();
@@ -420,6 +449,7 @@ Api::AuthResult Api::Authenticate(std::string_view key) {
   }
   store_->Touch(token->id, now);
   r.status = AuthStatus::kOk;
+  r.key = token->key;
   r.acl = acl::CompiledAcl::Compile(*token, NextVersion());
   return r;
 }

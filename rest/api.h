@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "acl/acl.h"
+#include "acl/credentials.h"
 #include "acl/token.h"
 #include "admin_api/broker_hooks.h"
 #include "rest/http.h"
@@ -44,6 +45,7 @@ class Api {
     AuthStatus status = AuthStatus::kUnknown;
     acl::AclPtr acl;  // set when kOk
     int64_t token_id = 0;
+    std::string key;  // set when kOk: the token's key (a login by id presents only a prefix)
   };
 
   // `hooks` may be null (no broker attached: session, message and metrics endpoints answer 503).
@@ -55,8 +57,13 @@ class Api {
   // or nullopt when the body may be sent. `head` has no body yet.
   std::optional<HttpResponse> CheckHead(const HttpRequest& head);
 
-  // A token key presented over MQTT (CONNECT). Refreshes `accessed` when valid.
-  AuthResult Authenticate(std::string_view key);
+  // Credentials presented over MQTT (CONNECT): a key, or a token id with the first 16 characters
+  // of its key (compared in constant time). Refreshes `accessed` when valid. The peer's origin is
+  // the shard's to check (CompiledAcl::AllowsPeer).
+  AuthResult Authenticate(const acl::Credentials& credentials);
+  AuthResult Authenticate(std::string_view key) {
+    return Authenticate(acl::Credentials{0, std::string(key)});
+  }
   // Keys of tokens in use by live MQTT connections: refreshes their `accessed`.
   void Touch(const std::vector<std::string>& keys);
   // Deletes expired tokens (TokenRevoked kExpired each) and writes refreshed `accessed` values,
@@ -76,20 +83,24 @@ class Api {
   // MQTT endpoints (api_mqtt.cc).
   void HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& segments,
                       const Respond& respond);
-  void HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond);
+  // `limited`: the ACL token calling (api_mqtt_acl.cc), nullptr for a master token.
+  void HandleMessages(const HttpRequest& req, std::string_view rest, const acl::Token* limited,
+                      const Respond& respond);
   // DELETE /mqtt/messages: removes the retained messages of `topics`, or of `filter` when
   // `topics` is empty, and answers the topics removed.
   void DeleteRetainedTopics(const std::string& filter, std::vector<std::string> topics,
                             const Respond& respond);
-  // A session selector as the core takes it (admin_api/broker_hooks.h): `sel` itself when it needs
-  // no fields, else the client ids whose session view matches (one ListSessions(all) first);
+  // A session selector as the broker takes it (admin_api/broker_hooks.h): `sel` itself when it
+  // needs no fields, else the client ids whose session view matches (one ListSessions(all) first);
   // answers 503 itself when that fails. REQUIRES: hooks_ != nullptr.
   void ResolveSessions(const Selector& sel, const Respond& respond,
                        std::function<void(const admin_api::ClientIds&)> next);
   void HandleMetrics(const Respond& respond);
 
-  // Checks Authorization for a master token; answers 401/403 itself and returns false otherwise.
-  bool Authorize(const HttpRequest& req, const Respond& respond);
+  // Checks Authorization: a valid token (401 otherwise) called from one of its origins (403), a
+  // master token or an ACL token whose entries list this method of the /mqtt/messages API (403
+  // otherwise). Returns the token, or nullptr after answering.
+  const acl::Token* Authorize(const HttpRequest& req, const Respond& respond);
   // Resolves a token selector; answers 400/404 itself and returns false otherwise. Ids of a list
   // that match no token are added to *missing as errors "token N not found" (404 each): the
   // caller answers the tokens found with them (a partial result); when none was found this

@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "acl/rest_access.h"
 #include "base/json.h"
 #include "base/utf8.h"
 #include "proto/topic.h"
@@ -407,7 +408,8 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   respond(JsonError(405, "method not allowed"));
 }
 
-void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond) {
+void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const acl::Token* limited,
+                         const Respond& respond) {
   if (rest.empty()) {
     if (req.method != "POST") {
       return respond(JsonError(405,
@@ -418,6 +420,14 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
     std::string error;
     if (!ParsePublishBody(req.body, limits_.max_items, &messages, &error)) {
       return respond(JsonError(400, error));
+    }
+    if (limited != nullptr) {
+      for (const admin_api::MqttMessage& m : messages) {
+        if (!acl::MethodAllowsTopic(limited->access.acl, acl::kMethodPost, m.topic)) {
+          return respond(JsonError(403, "topic " + base::JsonString(m.topic) +
+                                            ": no entry of this token allows POST there"));
+        }
+      }
     }
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;
@@ -448,16 +458,37 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const Re
   }
   Page page;
   if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
+  if (limited != nullptr) {
+    // GET lists what the token's GET entries reach of the filter; DELETE may not reach further
+    // than one DELETE entry (acl/rest_access.h). An expression is over every topic ('#').
+    const bool get = req.method == "GET";
+    if (get ? !acl::MethodMeetsFilter(limited->access.acl, acl::kMethodGet, filter)
+            : !acl::MethodCoversFilter(limited->access.acl, acl::MethodBit(req.method), filter)) {
+      return respond(
+          JsonError(403, "topic filter " + base::JsonString(filter) +
+                             (get ? ": outside every entry of this token listing GET"
+                                  : ": not inside an entry of this token listing " + req.method)));
+    }
+  }
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (req.method == "GET") {
+    std::vector<acl::AclEntry> only;  // a copy: the answer comes later, the token may change
+    if (limited != nullptr) only = limited->access.acl;
     return hooks_->ListRetained(
-        filter, Answer<std::vector<admin_api::MqttMessage>>(respond, page, [sel](auto& v) {
-          std::sort(v.begin(), v.end(),
-                    [](const admin_api::MqttMessage& a, const admin_api::MqttMessage& b) {
-                      return a.topic < b.topic;
-                    });
-          return Selected(sel, v, MessageJson, TopicOf);
-        }));
+        filter,
+        Answer<std::vector<admin_api::MqttMessage>>(
+            respond, page, [sel, only = std::move(only), all = limited == nullptr](auto& v) {
+              if (!all) {
+                std::erase_if(v, [&only](const admin_api::MqttMessage& m) {
+                  return !acl::MethodAllowsTopic(only, acl::kMethodGet, m.topic);
+                });
+              }
+              std::sort(v.begin(), v.end(),
+                        [](const admin_api::MqttMessage& a, const admin_api::MqttMessage& b) {
+                          return a.topic < b.topic;
+                        });
+              return Selected(sel, v, MessageJson, TopicOf);
+            }));
   }
   if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
   if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);

@@ -18,6 +18,7 @@ struct HttpRequest {
   std::string path;           // raw (still percent-encoded), without the query
   std::string query;          // raw, after '?', may be empty
   std::string authorization;  // the Authorization header, empty when absent
+  std::string peer;           // the client's IP address, empty when unknown (origins refuse it)
   std::string body;
 };
 

@@ -313,7 +313,9 @@ void HttpServer::Feed(Conn& conn, const char* data, size_t len) {
 
 std::optional<HttpResponse> HttpServer::ExpectContinue(Conn& conn, const HttpRequest& head) {
   if (head_check_) {
-    if (std::optional<HttpResponse> refused = head_check_(head)) return refused;
+    HttpRequest with_peer = head;  // the check needs the peer for token origins
+    with_peer.peer = conn.address;
+    if (std::optional<HttpResponse> refused = head_check_(with_peer)) return refused;
   }
   Conn::Pending cont;
   cont.seq = conn.next_seq++;
@@ -326,6 +328,7 @@ std::optional<HttpResponse> HttpServer::ExpectContinue(Conn& conn, const HttpReq
 
 bool HttpServer::Dispatch(Conn& conn, HttpRequest req, bool keep_alive) {
   ++requests_;
+  req.peer = conn.address;
   conn.seen_request = true;
   // A static string of http-parser's: capturing it costs no allocation.
   const char* method = conn.parser->method();

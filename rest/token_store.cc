@@ -82,7 +82,7 @@ bool TokenStore::Open(std::string* error) {
   tokens_.clear();
   by_key_.clear();
   for (acl::Token& t : tokens) {
-    by_key_.emplace(t.key, t.id);
+    by_key_.emplace(acl::DigestKey(t.key), t.id);
     const int64_t id = t.id;
     tokens_.emplace(id, std::move(t));
   }
@@ -96,7 +96,7 @@ const acl::Token* TokenStore::FindById(int64_t id) const {
 }
 
 const acl::Token* TokenStore::FindByKey(std::string_view key) const {
-  const auto it = by_key_.find(std::string(key));
+  const auto it = by_key_.find(acl::DigestKey(key));
   return it == by_key_.end() ? nullptr : FindById(it->second);
 }
 
@@ -110,7 +110,7 @@ std::vector<const acl::Token*> TokenStore::All() const {
 bool TokenStore::Insert(std::vector<acl::Token>* tokens, std::string* error) {
   std::set<std::string_view> keys;
   for (const acl::Token& t : *tokens) {
-    if (by_key_.count(t.key) != 0 || !keys.insert(t.key).second) {
+    if (by_key_.count(acl::DigestKey(t.key)) != 0 || !keys.insert(t.key).second) {
       *error = "a token with this key exists already";
       return false;
     }
@@ -121,7 +121,7 @@ bool TokenStore::Insert(std::vector<acl::Token>* tokens, std::string* error) {
   for (const acl::Token& t : *tokens) view.push_back(&t);
   if (!WriteFile(view, next_id, error)) return false;
   for (const acl::Token& t : *tokens) {
-    by_key_.emplace(t.key, t.id);
+    by_key_.emplace(acl::DigestKey(t.key), t.id);
     tokens_.emplace(t.id, t);
   }
   next_id_ = next_id;
@@ -160,7 +160,7 @@ bool TokenStore::Erase(const std::vector<int64_t>& ids, std::string* error) {
   for (int64_t id : gone) {
     const auto it = tokens_.find(id);
     if (it == tokens_.end()) continue;
-    by_key_.erase(it->second.key);
+    by_key_.erase(acl::DigestKey(it->second.key));
     tokens_.erase(it);
   }
   return true;

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acl/credentials.h"
 #include "acl/token.h"
 
 namespace ringmq::rest {
@@ -68,7 +69,9 @@ class TokenStore {
   std::string dir_;
   std::string path_;
   std::map<int64_t, acl::Token> tokens_;
-  std::unordered_map<std::string, int64_t> by_key_;
+  // By the SHA-256 of the key, so a lookup's timing says nothing about stored keys
+  // (acl/credentials.h "Timing").
+  std::unordered_map<acl::KeyDigest, int64_t, acl::KeyDigestHash> by_key_;
   int64_t next_id_ = 1;
   bool dirty_ = false;
 };

@@ -21,20 +21,25 @@ TIMEOUT = 5.0
 
 
 class Broker:
-    """A ringmq process listening on 127.0.0.1 with an ephemeral port.
+    """A ringmq process listening on 127.0.0.1 with an ephemeral port, anonymous clients
+    allowed unless allow_anonymous=False.
 
     What it prints is kept as it arrives: `lines` (stdout and stderr interleaved), `out_lines`
     (stdout) and `err_lines` (stderr: the log).
     """
 
     def __init__(self, *extra, data_dir=None, shards=None, log_level="debug",
-                 preexec_fn=None):
+                 preexec_fn=None, allow_anonymous=True):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
             [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
              "--data-dir", self.data_dir, "--shards", str(shards or SHARDS),
-             "--log-level", log_level, *extra],
+             "--log-level", log_level,
+             # The broker refuses anonymous clients by default; suites that are not about
+             # authentication connect without a token. allow_anonymous=False (or a later
+             # --deny-anonymous, which wins) tests the default.
+             *(["--allow-anonymous"] if allow_anonymous else []), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.lines = []
         self.out_lines = []

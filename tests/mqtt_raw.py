@@ -151,16 +151,20 @@ class RawClient:
                 raise ConnectionError("closed by broker")
             self.buf += chunk
 
-    def connect(self, client_id, clean=True, keepalive=60, username=None, check=True, **p):
+    def connect(self, client_id, clean=True, keepalive=60, username=None, check=True,
+                password=None, **p):
         """Sends CONNECT and reads the CONNACK; with check=False a refusal is returned, not raised
         (self.reason: the MQTT 5 reason code or the 3.1.1 return code)."""
-        flags = (0x02 if clean else 0) | (0x80 if username is not None else 0)
+        flags = ((0x02 if clean else 0) | (0x80 if username is not None else 0) |
+                 (0x40 if password is not None else 0))
         body = s("MQTT") + bytes([self.version, flags]) + struct.pack("!H", keepalive)
         if self.version == 5:
             body += props(**p)
         body += s(client_id)
         if username is not None:
             body += s(username)
+        if password is not None:
+            body += s(password)
         self.send(0x10, body)
         ack = self.recv_packet()
         assert ack.type == 2, ack.type

@@ -34,7 +34,8 @@ class UnreadStderr:
             pass
         self.proc = subprocess.Popen(
             [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
-             "--data-dir", self.data_dir, "--shards", str(SHARDS), "--log-level", "debug"],
+             "--data-dir", self.data_dir, "--shards", str(SHARDS), "--log-level", "debug",
+             "--allow-anonymous"],
             stdout=subprocess.PIPE, stderr=err_w, text=True)
         os.close(err_w)
         self.log = b""

@@ -117,7 +117,7 @@ class Proc:
     def __init__(self, data_dir, *flags):
         self.args = [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "none",
                      "--data-dir", data_dir, "--shards", str(SHARDS), "--log-level", "info",
-                     *flags]
+                     "--allow-anonymous", *flags]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, errors="replace")
         self.out, self.err = [], []

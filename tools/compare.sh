@@ -71,7 +71,7 @@ start_broker() {
   else
     local shards="${kind#ringmq}"
     : > "$WORK/broker.out"
-    "$RINGMQ" --listen mqtt://127.0.0.1:0 --shards "$shards" --log-level warn \
+    "$RINGMQ" --listen mqtt://127.0.0.1:0 --shards "$shards" --log-level warn --allow-anonymous \
       --data-dir "$WORK/data" --max-queued-messages "$QUEUED" --max-inflight "$INFLIGHT" \
       > "$WORK/broker.out" 2> "$WORK/broker.log" &
     BROKER_PID=$!

@@ -13,4 +13,12 @@ mkdir -p data
 # Without arguments: MQTT on 1883, MQTT over WebSockets on 8083 (the web page at
 # http://127.0.0.1:9080/ connects there), the REST API on 127.0.0.1:9080.
 [ $# -eq 0 ] && set -- --listen mqtt://0.0.0.0:1883 --listen ws://0.0.0.0:8083/mqtt
+# MQTT clients need a token (anonymous clients are refused unless --allow-anonymous is passed).
+cat >&2 <<'EOF'
+run: MQTT clients authenticate with a token. The first start prints "master token: KEY" once
+run: (keep it). Mint a token for a client with it, then connect with the new key as user name:
+run:   curl -s -H "Authorization: FlespiToken $MASTER" -d '{"ttl":3600,"access":{"type":0}}' \
+run:     http://127.0.0.1:9080/platform/tokens
+run:   mosquitto_sub -h 127.0.0.1 -u "$KEY" -t '#' -v
+EOF
 exec build/app/ringmq --data-dir data "$@"

@@ -90,6 +90,7 @@ start_ringmq() {
   : > "$WORK/broker.out"
   START_NS="$(now_ns)"
   "$RINGMQ" --listen mqtt://127.0.0.1:0 --rest http://127.0.0.1:0 --shards 1 --log-level info \
+    --allow-anonymous \
     --data-dir "$data" --durability "$durability" --max-queued-messages "$QUEUED" \
     --max-inflight "$INFLIGHT" > "$WORK/broker.out" 2> "$WORK/broker.log" &
   BROKER_PID=$!

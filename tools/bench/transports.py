@@ -59,7 +59,7 @@ def start_broker(build, work):
     os.makedirs(data, exist_ok=True)
     log = open(os.path.join(work, "broker.log"), "w")
     cmd = [os.path.join(build, "app/ringmq"), "--shards", "1", "--rest", "none",
-           "--log-level", "warn", "--data-dir", data,
+           "--log-level", "warn", "--data-dir", data, "--allow-anonymous",
            "--max-queued-messages", "1000000", "--max-inflight", "1000",
            "--tls-cert", os.path.join(work, "cert.pem"), "--tls-key", os.path.join(work, "key.pem"),
            "--listen", "mqtt://127.0.0.1:0", "--listen", "mqtts://127.0.0.1:0",
