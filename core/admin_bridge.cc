@@ -108,6 +108,52 @@ void AdminBridge::ListSubscriptions(const rest::Selector& selector,
       std::move(done));
 }
 
+template <typename Item, typename Apply>
+void AdminBridge::ToHomeShards(std::vector<Item> items, Apply apply,
+                               Done<std::vector<rest::SessionResult>> done) {
+  // Every shard is asked (most have nothing to do): Gather's guard answers for a stopped one.
+  auto shared = std::make_shared<const std::vector<Item>>(std::move(items));
+  const uint16_t shards = broker_.shard_count();
+  Gather<rest::SessionResult>(
+      [shared, apply, shards](Shard& s, std::vector<rest::SessionResult>* out) {
+        for (const Item& item : *shared) {
+          if (HomeShardOf(item.client_id, shards) != s.id()) continue;
+          out->emplace_back();
+          apply(s, item, &out->back());
+        }
+      },
+      std::move(done));
+}
+
+void AdminBridge::CreateSessions(std::vector<rest::NewSession> sessions,
+                                 Done<std::vector<rest::SessionResult>> done) {
+  ToHomeShards(
+      std::move(sessions),
+      [](Shard& s, const rest::NewSession& n, rest::SessionResult* out) {
+        s.CreateSessionFromAdmin(n, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::AddSubscriptions(std::vector<rest::SessionSubscriptions> sessions,
+                                   Done<std::vector<rest::SessionResult>> done) {
+  ToHomeShards(
+      std::move(sessions),
+      [](Shard& s, const rest::SessionSubscriptions& a, rest::SessionResult* out) {
+        s.AddSubscriptionsFromAdmin(a, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::DeleteSubscriptions(const rest::Selector& sessions, const rest::Selector& filters,
+                                      Done<std::vector<rest::SubscriptionInfo>> done) {
+  Gather<rest::SubscriptionInfo>(
+      [sessions, filters](Shard& s, std::vector<rest::SubscriptionInfo>* out) {
+        s.DeleteSubscriptionsFromAdmin(sessions, filters, out);
+      },
+      std::move(done));
+}
+
 void AdminBridge::Publish(std::vector<rest::MqttMessage> messages, Done<bool> done) {
   const uint16_t shard = static_cast<uint16_t>(next_publisher_++ % broker_.shard_count());
   rest::AdminServer* admin = admin_;

@@ -29,6 +29,12 @@ class AdminBridge : public rest::BrokerHooks {
   void DeleteSessions(const rest::Selector& selector, Done<std::vector<std::string>> done) override;
   void ListSubscriptions(const rest::Selector& selector,
                          Done<std::vector<rest::SubscriptionInfo>> done) override;
+  void CreateSessions(std::vector<rest::NewSession> sessions,
+                      Done<std::vector<rest::SessionResult>> done) override;
+  void AddSubscriptions(std::vector<rest::SessionSubscriptions> sessions,
+                        Done<std::vector<rest::SessionResult>> done) override;
+  void DeleteSubscriptions(const rest::Selector& sessions, const rest::Selector& filters,
+                           Done<std::vector<rest::SubscriptionInfo>> done) override;
   void Publish(std::vector<rest::MqttMessage> messages, Done<bool> done) override;
   void ListRetained(const std::string& filter, Done<std::vector<rest::MqttMessage>> done) override;
   void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) override;
@@ -38,6 +44,12 @@ class AdminBridge : public rest::BrokerHooks {
   // Runs part(shard, out) on every shard, appends the parts on the admin thread, then done.
   template <typename T, typename Part>
   void Gather(Part part, Done<std::vector<T>> done);
+
+  // Runs apply(shard, item, result) on the home shard of each item's client id, then done with
+  // the results.
+  template <typename Item, typename Apply>
+  void ToHomeShards(std::vector<Item> items, Apply apply,
+                    Done<std::vector<rest::SessionResult>> done);
 
   Broker& broker_;
   rest::AdminServer* admin_ = nullptr;

@@ -49,6 +49,10 @@
 namespace ringmq::rest {
 struct Selector;
 struct SessionInfo;
+struct NewSession;
+struct NewSubscription;
+struct SessionSubscriptions;
+struct SessionResult;
 struct SubscriptionInfo;
 struct MqttMessage;
 }  // namespace ringmq::rest
@@ -136,6 +140,12 @@ class Shard {
   void CollectSessions(const rest::Selector& sel, std::vector<rest::SessionInfo>* out);
   void DeleteSessions(const rest::Selector& sel, std::vector<std::string>* out);
   void CollectSubscriptions(const rest::Selector& sel, std::vector<rest::SubscriptionInfo>* out);
+  // Sessions and subscriptions created over REST (core/session_admin.cc), for client ids homed
+  // here: *out says what happened (nothing changes unless kOk).
+  void CreateSessionFromAdmin(const rest::NewSession& n, rest::SessionResult* out);
+  void AddSubscriptionsFromAdmin(const rest::SessionSubscriptions& a, rest::SessionResult* out);
+  void DeleteSubscriptionsFromAdmin(const rest::Selector& sessions, const rest::Selector& filters,
+                                    std::vector<rest::SubscriptionInfo>* out);
   void PublishFromAdmin(const rest::MqttMessage& m);
   void CollectRetained(const std::string& filter, std::vector<rest::MqttMessage>* out);
   void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
@@ -227,6 +237,16 @@ class Shard {
   // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
   // flight too unless `inflight_sent`: the current connection has those already).
   void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
+  // REST subscriptions (core/session_admin.cc): whether all of `subs` may be added to s (nullptr:
+  // a session about to be created) under `acl` (topic limits, ACL, max_subscriptions), else
+  // *out says why; then adding them as a SUBSCRIBE would (Attach, logged).
+  bool CheckAdminSubscriptions(Session* s, const acl::AclPtr& acl,
+                               const std::vector<rest::NewSubscription>& subs,
+                               rest::SessionResult* out) const;
+  void ApplyAdminSubscriptions(Session& s, const acl::AclPtr& acl,
+                               const std::vector<rest::NewSubscription>& subs);
+  // GET /mqtt/sessions's view of session `id` (core/shard_admin.cc).
+  rest::SessionInfo SessionView(const std::string& id, Session& s) const;
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
   // Counts the client against max_connections and its token's limit; false (and counted as a
   // refusal) when a limit is reached.

@@ -10,26 +10,29 @@
 
 namespace ringmq::core {
 
+rest::SessionInfo Shard::SessionView(const std::string& id, Session& s) const {
+  rest::SessionInfo i;
+  i.client_id = id;
+  i.connected = s.connection != nullptr;
+  i.protocol_version = static_cast<uint8_t>(s.version);
+  i.clean = s.clean_start;
+  i.expiry_interval = s.expiry_interval_s;
+  i.token_id = s.owner_token_id;
+  i.shard = id_;
+  i.subscriptions = s.subscriptions().size();
+  i.queued = s.queued_count();
+  i.inflight = s.inflight_count();
+  if (const Connection* c = s.connection) {
+    i.keep_alive = c->keep_alive_s;
+    i.peer = c->peer;
+    i.connected_since = c->connected_unix;
+  }
+  return i;
+}
+
 void Shard::CollectSessions(const rest::Selector& sel, std::vector<rest::SessionInfo>* out) {
   for (const auto& [id, s] : sessions_) {
-    if (!sel.Contains(id)) continue;
-    rest::SessionInfo i;
-    i.client_id = id;
-    i.connected = s->connection != nullptr;
-    i.protocol_version = static_cast<uint8_t>(s->version);
-    i.clean = s->clean_start;
-    i.expiry_interval = s->expiry_interval_s;
-    i.token_id = s->owner_token_id;
-    i.shard = id_;
-    i.subscriptions = s->subscriptions().size();
-    i.queued = s->queued_count();
-    i.inflight = s->inflight_count();
-    if (const Connection* c = s->connection) {
-      i.keep_alive = c->keep_alive_s;
-      i.peer = c->peer;
-      i.connected_since = c->connected_unix;
-    }
-    out->push_back(std::move(i));
+    if (sel.Contains(id)) out->push_back(SessionView(id, *s));
   }
 }
 

@@ -76,6 +76,16 @@ class Api {
   void HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& segments,
                       const Respond& respond);
   void HandleMessages(const HttpRequest& req, std::string_view rest, const Respond& respond);
+  // Sessions and subscriptions created over REST (api_sessions.cc). sub_sel: the {sub-sel} of
+  // .../subscriptions/{sub-sel}, empty when absent.
+  void CreateSessions(const HttpRequest& req, const Respond& respond);
+  void HandleSubscriptions(const HttpRequest& req, const Selector& sessions,
+                           std::string_view sub_sel, const Respond& respond);
+  void AddSubscriptions(std::vector<NewSubscription> subs, const Selector& sessions,
+                        const std::vector<SessionInfo>& found, const Respond& respond);
+  // The ACL and key of token `id` that a session belongs to; false (*status, *error) when it is
+  // not a valid token.
+  bool OwnerAcl(int64_t id, acl::AclPtr* acl, std::string* key, int* status, std::string* error);
   void HandleMetrics(const Respond& respond);
 
   // Checks Authorization for a master token; answers 401/403 itself and returns false otherwise.

@@ -11,6 +11,7 @@
 #include "proto/utf8.h"
 #include "rest/api.h"
 #include "rest/internal/publish_body.h"
+#include "rest/internal/session_json.h"
 
 namespace ringmq::rest {
 
@@ -99,6 +100,8 @@ std::string MessageJson(const MqttMessage& m) {
   return out;
 }
 
+}  // namespace
+
 std::string SessionJson(const SessionInfo& s) {
   std::string out = "{\"client_id\":";
   acl::AppendJsonString(&out, s.client_id);
@@ -137,6 +140,8 @@ std::string SubscriptionJson(const SubscriptionInfo& s) {
   out.append("]}");
   return out;
 }
+
+namespace {
 
 // "all" or a comma list of percent-encoded client ids.
 bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
@@ -321,8 +326,16 @@ BrokerHooks::Done<T> Answer(Respond respond, Fn make_items) {
 
 void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& seg,
                          const Respond& respond) {
-  const bool subs = seg.size() == 4 && seg[3] == "subscriptions";
-  if (seg.size() > 4 || (seg.size() == 4 && !subs)) {
+  if (seg.size() == 2) {  // POST /mqtt/sessions (api_sessions.cc)
+    if (req.method != "POST") {
+      return respond(JsonError(405,
+                               "method not allowed (POST /mqtt/sessions, or "
+                               "GET/DELETE /mqtt/sessions/{selector})"));
+    }
+    return CreateSessions(req, respond);
+  }
+  const bool subs = seg.size() >= 4 && seg[3] == "subscriptions";
+  if (seg.size() > 5 || (seg.size() >= 4 && !subs)) {
     return respond(JsonError(404, "no such endpoint"));
   }
   Selector sel;
@@ -330,9 +343,11 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   if (!ParseSessionSelector(seg[2], limits_.max_items, &sel, &error)) {
     return respond(JsonError(400, error));
   }
+  if (subs && (seg.size() == 5 || req.method != "GET")) {  // api_sessions.cc
+    return HandleSubscriptions(req, sel, seg.size() == 5 ? seg[4] : std::string_view(), respond);
+  }
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   if (subs) {
-    if (req.method != "GET") return respond(JsonError(405, "method not allowed"));
     return hooks_->ListSubscriptions(
         sel, Answer<std::vector<SubscriptionInfo>>(respond, [](const auto& v) {
           std::vector<std::string> items;

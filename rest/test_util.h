@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class FakeHooks : public BrokerHooks {
   std::vector<MqttMessage> retained;
   std::vector<MqttMessage> published;
   Selector last_selector;
+  Selector last_filters;                                // of DeleteSubscriptions
+  std::vector<NewSession> new_sessions;                 // CreateSessions, in call order
+  std::vector<SessionSubscriptions> new_subscriptions;  // AddSubscriptions
   std::string last_filter;
   std::string fail;  // non-empty: every answer fails with this error
   bool defer = false;
@@ -82,6 +86,49 @@ class FakeHooks : public BrokerHooks {
       out.push_back(sub);
     }
     Answer(std::move(done), std::move(out));
+  }
+  // Creates what it is asked to (kExists for a client id in `sessions`).
+  void CreateSessions(std::vector<NewSession> created,
+                      Done<std::vector<SessionResult>> done) override {
+    std::vector<SessionResult> out;
+    for (NewSession& n : created) {
+      SessionResult r;
+      r.client_id = n.client_id;
+      const bool exists = std::any_of(sessions.begin(), sessions.end(), [&](const SessionInfo& s) {
+        return s.client_id == n.client_id;
+      });
+      if (exists) {
+        r.outcome = SessionResult::Outcome::kExists;
+        r.detail = "exists";
+      } else {
+        r.session.client_id = n.client_id;
+        r.session.clean = false;
+        r.session.expiry_interval = n.expiry_interval;
+        r.session.token_id = n.token_id;
+        r.session.subscriptions = n.subscriptions.size();
+        sessions.push_back(r.session);
+      }
+      out.push_back(std::move(r));
+      new_sessions.push_back(std::move(n));
+    }
+    Answer(std::move(done), std::move(out));
+  }
+  void AddSubscriptions(std::vector<SessionSubscriptions> added,
+                        Done<std::vector<SessionResult>> done) override {
+    std::vector<SessionResult> out;
+    for (SessionSubscriptions& a : added) {
+      SessionResult r;
+      r.client_id = a.client_id;
+      out.push_back(std::move(r));
+      new_subscriptions.push_back(std::move(a));
+    }
+    Answer(std::move(done), std::move(out));
+  }
+  void DeleteSubscriptions(const Selector& selector, const Selector& filters,
+                           Done<std::vector<SubscriptionInfo>> done) override {
+    last_selector = selector;
+    last_filters = filters;
+    Answer(std::move(done), std::vector<SubscriptionInfo>{});
   }
   void Publish(std::vector<MqttMessage> messages, Done<bool> done) override {
     for (auto& m : messages) published.push_back(std::move(m));
