@@ -10,7 +10,9 @@
 #include "proto/topic.h"
 #include "proto/utf8.h"
 #include "rest/api.h"
+#include "rest/internal/json_body.h"
 #include "rest/internal/publish_body.h"
+#include "rest/internal/session_body.h"
 #include "rest/internal/session_json.h"
 
 namespace ringmq::rest {
@@ -146,26 +148,10 @@ namespace {
 // "all" or a comma list of percent-encoded client ids.
 bool ParseSessionSelector(std::string_view sel, size_t max_items, Selector* out,
                           std::string* error) {
-  if (sel == "all") {
-    out->all = true;
-    return true;
-  }
-  std::set<std::string> seen;
-  while (true) {
-    const size_t comma = sel.find(',');
-    std::string id;
-    if (!PercentDecode(sel.substr(0, comma), &id) || id.empty() || !proto::IsValidMqttUtf8(id)) {
-      *error = "bad selector: expected all or a comma list of (percent-encoded) client ids";
-      return false;
-    }
-    if (seen.insert(id).second) out->ids.push_back(std::move(id));
-    if (out->ids.size() > max_items) {
-      *error = "selector lists more than " + std::to_string(max_items) + " client ids";
-      return false;
-    }
-    if (comma == std::string_view::npos) return true;
-    sel.remove_prefix(comma + 1);
-  }
+  return ParseNameList(
+      sel, max_items, "client ids",
+      "selector: expected all or a comma list of (percent-encoded) client ids",
+      [](const std::string& id) { return !id.empty() && proto::IsValidMqttUtf8(id); }, out, error);
 }
 
 // One message object of a POST /mqtt/messages body.
@@ -279,35 +265,14 @@ bool ParseMessage(element e, const std::string& path, MqttMessage* m, std::strin
 
 bool ParsePublishBody(std::string_view body, size_t max_items, std::vector<MqttMessage>* messages,
                       std::string* error) {
-  simdjson::dom::parser parser;
-  element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    *error = "malformed JSON";
-    return false;
-  }
   messages->clear();
-  if (root.type() == element_type::ARRAY) {
-    simdjson::dom::array arr = root.get_array().value_unsafe();
-    if (arr.size() == 0) {
-      *error = "body: empty array";
-      return false;
-    }
-    if (arr.size() > max_items) {
-      *error = "body: more than " + std::to_string(max_items) + " messages";
-      return false;
-    }
-    size_t i = 0;
-    for (element e : arr) {
-      MqttMessage m;
-      if (!ParseMessage(e, "[" + std::to_string(i++) + "]", &m, error)) return false;
-      messages->push_back(std::move(m));
-    }
-    return true;
-  }
-  MqttMessage m;
-  if (!ParseMessage(root, "", &m, error)) return false;
-  messages->push_back(std::move(m));
-  return true;
+  return ForEachBodyItem(body, max_items, "messages", error,
+                         [&](element e, const std::string& path) {
+                           MqttMessage m;
+                           if (!ParseMessage(e, path, &m, error)) return false;
+                           messages->push_back(std::move(m));
+                           return true;
+                         });
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include "proto/topic.h"
 #include "proto/utf8.h"
 #include "rest/http.h"
+#include "rest/internal/json_body.h"
 
 namespace ringmq::rest {
 
@@ -55,28 +56,6 @@ class Fields {
   std::string* error_;
 };
 
-// An object, or a non-empty array of at most max_items objects: calls item(element, path).
-template <typename Item>
-bool ForEachItem(element root, std::string_view what, size_t max_items, std::string prefix,
-                 std::string* error, Item&& item) {
-  if (root.type() != element_type::ARRAY) return item(root, prefix);
-  simdjson::dom::array arr = root.get_array().value_unsafe();
-  if (arr.size() == 0) {
-    *error = (prefix.empty() ? "body" : prefix) + ": empty array";
-    return false;
-  }
-  if (arr.size() > max_items) {
-    *error = (prefix.empty() ? "body" : prefix) + ": more than " + std::to_string(max_items) + " " +
-             std::string(what);
-    return false;
-  }
-  size_t i = 0;
-  for (element e : arr) {
-    if (!item(e, prefix + "[" + std::to_string(i++) + "]")) return false;
-  }
-  return true;
-}
-
 bool ParseSubscription(element e, const std::string& path, NewSubscription* s, std::string* error) {
   const Fields f(path, error);
   simdjson::dom::object obj;
@@ -120,20 +99,17 @@ bool ParseSubscription(element e, const std::string& path, NewSubscription* s, s
   return true;
 }
 
-bool ParseSubscriptionList(element root, size_t max_items, const std::string& prefix,
-                           std::vector<NewSubscription>* out, std::string* error) {
-  std::set<std::string> filters;
-  return ForEachItem(root, "subscriptions", max_items, prefix, error,
-                     [&](element e, const std::string& path) {
-                       NewSubscription s;
-                       if (!ParseSubscription(e, path, &s, error)) return false;
-                       if (!filters.insert(s.filter).second) {
-                         *error = path + ".topic: the same filter twice";
-                         return false;
-                       }
-                       out->push_back(std::move(s));
-                       return true;
-                     });
+// One subscription of a list, which must not repeat a filter.
+bool AddSubscription(element e, const std::string& path, std::set<std::string>* filters,
+                     std::vector<NewSubscription>* out, std::string* error) {
+  NewSubscription s;
+  if (!ParseSubscription(e, path, &s, error)) return false;
+  if (!filters->insert(s.filter).second) {
+    *error = path + ".topic: the same filter twice";
+    return false;
+  }
+  out->push_back(std::move(s));
+  return true;
 }
 
 bool ParseSession(element e, const std::string& path, size_t max_items, NewSession* s,
@@ -173,7 +149,11 @@ bool ParseSession(element e, const std::string& path, size_t max_items, NewSessi
       if (field.value.type() != element_type::ARRAY) return f.Fail(k, "must be an array");
       if (field.value.get_array().value_unsafe().size() == 0) continue;  // none yet
       const std::string sub_path = (path.empty() ? "" : path + ".") + "subscriptions";
-      if (!ParseSubscriptionList(field.value, max_items, sub_path, &s->subscriptions, error)) {
+      std::set<std::string> filters;
+      if (!ForEachJsonItem(field.value, max_items, "subscriptions", sub_path, error,
+                           [&](element sub, const std::string& p) {
+                             return AddSubscription(sub, p, &filters, &s->subscriptions, error);
+                           })) {
         return false;
       }
     } else {
@@ -190,41 +170,34 @@ bool ParseSession(element e, const std::string& path, size_t max_items, NewSessi
 
 bool ParseSessionsBody(std::string_view body, size_t max_items, std::vector<NewSession>* sessions,
                        std::string* error) {
-  simdjson::dom::parser parser;
-  element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    *error = "malformed JSON";
-    return false;
-  }
   sessions->clear();
   std::set<std::string> ids;
-  return ForEachItem(root, "sessions", max_items, "", error,
-                     [&](element e, const std::string& path) {
-                       NewSession s;
-                       if (!ParseSession(e, path, max_items, &s, error)) return false;
-                       if (!ids.insert(s.client_id).second) {
-                         *error = path + ".client_id: the same client id twice";
-                         return false;
-                       }
-                       sessions->push_back(std::move(s));
-                       return true;
-                     });
+  return ForEachBodyItem(body, max_items, "sessions", error,
+                         [&](element e, const std::string& path) {
+                           NewSession s;
+                           if (!ParseSession(e, path, max_items, &s, error)) return false;
+                           if (!ids.insert(s.client_id).second) {
+                             *error = path + ".client_id: the same client id twice";
+                             return false;
+                           }
+                           sessions->push_back(std::move(s));
+                           return true;
+                         });
 }
 
 bool ParseSubscriptionsBody(std::string_view body, size_t max_items,
                             std::vector<NewSubscription>* subscriptions, std::string* error) {
-  simdjson::dom::parser parser;
-  element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    *error = "malformed JSON";
-    return false;
-  }
   subscriptions->clear();
-  return ParseSubscriptionList(root, max_items, "", subscriptions, error);
+  std::set<std::string> filters;
+  return ForEachBodyItem(body, max_items, "subscriptions", error,
+                         [&](element e, const std::string& path) {
+                           return AddSubscription(e, path, &filters, subscriptions, error);
+                         });
 }
 
-bool ParseFilterSelector(std::string_view sel, size_t max_items, Selector* out,
-                         std::string* error) {
+bool ParseNameList(std::string_view sel, size_t max_items, std::string_view what,
+                   std::string_view expected, const std::function<bool(const std::string&)>& valid,
+                   Selector* out, std::string* error) {
   if (sel == "all") {
     out->all = true;
     return true;
@@ -232,22 +205,31 @@ bool ParseFilterSelector(std::string_view sel, size_t max_items, Selector* out,
   std::set<std::string> seen;
   while (true) {
     const size_t comma = sel.find(',');
-    std::string filter;
-    if (!PercentDecode(sel.substr(0, comma), &filter) ||
-        proto::ValidateTopicFilter(filter) != proto::ReasonCode::kSuccess) {
-      *error =
-          "bad subscription selector: expected all or a comma list of percent-encoded topic "
-          "filters (%2F for '/', %23 for '#', %2C for ',')";
+    std::string name;
+    if (!PercentDecode(sel.substr(0, comma), &name) || !valid(name)) {
+      *error = "bad " + std::string(expected);
       return false;
     }
-    if (seen.insert(filter).second) out->ids.push_back(std::move(filter));
+    if (seen.insert(name).second) out->ids.push_back(std::move(name));
     if (out->ids.size() > max_items) {
-      *error = "subscription selector lists more than " + std::to_string(max_items) + " filters";
+      *error = "selector lists more than " + std::to_string(max_items) + " " + std::string(what);
       return false;
     }
     if (comma == std::string_view::npos) return true;
     sel.remove_prefix(comma + 1);
   }
+}
+
+bool ParseFilterSelector(std::string_view sel, size_t max_items, Selector* out,
+                         std::string* error) {
+  return ParseNameList(
+      sel, max_items, "filters",
+      "subscription selector: expected all or a comma list of percent-encoded topic filters "
+      "(%2F for '/', %23 for '#', %2C for ',')",
+      [](const std::string& f) {
+        return proto::ValidateTopicFilter(f) == proto::ReasonCode::kSuccess;
+      },
+      out, error);
 }
 
 }  // namespace ringmq::rest

@@ -11,6 +11,7 @@ import unittest
 
 from broker import Broker, wait_until
 from mqtt_raw import RawClient
+import test_token_sessions as ts  # a module, so its test cases are not run again here
 
 
 def acl_token(*topics):
@@ -23,7 +24,6 @@ class RestSessions(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="ringmq-rest-sessions-")
         self.b = Broker("--durability", "sync", data_dir=self.dir)
-        self.pub = None
 
     def tearDown(self):
         self.b.stop(keep_data=True)
@@ -31,37 +31,14 @@ class RestSessions(unittest.TestCase):
 
     def restart(self, sig=signal.SIGTERM):
         self.b.stop(sig=sig, keep_data=True)
-        self.b = Broker("--durability", "sync", data_dir=self.dir)
-        self.pub = None
+        self.b = Broker("--durability", "sync", data_dir=self.dir)  # tokens (pub_key) persist
 
-    def mint(self, body):
-        status, reply = self.b.rest("POST", "/platform/tokens", body)
-        self.assertEqual(status, 200, reply)
-        return reply["result"][0]
-
-    def publish(self, topics):
-        """QoS 1 from a standard token, each acknowledged (durable: durability = sync)."""
-        if self.pub is None:
-            key = self.mint({"info": "telemetry", "ttl": 3600, "access": {"type": 0}})["key"]
-            self.pub = key
-        p = RawClient(self.b).connect("telemetry", username=self.pub)
-        for i, t in enumerate(topics):
-            p.publish(t, t.encode(), qos=1, pid=i + 1)
-            self.assertEqual(p.recv_packet().type, 4)  # PUBACK
-        p.close()
-
-    def receive(self, c, n):
-        topics = []
-        for _ in range(n):
-            topic, _, qos, pid, _ = c.parse_publish(c.recv_packet())
-            self.assertEqual(qos, 1)
-            c.puback(pid)
-            topics.append(topic)
-        return topics
-
-    def nothing_more(self, c):
-        with self.assertRaises(OSError):
-            c.recv_packet(timeout=0.5)
+    # The storage service's helpers of the ownership tests: a standard-token publisher whose QoS 1
+    # PUBLISHes are each acknowledged (durable with durability = sync), reading QoS 1 deliveries.
+    mint = ts.TokenSessions.mint
+    publish = ts.TokenSessions.publish
+    receive = ts.TokenSessions.receive
+    nothing_more = ts.TokenSessions.nothing_more
 
     def sessions(self, sel="all"):
         status, reply = self.b.rest("GET", "/mqtt/sessions/" + sel)

@@ -17,6 +17,7 @@
 #define RINGMQ_REST_INTERNAL_SESSION_BODY_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,14 @@ namespace ringmq::rest {
 [[nodiscard]] bool ParseSubscriptionsBody(std::string_view body, size_t max_items,
                                           std::vector<NewSubscription>* subscriptions,
                                           std::string* error);
+
+// `all`, or a comma list of percent-encoded names: the decoded, distinct names in out->ids, each
+// one valid(name), at most max_items. The errors name `what` ("client ids", "filters") and say
+// `expected`.
+[[nodiscard]] bool ParseNameList(std::string_view sel, size_t max_items, std::string_view what,
+                                 std::string_view expected,
+                                 const std::function<bool(const std::string&)>& valid,
+                                 Selector* out, std::string* error);
 
 // `all`, or the decoded filters in out->ids (at most max_items, each a valid topic filter).
 [[nodiscard]] bool ParseFilterSelector(std::string_view sel, size_t max_items, Selector* out,
