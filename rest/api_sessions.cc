@@ -108,7 +108,7 @@ void Api::CreateSessions(const HttpRequest& req, const Respond& respond) {
     int status = 0;
     const std::string whose = "session '" + n.client_id + "'";
     if (!OwnerAcl(n.token_id, &n.acl, &n.token_key, &status, &error)) {
-      return respond(JsonError(status, whose + ": token_id: " + error));
+      return respond(JsonError(status, whose + ": token_id: " += error));
     }
     if (!AclAllows(n.acl, n.subscriptions, whose, &error)) return respond(JsonError(403, error));
     ids.ids.push_back(n.client_id);
@@ -117,10 +117,11 @@ void Api::CreateSessions(const HttpRequest& req, const Respond& respond) {
   auto pending = std::make_shared<std::vector<NewSession>>(std::move(sessions));
   BrokerHooks* hooks = hooks_;
   hooks_->ListSessions(ids, [hooks, pending, respond, order = ids.ids](
-                                const std::string& error, std::vector<SessionInfo> found) {
+                                const std::string& error, const std::vector<SessionInfo>& found) {
     if (!error.empty()) return respond(JsonError(503, error));
     if (!found.empty()) {  // nothing is created
       std::vector<std::pair<int, std::string>> errors;
+      errors.reserve(found.size());
       for (const SessionInfo& s : found) {
         errors.emplace_back(409, "client id '" + s.client_id + "' has a session already");
       }
@@ -165,7 +166,7 @@ void Api::HandleSubscriptions(const HttpRequest& req, const Selector& sessions,
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     return hooks_->ListSubscriptions(
         sessions, [respond, filters, subscription_items](const std::string& error,
-                                                         std::vector<SubscriptionInfo> v) {
+                                                         const std::vector<SubscriptionInfo>& v) {
           if (!error.empty()) return respond(JsonError(503, error));
           respond(JsonResult(200, subscription_items(v, filters)));
         });
@@ -174,7 +175,8 @@ void Api::HandleSubscriptions(const HttpRequest& req, const Selector& sessions,
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     return hooks_->DeleteSubscriptions(
         sessions, filters,
-        [respond, subscription_items](const std::string& error, std::vector<SubscriptionInfo> v) {
+        [respond, subscription_items](const std::string& error,
+                                      const std::vector<SubscriptionInfo>& v) {
           if (!error.empty()) return respond(JsonError(503, error));
           respond(JsonResult(200, subscription_items(v, Selector{true, {}})));
         });
@@ -190,11 +192,12 @@ void Api::HandleSubscriptions(const HttpRequest& req, const Selector& sessions,
   }
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
   // Which sessions, and whose: their owners' ACLs intersect the filters.
-  hooks_->ListSessions(sessions, [this, sessions, subs = std::move(subs), respond](
-                                     const std::string& error, std::vector<SessionInfo> found) {
-    if (!error.empty()) return respond(JsonError(503, error));
-    AddSubscriptions(subs, sessions, found, respond);
-  });
+  hooks_->ListSessions(sessions,
+                       [this, sessions, subs = std::move(subs), respond](
+                           const std::string& error, const std::vector<SessionInfo>& found) {
+                         if (!error.empty()) return respond(JsonError(503, error));
+                         AddSubscriptions(subs, sessions, found, respond);
+                       });
 }
 
 void Api::AddSubscriptions(std::vector<NewSubscription> subs, const Selector& sessions,
@@ -216,7 +219,7 @@ void Api::AddSubscriptions(std::vector<NewSubscription> subs, const Selector& se
     int status = 0;
     std::string error;
     if (s.token_id != 0 && !OwnerAcl(s.token_id, &t.acl, &t.token_key, &status, &error)) {
-      return respond(JsonError(status, whose + ": its token: " + error));
+      return respond(JsonError(status, whose + ": its token: " += error));
     }
     if (!AclAllows(t.acl, subs, whose, &error)) return respond(JsonError(403, error));
     order.push_back(s.client_id);
