@@ -4,7 +4,7 @@
 
 namespace ringmq::admin_api {
 
-bool ClientIds::Contains(const std::string& id) const {
+bool IdSet::Contains(const std::string& id) const {
   return all || std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 

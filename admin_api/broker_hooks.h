@@ -19,7 +19,7 @@
 // changes, so the broker can forward them to every shard's AclCache and live connections. The
 // versions in CompiledAcl grow with every change of a token.
 //
-// Session selectors: a hook is given ClientIds, `all` or a list of client ids; the REST shard
+// Session selectors: a hook is given an IdSet, `all` or a list of client ids; the REST shard
 // resolves field and expression selectors (rest/selector.h) on the session views first
 // (ListSessions with `all`), so the shards never evaluate expressions.
 //
@@ -39,8 +39,9 @@
 
 namespace ringmq::admin_api {
 
-// The sessions a request names: all of them, or those of the listed client ids.
-struct ClientIds {
+// What a request names: all (sessions, subscriptions of a session), or those of the listed ids
+// (client ids, topic filters).
+struct IdSet {
   bool all = false;
   std::vector<std::string> ids;
   bool Contains(const std::string& id) const;
@@ -90,6 +91,54 @@ struct MqttMessage {
   std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
+// A subscription to create over REST (POST /mqtt/sessions, POST .../subscriptions): a valid
+// topic filter (a "$share/{group}/" prefix allowed) and the MQTT 5 subscription options.
+struct NewSubscription {
+  std::string filter;
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;   // 0-2
+  uint32_t subscription_id = 0;  // 0: none, else 1-268435455
+};
+
+// A persistent session to create before its client first connects (POST /mqtt/sessions). It
+// belongs to token `token_id` (doc/rest-api.md, "Session ownership"); `acl` is that token's
+// compiled ACL, which intersects the subscriptions as an MQTT SUBSCRIBE would.
+struct NewSession {
+  std::string client_id;         // valid MQTT UTF-8, 1 to 65535 bytes
+  uint32_t expiry_interval = 0;  // seconds, > 0; 0xFFFFFFFF: never expires
+  int64_t token_id = 0;
+  std::string token_key;
+  acl::AclPtr acl;
+  std::vector<NewSubscription> subscriptions;
+};
+
+// Subscriptions to add to one existing session, with its owner's ACL (nullptr: the session has no
+// owner, nothing is intersected) and key.
+struct SessionSubscriptions {
+  std::string client_id;
+  acl::AclPtr acl;
+  std::string token_key;
+  std::vector<NewSubscription> subscriptions;
+};
+
+// How a shard answered for one session of CreateSessions or AddSubscriptions.
+struct SessionResult {
+  enum class Outcome : uint8_t {
+    kOk,             // done; `session` describes it afterwards
+    kExists,         // CreateSessions: the client id has a session already (HTTP 409)
+    kNotFound,       // AddSubscriptions: no such session (any more) (HTTP 404)
+    kInvalid,        // a filter beyond the topic limits, or no session expiry allowed (HTTP 400)
+    kNotAuthorized,  // a filter the ACL allows nothing of (HTTP 403)
+    kQuotaExceeded,  // max_subscriptions (HTTP 409)
+  };
+  std::string client_id;
+  Outcome outcome = Outcome::kOk;
+  std::string detail;   // why, when not kOk
+  SessionInfo session;  // when kOk
+};
+
 enum class RevokeReason {
   kDeleted,   // DELETE /platform/tokens
   kDisabled,  // enabled set to false
@@ -118,13 +167,27 @@ class BrokerHooks {
   virtual void TokenRevoked(const acl::Token& token, RevokeReason reason) = 0;
 
   // GET /mqtt/sessions/{sel}: the sessions (connected or persistent) of the selected client ids.
-  virtual void ListSessions(const ClientIds& selector, Done<std::vector<SessionInfo>> done) = 0;
+  virtual void ListSessions(const IdSet& selector, Done<std::vector<SessionInfo>> done) = 0;
   // DELETE /mqtt/sessions/{sel}: closes the connections and removes the sessions; answers the
   // client ids that existed.
-  virtual void DeleteSessions(const ClientIds& selector, Done<std::vector<std::string>> done) = 0;
+  virtual void DeleteSessions(const IdSet& selector, Done<std::vector<std::string>> done) = 0;
   // GET /mqtt/sessions/{sel}/subscriptions.
-  virtual void ListSubscriptions(const ClientIds& selector,
+  virtual void ListSubscriptions(const IdSet& selector,
                                  Done<std::vector<SubscriptionInfo>> done) = 0;
+  // POST /mqtt/sessions: creates each session on its client id's home shard, with its
+  // subscriptions in the topic index and in the shard's log, unless the client id has a session
+  // there already. `done` runs once every home shard answered, so a message published after it
+  // is queued for every session created (one result per session, in no particular order).
+  virtual void CreateSessions(std::vector<NewSession> sessions,
+                              Done<std::vector<SessionResult>> done) = 0;
+  // POST /mqtt/sessions/{sel}/subscriptions: adds (or replaces, same filter) subscriptions of
+  // existing sessions, each on its home shard: all of a session's or none. Same `done` promise.
+  virtual void AddSubscriptions(std::vector<SessionSubscriptions> sessions,
+                                Done<std::vector<SessionResult>> done) = 0;
+  // DELETE /mqtt/sessions/{sel}/subscriptions[/{filters}]: removes the subscriptions of the
+  // selected sessions whose filter `filters` selects (ids: exact filter texts); answers them.
+  virtual void DeleteSubscriptions(const Selector& sessions, const Selector& filters,
+                                   Done<std::vector<SubscriptionInfo>> done) = 0;
   // POST /mqtt/messages: publishes as a master-token client would (no ACL). `done` is called when
   // the messages were handed to the routing (and, with retain, stored).
   virtual void Publish(std::vector<MqttMessage> messages, Done<bool> done) = 0;

@@ -61,6 +61,14 @@ int main(int argc, char** argv) {
   options.limits.body_timeout_ms = int64_t{config.rest_body_timeout_s} * 1000;
   // Connections the REST server cut or refused to protect itself (slow or stalled clients).
   options.on_event = [](std::string_view what) { LOG_WARN_S(kRest, "{}", what); };
+  if (config.rest_tls) {  // the certificate options of the mqtts:// and wss:// listeners
+    ringmq::net::TlsConfig tls;
+    tls.cert_file = config.tls_cert;
+    tls.key_file = config.tls_key;
+    tls.ca_file = config.tls_ca;
+    tls.require_client_cert = config.tls_require_client_cert;
+    options.tls = tls;
+  }
   rest::AdminServer admin(options, &bridge);
   bridge.set_post_to_admin(
       [&admin](std::function<void()> fn) { return admin.Post(std::move(fn)); });
@@ -91,7 +99,8 @@ int main(int argc, char** argv) {
       broker.Stop();
       return 1;
     }
-    std::printf("listening http://%s\n", started->address.c_str());
+    std::printf("listening %s://%s\n", config.rest_tls ? "https" : "http",
+                started->address.c_str());
     if (!started->generated_master_key.empty()) {
       // Printed once, at the first start; it is not shown again.
       std::printf("master token: %s\n", started->generated_master_key.c_str());
@@ -109,6 +118,15 @@ int main(int argc, char** argv) {
     std::ostringstream errors;
     if (ringmq::broker::LoadConfig(argc, argv, &fresh, &ignored, errors)) {
       broker.Reload(std::move(fresh));
+      // The REST API's certificate too (its files are those of the start: like the listeners,
+      // --rest changes only with a restart).
+      (void)admin.ReloadTls([](const std::string& e) {
+        if (e.empty()) {
+          LOG_INFO_S(kTls, "REST API: TLS certificate reloaded");
+        } else {
+          LOG_ERROR_S(kTls, "REST API: TLS reload failed, the old certificate stays: {}", e);
+        }
+      });
     } else {
       std::string why = errors.str();
       while (!why.empty() && why.back() == '\n') why.pop_back();

@@ -86,7 +86,7 @@ void AdminBridge::TokenRevoked(const acl::Token& token, admin_api::RevokeReason 
   });
 }
 
-void AdminBridge::ListSessions(const admin_api::ClientIds& selector,
+void AdminBridge::ListSessions(const admin_api::IdSet& selector,
                                Done<std::vector<admin_api::SessionInfo>> done) {
   Gather<admin_api::SessionInfo>(
       [selector](Shard& s, std::vector<admin_api::SessionInfo>* out) {
@@ -95,18 +95,65 @@ void AdminBridge::ListSessions(const admin_api::ClientIds& selector,
       std::move(done));
 }
 
-void AdminBridge::DeleteSessions(const admin_api::ClientIds& selector,
+void AdminBridge::DeleteSessions(const admin_api::IdSet& selector,
                                  Done<std::vector<std::string>> done) {
   Gather<std::string>(
       [selector](Shard& s, std::vector<std::string>* out) { s.DeleteSessions(selector, out); },
       std::move(done));
 }
 
-void AdminBridge::ListSubscriptions(const admin_api::ClientIds& selector,
+void AdminBridge::ListSubscriptions(const admin_api::IdSet& selector,
                                     Done<std::vector<admin_api::SubscriptionInfo>> done) {
   Gather<admin_api::SubscriptionInfo>(
       [selector](Shard& s, std::vector<admin_api::SubscriptionInfo>* out) {
         s.CollectSubscriptions(selector, out);
+      },
+      std::move(done));
+}
+
+template <typename Item, typename Apply>
+void AdminBridge::ToHomeShards(std::vector<Item> items, Apply apply,
+                               Done<std::vector<admin_api::SessionResult>> done) {
+  // Every shard is asked (most have nothing to do): Gather's guard answers for a stopped one.
+  auto shared = std::make_shared<const std::vector<Item>>(std::move(items));
+  const uint16_t shards = broker_.shard_count();
+  Gather<admin_api::SessionResult>(
+      [shared, apply, shards](Shard& s, std::vector<admin_api::SessionResult>* out) {
+        for (const Item& item : *shared) {
+          if (smp::ShardOfKey(item.client_id, shards) != s.id()) continue;
+          out->emplace_back();
+          apply(s, item, &out->back());
+        }
+      },
+      std::move(done));
+}
+
+void AdminBridge::CreateSessions(std::vector<admin_api::NewSession> sessions,
+                                 Done<std::vector<admin_api::SessionResult>> done) {
+  ToHomeShards(
+      std::move(sessions),
+      [](Shard& s, const admin_api::NewSession& n, admin_api::SessionResult* out) {
+        s.CreateSessionFromAdmin(n, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::AddSubscriptions(std::vector<admin_api::SessionSubscriptions> sessions,
+                                   Done<std::vector<admin_api::SessionResult>> done) {
+  ToHomeShards(
+      std::move(sessions),
+      [](Shard& s, const admin_api::SessionSubscriptions& a, admin_api::SessionResult* out) {
+        s.AddSubscriptionsFromAdmin(a, out);
+      },
+      std::move(done));
+}
+
+void AdminBridge::DeleteSubscriptions(const admin_api::IdSet& sessions,
+                                      const admin_api::IdSet& filters,
+                                      Done<std::vector<admin_api::SubscriptionInfo>> done) {
+  Gather<admin_api::SubscriptionInfo>(
+      [sessions, filters](Shard& s, std::vector<admin_api::SubscriptionInfo>* out) {
+        s.DeleteSubscriptionsFromAdmin(sessions, filters, out);
       },
       std::move(done));
 }

@@ -25,12 +25,18 @@ class AdminBridge : public admin_api::BrokerHooks {
 
   void TokenChanged(const acl::Token& token, acl::AclPtr acl) override;
   void TokenRevoked(const acl::Token& token, admin_api::RevokeReason reason) override;
-  void ListSessions(const admin_api::ClientIds& selector,
+  void ListSessions(const admin_api::IdSet& selector,
                     Done<std::vector<admin_api::SessionInfo>> done) override;
-  void DeleteSessions(const admin_api::ClientIds& selector,
+  void DeleteSessions(const admin_api::IdSet& selector,
                       Done<std::vector<std::string>> done) override;
-  void ListSubscriptions(const admin_api::ClientIds& selector,
+  void ListSubscriptions(const admin_api::IdSet& selector,
                          Done<std::vector<admin_api::SubscriptionInfo>> done) override;
+  void CreateSessions(std::vector<admin_api::NewSession> sessions,
+                      Done<std::vector<admin_api::SessionResult>> done) override;
+  void AddSubscriptions(std::vector<admin_api::SessionSubscriptions> sessions,
+                        Done<std::vector<admin_api::SessionResult>> done) override;
+  void DeleteSubscriptions(const admin_api::IdSet& sessions, const admin_api::IdSet& filters,
+                           Done<std::vector<admin_api::SubscriptionInfo>> done) override;
   void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override;
   void ListRetained(const std::string& filter,
                     Done<std::vector<admin_api::MqttMessage>> done) override;
@@ -41,6 +47,12 @@ class AdminBridge : public admin_api::BrokerHooks {
   // Runs part(shard, out) on every shard, appends the parts on the admin thread, then done.
   template <typename T, typename Part>
   void Gather(Part part, Done<std::vector<T>> done);
+
+  // Runs apply(shard, item, result) on the home shard of each item's client id, then done with
+  // the results.
+  template <typename Item, typename Apply>
+  void ToHomeShards(std::vector<Item> items, Apply apply,
+                    Done<std::vector<admin_api::SessionResult>> done);
 
   Broker& broker_;
   admin_api::PostToAdmin post_;

@@ -243,7 +243,9 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   app.add_option("--listen", listen, "Listener URL, repeatable (default mqtt://0.0.0.0:1883)");
   app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
   app.add_option("--data-dir", c.data_dir, "Data directory");
-  app.add_option("--rest", rest_url, "REST admin API listener http://HOST:PORT, or none");
+  app.add_option("--rest", rest_url,
+                 "REST admin API listener http://HOST:PORT, https://HOST:PORT (TLS with --tls-cert "
+                 "and --tls-key), or none");
   app.add_option("--rest-max-connections", c.rest_max_connections,
                  "REST API connections; at the limit the oldest stalled one makes room")
       ->check(CLI::Range(1u, 1'000'000u));
@@ -311,9 +313,17 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   } else {
     Listener rest;
     std::string error;
-    std::string as_mqtt = rest_url.starts_with("http://") ? "mqtt://" + rest_url.substr(7) : "";
+    c.rest_tls = rest_url.starts_with("https://");
+    std::string as_mqtt = rest_url.starts_with("http://")
+                              ? "mqtt://" + rest_url.substr(7)
+                              : (c.rest_tls ? "mqtt://" + rest_url.substr(8) : "");
     if (as_mqtt.empty() || !ParseListener(as_mqtt, &rest, &error)) {
-      err << "ringmq: --rest must look like http://HOST:PORT or be none\n";
+      err << "ringmq: --rest must look like http://HOST:PORT, https://HOST:PORT or be none\n";
+      *exit_code = 2;
+      return false;
+    }
+    if (c.rest_tls && (c.tls_cert.empty() || c.tls_key.empty())) {
+      err << "ringmq: --rest " << rest_url << " needs --tls-cert and --tls-key\n";
       *exit_code = 2;
       return false;
     }

@@ -47,6 +47,7 @@ struct Config {
   std::string rest_host = "127.0.0.1";  // the REST admin API (http://HOST:PORT)
   uint16_t rest_port = 9080;
   bool rest_enabled = true;  // --rest none disables it
+  bool rest_tls = false;     // --rest https://...: TLS with tls_cert, tls_key (and tls_ca)
   // REST API connections (rest/http_server.h): limits against slow and stalled clients.
   uint32_t rest_max_connections = 256;
   uint32_t rest_max_connections_per_address = 64;  // 0: unlimited

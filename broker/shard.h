@@ -47,8 +47,12 @@
 #include "wal/wal.h"
 
 namespace ringmq::admin_api {
-struct ClientIds;
+struct IdSet;
 struct SessionInfo;
+struct NewSession;
+struct NewSubscription;
+struct SessionSubscriptions;
+struct SessionResult;
 struct SubscriptionInfo;
 struct MqttMessage;
 }  // namespace ringmq::admin_api
@@ -133,10 +137,18 @@ class Shard {
   void RevokeToken(const std::string& key, int64_t token_id, proto::ReasonCode reason,
                    bool discard_sessions);
   // REST requests (broker/shard_admin.cc), each answering for this shard's part.
-  void CollectSessions(const admin_api::ClientIds& sel, std::vector<admin_api::SessionInfo>* out);
-  void DeleteSessions(const admin_api::ClientIds& sel, std::vector<std::string>* out);
-  void CollectSubscriptions(const admin_api::ClientIds& sel,
+  void CollectSessions(const admin_api::IdSet& sel, std::vector<admin_api::SessionInfo>* out);
+  void DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>* out);
+  void CollectSubscriptions(const admin_api::IdSet& sel,
                             std::vector<admin_api::SubscriptionInfo>* out);
+  // Sessions and subscriptions created over REST (core/session_admin.cc), for client ids homed
+  // here: *out says what happened (nothing changes unless kOk).
+  void CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::SessionResult* out);
+  void AddSubscriptionsFromAdmin(const admin_api::SessionSubscriptions& a,
+                                 admin_api::SessionResult* out);
+  void DeleteSubscriptionsFromAdmin(const admin_api::IdSet& sessions,
+                                    const admin_api::IdSet& filters,
+                                    std::vector<admin_api::SubscriptionInfo>* out);
   void PublishFromAdmin(const admin_api::MqttMessage& m);
   void CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out);
   void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
@@ -228,6 +240,16 @@ class Shard {
   // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
   // flight too unless `inflight_sent`: the current connection has those already).
   void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
+  // REST subscriptions (core/session_admin.cc): whether all of `subs` may be added to s (nullptr:
+  // a session about to be created) under `acl` (topic limits, ACL, max_subscriptions), else
+  // *out says why; then adding them as a SUBSCRIBE would (Attach, logged).
+  bool CheckAdminSubscriptions(Session* s, const acl::AclPtr& acl,
+                               const std::vector<admin_api::NewSubscription>& subs,
+                               admin_api::SessionResult* out) const;
+  void ApplyAdminSubscriptions(Session& s, const acl::AclPtr& acl,
+                               const std::vector<admin_api::NewSubscription>& subs);
+  // GET /mqtt/sessions's view of session `id` (broker/shard_admin.cc).
+  admin_api::SessionInfo SessionView(const std::string& id, Session& s) const;
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
   // Counts the client against max_connections and its token's limit; false (and counted as a
   // refusal) when a limit is reached.

@@ -10,31 +10,33 @@
 
 namespace ringmq::broker {
 
-void Shard::CollectSessions(const admin_api::ClientIds& sel,
-                            std::vector<admin_api::SessionInfo>* out) {
+admin_api::SessionInfo Shard::SessionView(const std::string& id, Session& s) const {
+  admin_api::SessionInfo i;
+  i.client_id = id;
+  i.connected = s.connection != nullptr;
+  i.protocol_version = static_cast<uint8_t>(s.version);
+  i.clean = s.clean_start;
+  i.expiry_interval = s.expiry_interval_s;
+  i.token_id = s.owner_token_id;
+  i.shard = id_;
+  i.subscriptions = s.subscriptions().size();
+  i.queued = s.queued_count();
+  i.inflight = s.inflight_count();
+  if (const Connection* c = s.connection) {
+    i.keep_alive = c->keep_alive_s;
+    i.peer = c->peer;
+    i.connected_since = c->connected_unix;
+  }
+  return i;
+}
+
+void Shard::CollectSessions(const admin_api::IdSet& sel, std::vector<admin_api::SessionInfo>* out) {
   for (const auto& [id, s] : sessions_) {
-    if (!sel.Contains(id)) continue;
-    admin_api::SessionInfo i;
-    i.client_id = id;
-    i.connected = s->connection != nullptr;
-    i.protocol_version = static_cast<uint8_t>(s->version);
-    i.clean = s->clean_start;
-    i.expiry_interval = s->expiry_interval_s;
-    i.token_id = s->owner_token_id;
-    i.shard = id_;
-    i.subscriptions = s->subscriptions().size();
-    i.queued = s->queued_count();
-    i.inflight = s->inflight_count();
-    if (const Connection* c = s->connection) {
-      i.keep_alive = c->keep_alive_s;
-      i.peer = c->peer;
-      i.connected_since = c->connected_unix;
-    }
-    out->push_back(std::move(i));
+    if (sel.Contains(id)) out->push_back(SessionView(id, *s));
   }
 }
 
-void Shard::DeleteSessions(const admin_api::ClientIds& sel, std::vector<std::string>* out) {
+void Shard::DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>* out) {
   std::vector<Session*> doomed;
   for (const auto& [id, s] : sessions_) {
     if (sel.Contains(id)) doomed.push_back(s.get());
@@ -53,7 +55,7 @@ void Shard::DeleteSessions(const admin_api::ClientIds& sel, std::vector<std::str
   }
 }
 
-void Shard::CollectSubscriptions(const admin_api::ClientIds& sel,
+void Shard::CollectSubscriptions(const admin_api::IdSet& sel,
                                  std::vector<admin_api::SubscriptionInfo>* out) {
   for (const auto& [id, s] : sessions_) {
     if (!sel.Contains(id)) continue;

@@ -111,6 +111,16 @@ void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_sta
     init_state->store(2, std::memory_order_release);
     return;
   }
+  if (options_.tls) {  // a TlsContext belongs to the thread that loads it (net/tls.h)
+    tls_ = std::make_unique<net::TlsContext>();
+    if (std::string e = tls_->Load(*options_.tls); !e.empty()) {
+      *init_error = "HTTPS: " + e;
+      tls_.reset();
+      init_state->store(2, std::memory_order_release);
+      return;
+    }
+    http.set_tls(tls_.get());
+  }
   if (options_.on_request) http.set_request_observer(options_.on_request);
   if (options_.on_event) http.set_event_observer(options_.on_event);
   // Expect: 100-continue is answered only for a request the API would take (authorization first).
@@ -181,6 +191,12 @@ bool AdminServer::QueueAuthenticate(acl::Credentials credentials,
                                     std::function<void(Api::AuthResult)> done) {
   return Post([this, credentials = std::move(credentials), done = std::move(done)] {
     done(api_->Authenticate(credentials));
+  });
+}
+
+bool AdminServer::ReloadTls(std::function<void(std::string error)> done) {
+  return Post([this, done = std::move(done)] {
+    if (tls_ != nullptr) done(tls_->Reload());
   });
 }
 

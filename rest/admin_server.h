@@ -12,10 +12,9 @@
 //   ...
 //   admin.Stop();
 //
-// Thread-safety: Start and Stop from one controlling thread. Post, QueueAuthenticate and
-// QueueTouch from any thread (a mutex-protected inbox and an eventfd wake-up: the admin path is
-// not a per-message path). Everything else runs on the admin thread.
-// Invariants:
+// Thread-safety: Start and Stop from one controlling thread. Post, QueueAuthenticate,
+// QueueTouch and ReloadTls from any thread (a mutex-protected inbox and an eventfd wake-up: the
+// admin path is not a per-message path). Everything else runs on the admin thread. Invariants:
 //   1. After Start returned true and until Stop returned, the admin thread owns the store, the
 //      Api and the HTTP server; no other thread touches them.
 //   2. Functions posted before Stop run on the admin thread in posting order, or are destroyed
@@ -34,6 +33,7 @@
 #include <vector>
 
 #include "admin_api/broker_hooks.h"
+#include "net/tls.h"
 #include "rest/api.h"
 #include "rest/http_server.h"
 #include "rest/token_store.h"
@@ -56,6 +56,9 @@ struct AdminOptions {
   // Called on the admin thread for every connection the HTTP server cuts or refuses to protect
   // itself (deadlines, connection limits: HttpLimits); the broker logs it. May be empty.
   HttpServer::EventObserver on_event;
+  // HTTPS: the certificate, key and optional client CA (net/tls.h), loaded on the admin thread at
+  // Start (a bad file fails Start) and again by ReloadTls. Unset: plain HTTP.
+  std::optional<net::TlsConfig> tls;
 };
 
 struct AdminStartInfo {
@@ -94,6 +97,10 @@ class AdminServer {
   // Reports keys in use by live MQTT connections (call every few seconds per shard) so tokens with
   // a ttl stay valid while used.
   bool QueueTouch(std::vector<std::string> keys);
+  // SIGHUP: reads the HTTPS certificate files again (new connections use them, live ones keep
+  // theirs; on failure the old ones stay). done("" or the error) runs on the admin thread; not at
+  // all without HTTPS or once stopping.
+  bool ReloadTls(std::function<void(std::string error)> done);
 
  private:
   void ThreadMain(std::string* init_error, std::atomic<int>* init_state);
@@ -103,6 +110,9 @@ class AdminServer {
   admin_api::BrokerHooks* hooks_;
   std::unique_ptr<TokenStore> store_;
   std::unique_ptr<Api> api_;
+  // Admin thread only while it runs (then the controlling thread's, after the join); it outlives
+  // the HttpServer and so every TLS session (net/tls.h invariant 3).
+  std::unique_ptr<net::TlsContext> tls_;
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;

@@ -614,3 +614,30 @@ TEST_F(AdminServerTest, RequestsAreCountedByMethodAndStatusAndReported) {
 
 }  // namespace
 }  // namespace ringmq::rest
+
+namespace ringmq::rest {
+namespace {
+
+// HTTPS is served end to end in tests/test_https.py; here: a certificate that cannot be loaded
+// fails Start (nothing keeps running) instead of serving without TLS.
+TEST(AdminServerTls, UnloadableCertificateFailsStart) {
+  testing::TempDir dir;
+  AdminOptions o;
+  o.port = 0;
+  o.data_dir = dir.path();
+  net::TlsConfig tls;
+  tls.cert_file = dir.path() + "/missing.pem";
+  tls.key_file = dir.path() + "/missing.key";
+  o.tls = tls;
+  testing::FakeHooks hooks;
+  AdminServer server(o, &hooks);
+  std::string error;
+  const auto info = server.Start(&error);
+  if (!info && error.find("io_uring") != std::string::npos) GTEST_SKIP() << error;
+  EXPECT_FALSE(info.has_value());
+  EXPECT_EQ(error.rfind("HTTPS: ", 0), 0u) << error;
+  EXPECT_FALSE(server.ReloadTls([](const std::string&) {}));  // not running: nothing posted
+}
+
+}  // namespace
+}  // namespace ringmq::rest

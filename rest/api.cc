@@ -61,7 +61,7 @@ bool IsPublic(std::string_view path) {
 // Whether seg (Split of the path) names an endpoint that needs a master token.
 bool IsKnownEndpoint(const std::vector<std::string_view>& seg) {
   return (seg.size() >= 2 && seg[0] == "platform" && seg[1] == "tokens" && seg.size() <= 3) ||
-         (seg.size() >= 3 && seg[0] == "mqtt" && seg[1] == "sessions") ||
+         (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "sessions") ||
          (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "messages") ||
          (seg.size() == 1 && seg[0] == "metrics");
 }

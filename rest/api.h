@@ -94,7 +94,18 @@ class Api {
   // needs no fields, else the client ids whose session view matches (one ListSessions(all) first);
   // answers 503 itself when that fails. REQUIRES: hooks_ != nullptr.
   void ResolveSessions(const Selector& sel, const Respond& respond,
-                       std::function<void(const admin_api::ClientIds&)> next);
+                       std::function<void(const admin_api::IdSet&)> next);
+  // Sessions and subscriptions created over REST (api_sessions.cc). sub_sel: the {sub-sel} of
+  // .../subscriptions/{sub-sel}, empty when absent.
+  void CreateSessions(const HttpRequest& req, const Respond& respond);
+  void HandleSubscriptions(const HttpRequest& req, const admin_api::IdSet& sessions,
+                           std::string_view sub_sel, const Respond& respond);
+  void AddSubscriptions(std::vector<admin_api::NewSubscription> subs,
+                        const admin_api::IdSet& sessions,
+                        const std::vector<admin_api::SessionInfo>& found, const Respond& respond);
+  // The ACL and key of token `id` that a session belongs to; false (*status, *error) when it is
+  // not a valid token.
+  bool OwnerAcl(int64_t id, acl::AclPtr* acl, std::string* key, int* status, std::string* error);
   void HandleMetrics(const Respond& respond);
 
   // Checks Authorization: a valid token (401 otherwise) called from one of its origins (403), a

@@ -14,7 +14,10 @@
 #include "base/utf8.h"
 #include "proto/topic.h"
 #include "rest/api.h"
+#include "rest/internal/json_body.h"
 #include "rest/internal/publish_body.h"
+#include "rest/internal/session_body.h"
+#include "rest/internal/session_json.h"
 #include "rest/json_fields.h"
 #include "rest/pagination.h"
 #include "rest/selector.h"
@@ -106,6 +109,8 @@ std::string MessageJson(const admin_api::MqttMessage& m) {
   return out;
 }
 
+}  // namespace
+
 std::string SessionJson(const admin_api::SessionInfo& s) {
   std::string out = "{\"client_id\":";
   base::AppendJsonString(&out, s.client_id);
@@ -144,6 +149,8 @@ std::string SubscriptionJson(const admin_api::SubscriptionInfo& s) {
   out.append("]}");
   return out;
 }
+
+namespace {
 
 // One message object of a POST /mqtt/messages body.
 bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
@@ -257,35 +264,14 @@ bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
 
 bool ParsePublishBody(std::string_view body, size_t max_items,
                       std::vector<admin_api::MqttMessage>* messages, std::string* error) {
-  simdjson::dom::parser parser;
-  element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) {
-    *error = "malformed JSON";
-    return false;
-  }
   messages->clear();
-  if (root.type() == element_type::ARRAY) {
-    simdjson::dom::array arr = root.get_array().value_unsafe();
-    if (arr.size() == 0) {
-      *error = "body: empty array";
-      return false;
-    }
-    if (arr.size() > max_items) {
-      *error = "body: more than " + std::to_string(max_items) + " messages";
-      return false;
-    }
-    size_t i = 0;
-    for (element e : arr) {
-      admin_api::MqttMessage m;
-      if (!ParseMessage(e, "[" + std::to_string(i++) + "]", &m, error)) return false;
-      messages->push_back(std::move(m));
-    }
-    return true;
-  }
-  admin_api::MqttMessage m;
-  if (!ParseMessage(root, "", &m, error)) return false;
-  messages->push_back(std::move(m));
-  return true;
+  return ForEachBodyItem(body, max_items, "messages", error,
+                         [&](element e, const std::string& path) {
+                           admin_api::MqttMessage m;
+                           if (!ParseMessage(e, path, &m, error)) return false;
+                           messages->push_back(std::move(m));
+                           return true;
+                         });
 }
 
 namespace {
@@ -326,7 +312,7 @@ const std::string& ClientIdOf(const admin_api::SessionInfo& s) { return s.client
 
 // What the shards are handed for `sel`: every session when the selector reads fields (their views
 // are then filtered here), else its client ids.
-admin_api::ClientIds ToClientIds(const Selector& sel) {
+admin_api::IdSet ToClientIds(const Selector& sel) {
   if (sel.needs_fields() || sel.form() == Selector::Form::kAll) return {true, {}};
   return {false, sel.ids()};
 }
@@ -335,7 +321,7 @@ const std::string& TopicOf(const admin_api::MqttMessage& m) { return m.topic; }
 }  // namespace
 
 void Api::ResolveSessions(const Selector& sel, const Respond& respond,
-                          std::function<void(const admin_api::ClientIds&)> next) {
+                          std::function<void(const admin_api::IdSet&)> next) {
   if (!sel.needs_fields()) return next(ToClientIds(sel));
   hooks_->ListSessions(ToClientIds(sel), [sel, respond, next = std::move(next)](
                                              const std::string& error,
@@ -346,14 +332,22 @@ void Api::ResolveSessions(const Selector& sel, const Respond& respond,
                     [&ids](const admin_api::SessionInfo& s, const std::string&) {
                       ids.push_back(s.client_id);
                     });
-    next(admin_api::ClientIds{false, std::move(ids)});
+    next(admin_api::IdSet{false, std::move(ids)});
   });
 }
 
 void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_view>& seg,
                          const Respond& respond) {
-  const bool subs = seg.size() == 4 && seg[3] == "subscriptions";
-  if (seg.size() > 4 || (seg.size() == 4 && !subs)) {
+  if (seg.size() == 2) {  // POST /mqtt/sessions (api_sessions.cc)
+    if (req.method != "POST") {
+      return respond(JsonError(405,
+                               "method not allowed (POST /mqtt/sessions, or "
+                               "GET/DELETE /mqtt/sessions/{selector})"));
+    }
+    return CreateSessions(req, respond);
+  }
+  const bool subs = seg.size() >= 4 && seg[3] == "subscriptions";
+  if (seg.size() > 5 || (seg.size() >= 4 && !subs)) {
     return respond(JsonError(404, "no such endpoint"));
   }
   Selector sel;
@@ -364,9 +358,15 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
   Page page;
   if (!ParsePage(req.query, &page, &error)) return respond(JsonError(400, error));
   if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
+  if (subs && (seg.size() == 5 || req.method != "GET")) {  // api_sessions.cc
+    // The request is copied: a selector that reads fields is resolved after a ListSessions.
+    return ResolveSessions(
+        sel, respond,
+        [this, req, sub_sel = std::string(seg.size() == 5 ? seg[4] : ""), respond](
+            const admin_api::IdSet& ids) { HandleSubscriptions(req, ids, sub_sel, respond); });
+  }
   if (subs) {
-    if (req.method != "GET") return respond(JsonError(405, "method not allowed"));
-    return ResolveSessions(sel, respond, [this, respond, page](const admin_api::ClientIds& ids) {
+    return ResolveSessions(sel, respond, [this, respond, page](const admin_api::IdSet& ids) {
       hooks_->ListSubscriptions(
           ids, Answer<std::vector<admin_api::SubscriptionInfo>>(respond, page, [](auto& v) {
             std::sort(
@@ -394,7 +394,7 @@ void Api::HandleSessions(const HttpRequest& req, const std::vector<std::string_v
         }));
   }
   if (req.method == "DELETE") {
-    return ResolveSessions(sel, respond, [this, respond](const admin_api::ClientIds& ids) {
+    return ResolveSessions(sel, respond, [this, respond](const admin_api::IdSet& ids) {
       hooks_->DeleteSessions(ids, Answer<std::vector<std::string>>(respond, Page(), [](auto& v) {
                                std::sort(v.begin(), v.end());
                                std::vector<std::string> items;

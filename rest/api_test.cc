@@ -450,6 +450,62 @@ TEST_F(ApiTest, Sessions) {
   EXPECT_NE(r.body.find("shard 1 is shutting down"), std::string::npos);
 }
 
+TEST_F(ApiTest, CreateSessions) {
+  // Token 2 (standard) owns them; its key and ACL go to the home shards.
+  HttpResponse r = Call("POST", "/mqtt/sessions",
+                        R"([{"client_id":"s1","expiry_interval":60,"token_id":2,)"
+                        R"("subscriptions":[{"topic":"data/#","qos":1}]},)"
+                        R"({"client_id":"s2","expiry_interval":60,"token_id":2}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Items(r).size(), 2u);
+  EXPECT_NE(r.body.find(R"("client_id":"s1","connected":false)"), std::string::npos) << r.body;
+  ASSERT_EQ(hooks_.new_sessions.size(), 2u);
+  EXPECT_EQ(hooks_.new_sessions[0].token_key, standard_);
+  ASSERT_NE(hooks_.new_sessions[0].acl, nullptr);
+  EXPECT_EQ(hooks_.new_sessions[0].subscriptions[0].filter, "data/#");
+  // An existing client id: nothing is created (the others of the request neither).
+  r = Call("POST", "/mqtt/sessions",
+           R"([{"client_id":"s3","expiry_interval":60,"token_id":2},)"
+           R"({"client_id":"s1","expiry_interval":60,"token_id":2}])");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("client id 's1' has a session already"), std::string::npos) << r.body;
+  EXPECT_EQ(hooks_.new_sessions.size(), 2u);
+  r = Call("POST", "/mqtt/sessions", R"({"client_id":"s4","expiry_interval":60,"token_id":9})");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("no token 9"), std::string::npos) << r.body;
+  EXPECT_EQ(Call("POST", "/mqtt/sessions", R"({"client_id":"s4"})").status, 400);
+  EXPECT_EQ(hooks_.new_sessions.size(), 2u);
+}
+
+TEST_F(ApiTest, admin_api::SessionSubscriptions) {
+  admin_api::SessionInfo s;
+  s.client_id = "c1";
+  s.token_id = 2;
+  hooks_.sessions.push_back(s);
+  HttpResponse r = Call("POST", "/mqtt/sessions/c1,gone/subscriptions",
+                        R"([{"topic":"a/+","qos":2,"no_local":true}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body,
+            R"({"result":[{"client_id":"c1","topic":"a/+","qos":2,"no_local":true,)"
+            R"("retain_as_published":false,"retain_handling":0,"subscription_id":0,)"
+            R"("effective":["a/+"]}],"errors":[{"code":404,"reason":"no session 'gone'"}]})");
+  ASSERT_EQ(hooks_.new_subscriptions.size(), 1u);
+  EXPECT_EQ(hooks_.new_subscriptions[0].token_key, standard_);
+  EXPECT_EQ(Call("POST", "/mqtt/sessions/gone/subscriptions", R"({"topic":"a"})").status, 404);
+  EXPECT_EQ(Call("POST", "/mqtt/sessions/c1/subscriptions", R"({"topic":"a/#/"})").status, 400);
+  EXPECT_EQ(hooks_.new_subscriptions.size(), 1u);
+  r = Call("DELETE", "/mqtt/sessions/c1/subscriptions/a%2F%2B,b");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(hooks_.last_filters.ids, (std::vector<std::string>{"a/+", "b"}));
+  EXPECT_FALSE(hooks_.last_filters.all);
+  r = Call("DELETE", "/mqtt/sessions/c1/subscriptions");
+  EXPECT_TRUE(hooks_.last_filters.all);
+  r = Call("GET", "/mqtt/sessions/c1/subscriptions/nothing");
+  EXPECT_EQ(r.body, R"({"result":[]})");
+  r = Call("GET", "/mqtt/sessions/c1/subscriptions/%23");
+  EXPECT_EQ(Items(r).size(), 1u);
+}
+
 TEST_F(ApiTest, AsynchronousAnswers) {
   hooks_.defer = true;
   HttpRequest req;

@@ -68,7 +68,11 @@ struct HttpServer::Conn {
   std::deque<Pending> pending;
   uint64_t next_seq = 0;
 
-  std::string out;  // bytes being sent
+  std::string out;  // bytes being sent (encrypted, with HTTPS)
+  // HTTPS: the connection's TLS session, and bytes it produced while receiving (handshake,
+  // alerts, tickets) that wait for the next flush.
+  std::unique_ptr<net::TlsSession> tls;
+  std::string tls_out;
   size_t out_off = 0;
   bool close_after_out = false;
 
@@ -247,6 +251,14 @@ void HttpServer::OnAccept(const net::Completion& c) {
   ++open_;
   ++live_;
   ++per_address_[conn.address];
+  if (tls_ != nullptr) {
+    conn.tls = std::make_unique<net::TlsSession>();
+    if (std::string e = conn.tls->Start(*tls_); !e.empty()) {
+      Event(conn, "closed: TLS setup failed: " + e);
+      StartClose(conn);  // nothing in flight yet: frees the slot
+      return;
+    }
+  }
   ring_.PrepMultishotRecv(fd, kBufferGroup, net::PackUserData(kRecv, conn.generation, slot));
   conn.recv_armed = true;
 }
@@ -279,7 +291,11 @@ void HttpServer::OnRecv(Conn& conn, const net::Completion& c) {
     if (c.res > 0 && !conn.closing) {
       const std::span<const uint8_t> data = buffers_.Get(c.buffer_id(), static_cast<size_t>(c.res));
       conn.last_active_ms = now_ms_;
-      Feed(conn, reinterpret_cast<const char*>(data.data()), data.size());
+      if (conn.tls) {
+        FeedTls(conn, data);
+      } else {
+        Feed(conn, reinterpret_cast<const char*>(data.data()), data.size());
+      }
     }
     buffers_.Recycle(c.buffer_id());
   }
@@ -309,6 +325,48 @@ void HttpServer::Feed(Conn& conn, const char* data, size_t len) {
     QueueFinal(conn, conn.parser->method(), conn.parser->path(), conn.parser->refusal());
   }
   if (result != RequestParser::Result::kOk) conn.stop_reading = true;
+}
+
+void HttpServer::FeedTls(Conn& conn, std::span<const uint8_t> data) {
+  if (conn.stop_reading) return;  // a final answer, a failed or closed session
+  tls_app_.clear();
+  tls_wire_.clear();
+  const bool was_open = conn.tls->state() == net::TlsState::kOpen;
+  const net::TlsState st = conn.tls->Feed(data, &tls_app_, &tls_wire_);
+  if (!tls_wire_.empty()) {
+    conn.tls_out.append(reinterpret_cast<const char*>(tls_wire_.data()), tls_wire_.size());
+    conn.MarkDirty(&dirty_);
+  }
+  if (!tls_app_.empty())
+    Feed(conn, reinterpret_cast<const char*>(tls_app_.data()), tls_app_.size());
+  if (st == net::TlsState::kFailed) {
+    // A plain HTTP request, TLS 1.1 or older, garbage: OpenSSL's alert (in tls_out) goes out,
+    // then the connection closes. Nothing else can be sent on it.
+    Event(conn, std::string(was_open ? "closed: TLS failed: " : "closed: TLS handshake failed: ") +
+                    conn.tls->error());
+    conn.stop_reading = true;
+    conn.pending.clear();
+    conn.close_after_out = true;
+    conn.MarkDirty(&dirty_);
+  } else if (st == net::TlsState::kClosed) {
+    conn.read_eof = true;  // the peer's close_notify (answered in tls_out)
+    conn.pending.clear();  // no application data can follow it
+    conn.close_after_out = true;
+    conn.MarkDirty(&dirty_);
+  }
+}
+
+void HttpServer::SealTls(Conn& conn) {
+  // Handshake bytes first, then the answers in as few records as OpenSSL makes of them, then a
+  // close_notify when the connection closes after them.
+  tls_wire_.assign(conn.tls_out.begin(), conn.tls_out.end());
+  conn.tls_out.clear();
+  if (!conn.out.empty()) {
+    (void)conn.tls->Write(
+        std::span(reinterpret_cast<const uint8_t*>(conn.out.data()), conn.out.size()), &tls_wire_);
+  }
+  if (conn.close_after_out) conn.tls->Shutdown(&tls_wire_);
+  conn.out.assign(reinterpret_cast<const char*>(tls_wire_.data()), tls_wire_.size());
 }
 
 std::optional<HttpResponse> HttpServer::ExpectContinue(Conn& conn, const HttpRequest& head) {
@@ -406,6 +464,7 @@ void HttpServer::FlushOutput() {
         if (p.close) conn.close_after_out = true;
         conn.pending.pop_front();
       }
+      if (conn.tls) SealTls(conn);  // Write fails before the handshake completed: nothing sent
     }
     if (conn.out_off < conn.out.size()) {
       conn.send_progress_ms = now_ms_;
@@ -469,6 +528,8 @@ void HttpServer::Free(Conn& conn) {
   conn.out.clear();
   conn.out.shrink_to_fit();
   conn.parser.reset();
+  conn.tls.reset();
+  conn.tls_out.clear();
   --open_;
   free_slots_.push_back(conn.slot);
 }

@@ -20,6 +20,12 @@
 // A refused request is answered and the connection closed after the answer; nothing the peer
 // sends can crash the server or make it allocate beyond the limits.
 //
+// HTTPS (set_tls): every connection starts a TLS handshake (net/tls.h: TLS 1.2 and 1.3 only) and
+// requests are parsed from the decrypted bytes; the limits above count from the accept, so a
+// handshake that does not finish is cut by header_timeout_ms like a slow head. A handshake that
+// fails (a plain HTTP request, an old protocol version) gets OpenSSL's alert and the connection
+// is closed, with an event (set_event_observer).
+//
 // Thread-safety: one thread (the admin thread) constructs, Inits and Runs it; every Respond
 // callback must be called on that thread. No other thread may touch it.
 // Invariants:
@@ -36,6 +42,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +50,7 @@
 
 #include "net/buffer_ring.h"
 #include "net/ring.h"
+#include "net/tls.h"
 #include "rest/http.h"
 
 namespace ringmq::rest {
@@ -97,6 +105,10 @@ class HttpServer {
   using EventObserver = std::function<void(std::string_view what)>;
   void set_event_observer(EventObserver fn) { event_observer_ = std::move(fn); }
 
+  // Serves HTTPS with `tls` (loaded; owned by the caller, on this thread; it may be reloaded
+  // between loop turns, live connections keep their credentials). REQUIRES: before Run.
+  void set_tls(const net::TlsContext* tls) { tls_ = tls; }
+
   struct Conn;  // internal (public only for the http-parser callbacks)
 
  private:
@@ -106,6 +118,8 @@ class HttpServer {
   void OnRecv(Conn& conn, const net::Completion& c);
   void OnSend(Conn& conn, const net::Completion& c);
   void Feed(Conn& conn, const char* data, size_t len);
+  void FeedTls(Conn& conn, std::span<const uint8_t> data);
+  void SealTls(Conn& conn);
   bool Dispatch(Conn& conn, HttpRequest req, bool keep_alive);
   std::optional<HttpResponse> ExpectContinue(Conn& conn, const HttpRequest& head);
   void QueueFinal(Conn& conn, const char* method, std::string_view path,
@@ -141,6 +155,9 @@ class HttpServer {
   uint64_t requests_ = 0;
   RequestCounts request_counts_;
   RequestObserver observer_;
+  const net::TlsContext* tls_ = nullptr;  // HTTPS when set
+  std::vector<uint8_t> tls_app_;          // scratch: decrypted bytes of one receive
+  std::vector<uint8_t> tls_wire_;         // scratch: encrypted bytes of one flush
   bool accept_armed_ = false;
   int64_t now_ms_ = 0;
 };

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -38,7 +39,10 @@ class FakeHooks : public admin_api::BrokerHooks {
   std::vector<admin_api::SessionInfo> sessions;
   std::vector<admin_api::MqttMessage> retained;
   std::vector<admin_api::MqttMessage> published;
-  admin_api::ClientIds last_selector;
+  admin_api::IdSet last_selector;
+  admin_api::IdSet last_filters;                                   // of DeleteSubscriptions
+  std::vector<admin_api::NewSession> new_sessions;                 // CreateSessions, in call order
+  std::vector<admin_api::SessionSubscriptions> new_subscriptions;  // AddSubscriptions
   std::string last_filter;
   std::string fail;  // non-empty: every answer fails with this error
   bool defer = false;
@@ -51,7 +55,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     events.push_back("revoked:" + std::to_string(token.id) + ":" +
                      admin_api::RevokeReasonName(reason));
   }
-  void ListSessions(const admin_api::ClientIds& selector,
+  void ListSessions(const admin_api::IdSet& selector,
                     Done<std::vector<admin_api::SessionInfo>> done) override {
     last_selector = selector;
     std::vector<admin_api::SessionInfo> out;
@@ -60,7 +64,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     }
     Answer(std::move(done), std::move(out));
   }
-  void DeleteSessions(const admin_api::ClientIds& selector,
+  void DeleteSessions(const admin_api::IdSet& selector,
                       Done<std::vector<std::string>> done) override {
     last_selector = selector;
     std::vector<std::string> out;
@@ -71,7 +75,7 @@ class FakeHooks : public admin_api::BrokerHooks {
     });
     Answer(std::move(done), std::move(out));
   }
-  void ListSubscriptions(const admin_api::ClientIds& selector,
+  void ListSubscriptions(const admin_api::IdSet& selector,
                          Done<std::vector<admin_api::SubscriptionInfo>> done) override {
     last_selector = selector;
     std::vector<admin_api::SubscriptionInfo> out;
@@ -85,6 +89,49 @@ class FakeHooks : public admin_api::BrokerHooks {
       out.push_back(sub);
     }
     Answer(std::move(done), std::move(out));
+  }
+  // Creates what it is asked to (kExists for a client id in `sessions`).
+  void CreateSessions(std::vector<admin_api::NewSession> created,
+                      Done<std::vector<admin_api::SessionResult>> done) override {
+    std::vector<admin_api::SessionResult> out;
+    for (admin_api::NewSession& n : created) {
+      admin_api::SessionResult r;
+      r.client_id = n.client_id;
+      const bool exists =
+          std::any_of(sessions.begin(), sessions.end(),
+                      [&](const admin_api::SessionInfo& s) { return s.client_id == n.client_id; });
+      if (exists) {
+        r.outcome = admin_api::SessionResult::Outcome::kExists;
+        r.detail = "exists";
+      } else {
+        r.session.client_id = n.client_id;
+        r.session.clean = false;
+        r.session.expiry_interval = n.expiry_interval;
+        r.session.token_id = n.token_id;
+        r.session.subscriptions = n.subscriptions.size();
+        sessions.push_back(r.session);
+      }
+      out.push_back(std::move(r));
+      new_sessions.push_back(std::move(n));
+    }
+    Answer(std::move(done), std::move(out));
+  }
+  void AddSubscriptions(std::vector<admin_api::SessionSubscriptions> added,
+                        Done<std::vector<admin_api::SessionResult>> done) override {
+    std::vector<admin_api::SessionResult> out;
+    for (admin_api::SessionSubscriptions& a : added) {
+      admin_api::SessionResult r;
+      r.client_id = a.client_id;
+      out.push_back(std::move(r));
+      new_subscriptions.push_back(std::move(a));
+    }
+    Answer(std::move(done), std::move(out));
+  }
+  void DeleteSubscriptions(const admin_api::IdSet& selector, const admin_api::IdSet& filters,
+                           Done<std::vector<admin_api::SubscriptionInfo>> done) override {
+    last_selector = selector;
+    last_filters = filters;
+    Answer(std::move(done), std::vector<admin_api::SubscriptionInfo>{});
   }
   void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override {
     for (auto& m : messages) published.push_back(std::move(m));

@@ -29,11 +29,11 @@ class Broker:
     """
 
     def __init__(self, *extra, data_dir=None, shards=None, log_level="debug",
-                 preexec_fn=None, allow_anonymous=True):
+                 preexec_fn=None, allow_anonymous=True, rest="http://127.0.0.1:0"):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
-            [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", "http://127.0.0.1:0",
+            [BROKER, "--listen", "mqtt://127.0.0.1:0", "--rest", rest,
              "--data-dir", self.data_dir, "--shards", str(shards or SHARDS),
              "--log-level", log_level,
              # The broker refuses anonymous clients by default; suites that are not about
@@ -55,10 +55,12 @@ class Broker:
             hostport, _, path = rest.partition("/")
             host, port = hostport.rsplit(":", 1)
             self.listeners.setdefault(scheme, (host, int(port), "/" + path if path else ""))
-            if scheme == "http":
+            if scheme in ("http", "https"):
                 break
         self.host, self.port, _ = self.listeners["mqtt"]
-        self.rest_port = self.listeners["http"][1]
+        self.rest_port = self.listeners.get("http", self.listeners.get("https"))[1]
+        self.rest_tls = "https" in self.listeners
+        self.rest_ca = None  # with HTTPS: the CA file rest() verifies the broker with
         if not os.path.exists(os.path.join(self.data_dir, ".first-start-read")):
             line = self.proc.stdout.readline()
             if line.startswith("master token: "):
@@ -97,7 +99,13 @@ class Broker:
         """One REST call; returns (status, parsed JSON or text)."""
         import http.client
         import json
-        conn = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=TIMEOUT)
+        if self.rest_tls:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.rest_ca)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.rest_port, timeout=TIMEOUT,
+                                               context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=TIMEOUT)
         headers = {"Authorization": "FlespiToken " + (token or self.master_token)}
         data = None
         if body is not None:
