@@ -186,7 +186,7 @@ class BrokerHooks {
                                 Done<std::vector<SessionResult>> done) = 0;
   // DELETE /mqtt/sessions/{sel}/subscriptions[/{filters}]: removes the subscriptions of the
   // selected sessions whose filter `filters` selects (ids: exact filter texts); answers them.
-  virtual void DeleteSubscriptions(const Selector& sessions, const Selector& filters,
+  virtual void DeleteSubscriptions(const IdSet& sessions, const IdSet& filters,
                                    Done<std::vector<SubscriptionInfo>> done) = 0;
   // POST /mqtt/messages: publishes as a master-token client would (no ACL). `done` is called when
   // the messages were handed to the routing (and, with retain, stored).

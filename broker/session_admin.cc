@@ -84,7 +84,7 @@ void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::Se
   }
   if (!CheckAdminSubscriptions(nullptr, n.acl, n.subscriptions, out)) return;
   auto owned = std::make_unique<Session>(n.client_id, cfg.max_queued_messages,
-                                         cfg.queue_full_policy == "drop-oldest"
+                                         cfg.queue_full_policy == QueueFullPolicy::kDropOldest
                                              ? Session::QueuePolicy::kDropOldest
                                              : Session::QueuePolicy::kDropNew);
   Session& s = *owned;

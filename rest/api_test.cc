@@ -477,7 +477,7 @@ TEST_F(ApiTest, CreateSessions) {
   EXPECT_EQ(hooks_.new_sessions.size(), 2u);
 }
 
-TEST_F(ApiTest, admin_api::SessionSubscriptions) {
+TEST_F(ApiTest, SessionSubscriptions) {
   admin_api::SessionInfo s;
   s.client_id = "c1";
   s.token_id = 2;
