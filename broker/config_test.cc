@@ -23,6 +23,7 @@ struct Loaded {
 Loaded Load(std::vector<std::string> args) {
   args.insert(args.begin(), "ringmq");
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& a : args) argv.push_back(a.data());
   Loaded l;
   std::ostringstream err;

@@ -65,6 +65,7 @@ TEST(ConnectionQuota, ConcurrentAcquiresNeverOvershootAndAllReleasesReturnToZero
   std::atomic<uint32_t> held_now{0};
   std::atomic<uint32_t> peak{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const std::string key = t % 2 ? "odd" : "even";
