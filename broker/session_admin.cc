@@ -1,6 +1,6 @@
 // Sessions and subscriptions created over the REST API (POST /mqtt/sessions,
 // POST/DELETE /mqtt/sessions/{sel}/subscriptions): on the client id's home shard, as tasks posted
-// by core/admin_bridge.cc. A session created here is what a CONNECT with clean start 0 and an
+// by broker/admin_bridge.cc. A session created here is what a CONNECT with clean start 0 and an
 // expiry interval would have made, then disconnected: it is logged with the same records
 // (session-created, session-disconnected, subscription-added: doc/wal-format.md), so a restart
 // restores it like any other, and its subscriptions go through the same Attach as a SUBSCRIBE,

@@ -141,7 +141,7 @@ class Shard {
   void DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>* out);
   void CollectSubscriptions(const admin_api::IdSet& sel,
                             std::vector<admin_api::SubscriptionInfo>* out);
-  // Sessions and subscriptions created over REST (core/session_admin.cc), for client ids homed
+  // Sessions and subscriptions created over REST (broker/session_admin.cc), for client ids homed
   // here: *out says what happened (nothing changes unless kOk).
   void CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::SessionResult* out);
   void AddSubscriptionsFromAdmin(const admin_api::SessionSubscriptions& a,
@@ -240,7 +240,7 @@ class Shard {
   // counts) what the session holds and the ACL no longer allows (Session::DropDisallowed; in
   // flight too unless `inflight_sent`: the current connection has those already).
   void ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent);
-  // REST subscriptions (core/session_admin.cc): whether all of `subs` may be added to s (nullptr:
+  // REST subscriptions (broker/session_admin.cc): whether all of `subs` may be added to s (nullptr:
   // a session about to be created) under `acl` (topic limits, ACL, max_subscriptions), else
   // *out says why; then adding them as a SUBSCRIBE would (Attach, logged).
   bool CheckAdminSubscriptions(Session* s, const acl::AclPtr& acl,

@@ -65,8 +65,8 @@ class Broker:
             line = self.proc.stdout.readline()
             if line.startswith("master token: "):
                 self.master_token = line.strip()[len("master token: "):]
-                open(os.path.join(self.data_dir, ".first-start-read"), "w").write(
-                    self.master_token)
+                with open(os.path.join(self.data_dir, ".first-start-read"), "w") as f:
+                    f.write(self.master_token)
         else:
             self.master_token = open(os.path.join(self.data_dir, ".first-start-read")).read()
         # Keep draining the pipes so the broker never blocks on a full pipe.
