@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     Check(!error.empty());
   }
-  ringmq::rest::Selector sel;
+  ringmq::admin_api::IdSet sel;
   error.clear();
   if (ringmq::rest::ParseFilterSelector(body, 8, &sel, &error)) {
     Check(sel.all || (!sel.ids.empty() && sel.ids.size() <= 8));
