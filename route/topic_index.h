@@ -58,6 +58,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/siphash.h"
 #include "smp/qsbr.h"
 
 namespace ringmq::route {
@@ -153,9 +154,9 @@ class TopicIndex {
 
   smp::Qsbr& qsbr_;
   std::size_t shards_;
-  Node* root_;           // plain filters
-  Node* shared_root_;    // shared filters
-  const uint64_t seed_;  // of the level hash, random per index
+  Node* root_;                   // plain filters
+  Node* shared_root_;            // shared filters
+  const base::SipKey hash_key_;  // of the level hash, random per index
   const uint64_t hash_of_hash_;
   const uint64_t hash_of_plus_;
   std::atomic<std::size_t> linked_nodes_{0};
