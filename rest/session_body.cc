@@ -49,6 +49,12 @@ class Fields {
     if (v.get_bool().get(*out) != simdjson::SUCCESS) return Fail(field, "must be a boolean");
     return true;
   }
+  // The value at this path itself must be an object.
+  bool Object(element v, simdjson::dom::object* out) const {
+    if (v.get_object().get(*out) == simdjson::SUCCESS) return true;
+    *error_ = (path_.empty() ? "body" : path_) + ": must be an object";
+    return false;
+  }
   const std::string& path() const { return path_; }
 
  private:
@@ -60,10 +66,7 @@ bool ParseSubscription(element e, const std::string& path, admin_api::NewSubscri
                        std::string* error) {
   const Fields f(path, error);
   simdjson::dom::object obj;
-  if (e.get_object().get(obj) != simdjson::SUCCESS) {
-    *error = (path.empty() ? "body" : path) + ": must be an object";
-    return false;
-  }
+  if (!f.Object(e, &obj)) return false;
   std::set<std::string_view> seen;
   bool have_topic = false;
   for (auto field : obj) {
@@ -117,10 +120,7 @@ bool ParseSession(element e, const std::string& path, size_t max_items, admin_ap
                   std::string* error) {
   const Fields f(path, error);
   simdjson::dom::object obj;
-  if (e.get_object().get(obj) != simdjson::SUCCESS) {
-    *error = (path.empty() ? "body" : path) + ": must be an object";
-    return false;
-  }
+  if (!f.Object(e, &obj)) return false;
   std::set<std::string_view> seen;
   bool have_id = false, have_expiry = false, have_token = false;
   for (auto field : obj) {

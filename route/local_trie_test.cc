@@ -6,39 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "route/test_match_cases.h"
+
 namespace ringmq::route {
 namespace {
-
-struct Case {
-  const char* filter;
-  const char* topic;
-  bool match;
-};
-
-// MQTT 5.0 section 4.7 examples and edge cases (same table as topic_index_test.cc).
-constexpr Case kCases[] = {
-    {"sport/tennis/player1/#", "sport/tennis/player1", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
-    {"sport/tennis/player1/#", "sport/tennis/player2", false},
-    {"sport/#", "sport", true},
-    {"#", "sport/tennis", true},
-    {"sport/tennis/+", "sport/tennis/player1", true},
-    {"sport/tennis/+", "sport/tennis/player1/ranking", false},
-    {"sport/+", "sport", false},
-    {"sport/+", "sport/", true},
-    {"+/+", "/finance", true},
-    {"/+", "/finance", true},
-    {"+", "/finance", false},
-    {"a/b", "a/b/c", false},
-    {"a/+/b", "a//b", true},
-    {"#", "$SYS/monitor/Clients", false},
-    {"+/monitor/Clients", "$SYS/monitor/Clients", false},
-    {"$SYS/#", "$SYS/monitor/Clients", true},
-    {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
-    {"#", "$SYS", false},
-    {"+/$b", "a/$b", true},
-};
 
 std::vector<int> MatchAll(const LocalTrie<int>& t, const char* topic) {
   std::vector<int> out;
@@ -48,7 +19,7 @@ std::vector<int> MatchAll(const LocalTrie<int>& t, const char* topic) {
 }
 
 TEST(LocalTrie, MatchingTable) {
-  for (const Case& c : kCases) {
+  for (const MatchCase& c : kMatchCases) {
     LocalTrie<int> t;
     t.Insert(c.filter, 7);
     EXPECT_EQ(MatchAll(t, c.topic), c.match ? std::vector<int>{7} : std::vector<int>{})

@@ -14,53 +14,10 @@
 #include <vector>
 
 #include "route/local_trie.h"
+#include "route/test_match_cases.h"
 
 namespace ringmq::route {
 namespace {
-
-// A filter, a topic, and whether they match: MQTT 5.0 section 4.7 examples and edge cases.
-struct Case {
-  const char* filter;
-  const char* topic;
-  bool match;
-};
-
-constexpr Case kCases[] = {
-    {"sport/tennis/player1/#", "sport/tennis/player1", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
-    {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
-    {"sport/tennis/player1/#", "sport/tennis/player2", false},
-    {"sport/#", "sport", true},
-    {"#", "sport/tennis", true},
-    {"#", "/", true},
-    {"sport/tennis/+", "sport/tennis/player1", true},
-    {"sport/tennis/+", "sport/tennis/player2", true},
-    {"sport/tennis/+", "sport/tennis/player1/ranking", false},
-    {"sport/+", "sport", false},
-    {"sport/+", "sport/", true},
-    {"+/+", "/finance", true},
-    {"/+", "/finance", true},
-    {"+", "/finance", false},
-    {"+", "finance", true},
-    {"+/tennis/#", "sport/tennis/player1", true},
-    {"sport/+/player1", "sport/tennis/player1", true},
-    {"a/b", "a/b", true},
-    {"a/b", "a/b/c", false},
-    {"a/b", "a", false},
-    {"a//b", "a//b", true},
-    {"a/+/b", "a//b", true},
-    {"a/#", "a/", true},
-    {"/#", "/", true},
-    {"#", "$SYS/monitor/Clients", false},
-    {"+/monitor/Clients", "$SYS/monitor/Clients", false},
-    {"$SYS/#", "$SYS/monitor/Clients", true},
-    {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
-    {"$SYS", "$SYS", true},
-    {"#", "$SYS", false},
-    {"+", "$SYS", false},
-    {"a/$b/+", "a/$b/c", true},
-    {"+/$b", "a/$b", true},
-};
 
 class TopicIndexTest : public ::testing::Test {
  protected:
@@ -69,7 +26,7 @@ class TopicIndexTest : public ::testing::Test {
 };
 
 TEST_F(TopicIndexTest, MatchingTable) {
-  for (const Case& c : kCases) {
+  for (const MatchCase& c : kMatchCases) {
     ASSERT_TRUE(index_.Add(3, c.filter));
     EXPECT_EQ(index_.ShardsFor(c.topic), c.match ? 0b1000u : 0u)
         << "filter " << c.filter << " topic " << c.topic;
@@ -79,7 +36,7 @@ TEST_F(TopicIndexTest, MatchingTable) {
 }
 
 TEST_F(TopicIndexTest, SharedMatchingTable) {
-  for (const Case& c : kCases) {
+  for (const MatchCase& c : kMatchCases) {
     ASSERT_TRUE(index_.AddShared(1, "g", c.filter));
     int calls = 0;
     index_.SharedGroupsFor(c.topic, [&](std::string_view g, std::string_view f, uint64_t mask) {
