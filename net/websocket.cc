@@ -1,6 +1,5 @@
 #include "net/websocket.h"
 
-#include <http_parser.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <utility>
 
 #include "base/utf8.h"
+#include "net/http_head.h"
 
 namespace ringmq::net {
 namespace {
@@ -27,12 +27,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [&](char x, char y) { return lower(x) == lower(y); });
-}
-
 // True when the comma-separated list `list` has `token` (compared case-insensitively, or exactly).
 bool HasToken(std::string_view list, std::string_view token, bool ignore_case) {
   while (!list.empty()) {
@@ -43,55 +37,6 @@ bool HasToken(std::string_view list, std::string_view token, bool ignore_case) {
     list.remove_prefix(comma + 1);
   }
   return false;
-}
-
-// The upgrade request as collected from http-parser's callbacks.
-struct Request {
-  std::string url;
-  std::vector<std::pair<std::string, std::string>> headers;
-  bool value_last = false;  // the last callback was a header value: a field starts a new header
-  bool complete = false;
-
-  // The value of header `name`; repeated headers are joined with ", " (RFC 7230 section 3.2.2).
-  std::string Get(std::string_view name) const {
-    std::string v;
-    for (const auto& [field, value] : headers) {
-      if (!EqualsNoCase(field, name)) continue;
-      if (!v.empty()) v += ", ";
-      v += Trim(value);
-    }
-    return v;
-  }
-  bool Has(std::string_view name) const {
-    return std::any_of(headers.begin(), headers.end(),
-                       [&](const auto& h) { return EqualsNoCase(h.first, name); });
-  }
-};
-
-int OnUrl(http_parser* p, const char* at, size_t len) {
-  static_cast<Request*>(p->data)->url.append(at, len);
-  return 0;
-}
-
-int OnHeaderField(http_parser* p, const char* at, size_t len) {
-  Request* r = static_cast<Request*>(p->data);
-  if (r->headers.empty() || r->value_last) r->headers.emplace_back();
-  r->value_last = false;
-  r->headers.back().first.append(at, len);
-  return 0;
-}
-
-int OnHeaderValue(http_parser* p, const char* at, size_t len) {
-  Request* r = static_cast<Request*>(p->data);
-  if (r->headers.empty()) return 1;
-  r->value_last = true;
-  r->headers.back().second.append(at, len);
-  return 0;
-}
-
-int OnHeadersComplete(http_parser* p) {
-  static_cast<Request*>(p->data)->complete = true;
-  return 0;
 }
 
 const char* StatusText(int status) {
@@ -253,24 +198,22 @@ size_t WebSocketSession::Handshake(const uint8_t* in, size_t n, std::vector<uint
 }
 
 void WebSocketSession::Upgrade(std::vector<uint8_t>* wire) {
-  Request req;
-  http_parser_settings settings;
-  http_parser_settings_init(&settings);
-  settings.on_url = OnUrl;
-  settings.on_header_field = OnHeaderField;
-  settings.on_header_value = OnHeaderValue;
-  settings.on_headers_complete = OnHeadersComplete;
-  http_parser parser;
-  http_parser_init(&parser, HTTP_REQUEST);
-  parser.data = &req;
-  http_parser_execute(&parser, &settings, hbuf_.data(), hbuf_.size());
-  const http_errno err = HTTP_PARSER_ERRNO(&parser);
-  if (err != HPE_OK || !req.complete) {
-    Refuse(400, std::string("malformed HTTP request: ") + http_errno_description(err), wire);
+  HttpHead req;
+  bool complete = false;
+  HttpParser::Callbacks callbacks;
+  callbacks.head = [&](const HttpHead& h) {
+    req = h;
+    complete = true;
+    return true;
+  };
+  HttpParser parser(SIZE_MAX, std::move(callbacks));
+  const HttpParser::Result parsed = parser.Feed(hbuf_.data(), hbuf_.size());
+  if (parsed == HttpParser::Result::kMalformed || !complete) {
+    Refuse(400, std::string("malformed HTTP request: ") + parser.error(), wire);
     return;
   }
-  if (parser.method != HTTP_GET) return Refuse(400, "the upgrade request must be a GET", wire);
-  if (parser.http_major < 1 || (parser.http_major == 1 && parser.http_minor < 1)) {
+  if (req.method != "GET") return Refuse(400, "the upgrade request must be a GET", wire);
+  if (req.http_major < 1 || (req.http_major == 1 && req.http_minor < 1)) {
     return Refuse(400, "the upgrade request must be HTTP/1.1 or later", wire);
   }
   if (!HasToken(req.Get("upgrade"), "websocket", true)) {
@@ -289,13 +232,8 @@ void WebSocketSession::Upgrade(std::vector<uint8_t>* wire) {
       EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(key.data()), 24) != 18) {
     return Refuse(400, "Sec-WebSocket-Key is not 16 base64-encoded bytes", wire);
   }
-  http_parser_url url;
-  http_parser_url_init(&url);
-  if (http_parser_parse_url(req.url.data(), req.url.size(), 0, &url) != 0 ||
-      !(url.field_set & (1 << UF_PATH))) {
-    return Refuse(400, "malformed request target", wire);
-  }
-  std::string path = req.url.substr(url.field_data[UF_PATH].off, url.field_data[UF_PATH].len);
+  if (!req.origin_form) return Refuse(400, "malformed request target", wire);
+  std::string path = req.path;
   if (std::find(config_->paths.begin(), config_->paths.end(), path) == config_->paths.end()) {
     return Refuse(404, "no WebSocket endpoint at " + path, wire);
   }
@@ -321,9 +259,7 @@ void WebSocketSession::Upgrade(std::vector<uint8_t>* wire) {
   answer += "\r\n";
   Append(wire, answer);
   path_ = std::move(path);
-  if (url.field_set & (1 << UF_QUERY)) {
-    query_ = req.url.substr(url.field_data[UF_QUERY].off, url.field_data[UF_QUERY].len);
-  }
+  query_ = req.query;
   subprotocol_ = std::move(subprotocol);
   http_status_ = 101;
   state_ = WsState::kOpen;

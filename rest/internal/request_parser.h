@@ -1,4 +1,4 @@
-// RequestParser: the http-parser glue of the admin shard's HTTP server (rest/http_server.h) for
+// RequestParser: the admin shard's HTTP server (rest/http_server.h) rules over net::HttpParser for
 // one connection, without I/O: bytes in, complete requests and refusals out. Kept apart from the
 // server so that unit tests and a fuzz target (rest/fuzz/http_head_fuzz.cc) drive it directly.
 //
@@ -26,8 +26,6 @@
 #ifndef RINGMQ_REST_INTERNAL_REQUEST_PARSER_H_
 #define RINGMQ_REST_INTERNAL_REQUEST_PARSER_H_
 
-#include <http_parser.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -35,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "net/http_head.h"
 #include "rest/http.h"
 
 namespace ringmq::rest {
@@ -74,35 +73,24 @@ class RequestParser {
   uint64_t phase_changes() const { return phase_changes_; }
   // The method of the request being parsed (or refused), a static string of http-parser's, or
   // "OTHER" before its method is known; and the path of its URL (without the query).
-  const char* method() const;
-  std::string_view path() const;
+  const char* method() const { return parser_.method(); }
+  std::string_view path() const { return parser_.path(); }
   // REQUIRES: Feed returned kRefused.
   const HttpResponse& refusal() const { return refusal_; }
 
  private:
-  friend struct RequestParserCallbacks;
+  net::HttpParser::Callbacks Callbacks();
+  bool OnHead(const net::HttpHead& head);
   void Refuse(HttpResponse response);
-  bool EndHeader();
   void SetPhase(Phase p);
 
   Limits limits_;
   Handler handler_;
-  http_parser parser_{};
-
-  // The request being parsed.
-  HttpRequest request_;
-  std::string url_;
-  std::string field_;
-  std::string value_;
-  bool in_value_ = false;
-  bool expect_continue_ = false;
-  bool have_authorization_ = false;
-  bool method_known_ = false;  // the request line's method was parsed (it is in parser_.method)
-  size_t header_bytes_ = 0;
+  HttpRequest request_;     // the request being parsed
+  net::HttpParser parser_;  // after the members its callbacks use
 
   Phase phase_ = Phase::kIdle;
   uint64_t phase_changes_ = 0;
-  bool stopped_ = false;
   bool refused_ = false;
   HttpResponse refusal_;
 };
