@@ -47,9 +47,10 @@ std::string PeerIp(int fd) {
 }  // namespace
 
 struct HttpServer::Conn {
-  uint32_t slot = 0;
-  uint32_t generation = 0;
-  bool in_use = false;
+  Conn(uint32_t slot, uint32_t generation) : slot(slot), generation(generation) {}
+
+  const uint32_t slot;        // in conns_
+  const uint32_t generation;  // of the slot, in io_uring user_data
   int fd = -1;
   std::string address;  // the peer's IP (PeerIp)
   std::unique_ptr<RequestParser> parser;
@@ -78,18 +79,12 @@ struct HttpServer::Conn {
 
   bool recv_armed = false;
   bool send_inflight = false;
-  bool dirty = false;
   bool stop_reading = false;  // a final answer or Connection: close: ignore further input
   bool read_eof = false;
   bool closing = false;  // shut down; freed when nothing is in flight
   int64_t last_active_ms = 0;
   int64_t send_progress_ms = 0;  // when the send in flight was started or last made progress
 
-  void MarkDirty(std::vector<uint32_t>* dirty_slots) {
-    if (dirty) return;
-    dirty = true;
-    dirty_slots->push_back(slot);
-  }
   // Nobody waits for the server: the connection is idle, or inside a request the peer has not
   // finished sending.
   bool Stalled() const {
@@ -106,9 +101,9 @@ HttpServer::HttpServer(HttpLimits limits, Handler handler)
     : limits_(limits), handler_(std::move(handler)) {}
 
 HttpServer::~HttpServer() {
-  for (auto& c : conns_) {
-    if (c->in_use && c->fd >= 0) close(c->fd);
-  }
+  conns_.ForEach([](Conn& c) {
+    if (c.fd >= 0) close(c.fd);
+  });
 }
 
 bool HttpServer::Init(int listen_fd, int wake_fd, std::string* error) {
@@ -141,12 +136,12 @@ void HttpServer::Run(const std::atomic<bool>& stop, const std::function<void()>&
       HandleCompletion(c);
     });
     if (woken) on_wake();
-    for (uint32_t slot : rearm_) {
-      Conn& conn = *conns_[slot];
-      if (conn.in_use && !conn.recv_armed && !conn.closing && !conn.read_eof) {
-        ring_.PrepMultishotRecv(conn.fd, kBufferGroup,
-                                net::PackUserData(kRecv, conn.generation, conn.slot));
-        conn.recv_armed = true;
+    for (const auto& [slot, generation] : rearm_) {
+      Conn* conn = conns_.Find(slot, generation);
+      if (conn != nullptr && !conn->recv_armed && !conn->closing && !conn->read_eof) {
+        ring_.PrepMultishotRecv(conn->fd, kBufferGroup,
+                                net::PackUserData(kRecv, conn->generation, conn->slot));
+        conn->recv_armed = true;
       }
     }
     rearm_.clear();
@@ -162,12 +157,6 @@ void HttpServer::Run(const std::atomic<bool>& stop, const std::function<void()>&
   }
 }
 
-HttpServer::Conn* HttpServer::Lookup(uint32_t slot, uint32_t generation) {
-  if (slot >= conns_.size()) return nullptr;
-  Conn* c = conns_[slot].get();
-  return c->in_use && c->generation == generation ? c : nullptr;
-}
-
 void HttpServer::HandleCompletion(const net::Completion& c) {
   const net::UserData ud = net::UnpackUserData(c.user_data);
   switch (ud.kind) {
@@ -175,7 +164,7 @@ void HttpServer::HandleCompletion(const net::Completion& c) {
       OnAccept(c);
       return;
     case kRecv: {
-      Conn* conn = Lookup(ud.index, ud.generation);
+      Conn* conn = conns_.Find(ud.index, ud.generation);
       if (conn == nullptr) {  // cannot happen (invariant 1), but never leak a buffer
         if (c.has_buffer()) buffers_.Recycle(c.buffer_id());
         return;
@@ -184,7 +173,7 @@ void HttpServer::HandleCompletion(const net::Completion& c) {
       return;
     }
     case kSend: {
-      Conn* conn = Lookup(ud.index, ud.generation);
+      Conn* conn = conns_.Find(ud.index, ud.generation);
       if (conn != nullptr) OnSend(*conn, c);
       return;
     }
@@ -218,27 +207,15 @@ void HttpServer::OnAccept(const net::Completion& c) {
     return refuse("max_connections reached and every connection waits for an answer");
   }
   (void)net::SetSocketOptions(fd, 0, 0);
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(conns_.size());
-    conns_.push_back(std::make_unique<Conn>());
-    conns_.back()->slot = slot;
-  }
-  Conn& conn = *conns_[slot];
-  const uint32_t generation = (conn.generation + 1) & net::kGenerationMask;
-  conn = Conn{};
-  conn.slot = slot;
-  conn.generation = generation == 0 ? 1 : generation;
-  conn.in_use = true;
+  Conn& conn = *conns_.Add(
+      [](uint32_t slot, uint32_t generation) { return std::make_unique<Conn>(slot, generation); });
+  const uint32_t slot = conn.slot;
   conn.fd = fd;
   conn.address = std::move(address);
   conn.last_active_ms = now_ms_;
   conn.phase_since_ms = now_ms_;
   conn.accept_order = ++accepted_;
-  Conn* self = &conn;  // stable: conns_ holds the Conn objects by pointer
+  Conn* self = &conn;  // stable: conns_ holds the Conn objects by pointer, the parser dies first
   RequestParser::Handler handler;
   handler.request = [this, self](HttpRequest req, bool keep_alive) {
     return Dispatch(*self, std::move(req), keep_alive);
@@ -248,7 +225,6 @@ void HttpServer::OnAccept(const net::Completion& c) {
   };
   conn.parser = std::make_unique<RequestParser>(
       RequestParser::Limits{limits_.max_header_bytes, limits_.max_body_bytes}, std::move(handler));
-  ++open_;
   ++live_;
   ++per_address_[conn.address];
   if (tls_ != nullptr) {
@@ -265,13 +241,13 @@ void HttpServer::OnAccept(const net::Completion& c) {
 
 bool HttpServer::EvictOldestStalled(const std::string* address) {
   Conn* victim = nullptr;
-  for (auto& c : conns_) {
-    if (!c->in_use || !c->Stalled() || (address != nullptr && c->address != *address)) continue;
-    if (victim == nullptr || c->StalledSince() < victim->StalledSince() ||
-        (c->StalledSince() == victim->StalledSince() && c->accept_order < victim->accept_order)) {
-      victim = c.get();
+  conns_.ForEach([&](Conn& c) {
+    if (!c.Stalled() || (address != nullptr && c.address != *address)) return;
+    if (victim == nullptr || c.StalledSince() < victim->StalledSince() ||
+        (c.StalledSince() == victim->StalledSince() && c.accept_order < victim->accept_order)) {
+      victim = &c;
     }
-  }
+  });
   if (victim == nullptr) return false;
   Event(*victim, address != nullptr
                      ? "closed: the oldest stalled connection of its address, for a new one"
@@ -306,7 +282,8 @@ void HttpServer::OnRecv(Conn& conn, const net::Completion& c) {
     conn.pending.clear();  // the connection is broken: nothing can be delivered
     conn.close_after_out = true;
   } else if (!conn.recv_armed && !conn.closing) {
-    rearm_.push_back(conn.slot);  // ENOBUFS or a multishot that ended: buffers were recycled
+    rearm_.emplace_back(
+        conn.slot, conn.generation);  // ENOBUFS or a multishot that ended: buffers were recycled
   }
   MaybeClose(conn);
 }
@@ -335,7 +312,7 @@ void HttpServer::FeedTls(Conn& conn, std::span<const uint8_t> data) {
   const net::TlsState st = conn.tls->Feed(data, &tls_app_, &tls_wire_);
   if (!tls_wire_.empty()) {
     conn.tls_out.append(reinterpret_cast<const char*>(tls_wire_.data()), tls_wire_.size());
-    conn.MarkDirty(&dirty_);
+    conns_.MarkDirty(conn.slot);
   }
   if (!tls_app_.empty())
     Feed(conn, reinterpret_cast<const char*>(tls_app_.data()), tls_app_.size());
@@ -347,12 +324,12 @@ void HttpServer::FeedTls(Conn& conn, std::span<const uint8_t> data) {
     conn.stop_reading = true;
     conn.pending.clear();
     conn.close_after_out = true;
-    conn.MarkDirty(&dirty_);
+    conns_.MarkDirty(conn.slot);
   } else if (st == net::TlsState::kClosed) {
     conn.read_eof = true;  // the peer's close_notify (answered in tls_out)
     conn.pending.clear();  // no application data can follow it
     conn.close_after_out = true;
-    conn.MarkDirty(&dirty_);
+    conns_.MarkDirty(conn.slot);
   }
 }
 
@@ -380,7 +357,7 @@ std::optional<HttpResponse> HttpServer::ExpectContinue(Conn& conn, const HttpReq
   cont.ready = true;
   cont.bytes = "HTTP/1.1 100 Continue\r\n\r\n";
   conn.pending.push_back(std::move(cont));
-  conn.MarkDirty(&dirty_);
+  conns_.MarkDirty(conn.slot);
   return std::nullopt;
 }
 
@@ -426,12 +403,12 @@ void HttpServer::QueueFinal(Conn& conn, const char* method, std::string_view pat
   p.bytes = SerializeResponse(response, true);
   conn.pending.push_back(std::move(p));
   conn.stop_reading = true;
-  conn.MarkDirty(&dirty_);
+  conns_.MarkDirty(conn.slot);
 }
 
 void HttpServer::OnResponse(uint32_t slot, uint32_t generation, uint64_t seq,
                             const HttpResponse& response) {
-  Conn* conn = Lookup(slot, generation);
+  Conn* conn = conns_.Find(slot, generation);
   if (conn == nullptr || conn->pending.empty() || seq < conn->pending.front().seq) return;
   const uint64_t index = seq - conn->pending.front().seq;
   if (index >= conn->pending.size()) return;
@@ -439,22 +416,16 @@ void HttpServer::OnResponse(uint32_t slot, uint32_t generation, uint64_t seq,
   if (p.ready) return;  // answered twice: keep the first
   p.ready = true;
   p.bytes = SerializeResponse(response, p.close);
-  if (!conn->dirty) {
-    conn->dirty = true;
-    dirty_.push_back(slot);
-  }
+  conns_.MarkDirty(slot);
 }
 
 void HttpServer::FlushOutput() {
-  for (uint32_t slot : dirty_) {
-    Conn& conn = *conns_[slot];
-    conn.dirty = false;
-    if (!conn.in_use) continue;
+  conns_.DrainDirty([this](Conn& conn) {
     if (conn.closing) {
       StartClose(conn);  // frees the slot once nothing is in flight
-      continue;
+      return;
     }
-    if (conn.send_inflight) continue;  // OnSend marks the connection dirty again
+    if (conn.send_inflight) return;  // OnSend marks the connection dirty again
     if (conn.out_off == conn.out.size()) {
       conn.out.clear();
       conn.out_off = 0;
@@ -469,13 +440,12 @@ void HttpServer::FlushOutput() {
     if (conn.out_off < conn.out.size()) {
       conn.send_progress_ms = now_ms_;
       ring_.PrepSend(conn.fd, conn.out.data() + conn.out_off, conn.out.size() - conn.out_off,
-                     net::PackUserData(kSend, conn.generation, slot));
+                     net::PackUserData(kSend, conn.generation, conn.slot));
       conn.send_inflight = true;
     } else {
       MaybeClose(conn);
     }
-  }
-  dirty_.clear();
+  });
 }
 
 void HttpServer::OnSend(Conn& conn, const net::Completion& c) {
@@ -490,14 +460,11 @@ void HttpServer::OnSend(Conn& conn, const net::Completion& c) {
   }
   conn.out_off += static_cast<size_t>(c.res);
   conn.last_active_ms = now_ms_;
-  if (!conn.dirty) {  // the rest of a partial send, or answers that became ready meanwhile
-    conn.dirty = true;
-    dirty_.push_back(conn.slot);
-  }
+  conns_.MarkDirty(
+      conn.slot);  // the rest of a partial send, or answers that became ready meanwhile
 }
 
 void HttpServer::MaybeClose(Conn& conn) {
-  if (!conn.in_use) return;
   const bool drained = conn.out_off == conn.out.size() && !conn.send_inflight;
   if (conn.closing ||
       (drained && (conn.close_after_out || (conn.read_eof && conn.pending.empty())))) {
@@ -522,22 +489,12 @@ void HttpServer::StartClose(Conn& conn) {
 
 void HttpServer::Free(Conn& conn) {
   close(conn.fd);
-  conn.fd = -1;
-  conn.in_use = false;
-  conn.pending.clear();
-  conn.out.clear();
-  conn.out.shrink_to_fit();
-  conn.parser.reset();
-  conn.tls.reset();
-  conn.tls_out.clear();
-  --open_;
-  free_slots_.push_back(conn.slot);
+  conns_.Remove(conn.slot);  // destroys conn
 }
 
 void HttpServer::Tick() {
-  for (auto& c : conns_) {
-    if (!c->in_use || c->closing) continue;
-    Conn& conn = *c;
+  conns_.ForEach([this](Conn& conn) {
+    if (conn.closing) return;
     const RequestParser::Phase phase = conn.parser->phase();
     // Only a peer that is still sending can miss a deadline (a refused or finished request
     // stopped reading). A connection's first request is due from its accept.
@@ -567,7 +524,7 @@ void HttpServer::Tick() {
                       std::to_string(limits_.idle_timeout_ms) + " ms (the client does not read)");
       StartClose(conn);
     }
-  }
+  });
 }
 
 }  // namespace ringmq::rest

@@ -50,6 +50,7 @@
 
 #include "net/buffer_ring.h"
 #include "net/ring.h"
+#include "net/slot_table.h"
 #include "net/tls.h"
 #include "rest/http.h"
 
@@ -86,7 +87,7 @@ class HttpServer {
   void Run(const std::atomic<bool>& stop, const std::function<void()>& on_wake,
            const std::function<void()>& on_tick, int64_t tick_ms);
 
-  size_t connection_count() const { return open_; }
+  size_t connection_count() const { return conns_.live(); }
   uint64_t requests_total() const { return requests_; }
   // Answered requests by (method, HTTP status); "OTHER" when the request was too malformed to
   // have a method. Bounded: http-parser knows a fixed set of methods.
@@ -133,7 +134,6 @@ class HttpServer {
   void StartClose(Conn& conn);
   void Free(Conn& conn);
   void Tick();
-  Conn* Lookup(uint32_t slot, uint32_t generation);
 
   HttpLimits limits_;
   Handler handler_;
@@ -142,12 +142,9 @@ class HttpServer {
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
-  std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<uint32_t> free_slots_;
-  std::vector<uint32_t> dirty_;  // slots with output to send
-  std::vector<uint32_t> rearm_;  // slots whose multishot receive must be re-armed
-  size_t open_ = 0;              // slots in use, closing ones included
-  size_t live_ = 0;              // slots in use and not closing
+  net::SlotTable<Conn> conns_;  // closing ones included; their output is flushed when dirty
+  std::vector<std::pair<uint32_t, uint32_t>> rearm_;  // (slot, generation): receive to re-arm
+  size_t live_ = 0;                                   // connections not closing
   uint64_t accepted_ = 0;
   std::map<std::string, unsigned> per_address_;  // live connections by peer address
   HeadCheck head_check_;
