@@ -42,6 +42,7 @@ TEST(SlotTable, AStaleGenerationFindsNothingWhenTheSlotIsReused) {
 TEST(SlotTable, DirtyEntriesAreDrainedOnceInOrderSkippingRemovedOnes) {
   SlotTable<Item> t;
   std::vector<Item*> items;
+  items.reserve(4);
   for (int i = 0; i < 4; ++i) items.push_back(AddItem(t, i));
   t.MarkDirty(items[2]->slot);
   t.MarkDirty(items[0]->slot);
