@@ -67,7 +67,6 @@ class Connection {
   size_t sending_offset = 0;
   bool send_in_flight = false;
   bool recv_armed = false;
-  bool in_dirty_list = false;
   bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
   bool publish_will = true;         // false after a normal DISCONNECT
   bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step

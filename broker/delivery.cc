@@ -1,5 +1,5 @@
-// Routing on a shard: publish to the interested shards, match the local trie, deliver to sessions
-// with flow control, retained messages, wills and the end of sessions (DESIGN.md section 4).
+// Delivery on a shard: a message reaching a session (flow control, the output queue), retained
+// messages, wills and the end of sessions (DESIGN.md section 4). Routing is broker/router.h.
 #include <algorithm>
 
 #include "base/log.h"
@@ -10,67 +10,6 @@
 namespace ringmq::broker {
 
 using proto::ReasonCode;
-
-void Shard::Publish(route::MessagePtr m, bool store_retained) {
-  const uint64_t shards = broker_.index().ShardsFor(m->topic);
-  for (uint64_t rest = shards & ~(uint64_t{1} << id_); rest != 0; rest &= rest - 1) {
-    ShardMsg msg;
-    msg.kind = ShardMsg::Kind::kDeliver;
-    msg.from = id_;
-    msg.msg = m;
-    PostToShard(static_cast<uint16_t>(__builtin_ctzll(rest)), std::move(msg));
-  }
-  if (shards & (uint64_t{1} << id_)) DeliverLocal(m);
-  RouteShared(m, nullptr);
-  if (m->retain && store_retained) {
-    // Retained messages live on the shard that owns hash(topic).
-    const uint16_t owner = ShardOfKey(m->topic);
-    if (owner == id_) {
-      StoreRetained(m);
-    } else {
-      ShardMsg msg;
-      msg.kind = ShardMsg::Kind::kRetain;
-      msg.from = id_;
-      msg.msg = std::move(m);
-      PostToShard(owner, std::move(msg));
-    }
-  }
-}
-
-void Shard::DeliverLocal(const route::MessagePtr& m) {
-  // The walk below holds pointers into trie_ and calls Deliver, which never changes trie_ or
-  // sessions_: it queues, sends or drops, and a close it decides is queued (QueueClose), so no
-  // will is published and no session ends during the walk. The match list is a local all the
-  // same (reusing match_scratch_'s capacity): a nested call would start with a list of its own.
-  std::vector<const LocalSub*> matches = std::move(match_scratch_);
-  matches.clear();
-  trie_.Match(m->topic, [&matches](const LocalSub& l) { matches.push_back(&l); });
-  // Overlapping subscriptions of one session: one delivery with the highest QoS and every
-  // subscription identifier (MQTT 5.0 section 3.3.4) — 3.1.1 allows the same.
-  std::sort(matches.begin(), matches.end(),
-            [](const LocalSub* a, const LocalSub* b) { return a->session < b->session; });
-  for (size_t i = 0; i < matches.size();) {
-    Session& s = *matches[i]->session;
-    Delivery d;
-    bool any = false;
-    bool rap = false;
-    for (; i < matches.size() && matches[i]->session == &s; ++i) {
-      const SubOptions& o = matches[i]->options;
-      if (o.no_local && m->origin_client_id == s.client_id()) continue;  // [MQTT-3.8.3-3]
-      any = true;
-      d.qos = std::max(d.qos, o.qos);
-      rap = rap || o.retain_as_published;
-      if (o.subscription_id != 0) d.subscription_ids.push_back(o.subscription_id);
-    }
-    if (!any) continue;
-    d.qos = std::min(d.qos, m->qos);
-    // Live messages carry the retain flag only with Retain As Published [MQTT-3.3.1-12/13].
-    d.retain = rap && m->retain;
-    d.msg = m;
-    Deliver(s, std::move(d));
-  }
-  match_scratch_ = std::move(matches);
-}
 
 void Shard::Deliver(Session& s, Delivery d) {
   Connection* c = s.connection;
@@ -199,164 +138,6 @@ void Shard::SendRetained(Session& s, const std::string& sub_filter, const SubOpt
   }
 }
 
-// Shared subscriptions. Every member session is registered in the TopicIndex under its group; a
-// connected member also under kLivePrefix + group ('#' never occurs in a group name). The publisher
-// picks a shard among those with connected members (or, when none is connected, among all members)
-// round robin, and that shard picks one of its members round robin, preferring connected ones.
-namespace {
-constexpr char kLivePrefix = '#';
-}  // namespace
-
-void Shard::RouteShared(const route::MessagePtr& m, const SharedKey* only) {
-  struct Pick {
-    SharedKey key;
-    uint64_t all = 0;
-    uint64_t live = 0;
-  };
-  std::vector<Pick> picks;
-  broker_.index().SharedGroupsFor(
-      m->topic, [&](std::string_view group, std::string_view filter, uint64_t mask) {
-        const bool live = !group.empty() && group.front() == kLivePrefix;
-        if (live) group.remove_prefix(1);
-        if (only != nullptr && (group != only->group || filter != only->filter)) return;
-        auto it = std::find_if(picks.begin(), picks.end(), [&](const Pick& p) {
-          return p.key.group == group && p.key.filter == filter;
-        });
-        if (it == picks.end()) {
-          picks.push_back(Pick{SharedKey{std::string(group), std::string(filter)}});
-          it = picks.end() - 1;
-        }
-        (live ? it->live : it->all) |= mask;
-      });
-  for (Pick& p : picks) {
-    uint64_t mask = p.live != 0 ? p.live : p.all;
-    if (mask == 0) continue;
-    uint32_t nth = shared_rr_[p.key]++ % static_cast<uint32_t>(__builtin_popcountll(mask));
-    while (nth-- > 0) mask &= mask - 1;
-    const auto shard = static_cast<uint16_t>(__builtin_ctzll(mask));
-    auto local = shared_.find(p.key);
-    SharedKeyPtr key =
-        local != shared_.end() ? local->second.key : std::make_shared<const SharedKey>(p.key);
-    if (shard == id_) {
-      DeliverShared(m, key);
-    } else {
-      ShardMsg msg;
-      msg.kind = ShardMsg::Kind::kDeliverShared;
-      msg.from = id_;
-      msg.msg = m;
-      msg.shared = std::move(key);
-      PostToShard(shard, std::move(msg));
-    }
-  }
-}
-
-void Shard::SweepSharedRoundRobin() {
-  // shared_rr_ gains an entry for every group this shard publishes to; an entry lives as long as
-  // its group has a member on some shard. A bounded slice per tick (a loop turn stays short):
-  // a group that lost its last member is forgotten within size / kSweepPerTick ticks.
-  constexpr size_t kSweepPerTick = 256;
-  auto it = shared_rr_.lower_bound(shared_rr_sweep_from_);
-  for (size_t n = 0; n < kSweepPerTick && it != shared_rr_.end(); ++n) {
-    if (broker_.index().SharedShards(it->first.group, it->first.filter) == 0) {
-      it = shared_rr_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  shared_rr_sweep_from_ = it == shared_rr_.end() ? SharedKey{} : it->first;
-}
-
-void Shard::DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key) {
-  auto it = shared_.find(*key);
-  if (it == shared_.end() || it->second.members.empty()) {
-    stats_.dropped_no_member.Add();  // the last member left while the message was on its way
-    return;
-  }
-  SharedGroup& g = it->second;
-  const size_t n = g.members.size();
-  size_t chosen = n;
-  for (size_t i = 0; i < n && chosen == n; ++i) {
-    if (g.members[(g.next + i) % n].first->connection != nullptr) chosen = (g.next + i) % n;
-  }
-  if (chosen == n) chosen = g.next % n;  // no member connected here: queue for one (persistent)
-  g.next = (chosen + 1) % n;
-  Session* pick = g.members[chosen].first;
-  const SubOptions& o = g.members[chosen].second;
-  Delivery d;
-  d.msg = m;
-  d.qos = std::min(o.qos, m->qos);
-  d.retain = o.retain_as_published && m->retain;
-  if (o.subscription_id != 0) d.subscription_ids.push_back(o.subscription_id);
-  d.shared = g.key;
-  Deliver(*pick, std::move(d));
-}
-
-void Shard::AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o) {
-  SharedGroup& g = shared_[key];
-  if (!g.key) g.key = std::make_shared<const SharedKey>(key);
-  g.members.emplace_back(&s, o);
-  (void)broker_.index().AddShared(id_, key.group, key.filter);
-  if (s.connection != nullptr) {
-    (void)broker_.index().AddShared(id_, kLivePrefix + key.group, key.filter);
-  }
-}
-
-void Shard::RemoveSharedMember(Session& s, const SharedKey& key) {
-  auto it = shared_.find(key);
-  if (it == shared_.end()) return;
-  auto& members = it->second.members;
-  members.erase(
-      std::remove_if(members.begin(), members.end(), [&s](const auto& m) { return m.first == &s; }),
-      members.end());
-  (void)broker_.index().RemoveShared(id_, key.group, key.filter);
-  if (s.connection != nullptr) {
-    (void)broker_.index().RemoveShared(id_, kLivePrefix + key.group, key.filter);
-  }
-  if (members.empty()) shared_.erase(it);
-}
-
-void Shard::SetSharedLive(Session& s, bool live) {
-  for (const auto& [requested, sub] : s.subscriptions()) {
-    for (const std::string& filter : sub.effective) {
-      auto sf = proto::ParseSharedFilter(filter);
-      if (!sf) continue;
-      const std::string group = kLivePrefix + std::string(sf->group);
-      if (live) {
-        (void)broker_.index().AddShared(id_, group, sf->filter);
-      } else {
-        (void)broker_.index().RemoveShared(id_, group, sf->filter);
-      }
-    }
-  }
-}
-
-void Shard::Attach(Session& s, const Subscription& sub) {
-  for (const std::string& filter : sub.effective) {
-    if (auto sf = proto::ParseSharedFilter(filter)) {
-      AddSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)}, sub.options);
-    } else {
-      trie_.Insert(filter, LocalSub{&s, sub.options});
-      (void)broker_.index().Add(id_, filter);
-    }
-  }
-}
-
-void Shard::Detach(Session& s, const Subscription& sub) {
-  for (const std::string& filter : sub.effective) {
-    if (auto sf = proto::ParseSharedFilter(filter)) {
-      RemoveSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)});
-    } else {
-      // One entry per effective filter was inserted; remove just one.
-      bool removed = false;
-      trie_.Erase(filter, [&](const LocalSub& l) {
-        if (removed || l.session != &s) return false;
-        return removed = true;
-      });
-      (void)broker_.index().Remove(id_, filter);
-    }
-  }
-}
-
 void Shard::PublishWill(Session& s) {
   if (!s.will) return;
   route::MessagePtr m = std::move(s.will->msg);
@@ -380,7 +161,7 @@ void Shard::PublishWill(Session& s) {
                base::Cut(s.client_id()), base::Cut(m->topic));
     store = false;
   }
-  Publish(std::move(m), store);
+  (void)router_.Publish(std::move(m), {.store_retained = store});
 }
 
 void Shard::ReleaseConnectionQuota(Connection& c) {
@@ -396,7 +177,7 @@ void Shard::ConnectionLost(Connection& c, const char* why, std::optional<ReasonC
   if (s == nullptr) return;
   LogDisconnected(c, *s, why, code);
   c.session = nullptr;
-  SetSharedLive(*s, false);
+  router_.SetSharedLive(*s, false);
   s->connection = nullptr;
   s->offline_since_ms = NowMs();
   if (s->expiry_interval_s != 0) LogSessionEnd(*s, /*removed=*/false);
@@ -415,14 +196,14 @@ void Shard::ConnectionLost(Connection& c, const char* why, std::optional<ReasonC
 void Shard::DestroySession(Session& s) {
   if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
   LogSessionEnd(s, /*removed=*/true);
-  for (const auto& [requested, sub] : s.subscriptions()) Detach(s, sub);
+  for (const auto& [requested, sub] : s.subscriptions()) router_.Detach(s, sub);
   // Messages that reached this member of a shared subscription but not its client go to another
   // member (MQTT 5.0 section 4.8.2).
   std::vector<Delivery> undelivered;
   s.ForEachUndelivered([&](const Delivery& d) {
     if (d.shared && d.msg) undelivered.push_back(d);
   });
-  for (const Delivery& d : undelivered) RouteShared(d.msg, d.shared.get());
+  for (const Delivery& d : undelivered) (void)router_.RouteShared(d.msg, d.shared.get());
   if (s.connection != nullptr) s.connection->session = nullptr;
   const std::string id = s.client_id();
   sessions_.erase(id);  // frees s

@@ -206,18 +206,18 @@ void Shard::Restore(const wal::WalRecord& r) {
                              (rec.options >> wal::WalSubscriptionAdded::kRetainHandlingShift) & 3),
                          rec.subscription_id};
             auto it = s->subscriptions().find(rec.filter);
-            if (it != s->subscriptions().end()) Detach(*s, it->second);
+            if (it != s->subscriptions().end()) router_.Detach(*s, it->second);
             Subscription& sub = s->subscriptions()[rec.filter];
             sub.options = o;
             sub.effective =
                 rec.effective.empty() ? std::vector<std::string>{rec.filter} : rec.effective;
-            Attach(*s, sub);
+            router_.Attach(*s, sub);
           }
         } else if constexpr (std::is_same_v<T, wal::WalSubscriptionRemoved>) {
           if (Session* s = session(rec.client_id)) {
             auto it = s->subscriptions().find(rec.filter);
             if (it != s->subscriptions().end()) {
-              Detach(*s, it->second);
+              router_.Detach(*s, it->second);
               s->subscriptions().erase(it);
             }
           }
@@ -551,8 +551,8 @@ void Shard::EndTurnDurability() {
   ack_gate_.Release(
       durable, failed, [this](uint16_t q) { return broker_.shard(q).wal_failed(); },
       [this](const PendingAck& a, bool not_durable) {
-        Connection* c = a.slot < conns_.size() ? conns_[a.slot].get() : nullptr;
-        if (c == nullptr || c->generation != a.generation) return;  // gone: the client resends
+        Connection* c = conns_.Find(a.slot, a.generation);
+        if (c == nullptr) return;  // gone: the client resends
         --c->held_acks;
         if (c->state == Connection::State::kClosing) return;
         proto::Ack ack{a.type, a.packet_id, a.reason, {}};

@@ -62,10 +62,11 @@ void Shard::ApplyAdminSubscriptions(Session& s, const acl::AclPtr& acl,
     if (acl != nullptr && !acl->AllowsEverything())
       next.effective = acl->EffectiveFilters(n.filter);
     auto it = s.subscriptions().find(n.filter);
-    if (it != s.subscriptions().end()) Detach(s, it->second);  // the same filter replaces it
+    if (it != s.subscriptions().end())
+      router_.Detach(s, it->second);  // the same filter replaces it
     Subscription& stored = s.subscriptions()[n.filter];
     stored = std::move(next);
-    Attach(s, stored);
+    router_.Attach(s, stored);
     LogSubscription(s, n.filter, &stored);
   }
 }
@@ -144,7 +145,7 @@ void Shard::DeleteSubscriptionsFromAdmin(const admin_api::IdSet& sessions,
       i.filter = filter;
       i.qos = it->second.options.qos;
       i.effective = it->second.effective;
-      Detach(*s, it->second);
+      router_.Detach(*s, it->second);
       LogSubscription(*s, filter, nullptr);
       s->subscriptions().erase(it);
       out->push_back(std::move(i));

@@ -37,14 +37,17 @@ constexpr size_t kOutboxLimit = 256 * 1024;
 }  // namespace
 
 Shard::Shard(Broker& broker, uint16_t id)
-    : broker_(broker), id_(id), cfg_(broker.config()), retained_(broker.retained_quota(), id) {
-  outbox_.resize(broker.shard_count() == 0 ? broker.config().shards : broker.shard_count());
+    : broker_(broker),
+      id_(id),
+      cfg_(broker.config()),
+      retained_(broker.retained_quota(), id),
+      router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
+              stats_.dropped_no_member) {
+  outbox_.resize(broker.config().shards);
 }
 
 Shard::~Shard() {
-  for (auto& c : conns_) {
-    if (c) ::close(c->fd);
-  }
+  conns_.ForEach([](const Connection& c) { ::close(c.fd); });
   for (int fd : listen_fds_) ::close(fd);
   if (event_fd_ >= 0) ::close(event_fd_);
 }
@@ -174,7 +177,35 @@ void Shard::PublishSys(int64_t now) {
     m->topic = topic;
     m->payload = value;
     m->retain = true;
-    Publish(std::move(m));
+    (void)router_.Publish(std::move(m), {});
+  }
+}
+
+void Shard::OnCompletion(const net::Completion& cqe) {
+  const net::UserData ud = net::UnpackUserData(cqe.user_data);
+  switch (ud.kind) {
+    case kOpAccept:
+      OnAccept(cqe.res, cqe.more(), static_cast<int>(ud.index));
+      return;
+    case kOpEvent:
+      ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_), net::PackUserData(kOpEvent, 0, 0));
+      return;
+    case kOpWal:
+      if (wal_ != nullptr) wal_->OnCompletion(cqe);
+      return;
+    default:
+      break;
+  }
+  Connection* c = conns_.Find(ud.index, ud.generation);
+  const bool stale = c == nullptr;
+  if (ud.kind == kOpRecv) {
+    if (stale) {
+      if (cqe.has_buffer()) buffers_->Recycle(cqe.buffer_id());  // a late completion
+      return;
+    }
+    OnRecv(*c, cqe.res, cqe.flags);
+  } else if (ud.kind == kOpSend && !stale) {
+    OnSend(*c, cqe.res);
   }
 }
 
@@ -203,7 +234,7 @@ void Shard::Run() {
     FlushOutput();
     if (wal_ != nullptr) wal_->Flush(ring_, kOpWal, now);
     qsbr.Quiescent(id_);
-    if (stopping_ && (live_connections_ == 0 || now >= stop_deadline_ms_)) break;
+    if (stopping_ && (conns_.live() == 0 || now >= stop_deadline_ms_)) break;
 
     // Sleep in the kernel only when no other shard has posted to us (announced to producers first).
     bool outbox_pending = false;
@@ -221,39 +252,10 @@ void Shard::Run() {
       qsbr.Online(id_);
       rings.Awake(id_);
     }
-    ring_.ForEachCqe([this](const net::Completion& cqe) {
-      const net::UserData ud = net::UnpackUserData(cqe.user_data);
-      switch (ud.kind) {
-        case kOpAccept:
-          OnAccept(cqe.res, cqe.more(), static_cast<int>(ud.index));
-          return;
-        case kOpEvent:
-          ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_),
-                         net::PackUserData(kOpEvent, 0, 0));
-          return;
-        case kOpWal:
-          if (wal_ != nullptr) wal_->OnCompletion(cqe);
-          return;
-        default:
-          break;
-      }
-      Connection* c = ud.index < conns_.size() ? conns_[ud.index].get() : nullptr;
-      const bool stale = c == nullptr || c->generation != ud.generation;
-      if (ud.kind == kOpRecv) {
-        if (stale) {
-          if (cqe.has_buffer()) buffers_->Recycle(cqe.buffer_id());  // a late completion
-          return;
-        }
-        OnRecv(*c, cqe.res, cqe.flags);
-      } else if (ud.kind == kOpSend && !stale) {
-        OnSend(*c, cqe.res);
-      }
-    });
+    ring_.ForEachCqe([this](const net::Completion& cqe) { OnCompletion(cqe); });
   }
   // Whatever did not close in time is closed now.
-  for (auto& c : conns_) {
-    if (c) CloseConnection(*c, "shutdown");
-  }
+  conns_.ForEach([this](Connection& c) { CloseConnection(c, "shutdown"); });
   CloseWal();
   // Tasks that came too late never run: destroying them lets their owners answer (a REST call
   // gets 503 rather than no answer at all).
@@ -277,36 +279,35 @@ void Shard::BeginShutdown() {
     ::close(fd);
   }
   listen_fds_.clear();
-  for (auto& c : conns_) {
-    if (!c || c->state == Connection::State::kClosing) continue;
-    c->publish_will = false;
-    if (c->version == proto::Version::kV5 && c->state == Connection::State::kActive) {
-      ProtocolClose(*c, proto::ReasonCode::kServerShuttingDown, "server shutting down");
+  conns_.ForEach([this](Connection& c) {
+    if (c.state == Connection::State::kClosing) return;
+    c.publish_will = false;
+    if (c.version == proto::Version::kV5 && c.state == Connection::State::kActive) {
+      ProtocolClose(c, proto::ReasonCode::kServerShuttingDown, "server shutting down");
     } else {
-      CloseConnection(*c, "server shutting down");
+      CloseConnection(c, "server shutting down");
     }
-  }
+  });
 }
 
 void Shard::Tick(int64_t now) {
   // Keep alive: 1.5 times the interval without a packet [MQTT-3.1.2-22]; a connection that has not
   // completed its CONNECT within connect_timeout is closed.
   const int64_t connect_timeout_ms = int64_t{cfg_.connect_timeout_s} * 1000;
-  for (auto& c : conns_) {
-    if (c && c->lingering) {
-      if (now >= c->linger_until_ms) CloseConnection(*c, "linger ended");
-      continue;
+  conns_.ForEach([&](Connection& c) {
+    if (c.lingering) {
+      if (now >= c.linger_until_ms) CloseConnection(c, "linger ended");
+      return;
     }
-    if (c && c->state == Connection::State::kAwaitConnect &&
-        now - c->accepted_ms > connect_timeout_ms) {
-      CloseConnection(*c, "no CONNECT within connect_timeout");
-      continue;
+    if (c.state == Connection::State::kAwaitConnect && now - c.accepted_ms > connect_timeout_ms) {
+      CloseConnection(c, "no CONNECT within connect_timeout");
+      return;
     }
-    if (!c || c->state != Connection::State::kActive || c->keep_alive_s == 0) continue;
-    if (now - c->last_rx_ms > int64_t{c->keep_alive_s} * 1500) {
-      ProtocolClose(*c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
+    if (c.state != Connection::State::kActive || c.keep_alive_s == 0) return;
+    if (now - c.last_rx_ms > int64_t{c.keep_alive_s} * 1500) {
+      ProtocolClose(c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
-  }
+  });
   // Delayed wills and expired sessions. Publishing a will does not change sessions_: a close it
   // causes is queued (QueueClose).
   std::vector<Session*> expired;
@@ -320,10 +321,12 @@ void Shard::Tick(int64_t now) {
   }
   for (Session* s : expired) DestroySession(*s);
   retained_.EraseExpired(now);  // expired retained messages stop counting for max_retained_bytes
-  SweepSharedRoundRobin();
+  router_.SweepSharedRoundRobin();
   // Gauges for $SYS and /metrics.
   size_t connected = 0, subscriptions = 0;
-  for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
+  conns_.ForEach([&connected](const Connection& c) {
+    connected += c.state == Connection::State::kActive ? 1 : 0;
+  });
   for (const auto& [id, s] : sessions_) subscriptions += s->subscriptions().size();
   stats_.connected.Set(connected);
   stats_.sessions.Set(sessions_.size());
@@ -407,22 +410,13 @@ void Shard::OnAccept(int res, bool more, int index) {
 }
 
 Connection* Shard::NewConnection(int fd, std::string peer) {
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(conns_.size());
-    conns_.emplace_back();
-  }
-  const uint32_t gen = next_generation_++ & net::kGenerationMask;
-  if (next_generation_ > net::kGenerationMask) next_generation_ = 1;
-  conns_[slot] = std::make_unique<Connection>(fd, slot, gen);
-  conns_[slot]->peer = std::move(peer);
-  conns_[slot]->last_rx_ms = NowMs();
-  conns_[slot]->accepted_ms = conns_[slot]->last_rx_ms;
-  ++live_connections_;
-  return conns_[slot].get();
+  Connection* c = conns_.Add([fd](uint32_t slot, uint32_t generation) {
+    return std::make_unique<Connection>(fd, slot, generation);
+  });
+  c->peer = std::move(peer);
+  c->last_rx_ms = NowMs();
+  c->accepted_ms = c->last_rx_ms;
+  return c;
 }
 
 void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
@@ -511,26 +505,17 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
   return false;
 }
 
-void Shard::MarkDirty(Connection& c) {
-  if (c.in_dirty_list) return;
-  c.in_dirty_list = true;
-  dirty_.emplace_back(c.slot, c.generation);
-}
+void Shard::MarkDirty(Connection& c) { conns_.MarkDirty(c.slot); }
 
 void Shard::FlushOutput() {
   // One send per connection per loop turn carries everything queued during the turn.
-  for (size_t i = 0; i < dirty_.size(); ++i) {
-    const auto [slot, gen] = dirty_[i];
-    Connection* c = slot < conns_.size() ? conns_[slot].get() : nullptr;
-    if (c == nullptr || c->generation != gen) continue;
-    c->in_dirty_list = false;
-    if (!c->send_in_flight && (!c->out.empty() || !c->transport_out.empty())) StartSend(*c);
-    if (c->state == Connection::State::kClosing && !c->send_in_flight && c->out.empty() &&
-        c->transport_out.empty()) {
-      AfterFinalPacket(*c);
+  conns_.DrainDirty([this](Connection& c) {
+    if (!c.send_in_flight && (!c.out.empty() || !c.transport_out.empty())) StartSend(c);
+    if (c.state == Connection::State::kClosing && !c.send_in_flight && c.out.empty() &&
+        c.transport_out.empty()) {
+      AfterFinalPacket(c);
     }
-  }
-  dirty_.clear();
+  });
 }
 
 void Shard::StartSend(Connection& c) {
@@ -639,8 +624,8 @@ void Shard::RunQueuedCloses() {
     std::vector<QueuedClose> batch;
     batch.swap(queued_closes_);
     for (const QueuedClose& q : batch) {
-      Connection* c = q.slot < conns_.size() ? conns_[q.slot].get() : nullptr;
-      if (c == nullptr || c->generation != q.generation) continue;  // gone meanwhile
+      Connection* c = conns_.Find(q.slot, q.generation);
+      if (c == nullptr) continue;  // gone meanwhile
       c->close_queued = false;
       ProtocolClose(*c, q.reason, q.why);
     }
@@ -649,35 +634,31 @@ void Shard::RunQueuedCloses() {
 
 void Shard::FreeConnection(Connection& c) {
   ReleaseConnectionQuota(c);  // normally done by ConnectionLost already
-  const uint32_t slot = c.slot;
-  conns_[slot].reset();
-  free_slots_.push_back(slot);
-  --live_connections_;
+  conns_.Remove(c.slot);      // frees c
 }
 
 // ---- Other shards -------------------------------------------------------------------------------
 
-void Shard::PostToShard(uint16_t to, ShardMsg msg) {
+bool Shard::PostToShard(uint16_t to, ShardMsg msg) {
   // Memory stays bounded when another shard cannot keep up: beyond the watermarks deliveries are
   // dropped and counted, QoS 0 first (control messages always pass). Messages whose publisher
   // waits for their durability are never dropped: they are bounded by the publishers' windows.
   std::vector<ShardMsg>& box = outbox_[to];
   const bool delivery =
       msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared;
-  if (durable_publish_ &&
-      (msg.kind == ShardMsg::Kind::kRetain || (delivery && broker_.shard(to).may_persist()))) {
-    msg.durable = true;
-    ack_gate_.NoteRemote(to);
-    ++durable_posts_;
-  }
+  msg.durable = msg.durable && (msg.kind == ShardMsg::Kind::kRetain ||
+                                (delivery && broker_.shard(to).may_persist()));
+  if (msg.durable) ack_gate_.NoteRemote(to);
   if (delivery && !msg.durable) {
     const size_t limit = msg.msg->qos == 0 ? kOutboxQos0Limit : kOutboxLimit;
     if (box.size() >= limit) {
       stats_.dropped_cross_shard.Add();
-      return;
+      return false;
     }
   }
+  const bool durable = msg.durable;
   box.push_back(std::move(msg));
+  return durable;
 }
 
 void Shard::FlushOutbox() {
@@ -698,10 +679,10 @@ void Shard::DrainInbox() {
     if (m.durable) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
     switch (m.kind) {
       case ShardMsg::Kind::kDeliver:
-        DeliverLocal(m.msg);
+        router_.DeliverLocal(m.msg);
         break;
       case ShardMsg::Kind::kDeliverShared:
-        DeliverShared(m.msg, m.shared);
+        router_.DeliverShared(m.msg, m.shared);
         break;
       case ShardMsg::Kind::kRetain:
         StoreRetained(m.msg);

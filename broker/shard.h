@@ -36,11 +36,12 @@
 #include "broker/ack_gate.h"
 #include "broker/config.h"
 #include "broker/connection.h"
+#include "broker/router.h"
 #include "broker/session.h"
 #include "broker/shard_msg.h"
 #include "net/buffer_ring.h"
 #include "net/ring.h"
-#include "route/local_trie.h"
+#include "net/slot_table.h"
 #include "route/message.h"
 #include "route/retained_store.h"
 #include "smp/key_shard.h"
@@ -87,10 +88,10 @@ struct alignas(64) ShardStats {
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
-class Shard {
+class Shard : private Router::Host {
  public:
   Shard(Broker& broker, uint16_t id);
-  ~Shard();
+  ~Shard();  // NOLINT(modernize-use-override): Router::Host has a protected non-virtual one
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -186,6 +187,8 @@ class Shard {
   // --- I/O (shard.cc) ---
   void ArmAccept(int listen_fd);
   void ArmRecv(Connection& c);
+  // One io_uring completion of this shard's ring, by its operation kind (net/user_data.h).
+  void OnCompletion(const net::Completion& cqe);
   void OnAccept(int res, bool more, int listener);
   // Passes received bytes through the connection's transports into c.in. False when the
   // connection is closing (a transport failed or closed).
@@ -213,13 +216,16 @@ class Shard {
   void StartLinger(Connection& c);
   void DrainInbox();
   void FlushOutbox();
-  void PostToShard(uint16_t to, ShardMsg msg);
+  // Router::Host: with msg.durable, the message stays flagged durable (returns true) when it can
+  // cause records on `to` (a retained message, or a delivery to a shard with persistent sessions);
+  // the publisher's answer then waits for that shard (AckGate::NoteRemote).
+  bool PostToShard(uint16_t to, ShardMsg msg) override;
   void Tick(int64_t now_ms);
   // Shard 0 publishes the $SYS/broker/... topics every sys_interval seconds.
   void PublishSys(int64_t now_ms);
   void BeginShutdown();
 
-  // --- MQTT (mqtt_handler.cc) ---
+  // --- MQTT (mqtt_handler.cc: dispatch; connect.cc, publish.cc, subscribe.cc: the handlers) ---
   // Parses and handles every complete packet in c.in. Returns false when the connection is closing
   // or gone (handed to another shard): the caller must not touch it or arm a receive.
   bool HandleInput(Connection& c);
@@ -250,7 +256,32 @@ class Shard {
                                const std::vector<admin_api::NewSubscription>& subs);
   // GET /mqtt/sessions's view of session `id` (broker/shard_admin.cc).
   admin_api::SessionInfo SessionView(const std::string& id, Session& s) const;
+  // CONNECT (broker/connect.cc): HandleConnect runs the phases below in this order; a phase that
+  // refuses has answered the client and returns false / a result.
   ConnectResult HandleConnect(Connection& c, uint8_t byte0, proto::Bytes body);
+  // The first packet decoded as CONNECT, or nullopt: refused (the connection is closing).
+  std::optional<proto::Connect> DecodeFirstPacket(Connection& c, uint8_t byte0, proto::Bytes body);
+  // The client id, assigned when empty and allowed (then also in *assigned); false: refused.
+  bool ChooseClientId(const Connection& c, const proto::Connect& cn, std::string* client_id,
+                      std::string* assigned);
+  // Moves the connection, with every byte read so far, to the client id's home shard.
+  void HandOff(Connection& c, uint16_t home, const std::string& assigned);
+  // The token of the CONNECT (*key, *acl; none for an allowed anonymous client), or the result:
+  // refused, or kPending while the admin shard is asked.
+  std::optional<ConnectResult> Authenticate(Connection& c, const proto::Connect& cn,
+                                            const std::string& client_id, std::string* key,
+                                            acl::AclPtr* acl);
+  // The will topic, the session's owner and the connection limits: nullopt, or refused.
+  std::optional<ConnectResult> CheckConnectRights(Connection& c, const proto::Connect& cn,
+                                                  const std::string& client_id,
+                                                  const std::string& key, const acl::AclPtr& acl);
+  // Takes over a live connection of the client id, ends (clean start) or resumes its session or
+  // creates one, and binds it to c. *present: an existing session was resumed.
+  Session& OpenSession(Connection& c, const proto::Connect& cn, const std::string& client_id,
+                       const std::string& key, const acl::AclPtr& acl, bool* present);
+  // The connection's negotiated limits, the CONNACK and the "client connected" event.
+  void AcceptConnection(Connection& c, const proto::Connect& cn, const Session& s, bool id_assigned,
+                        bool present);
   // Counts the client against max_connections and its token's limit; false (and counted as a
   // refusal) when a limit is reached.
   bool AcquireConnectionQuota(Connection& c, const std::string& client_id, const std::string& key,
@@ -258,8 +289,27 @@ class Shard {
   // May a client holding `acl` (nullptr: anonymous) publish to `topic`, as a PUBLISH or a will?
   // Never to a $SYS topic, whatever the token; otherwise as the token's ACL says.
   static bool MayPublish(const acl::CompiledAcl* acl, std::string_view topic);
+  // PUBLISH (broker/publish.cc): HandlePublish checks, then RouteAndAnswer.
   void HandlePublish(Connection& c, proto::Publish& p);
+  // The topic, after the client's topic alias; nullopt: a protocol error closed the connection.
+  std::optional<std::string_view> InboundTopic(Connection& c, const proto::Publish& p);
+  // kSuccess, or the reason max_publish_rate / max_publish_bytes_rate refuses p (counted).
+  proto::ReasonCode CheckPublishRate(Connection& c, const proto::Publish& p,
+                                     std::string_view topic);
+  // Routes p unless `result` refuses it, and answers a QoS 1/2 PUBLISH (now, or once what the
+  // answer vouches for is durable).
+  void RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_view topic,
+                      proto::ReasonCode result, bool store_retained);
   void HandleSubscribe(Connection& c, const proto::Subscribe& s);
+  // A retained-message query of a new subscription: its requested filter, one effective filter.
+  struct RetainedWanted {
+    std::string requested;
+    std::string filter;
+    SubOptions options;
+  };
+  // Asks every shard (itself included) for the retained messages of `wanted`; they are delivered
+  // to s as the answers arrive (SendRetained).
+  void RequestRetained(Session& s, const std::vector<RetainedWanted>& wanted);
   void HandleUnsubscribe(Connection& c, const proto::Unsubscribe& u);
   void HandleAck(Connection& c, const proto::Ack& a);
   void HandleDisconnect(Connection& c, const proto::Disconnect& d);
@@ -274,13 +324,10 @@ class Shard {
   void ReleaseConnectionQuota(Connection& c);
   void DestroySession(Session& s);
 
-  // Routing.
-  // Delivers m to every subscriber and, when m->retain and store_retained, stores it as retained.
-  void Publish(route::MessagePtr m, bool store_retained = true);
+  // Delivery (broker/delivery.cc); routing is router_'s.
   // Would storing a retained message of topic + payload exceed max_retained_bytes? Counts it.
   bool RetainedQuotaExceeded(std::string_view topic, size_t payload_size);
-  void DeliverLocal(const route::MessagePtr& m);
-  void Deliver(Session& s, Delivery d);
+  void Deliver(Session& s, Delivery d) override;  // Router::Host
   void PumpSession(Session& s);
   // Queues a PUBLISH to the client, with a topic alias when the client allows them. False when it
   // exceeds the client's Maximum Packet Size (then it is not sent).
@@ -288,24 +335,8 @@ class Shard {
   void SendRetained(Session& s, const std::string& sub_filter, const SubOptions& o,
                     const std::vector<route::MessagePtr>& matches);
   void AnswerRetainQuery(RetainQuery& q);
-  void StoreRetained(const route::MessagePtr& m);
+  void StoreRetained(const route::MessagePtr& m) override;  // Router::Host
   void PublishWill(Session& s);
-  // Shared subscriptions ($share/{group}/{filter}, MQTT 5.0 section 4.8.2).
-  // Sends m to one member of every shared subscription matching its topic (only of `only` when
-  // given: a message handed back by a member whose session ended).
-  void RouteShared(const route::MessagePtr& m, const SharedKey* only);
-  void DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key);
-  void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
-  void RemoveSharedMember(Session& s, const SharedKey& key);
-  // Once per tick: forgets (a bounded slice of) the shared_rr_ entries of groups without members.
-  void SweepSharedRoundRobin();
-  // Subscribes / unsubscribes every effective filter of a subscription (trie, index, shared
-  // groups).
-  void Attach(Session& s, const Subscription& sub);
-  void Detach(Session& s, const Subscription& sub);
-  // Registers (online) or withdraws (offline) the session's shared subscriptions as live members.
-  void SetSharedLive(Session& s, bool live);
-
   // The shard owning `key`: the home shard of a client id, the owner of a retained topic.
   uint16_t ShardOfKey(std::string_view key) const;
 
@@ -374,11 +405,7 @@ class Shard {
   bool stopping_ = false;
   int64_t stop_deadline_ms_ = 0;
 
-  std::vector<std::unique_ptr<Connection>> conns_;  // by slot
-  std::vector<uint32_t> free_slots_;
-  uint32_t next_generation_ = 1;
-  size_t live_connections_ = 0;
-  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (slot, generation)
+  net::SlotTable<Connection> conns_;  // by slot; dirty: output to flush this turn
   struct QueuedClose {
     uint32_t slot;
     uint32_t generation;
@@ -387,20 +414,12 @@ class Shard {
   };
   std::vector<QueuedClose> queued_closes_;  // QueueClose, run by RunQueuedCloses
 
-  struct LocalSub {
-    Session* session;
-    SubOptions options;
-  };
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-  route::LocalTrie<LocalSub> trie_;
-  std::vector<const LocalSub*> match_scratch_;  // capacity for DeliverLocal's local match list
   route::RetainedStore retained_;
   std::unique_ptr<wal::WalWriter> wal_;
   uint64_t next_message_id_ = 1;
   AckGate ack_gate_;
-  bool sync_acks_ = false;        // a WAL is open: answers wait for it (AckGate), in every mode
-  bool durable_publish_ = false;  // a QoS 1/2 PUBLISH is being routed with sync_acks_
-  uint64_t durable_posts_ = 0;    // messages posted to other shards flagged `durable`
+  bool sync_acks_ = false;  // a WAL is open: answers wait for it (AckGate), in every mode
   // Sessions with s.logged. Written by this thread only, read by others (may_persist: why relaxed
   // suffices is explained there).
   std::atomic<uint32_t> persistent_sessions_{0};
@@ -417,16 +436,6 @@ class Shard {
   int64_t next_wal_reopen_ms_ = 0;
   int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
   bool wal_failure_logged_ = false;
-  struct SharedGroup {
-    SharedKeyPtr key;
-    std::vector<std::pair<Session*, SubOptions>> members;
-    size_t next = 0;  // round robin
-  };
-  std::map<SharedKey, SharedGroup> shared_;
-  // Round robin over member shards, as publisher: an entry per group published to, dropped by
-  // SweepSharedRoundRobin once the group has no member on any shard.
-  std::map<SharedKey, uint32_t> shared_rr_;
-  SharedKey shared_rr_sweep_from_;             // where the next slice of the sweep begins
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   int64_t next_tick_ms_ = 0;
   int64_t last_touch_ms_ = 0;  // when the tokens in use were last reported (token_touch)
@@ -436,6 +445,7 @@ class Shard {
   uint64_t last_in_ = 0, last_out_ = 0;
   uint64_t assigned_ids_ = 0;
   ShardStats stats_;
+  Router router_;  // after stats_, which it counts into
 };
 
 template <typename R>

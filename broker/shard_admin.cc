@@ -89,7 +89,7 @@ void Shard::PublishFromAdmin(const admin_api::MqttMessage& m) {
     msg->expires_at_ms = NowMs() + int64_t{*m.message_expiry_interval} * 1000;
   }
   stats_.messages_in.Add();
-  Publish(std::move(msg));
+  (void)router_.Publish(std::move(msg), {});
 }
 
 void Shard::CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out) {
@@ -130,7 +130,9 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   // ordering SpscRing::SizeApprox documents.
   const std::string shard = fmt::format("shard=\"{}\"", id_);
   size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0;
-  for (const auto& c : conns_) connected += c && c->state == Connection::State::kActive;
+  conns_.ForEach([&connected](const Connection& c) {
+    connected += c.state == Connection::State::kActive ? 1 : 0;
+  });
   for (const auto& [id, s] : sessions_) {
     subscriptions += s->subscriptions().size();
     queued += s->queued_count();
@@ -171,7 +173,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
              counter->Get());
   }
   out->Add(base::Metric::kRetainedBytes, shard, retained_.bytes());
-  out->Add(base::Metric::kSharedRoundRobin, shard, shared_rr_.size());
+  out->Add(base::Metric::kSharedRoundRobin, shard, router_.round_robin_entries());
   if (id_ == 0) {
     // Broker-wide: what max_connections and max_retained_bytes are checked against.
     out->Add(base::Metric::kClientsCounted, "", broker_.connection_quota().total());

@@ -1,0 +1,205 @@
+// PUBLISH and its acknowledgements on a shard (MQTT 5.0 sections 3.3-3.7, 4.3): topic aliases,
+// limits, the ACL, routing, and answers that wait for durability (broker/ack_gate.h).
+#include "base/log.h"
+#include "base/utf8.h"
+#include "broker/broker.h"
+#include "broker/internal/mqtt_rules.h"
+#include "broker/shard.h"
+
+namespace ringmq::broker {
+
+using internal::IsV5;
+using internal::WithinTopicLimits;
+using proto::ReasonCode;
+
+void Shard::HandlePublish(Connection& c, proto::Publish& p) {
+  const Config& cfg = cfg_;
+  stats_.messages_in.Add();
+  const std::optional<std::string_view> resolved = InboundTopic(c, p);
+  if (!resolved) return;
+  const std::string_view topic = *resolved;
+  ReasonCode result = CheckPublishRate(c, p, topic);
+  if (result != ReasonCode::kSuccess && p.qos == 0) return;
+  if (cfg.max_message_expiry != 0 &&
+      p.props.message_expiry_interval.value_or(UINT32_MAX) > cfg.max_message_expiry) {
+    p.props.message_expiry_interval = cfg.max_message_expiry;
+  }
+  if (p.props.payload_format_indicator.value_or(0) == 1 && !base::IsValidMqttUtf8(p.payload)) {
+    result = ReasonCode::kPayloadFormatInvalid;
+    if (p.qos == 0) {
+      ProtocolClose(c, result, "payload is not UTF-8 as its format indicator says");
+      return;
+    }
+  }
+  Session& s = *c.session;
+  if (result == ReasonCode::kSuccess && !MayPublish(s.acl.get(), topic)) {
+    // Not allowed by the token, or a $SYS topic: MQTT 5 learns it from the acknowledgement,
+    // 3.1.1 loses the message (its acknowledgements carry no reason). Counted either way.
+    LOG_DEBUG_S(kMqtt, "shard {}: {} may not publish to '{}'", id_, base::Cut(s.client_id()),
+                base::Cut(topic));
+    stats_.dropped_not_authorized.Add();
+    result = ReasonCode::kNotAuthorized;
+    if (!IsV5(c) && p.qos == 0) return;
+  }
+  bool store_retained = true;
+  if (result == ReasonCode::kSuccess && p.retain &&
+      RetainedQuotaExceeded(topic, p.payload.size())) {
+    // max_retained_bytes: MQTT 5 refuses the message (0x97, neither stored nor delivered);
+    // 3.1.1 cannot say so: the message is delivered but not stored as retained.
+    if (!c.retained_refusal_logged) {
+      c.retained_refusal_logged = true;
+      LOG_INFO_S(
+          kMqtt,
+          "shard {}: {} retained message on '{}' {}: max_retained_bytes ({}) reached (further "
+          "ones on this connection are only counted)",
+          id_, base::Cut(s.client_id()), base::Cut(topic),
+          IsV5(c) ? "refused" : "delivered, not stored", cfg.max_retained_bytes);
+    }
+    if (IsV5(c)) {
+      result = ReasonCode::kQuotaExceeded;
+      if (p.qos == 0) return;
+    } else {
+      store_retained = false;
+    }
+  }
+  RouteAndAnswer(c, p, topic, result, store_retained);
+}
+
+std::optional<std::string_view> Shard::InboundTopic(Connection& c, const proto::Publish& p) {
+  // Topic aliases from the client (MQTT 5.0 section 3.3.2.3.4).
+  std::string_view topic = p.topic;
+  if (p.props.topic_alias) {
+    const uint16_t alias = *p.props.topic_alias;
+    if (alias > internal::kTopicAliasMaximum) {
+      ProtocolClose(c, ReasonCode::kTopicAliasInvalid, "topic alias above maximum");
+      return std::nullopt;
+    }
+    if (!p.topic.empty()) {
+      c.topic_aliases[alias] = std::string(p.topic);
+    } else {
+      auto it = c.topic_aliases.find(alias);
+      if (it == c.topic_aliases.end()) {
+        ProtocolClose(c, ReasonCode::kProtocolError, "unknown topic alias");
+        return std::nullopt;
+      }
+      topic = it->second;
+    }
+  }
+  if (!p.props.subscription_identifiers.empty()) {
+    ProtocolClose(c, ReasonCode::kProtocolError, "subscription identifier from a client");
+    return std::nullopt;
+  }
+  if (!WithinTopicLimits(topic, cfg_)) {
+    ProtocolClose(c, ReasonCode::kTopicNameInvalid, "topic exceeds configured limits");
+    return std::nullopt;
+  }
+  return topic;
+}
+
+ReasonCode Shard::CheckPublishRate(Connection& c, const proto::Publish& p, std::string_view topic) {
+  const Config& cfg = cfg_;
+  if (cfg.max_publish_rate == 0 && cfg.max_publish_bytes_rate == 0) return ReasonCode::kSuccess;
+  // Per-connection quotas over a one-second window: beyond them a message is refused (MQTT 5:
+  // 0x96 Message rate too high / 0x97 Quota exceeded in the acknowledgement) and counted.
+  const int64_t now = NowMs();
+  if (now - c.rate_window_ms >= 1000) {
+    c.rate_window_ms = now;
+    c.rate_packets = 0;
+    c.rate_bytes = 0;
+  }
+  ++c.rate_packets;
+  c.rate_bytes += p.payload.size() + topic.size();
+  ReasonCode result = ReasonCode::kSuccess;
+  if (cfg.max_publish_rate != 0 && c.rate_packets > cfg.max_publish_rate) {
+    result = ReasonCode::kMessageRateTooHigh;
+  } else if (cfg.max_publish_bytes_rate != 0 && c.rate_bytes > cfg.max_publish_bytes_rate) {
+    result = ReasonCode::kQuotaExceeded;
+  }
+  if (result != ReasonCode::kSuccess) stats_.dropped_rate_limited.Add();
+  return result;
+}
+
+void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_view topic,
+                           ReasonCode result, bool store_retained) {
+  Session& s = *c.session;
+  // The answer waits until every record the message caused (here and on the shards it went to)
+  // is durable (sync) or written to the kernel (batch, none) (broker/ack_gate.h).
+  const bool sync = p.qos > 0 && sync_acks_;
+  const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
+  bool deliver = result == ReasonCode::kSuccess;
+  bool retransmission = false;
+  if (p.qos == 2) {
+    if (!s.OnIncomingQos2(p.packet_id)) {
+      deliver = false;        // a retransmission: answered, not delivered again
+      retransmission = true;  // (its first answer may still wait for the disk: so does this one)
+    } else if (IsV5(c) && s.incoming_qos2_count() > cfg_.receive_maximum) {
+      ProtocolClose(c, ReasonCode::kReceiveMaximumExceeded, "receive maximum exceeded");
+      return;
+    }
+    if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
+  }
+  uint32_t durable_posts = 0;  // posts to other shards whose records the answer waits for
+  if (deliver) {
+    // Closes nothing (a publisher subscribed to its own topic whose queue overflows has its close
+    // queued): c and s are still there after it, and the PUBLISH is answered.
+    durable_posts = router_.Publish(route::MakeMessage(p, topic, s.client_id(), NowMs()),
+                                    {.store_retained = store_retained, .await_durable = sync});
+  }
+  if (p.qos == 0) return;
+  // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,
+  // after the message's records. When those are on other shards' logs too, the id is logged only
+  // once they are durable (at the PUBREC): a crash in between may then deliver the message
+  // twice (the client resends it) but never loses it.
+  const bool remote = durable_posts != 0;
+  const bool log_id = p.qos == 2 && deliver && s.logged;
+  if (log_id && !remote) LogInflight(s, 0, p.packet_id, wal::WalInflightPhase::kIncomingQos2);
+  const bool logged_here = wal_ != nullptr && wal_->appended_seq() != appended_before;
+  if (sync && (logged_here || retransmission)) ack_gate_.NoteLocal();
+  AnswerPublish(c, p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
+                p.packet_id, result, sync && (logged_here || retransmission || remote),
+                log_id && remote);
+}
+
+void Shard::HandleAck(Connection& c, const proto::Ack& a) {
+  Session& s = *c.session;
+  using proto::PacketType;
+  switch (a.type) {
+    case PacketType::kPuback:
+      (void)s.OnPuback(a.packet_id);
+      break;
+    case PacketType::kPubrec:
+      if (proto::IsError(a.reason)) {
+        (void)s.Discard(a.packet_id);  // the receiver refused: the exchange ends
+      } else if (uint64_t wal_id = 0; s.OnPubrec(a.packet_id, &wal_id)) {
+        if (wal_id != 0) LogInflight(s, wal_id, a.packet_id, wal::WalInflightPhase::kAwaitPubcomp);
+        c.Queue(proto::Ack{PacketType::kPubrel, a.packet_id, ReasonCode::kSuccess, {}});
+      } else {
+        c.Queue(proto::Ack{
+            PacketType::kPubrel, a.packet_id, ReasonCode::kPacketIdentifierNotFound, {}});
+      }
+      break;
+    case PacketType::kPubrel: {
+      const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
+      const bool known = s.OnPubrel(a.packet_id);
+      if (known) LogInflight(s, 0, a.packet_id, wal::WalInflightPhase::kIncomingDone);
+      // The client may reuse the id after PUBCOMP: the release must be in the log first
+      // (durable, or written under batch / none), or a restart would take the new message for a
+      // retransmission.
+      const bool wait = sync_acks_ && wal_ != nullptr && wal_->appended_seq() != appended_before;
+      if (wait) ack_gate_.NoteLocal();
+      AnswerPublish(c, PacketType::kPubcomp, a.packet_id,
+                    known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, wait);
+      break;
+    }
+    case PacketType::kPubcomp:
+      (void)s.OnPubcomp(a.packet_id);
+      break;
+    default:
+      break;
+  }
+  LogFinished(s);
+  PumpSession(s);
+  MarkDirty(c);
+}
+
+}  // namespace ringmq::broker

@@ -1,0 +1,133 @@
+// Router: publish -> delivery on one shard (DESIGN.md section 4). It owns the shard's subscriptions
+// as routing sees them: the local trie of plain filters and the shared-subscription groups
+// ($share/{group}/{filter}, MQTT 5.0 section 4.8.2), and keeps the global TopicIndex in step with
+// them. A published message goes to every other interested shard (one post per shard, never per
+// subscriber), to the local subscribers, to one member of every matching shared group, and to the
+// owner of its retained topic.
+//
+// What happens to a message at a session (queue, send, drop) and how it crosses to another shard
+// are the shard's business, reached through Router::Host; so the Router is tested in memory with a
+// fake host (broker/router_test.cc).
+//
+// Thread-safety: owned by one shard; only that shard's thread calls it (the TopicIndex it updates
+// is the one structure shared between shards, see route/topic_index.h).
+// Invariants:
+//   1. Every effective filter of every attached subscription is in the trie (plain filters) or in
+//      its shared group (shared filters) exactly once per attachment, and counted once in the
+//      TopicIndex for this shard; Detach undoes exactly one attachment.
+//   2. A session attached here is detached before it is destroyed (the trie and the groups hold
+//      raw Session pointers).
+//   3. A shared group's member that is connected (Session::connection set) is also registered in
+//      the TopicIndex under the group's live name (SetSharedLive keeps that true when it connects
+//      or goes offline), so publishers prefer shards with connected members.
+//   4. No walk over the trie or a group calls anything that changes them: Host::Deliver queues,
+//      sends or drops, and a close it decides is queued (doc/threading.md, "Closing").
+#ifndef RINGMQ_BROKER_ROUTER_H_
+#define RINGMQ_BROKER_ROUTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/metrics.h"
+#include "broker/session.h"
+#include "broker/shard_msg.h"
+#include "route/local_trie.h"
+#include "route/message.h"
+#include "route/topic_index.h"
+
+namespace ringmq::broker {
+
+class Router {
+ public:
+  // What the router needs from its shard.
+  class Host {
+   public:
+    // Hands `msg` (kDeliver, kDeliverShared or kRetain) to shard `to`. A message posted with
+    // `durable` set asks that shard to confirm when what it causes is durable; returns whether
+    // the post stayed so flagged (the shard logs nothing for it: the flag is dropped).
+    virtual bool PostToShard(uint16_t to, ShardMsg msg) = 0;
+    // Delivers to a session of this shard: queue, send or drop. Never changes the router's
+    // subscriptions (invariant 4).
+    virtual void Deliver(Session& s, Delivery d) = 0;
+    // Stores (or, with an empty payload, erases) a retained message whose topic this shard owns.
+    virtual void StoreRetained(const route::MessagePtr& m) = 0;
+
+   protected:
+    ~Host() = default;
+  };
+
+  struct PublishOptions {
+    bool store_retained = true;  // false: a retained message is delivered but not stored
+    bool await_durable = false;  // the publisher's answer waits for the shards it posts to
+  };
+
+  // `dropped_no_member` counts shared deliveries that found their group empty on arrival.
+  Router(uint16_t shard, uint16_t shard_count, route::TopicIndex& index, Host& host,
+         base::Counter& dropped_no_member);
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Delivers m to every subscriber and, when m->retain and options.store_retained, stores it on
+  // the shard that owns its topic. Returns how many posts to other shards stayed durable.
+  uint32_t Publish(route::MessagePtr m, PublishOptions options);
+  // Delivers m to this shard's plain subscribers (a kDeliver from another shard, or Publish).
+  // Overlapping subscriptions of one session make one delivery: the highest QoS, every
+  // subscription identifier (MQTT 5.0 section 3.3.4).
+  void DeliverLocal(const route::MessagePtr& m);
+  // Sends m to one member shard of every shared group matching its topic (only of `only` when
+  // given: a message handed back by a member whose session ended). Returns how many posts to
+  // other shards stayed durable (`await_durable`: as in Publish).
+  uint32_t RouteShared(const route::MessagePtr& m, const SharedKey* only,
+                       bool await_durable = false);
+  // Delivers m to one local member of `key`'s group (a kDeliverShared, or RouteShared).
+  void DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key);
+
+  // Subscribes / unsubscribes every effective filter of a subscription (invariant 1).
+  void Attach(Session& s, const Subscription& sub);
+  void Detach(Session& s, const Subscription& sub);
+  // The session connected (live) or went offline: registers or withdraws its shared
+  // subscriptions' live membership (invariant 3). Call it while s.connection says the same.
+  void SetSharedLive(Session& s, bool live);
+
+  // Once per tick: forgets (a bounded slice of) the round-robin entries of groups that no longer
+  // have a member on any shard.
+  void SweepSharedRoundRobin();
+  // Groups this shard has published to and still remembers (for /metrics).
+  size_t round_robin_entries() const { return shared_rr_.size(); }
+
+ private:
+  struct LocalSub {
+    Session* session;
+    SubOptions options;
+  };
+  struct SharedGroup {
+    SharedKeyPtr key;
+    std::vector<std::pair<Session*, SubOptions>> members;
+    size_t next = 0;  // round robin
+  };
+
+  void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
+  void RemoveSharedMember(Session& s, const SharedKey& key);
+  ShardMsg Post(ShardMsg::Kind kind, route::MessagePtr m) const;
+
+  const uint16_t shard_;
+  const uint16_t shard_count_;
+  route::TopicIndex& index_;
+  Host& host_;
+  base::Counter& dropped_no_member_;
+  route::LocalTrie<LocalSub> trie_;
+  std::vector<const LocalSub*> match_scratch_;  // capacity for DeliverLocal's local match list
+  std::map<SharedKey, SharedGroup> shared_;
+  // Round robin over member shards, as publisher: an entry per group published to, dropped by
+  // SweepSharedRoundRobin once the group has no member on any shard.
+  std::map<SharedKey, uint32_t> shared_rr_;
+  SharedKey shared_rr_sweep_from_;  // where the next slice of the sweep begins
+};
+
+}  // namespace ringmq::broker
+
+#endif  // RINGMQ_BROKER_ROUTER_H_
