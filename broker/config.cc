@@ -206,39 +206,33 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   return r.Finish();
 }
 
-}  // namespace
-
-bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
-  return LoadConfig(argc, argv, config, exit_code, std::cerr);
-}
-
-bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostream& err) {
-  Config c;
-  std::vector<std::string> file_listen;
-  std::string config_file;
-  std::string rest_url = "http://127.0.0.1:9080";
-  // The file is read first so that flags override it.
+// The --config FILE (or --config=FILE) among the arguments, "" when none.
+std::string ConfigFileArgument(int argc, char** argv) {
+  std::string file;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    if (a == "--config" && i + 1 < argc) config_file = argv[i + 1];
-    if (a.starts_with("--config=")) config_file = std::string(a.substr(9));
+    if (a == "--config" && i + 1 < argc) file = argv[i + 1];
+    if (a.starts_with("--config=")) file = std::string(a.substr(9));
   }
-  if (!config_file.empty()) {
-    try {
-      if (std::string e = LoadToml(config_file, &c, &file_listen, rest_url); !e.empty()) {
-        err << "ringmq: " << config_file << ": " << e << "\n";
-        *exit_code = 2;
-        return false;
-      }
-    } catch (const toml::parse_error& e) {
-      err << "ringmq: " << config_file << ": " << e.description() << " (line "
-          << e.source().begin.line << ")\n";
-      *exit_code = 2;
-      return false;
-    }
+  return file;
+}
+
+// Reads the TOML file into c (its listeners into *listen, its REST URL into *rest_url): "" or the
+// error.
+std::string LoadConfigFile(const std::string& file, Config* c, std::vector<std::string>* listen,
+                           std::string* rest_url) {
+  try {
+    if (std::string e = LoadToml(file, c, listen, *rest_url); !e.empty()) return file + ": " + e;
+  } catch (const toml::parse_error& e) {
+    return file + ": " + std::string(e.description()) + " (line " +
+           std::to_string(e.source().begin.line) + ")";
   }
-  CLI::App app{"ringmq: an MQTT 3.1.1 / 5.0 broker on io_uring"};
-  std::vector<std::string> listen;
+  return "";
+}
+
+// The command line's options: where the broker listens, the REST API, logs, TLS.
+void AddServerOptions(CLI::App& app, Config& c, std::string& config_file,
+                      std::vector<std::string>& listen, std::string& rest_url) {
   app.add_option("--config", config_file, "TOML configuration file (flags override it)");
   app.add_option("--listen", listen, "Listener URL, repeatable (default mqtt://0.0.0.0:1883)");
   app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
@@ -272,6 +266,10 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
   app.add_flag("--tls-require-client-cert,!--no-tls-require-client-cert", c.tls_require_client_cert,
                "With --tls-ca: refuse TLS clients without a certificate (default true; "
                "--tls-require-client-cert=false only verifies those that send one)");
+}
+
+// The command line's options: limits, queues, durability, periodic work.
+void AddLimitOptions(CLI::App& app, Config& c) {
   app.add_option("--max-packet-size", c.max_packet_size, "Largest MQTT packet in bytes");
   app.add_option("--max-connections", c.max_connections,
                  "Connected MQTT clients, whole broker (0: unlimited)");
@@ -302,71 +300,102 @@ bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostr
                  "Seconds between $SYS/broker/... updates, 0 disables them");
   app.add_option("--connect-timeout", c.connect_timeout_s,
                  "Seconds a new connection has to send its CONNECT");
+}
+
+// --rest URL (http://HOST:PORT, https://HOST:PORT or none) into c: "" or the error.
+std::string ApplyRestUrl(const std::string& rest_url, Config* c) {
+  if (rest_url == "none") {
+    c->rest_enabled = false;
+    return "";
+  }
+  Listener rest;
+  std::string error;
+  c->rest_tls = rest_url.starts_with("https://");
+  std::string as_mqtt = rest_url.starts_with("http://")
+                            ? "mqtt://" + rest_url.substr(7)
+                            : (c->rest_tls ? "mqtt://" + rest_url.substr(8) : "");
+  if (as_mqtt.empty() || !ParseListener(as_mqtt, &rest, &error)) {
+    return "--rest must look like http://HOST:PORT, https://HOST:PORT or be none";
+  }
+  if (c->rest_tls && (c->tls_cert.empty() || c->tls_key.empty())) {
+    return "--rest " + rest_url + " needs --tls-cert and --tls-key";
+  }
+  c->rest_host = rest.host;
+  c->rest_port = rest.port;
+  return "";
+}
+
+// The MQTT listeners' URLs into c->listeners: "" or the error.
+std::string ApplyListeners(const std::vector<std::string>& listen, Config* c) {
+  for (const std::string& url : listen) {
+    Listener l;
+    std::string error;
+    if (!ParseListener(url, &l, &error)) return error;
+    if (l.tls() && (c->tls_cert.empty() || c->tls_key.empty())) {
+      return url + " needs --tls-cert and --tls-key";
+    }
+    c->listeners.push_back(l);
+  }
+  return "";
+}
+
+// Settings that only make sense together, and the defaults that depend on the machine: "" or
+// the error.
+std::string Finish(Config* c) {
+  if (c->shards == 0) c->shards = std::max(1u, std::thread::hardware_concurrency());
+  if (c->shards > 64) return "at most 64 shards are supported";
+  if (std::string e = base::CheckLogSettings(c->log_level, c->log_levels, c->log_format);
+      !e.empty()) {
+    return e;
+  }
+  if (c->max_packet_size < 16) c->max_packet_size = 16;
+  if (c->rest_max_connections == 0 || c->rest_header_timeout_s == 0 ||
+      c->rest_body_timeout_s == 0) {
+    return "rest_max_connections, rest_header_timeout and rest_body_timeout must be at least 1";
+  }
+  return "";
+}
+
+}  // namespace
+
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code, std::ostream& err) {
+  Config c;
+  std::vector<std::string> file_listen;
+  std::string rest_url = "http://127.0.0.1:9080";
+  const auto fail = [&](const std::string& error) {
+    err << "ringmq: " << error << "\n";
+    *exit_code = 2;
+    return false;
+  };
+  // The file is read first so that flags override it.
+  std::string config_file = ConfigFileArgument(argc, argv);
+  if (!config_file.empty()) {
+    if (std::string e = LoadConfigFile(config_file, &c, &file_listen, &rest_url); !e.empty()) {
+      return fail(e);
+    }
+  }
+  CLI::App app{"ringmq: an MQTT 3.1.1 / 5.0 broker on io_uring"};
+  std::vector<std::string> listen;
+  AddServerOptions(app, c, config_file, listen, rest_url);
+  AddLimitOptions(app, c);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     *exit_code = app.exit(e, std::cout, err);
     return false;
   }
-  if (rest_url == "none") {
-    c.rest_enabled = false;
-  } else {
-    Listener rest;
-    std::string error;
-    c.rest_tls = rest_url.starts_with("https://");
-    std::string as_mqtt = rest_url.starts_with("http://")
-                              ? "mqtt://" + rest_url.substr(7)
-                              : (c.rest_tls ? "mqtt://" + rest_url.substr(8) : "");
-    if (as_mqtt.empty() || !ParseListener(as_mqtt, &rest, &error)) {
-      err << "ringmq: --rest must look like http://HOST:PORT, https://HOST:PORT or be none\n";
-      *exit_code = 2;
-      return false;
-    }
-    if (c.rest_tls && (c.tls_cert.empty() || c.tls_key.empty())) {
-      err << "ringmq: --rest " << rest_url << " needs --tls-cert and --tls-key\n";
-      *exit_code = 2;
-      return false;
-    }
-    c.rest_host = rest.host;
-    c.rest_port = rest.port;
-  }
   if (listen.empty()) listen = file_listen;
   if (listen.empty()) listen.push_back("mqtt://0.0.0.0:1883");
-  for (const std::string& url : listen) {
-    Listener l;
-    std::string error;
-    if (!ParseListener(url, &l, &error)) {
-      err << "ringmq: " << error << "\n";
-      *exit_code = 2;
-      return false;
-    }
-    if (l.tls() && (c.tls_cert.empty() || c.tls_key.empty())) {
-      err << "ringmq: " << url << " needs --tls-cert and --tls-key\n";
-      *exit_code = 2;
-      return false;
-    }
-    c.listeners.push_back(l);
-  }
-  if (c.shards == 0) c.shards = std::max(1u, std::thread::hardware_concurrency());
-  if (c.shards > 64) {
-    err << "ringmq: at most 64 shards are supported\n";
-    *exit_code = 2;
-    return false;
-  }
-  if (std::string e = base::CheckLogSettings(c.log_level, c.log_levels, c.log_format); !e.empty()) {
-    err << "ringmq: " << e << "\n";
-    *exit_code = 2;
-    return false;
-  }
-  if (c.max_packet_size < 16) c.max_packet_size = 16;
-  if (c.rest_max_connections == 0 || c.rest_header_timeout_s == 0 || c.rest_body_timeout_s == 0) {
-    err << "ringmq: rest_max_connections, rest_header_timeout and rest_body_timeout must be "
-           "at least 1\n";
-    *exit_code = 2;
-    return false;
-  }
+  std::string error = ApplyRestUrl(rest_url, &c);
+  if (error.empty()) error = ApplyListeners(listen, &c);
+  if (error.empty()) error = Finish(&c);
+  if (!error.empty()) return fail(error);
   *config = c;
   return true;
+}
+
+bool LoadConfig(int argc, char** argv, Config* config, int* exit_code) {
+  return LoadConfig(argc, argv, config, exit_code, std::cerr);
 }
 
 }  // namespace ringmq::broker

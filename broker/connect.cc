@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/connect_rules.h"
 #include "broker/internal/mqtt_rules.h"
 #include "broker/shard.h"
 #include "proto/codec.h"
@@ -16,7 +17,6 @@ using internal::IsV5;
 using internal::ReasonCodeText;
 using internal::UnixNow;
 using proto::ReasonCode;
-using proto::Version;
 
 void Shard::LogConnectRefused(const Connection& c, std::string_view client_id, ReasonCode code,
                               const char* why) {
@@ -166,17 +166,21 @@ std::optional<proto::Connect> Shard::DecodeFirstPacket(Connection& c, uint8_t by
 
 bool Shard::ChooseClientId(const Connection& c, const proto::Connect& cn, std::string* client_id,
                            std::string* assigned) {
-  // Client identifier rules: 3.1.1 [MQTT-3.1.3-7], [MQTT-3.1.3-8]; 3.1 needs one; 5.0 assigns one.
-  *client_id = std::string(cn.client_id);
-  if (client_id->empty() && !c.assigned_client_id.empty()) {
-    *client_id = *assigned = c.assigned_client_id;  // assigned by the shard that handed it over
-  }
-  if (!client_id->empty()) return true;
-  if (cn.version == Version::kV5 || (cn.version == Version::kV311 && cn.clean_start)) {
-    *assigned = "ringmq-" + std::to_string(id_) + "-" + std::to_string(NowMs()) + "-" +
-                std::to_string(++assigned_ids_);
-    *client_id = *assigned;
-    return true;
+  switch (ClientIdRuleFor(cn)) {
+    case ClientIdRule::kAsSent:
+      *client_id = std::string(cn.client_id);
+      return true;
+    case ClientIdRule::kAssign:
+      if (!c.assigned_client_id.empty()) {
+        *assigned = c.assigned_client_id;  // assigned by the shard that handed it over
+      } else {
+        *assigned = "ringmq-" + std::to_string(id_) + "-" + std::to_string(NowMs()) + "-" +
+                    std::to_string(++assigned_ids_);
+      }
+      *client_id = *assigned;
+      return true;
+    case ClientIdRule::kRefuse:
+      break;
   }
   return false;
 }
@@ -263,10 +267,9 @@ std::optional<Shard::ConnectResult> Shard::CheckConnectRights(Connection& c,
   // over its connection. A master token may; a session without an owner is anyone's.
   if (auto own = sessions_.find(client_id); own != sessions_.end()) {
     const int64_t owner = own->second->owner_token_id;
-    const int64_t mine = acl != nullptr ? acl->token_id() : 0;
-    if (owner != 0 && owner != mine && (acl == nullptr || !acl->IsMaster())) {
+    if (!MayUseSession(owner, acl.get())) {
       LOG_DEBUG_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
-                  c.peer, client_id, owner, mine);
+                  c.peer, client_id, owner, acl != nullptr ? acl->token_id() : 0);
       // 3.1.1: 2 Identifier rejected.
       return RefuseConnect(c, ReasonCode::kClientIdentifierNotValid, client_id,
                            "client id in use by another token's session");
@@ -323,12 +326,7 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
   s->version = cn.version;
   s->will.reset();
   s->will_due_ms = 0;
-  if (cn.version == Version::kV5) {
-    s->expiry_interval_s =
-        std::min(cn.props.session_expiry_interval.value_or(0), cfg.max_session_expiry);
-  } else {
-    s->expiry_interval_s = cn.clean_start ? 0 : 0xFFFFFFFF;  // 3.1.1: kept until cleaned
-  }
+  s->expiry_interval_s = GrantedSessionExpiry(cn, cfg.max_session_expiry);
   if (cn.has_will) {
     proto::Publish wp;
     wp.qos = cn.will.qos;
@@ -351,30 +349,15 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
   c.state = Connection::State::kActive;
   c.publish_will = true;
   c.client_id = s.client_id();
-  c.keep_alive_s = cn.keep_alive;
-  // Server Keep Alive: a client asking for more than max_keepalive (or, when max_keepalive is set
-  // below 65535, for none at all) is held to max_keepalive; MQTT 5 clients are told so.
-  if (cn.keep_alive > cfg.max_keepalive || (cn.keep_alive == 0 && cfg.max_keepalive < 65535)) {
-    c.keep_alive_s = cfg.max_keepalive;
-  }
+  c.keep_alive_s = GrantedKeepAlive(cn.keep_alive, cfg.max_keepalive);
   c.client_topic_alias_maximum = cn.props.topic_alias_maximum.value_or(0);
   c.client_receive_maximum = cn.props.receive_maximum.value_or(65535);
   c.client_max_packet_size = cn.props.maximum_packet_size.value_or(268'435'460);
   c.request_problem_information = cn.props.request_problem_information.value_or(1) != 0;
   stats_.connections.Add();
 
-  proto::Connack ack{present, ReasonCode::kSuccess, {}};
-  if (IsV5(c)) {
-    ack.props.receive_maximum = cfg.receive_maximum;
-    ack.props.maximum_packet_size = cfg.max_packet_size;
-    ack.props.topic_alias_maximum = internal::kTopicAliasMaximum;
-    if (id_assigned) ack.props.assigned_client_identifier = s.client_id();
-    if (c.keep_alive_s != cn.keep_alive) ack.props.server_keep_alive = c.keep_alive_s;
-    if (cn.props.session_expiry_interval.value_or(0) > cfg.max_session_expiry) {
-      ack.props.session_expiry_interval = cfg.max_session_expiry;
-    }
-  }
-  c.Queue(ack);
+  c.Queue(AcceptingConnack(cn, cfg, present, id_assigned ? s.client_id() : std::string_view(),
+                           c.keep_alive_s));
   MarkDirty(c);
   if (base::Logger(base::kMqtt).should_log(spdlog::level::info)) {
     // The token's numeric id, never its key.

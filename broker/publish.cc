@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/utf8.h"
 #include "broker/broker.h"
+#include "broker/connect_rules.h"
 #include "broker/internal/mqtt_rules.h"
 #include "broker/shard.h"
 
@@ -70,7 +71,7 @@ std::optional<std::string_view> Shard::InboundTopic(Connection& c, const proto::
   std::string_view topic = p.topic;
   if (p.props.topic_alias) {
     const uint16_t alias = *p.props.topic_alias;
-    if (alias > internal::kTopicAliasMaximum) {
+    if (alias > kTopicAliasMaximum) {
       ProtocolClose(c, ReasonCode::kTopicAliasInvalid, "topic alias above maximum");
       return std::nullopt;
     }

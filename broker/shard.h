@@ -39,6 +39,7 @@
 #include "broker/router.h"
 #include "broker/session.h"
 #include "broker/shard_msg.h"
+#include "broker/subscriptions.h"
 #include "net/buffer_ring.h"
 #include "net/ring.h"
 #include "net/slot_table.h"
@@ -88,10 +89,10 @@ struct alignas(64) ShardStats {
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
-class Shard : private Router::Host {
+class Shard : private Router::Host, private SubscriptionSink {
  public:
   Shard(Broker& broker, uint16_t id);
-  ~Shard();  // NOLINT(modernize-use-override): Router::Host has a protected non-virtual one
+  ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -197,7 +198,7 @@ class Shard : private Router::Host {
   void OnSend(Connection& c, int res);
   void FlushOutput();
   void StartSend(Connection& c);
-  void MarkDirty(Connection& c);
+  void MarkDirty(Connection& c) { conns_.MarkDirty(c.slot); }
   Connection* NewConnection(int fd, std::string peer);
   // `code`: the reason code that ended it, when there is one (for the log).
   void CloseConnection(Connection& c, const char* why,
@@ -301,12 +302,6 @@ class Shard : private Router::Host {
   void RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_view topic,
                       proto::ReasonCode result, bool store_retained);
   void HandleSubscribe(Connection& c, const proto::Subscribe& s);
-  // A retained-message query of a new subscription: its requested filter, one effective filter.
-  struct RetainedWanted {
-    std::string requested;
-    std::string filter;
-    SubOptions options;
-  };
   // Asks every shard (itself included) for the retained messages of `wanted`; they are delivered
   // to s as the answers arrive (SendRetained).
   void RequestRetained(Session& s, const std::vector<RetainedWanted>& wanted);
@@ -350,7 +345,11 @@ class Shard : private Router::Host {
   template <typename R>
   void Log(const R& record);
   void LogSessionStart(Session& s);
-  void LogSubscription(const Session& s, const std::string& filter, const Subscription* sub);
+  // SubscriptionSink: Attach / Detach go to router_.
+  void Attach(Session& s, const Subscription& sub) override;
+  void Detach(Session& s, const Subscription& sub) override;
+  void LogSubscription(const Session& s, const std::string& filter,
+                       const Subscription* sub) override;
   void LogSessionEnd(Session& s, bool removed);
   void LogQueued(Session& s, Delivery& d);
   void LogFinished(Session& s);

@@ -17,9 +17,6 @@
 
 namespace ringmq::broker::internal {
 
-// The Topic Alias Maximum the broker announces to MQTT 5 clients.
-inline constexpr uint16_t kTopicAliasMaximum = 64;
-
 inline bool IsV5(const Connection& c) { return c.version == proto::Version::kV5; }
 
 // Topic depth and length limits of the configuration.

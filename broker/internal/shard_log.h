@@ -1,0 +1,49 @@
+// What a shard's log code shares (broker/persistence.cc, snapshot.cc): how its state maps onto
+// write-ahead log fields, and the back-off of reopening a failed log.
+#ifndef RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
+#define RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
+
+#include <chrono>
+#include <cstdint>
+
+#include "broker/session.h"
+#include "wal/wal.h"
+
+namespace ringmq::broker::internal {
+
+// Between attempts to reopen a failed log: each captures the whole state on the loop, so the
+// interval doubles while the disk stays full.
+inline constexpr int64_t kWalReopenFirstMs = 1000;
+inline constexpr int64_t kWalReopenMaxMs = 16'000;
+
+// Wall-clock milliseconds: what the log records as times (the loop's clock is monotonic).
+inline int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The log's phase of an outgoing QoS 1/2 message in flight.
+inline wal::WalInflightPhase PhaseOf(Inflight::State s) {
+  switch (s) {
+    case Inflight::State::kAwaitPuback:
+      return wal::WalInflightPhase::kAwaitPuback;
+    case Inflight::State::kAwaitPubrec:
+      return wal::WalInflightPhase::kAwaitPubrec;
+    case Inflight::State::kAwaitPubcomp:
+      break;
+  }
+  return wal::WalInflightPhase::kAwaitPubcomp;
+}
+
+// A subscription's options as the WalSubscriptionAdded flags byte.
+inline uint8_t OptionsByte(const SubOptions& o) {
+  return static_cast<uint8_t>(
+      (o.no_local ? wal::WalSubscriptionAdded::kNoLocal : 0) |
+      (o.retain_as_published ? wal::WalSubscriptionAdded::kRetainAsPublished : 0) |
+      (o.retain_handling << wal::WalSubscriptionAdded::kRetainHandlingShift));
+}
+
+}  // namespace ringmq::broker::internal
+
+#endif  // RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
