@@ -32,11 +32,16 @@ Broker::Broker(const Config& config)
 
 Broker::~Broker() { Stop(); }
 
-bool Broker::Start(std::string* error) {
+bool Broker::CreateShards(std::string* error) {
   for (uint32_t i = 0; i < config_.shards; ++i) {  // at most 64 (LoadConfig)
     shards_.push_back(std::make_unique<Shard>(*this, static_cast<uint16_t>(i)));
     if (!shards_.back()->Init(error)) return false;
   }
+  return true;
+}
+
+bool Broker::Start(std::string* error) {
+  if (!CreateShards(error)) return false;
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);
   if (ec) {

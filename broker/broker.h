@@ -42,6 +42,9 @@ class Broker {
 
   // Binds listeners, prints them, starts the shards. False with *error on failure.
   bool Start(std::string* error);
+  // Start's first step: constructs and initialises the shards, starts nothing. Tests call it
+  // alone to drive a shard in memory (broker/shard_test.cc).
+  bool CreateShards(std::string* error);
   // Graceful shutdown; returns when every shard thread has exited.
   void Stop();
   // SIGHUP: applies the reloadable settings of `fresh` (limits, log level, anonymous mode, TLS

@@ -185,6 +185,8 @@ class Shard : private Router::Host, private SubscriptionSink {
   bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
 
  private:
+  friend class ShardTestPeer;  // broker/shard_test.cc: MQTT through a shard, in memory
+
   // --- I/O (shard.cc) ---
   void ArmAccept(int listen_fd);
   void ArmRecv(Connection& c);
