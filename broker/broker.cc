@@ -104,6 +104,28 @@ bool Broker::Start(std::string* error) {
   return true;
 }
 
+namespace {
+
+// What decides a log record's shard: the topic of a retained message, else the client id.
+std::string_view RecordKey(const wal::WalRecord& r) {
+  return std::visit(
+      [](const auto& rec) -> std::string_view {
+        using T = std::decay_t<decltype(rec)>;
+        if constexpr (std::is_same_v<T, wal::WalRetainedSet>) {
+          return rec.message.topic;
+        } else if constexpr (std::is_same_v<T, wal::WalRetainedCleared>) {
+          return rec.topic;
+        } else if constexpr (std::is_same_v<T, wal::WalSnapshotEnd>) {
+          return {};
+        } else {
+          return rec.client_id;
+        }
+      },
+      r);
+}
+
+}  // namespace
+
 bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* snapshot_written,
                           std::string* error) {
   // Every shard's log is replayed here, before the shard threads start, and each record goes to
@@ -124,21 +146,7 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* s
     const bool ok = RecoverWal(
         dir, old, options,
         [&](const wal::WalRecord& r) {
-          std::string_view key = std::visit(
-              [](const auto& rec) -> std::string_view {
-                using T = std::decay_t<decltype(rec)>;
-                if constexpr (std::is_same_v<T, wal::WalRetainedSet>) {
-                  return rec.message.topic;
-                } else if constexpr (std::is_same_v<T, wal::WalRetainedCleared>) {
-                  return rec.topic;
-                } else if constexpr (std::is_same_v<T, wal::WalSnapshotEnd>) {
-                  return {};
-                } else {
-                  return rec.client_id;
-                }
-              },
-              r);
-          const uint16_t home = smp::ShardOfKey(key, n);
+          const uint16_t home = smp::ShardOfKey(RecordKey(r), n);
           rehomed |= home != old;
           records[home].push_back(r);
         },

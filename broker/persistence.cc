@@ -174,15 +174,10 @@ void Shard::Restore(const wal::WalRecord& r) {
           }
         } else if constexpr (std::is_same_v<T, wal::WalSubscriptionAdded>) {
           if (Session* s = session(rec.client_id)) {
-            SubOptions o{rec.qos, (rec.options & wal::WalSubscriptionAdded::kNoLocal) != 0,
-                         (rec.options & wal::WalSubscriptionAdded::kRetainAsPublished) != 0,
-                         static_cast<uint8_t>(
-                             (rec.options >> wal::WalSubscriptionAdded::kRetainHandlingShift) & 3),
-                         rec.subscription_id};
             auto it = s->subscriptions().find(rec.filter);
             if (it != s->subscriptions().end()) router_.Detach(*s, it->second);
             Subscription& sub = s->subscriptions()[rec.filter];
-            sub.options = o;
+            sub.options = internal::SubOptionsOf(rec);
             sub.effective =
                 rec.effective.empty() ? std::vector<std::string>{rec.filter} : rec.effective;
             router_.Attach(*s, sub);

@@ -89,7 +89,7 @@ struct alignas(64) ShardStats {
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
-class Shard : private Router::Host, private SubscriptionSink {
+class Shard final : private Router::Host, private SubscriptionSink {
  public:
   Shard(Broker& broker, uint16_t id);
   ~Shard();

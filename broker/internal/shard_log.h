@@ -44,6 +44,15 @@ inline uint8_t OptionsByte(const SubOptions& o) {
       (o.retain_handling << wal::WalSubscriptionAdded::kRetainHandlingShift));
 }
 
+// The options a WalSubscriptionAdded record keeps (OptionsByte's inverse, and the QoS and id).
+inline SubOptions SubOptionsOf(const wal::WalSubscriptionAdded& rec) {
+  return SubOptions{
+      rec.qos, (rec.options & wal::WalSubscriptionAdded::kNoLocal) != 0,
+      (rec.options & wal::WalSubscriptionAdded::kRetainAsPublished) != 0,
+      static_cast<uint8_t>((rec.options >> wal::WalSubscriptionAdded::kRetainHandlingShift) & 3),
+      rec.subscription_id};
+}
+
 }  // namespace ringmq::broker::internal
 
 #endif  // RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
