@@ -54,6 +54,7 @@ void Shard::ApplyAcl(Session& s, const acl::AclPtr& acl, bool inflight_sent) {
 }
 
 void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
+  owner_.Check();
   acl_cache_.Put(key, acl);
   for (auto& [id, s] : sessions_) {
     // Also a session restored from the log whose owner has not reconnected yet (no key known).
@@ -68,6 +69,7 @@ void Shard::ApplyTokenChange(const std::string& key, const acl::AclPtr& acl) {
 
 void Shard::RevokeToken(const std::string& key, int64_t token_id, ReasonCode reason,
                         bool discard_sessions) {
+  owner_.Check();
   acl_cache_.Invalidate(key);
   // By client id: ending a session may end other sessions (a shared message handed on), so
   // nothing is kept across the calls but names (CONVENTIONS 14). Connections are closed through

@@ -20,12 +20,13 @@ uint16_t LowestShard(uint64_t mask) { return static_cast<uint16_t>(__builtin_ctz
 }  // namespace
 
 Router::Router(uint16_t shard, uint16_t shard_count, route::TopicIndex& index, Host& host,
-               base::Counter& dropped_no_member)
+               base::Counter& dropped_no_member, const base::OwnerThread& owner)
     : shard_(shard),
       shard_count_(shard_count),
       index_(index),
       host_(host),
-      dropped_no_member_(dropped_no_member) {}
+      dropped_no_member_(dropped_no_member),
+      owner_(owner) {}
 
 ShardMsg Router::Post(ShardMsg::Kind kind, route::MessagePtr m) const {
   ShardMsg msg;
@@ -36,6 +37,7 @@ ShardMsg Router::Post(ShardMsg::Kind kind, route::MessagePtr m) const {
 }
 
 uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
+  owner_.Check();
   uint32_t durable = 0;
   const uint64_t self = uint64_t{1} << shard_;
   const uint64_t shards = index_.ShardsFor(m->topic);
@@ -61,6 +63,7 @@ uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
 }
 
 void Router::DeliverLocal(const route::MessagePtr& m) {
+  owner_.Check();
   // The walk below holds pointers into trie_ and calls Host::Deliver, which never changes it
   // (invariant 4). The match list is a local all the same (reusing match_scratch_'s capacity): a
   // nested call would start with a list of its own.
@@ -96,6 +99,7 @@ void Router::DeliverLocal(const route::MessagePtr& m) {
 
 uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
                              bool await_durable) {
+  owner_.Check();
   struct Pick {
     SharedKey key;
     uint64_t all = 0;
@@ -139,6 +143,7 @@ uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
 }
 
 void Router::SweepSharedRoundRobin() {
+  owner_.Check();
   // A bounded slice per tick (a loop turn stays short): a group that lost its last member is
   // forgotten within size / kSweepPerTick ticks.
   constexpr size_t kSweepPerTick = 256;
@@ -154,6 +159,7 @@ void Router::SweepSharedRoundRobin() {
 }
 
 void Router::DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key) {
+  owner_.Check();
   auto it = shared_.find(*key);
   if (it == shared_.end() || it->second.members.empty()) {
     dropped_no_member_.Add();  // the last member left while the message was on its way
@@ -201,6 +207,7 @@ void Router::RemoveSharedMember(Session& s, const SharedKey& key) {
 }
 
 void Router::SetSharedLive(Session& s, bool live) {
+  owner_.Check();
   for (const auto& [requested, sub] : s.subscriptions()) {
     for (const std::string& filter : sub.effective) {
       auto sf = proto::ParseSharedFilter(filter);
@@ -216,6 +223,7 @@ void Router::SetSharedLive(Session& s, bool live) {
 }
 
 void Router::Attach(Session& s, const Subscription& sub) {
+  owner_.Check();
   for (const std::string& filter : sub.effective) {
     if (auto sf = proto::ParseSharedFilter(filter)) {
       AddSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)}, sub.options);
@@ -227,6 +235,7 @@ void Router::Attach(Session& s, const Subscription& sub) {
 }
 
 void Router::Detach(Session& s, const Subscription& sub) {
+  owner_.Check();
   for (const std::string& filter : sub.effective) {
     if (auto sf = proto::ParseSharedFilter(filter)) {
       RemoveSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)});

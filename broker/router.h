@@ -9,8 +9,9 @@
 // are the shard's business, reached through Router::Host; so the Router is tested in memory with a
 // fake host (broker/router_test.cc).
 //
-// Thread-safety: owned by one shard; only that shard's thread calls it (the TopicIndex it updates
-// is the one structure shared between shards, see route/topic_index.h).
+// Thread-safety: owned by one shard; only that shard's thread calls it (asserted in debug builds
+// against the shard's OwnerThread). The TopicIndex it updates is the one structure shared between
+// shards, see route/topic_index.h.
 // Invariants:
 //   1. Every effective filter of every attached subscription is in the trie (plain filters) or in
 //      its shared group (shared filters) exactly once per attachment, and counted once in the
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "base/metrics.h"
+#include "base/owner_thread.h"
 #include "broker/session.h"
 #include "broker/shard_msg.h"
 #include "route/local_trie.h"
@@ -65,9 +67,10 @@ class Router {
     bool await_durable = false;  // the publisher's answer waits for the shards it posts to
   };
 
-  // `dropped_no_member` counts shared deliveries that found their group empty on arrival.
+  // `dropped_no_member` counts shared deliveries that found their group empty on arrival;
+  // `owner` is the shard's thread check. Both outlive the router.
   Router(uint16_t shard, uint16_t shard_count, route::TopicIndex& index, Host& host,
-         base::Counter& dropped_no_member);
+         base::Counter& dropped_no_member, const base::OwnerThread& owner);
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
@@ -119,6 +122,7 @@ class Router {
   route::TopicIndex& index_;
   Host& host_;
   base::Counter& dropped_no_member_;
+  const base::OwnerThread& owner_;
   route::LocalTrie<LocalSub> trie_;
   std::vector<const LocalSub*> match_scratch_;  // capacity for DeliverLocal's local match list
   std::map<SharedKey, SharedGroup> shared_;

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -63,7 +64,8 @@ class RouterTest : public ::testing::Test {
   route::TopicIndex index_{qsbr_};
   FakeHost host_;
   base::Counter no_member_;
-  Router router_{0, kShards, index_, host_, no_member_};
+  base::OwnerThread owner_;
+  Router router_{0, kShards, index_, host_, no_member_, owner_};
 };
 
 TEST_F(RouterTest, PublishDeliversToMatchingLocalSessionsOnly) {
@@ -307,6 +309,18 @@ TEST_F(RouterTest, RoundRobinEntriesOfGroupsWithoutMembersAreSwept) {
   router_.SweepSharedRoundRobin();
   EXPECT_EQ(router_.round_robin_entries(), 0u);
 }
+
+#ifndef NDEBUG
+using RouterDeathTest = RouterTest;
+
+TEST_F(RouterDeathTest, AnotherThreadThanTheShardsAborts) {
+  Session a("a", 10);
+  router_.Attach(a, Sub({"t"}, 0));  // binds the owner to this thread
+  EXPECT_DEATH(std::thread([&] { (void)router_.Publish(Msg("t", 0), {}); }).join(), "owner thread");
+  owner_.Rebind();  // what a shard thread does when it starts
+  router_.Detach(a, Sub({"t"}, 0));
+}
+#endif
 
 }  // namespace
 }  // namespace ringmq::broker

@@ -72,6 +72,7 @@ void Shard::ApplyAdminSubscriptions(Session& s, const acl::AclPtr& acl,
 }
 
 void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::SessionResult* out) {
+  owner_.Check();
   const Config& cfg = cfg_;
   out->client_id = n.client_id;
   if (sessions_.contains(n.client_id)) {
@@ -108,6 +109,7 @@ void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::Se
 
 void Shard::AddSubscriptionsFromAdmin(const admin_api::SessionSubscriptions& a,
                                       admin_api::SessionResult* out) {
+  owner_.Check();
   out->client_id = a.client_id;
   auto it = sessions_.find(a.client_id);
   if (it == sessions_.end()) {
@@ -132,6 +134,7 @@ void Shard::AddSubscriptionsFromAdmin(const admin_api::SessionSubscriptions& a,
 void Shard::DeleteSubscriptionsFromAdmin(const admin_api::IdSet& sessions,
                                          const admin_api::IdSet& filters,
                                          std::vector<admin_api::SubscriptionInfo>* out) {
+  owner_.Check();
   for (auto& [id, s] : sessions_) {
     if (!sessions.Contains(id)) continue;
     std::vector<std::string> doomed;

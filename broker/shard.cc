@@ -39,7 +39,7 @@ Shard::Shard(Broker& broker, uint16_t id)
       cfg_(broker.config()),
       retained_(broker.retained_quota(), id),
       router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
-              stats_.dropped_no_member) {
+              stats_.dropped_no_member, owner_) {
   outbox_.resize(broker.config().shards);
 }
 
@@ -74,6 +74,7 @@ bool Shard::Init(std::string* error) {
 }
 
 bool Shard::InitRing(std::string* error) {
+  owner_.Rebind();
   // On the shard's own thread: with IORING_SETUP_SINGLE_ISSUER the creating thread is the issuer.
   if (!ring_.Init(4096, 65536, error)) return false;
   buffers_ = std::make_unique<net::BufferRing>();
@@ -104,6 +105,7 @@ void Shard::WakeFromAnyThread() {
 }
 
 std::string Shard::Reload(const Config& fresh) {
+  owner_.Check();
   cfg_ = fresh;
   return tls_.loaded() ? tls_.Reload() : "";
 }

@@ -33,6 +33,7 @@
 
 #include "acl/acl_cache.h"
 #include "base/metrics.h"
+#include "base/owner_thread.h"
 #include "broker/ack_gate.h"
 #include "broker/config.h"
 #include "broker/connection.h"
@@ -98,7 +99,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
 
   // Creates the eventfd. Called on the starting thread.
   bool Init(std::string* error);
-  // Creates the ring and its buffer ring. REQUIRES: called on the thread that then calls Run.
+  // Creates the ring and its buffer ring; the calling thread owns the shard from now on (owner_).
+  // REQUIRES: called on the thread that then calls Run.
   bool InitRing(std::string* error);
   // Listening sockets this shard accepts on (SO_REUSEPORT, one per listener per shard).
   // In listener order (Config::listeners), so a listener's index is its number in the config.
@@ -446,7 +448,10 @@ class Shard final : private Router::Host, private SubscriptionSink {
   uint64_t last_in_ = 0, last_out_ = 0;
   uint64_t assigned_ids_ = 0;
   ShardStats stats_;
-  Router router_;  // after stats_, which it counts into
+  // Debug builds: asserts that only the shard's thread touches what it owns (bound to the thread
+  // that restores the shard's log at start, then to the shard thread in InitRing).
+  base::OwnerThread owner_;
+  Router router_;  // after stats_ and owner_, which it uses
 };
 
 template <typename R>

@@ -31,12 +31,14 @@ admin_api::SessionInfo Shard::SessionView(const std::string& id, Session& s) con
 }
 
 void Shard::CollectSessions(const admin_api::IdSet& sel, std::vector<admin_api::SessionInfo>* out) {
+  owner_.Check();
   for (const auto& [id, s] : sessions_) {
     if (sel.Contains(id)) out->push_back(SessionView(id, *s));
   }
 }
 
 void Shard::DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>* out) {
+  owner_.Check();
   std::vector<Session*> doomed;
   for (const auto& [id, s] : sessions_) {
     if (sel.Contains(id)) doomed.push_back(s.get());
@@ -57,6 +59,7 @@ void Shard::DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>
 
 void Shard::CollectSubscriptions(const admin_api::IdSet& sel,
                                  std::vector<admin_api::SubscriptionInfo>* out) {
+  owner_.Check();
   for (const auto& [id, s] : sessions_) {
     if (!sel.Contains(id)) continue;
     for (const auto& [filter, sub] : s->subscriptions()) {
@@ -75,6 +78,7 @@ void Shard::CollectSubscriptions(const admin_api::IdSet& sel,
 }
 
 void Shard::PublishFromAdmin(const admin_api::MqttMessage& m) {
+  owner_.Check();
   auto msg = std::make_shared<route::Message>();
   msg->topic = m.topic;
   msg->payload = m.payload;
@@ -93,6 +97,7 @@ void Shard::PublishFromAdmin(const admin_api::MqttMessage& m) {
 }
 
 void Shard::CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out) {
+  owner_.Check();
   const int64_t now = NowMs();
   for (const auto& [topic, m] : retained_) {
     if (Expired(*m, now) || !proto::Matches(filter, topic)) continue;
@@ -114,6 +119,7 @@ void Shard::CollectRetained(const std::string& filter, std::vector<admin_api::Mq
 }
 
 void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* out) {
+  owner_.Check();
   for (auto it = retained_.begin(); it != retained_.end();) {
     if (proto::Matches(filter, it->first)) {
       out->push_back(it->first);
@@ -126,6 +132,7 @@ void Shard::DeleteRetained(const std::string& filter, std::vector<std::string>* 
 }
 
 void Shard::CollectMetrics(base::MetricsText* out) {
+  owner_.Check();
   // On this shard's thread: its own state is exact; other shards' ring indices are read with the
   // ordering SpscRing::SizeApprox documents.
   const std::string shard = fmt::format("shard=\"{}\"", id_);
