@@ -42,6 +42,10 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
      "Messages in the ring from one shard to another, not yet taken by the receiver"},
     {"ringmq_cross_shard_outbox_messages", "gauge",
      "Messages waiting for room in the ring to another shard"},
+    {"ringmq_input_pauses_total", "counter",
+     "Connections whose PUBLISH input paused because an outbox to another shard was full"},
+    {"ringmq_input_paused_seconds_total", "counter",
+     "Time during which a shard's PUBLISH input was paused by a full outbox to another shard"},
     {"ringmq_loop_turn_seconds", "histogram",
      "Work time of one event loop turn, from wake-up to the next wait"},
     {"ringmq_wal_records_total", "counter", "Records appended to the write-ahead log"},
@@ -60,6 +64,11 @@ constexpr std::array<const char*, LatencyHistogram::kBuckets> kLe = {
 void MetricsText::Add(Metric m, std::string_view labels, uint64_t value) {
   fmt::format_to(std::back_inserter(samples_[static_cast<size_t>(m)]), "{}{{{}}} {}\n",
                  kFamilies[static_cast<size_t>(m)].name, labels, value);
+}
+
+void MetricsText::AddSeconds(Metric m, std::string_view labels, uint64_t ns) {
+  fmt::format_to(std::back_inserter(samples_[static_cast<size_t>(m)]), "{}{{{}}} {}\n",
+                 kFamilies[static_cast<size_t>(m)].name, labels, static_cast<double>(ns) / 1e9);
 }
 
 void MetricsText::AddHistogram(Metric m, std::string_view labels,

@@ -107,6 +107,8 @@ enum class Metric : uint8_t {
   kLogLinesDropped,
   kRingMessages,
   kOutboxMessages,
+  kInputPauses,
+  kInputPausedSeconds,
   kLoopTurn,
   kWalRecords,
   kWalBytes,
@@ -120,6 +122,8 @@ class MetricsText {
  public:
   // One sample: `labels` without braces, e.g. shard="0",reason="queue_full".
   void Add(Metric m, std::string_view labels, uint64_t value);
+  // A sample in seconds, from nanoseconds.
+  void AddSeconds(Metric m, std::string_view labels, uint64_t ns);
   // A histogram's _bucket (cumulative, le in seconds), _sum (seconds) and _count samples.
   void AddHistogram(Metric m, std::string_view labels, const LatencyHistogram::Snapshot& h);
   // Appends other's samples after this one's, family by family.

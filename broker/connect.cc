@@ -49,7 +49,7 @@ void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string&
   c->auth_answered = true;
   c->auth_acl = std::move(acl);
   c->auth_key = key;
-  if (HandleInput(*c)) ArmRecv(*c);
+  ContinueInput(*c);
 }
 
 bool Shard::AcquireConnectionQuota(Connection& c, const std::string& client_id,
@@ -382,7 +382,7 @@ void Shard::AdoptHandoff(std::unique_ptr<Handoff> h) {
   c->ws = std::move(h->ws);
   c->transport_out = std::move(h->pending_out);
   if (!c->transport_out.empty()) MarkDirty(*c);
-  if (HandleInput(*c)) ArmRecv(*c);
+  ContinueInput(*c);
 }
 
 }  // namespace ringmq::broker

@@ -67,6 +67,11 @@ class Connection {
   size_t sending_offset = 0;
   bool send_in_flight = false;
   bool recv_armed = false;
+  // Backpressure (Shard::PauseInput): the next PUBLISH in `in` waits for the shard's outboxes to
+  // drain; the receive is cancelled meanwhile. An EOF read before the pause ended waits for the
+  // input before it (eof_received).
+  bool input_paused = false;
+  bool eof_received = false;
   bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
   bool publish_will = true;         // false after a normal DISCONNECT
   bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step

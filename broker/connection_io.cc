@@ -79,9 +79,20 @@ Connection* Shard::NewConnection(int fd, std::string peer) {
 
 void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   const bool more = flags & net::kCqeMore;
-  if (res == -ENOBUFS) {
-    // Every provided buffer is in use; they come back as connections are served. Re-arm.
-    if (!more) ArmRecv(c);
+  if (res == -ENOBUFS || (res == -ECANCELED && !c.closing())) {
+    // Every provided buffer is in use (they come back as connections are served), or PauseInput
+    // cancelled the receive (the only cancel of one): read on, unless input is paused.
+    if (!more) {
+      c.recv_armed = false;
+      if (!c.input_paused) ArmRecv(c);
+    }
+    return;
+  }
+  if (res == 0 && c.input_paused && !c.closing()) {
+    // EOF behind input that waits (PauseInput): the packets before it are handled first
+    // (ContinueInput closes the connection after them).
+    c.recv_armed = false;
+    c.eof_received = true;
     return;
   }
   if (res <= 0) {
@@ -112,8 +123,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   const bool open = TransportIn(c, data);
   buffers_->Recycle(bid);
   if (!open) return;
-  if (!HandleInput(c)) return;  // closing, or handed to another shard
-  if (!c.recv_armed) ArmRecv(c);
+  ContinueInput(c);
 }
 
 bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {

@@ -124,6 +124,11 @@ bool Shard::HandleInput(Connection& c) {
       ProtocolClose(c, ReasonCode::kPacketTooLarge, "packet larger than max_packet_size");
       return false;
     }
+    if ((outbox_backlogged_ || c.input_paused) && c.state == Connection::State::kActive &&
+        static_cast<proto::PacketType>(f.byte0 >> 4) == proto::PacketType::kPublish) {
+      PauseInput(c);  // this PUBLISH and what follows wait for room between shards
+      break;
+    }
     if (c.state == Connection::State::kAwaitConnect) {
       // On kHandedOff `c` no longer exists; c.in went to the home shard whole.
       if (HandleConnect(c, f.byte0, f.body) != ConnectResult::kAccepted) return false;

@@ -27,9 +27,6 @@ constexpr int64_t kTickMs = 250;
 constexpr unsigned kRecvBuffers = 1024;
 constexpr unsigned kRecvBufferSize = 16 * 1024;
 constexpr int64_t kShutdownGraceMs = 1500;
-// Messages waiting for room in the ring to one other shard (see PostToShard).
-constexpr size_t kOutboxQos0Limit = 16 * 1024;
-constexpr size_t kOutboxLimit = 256 * 1024;
 
 }  // namespace
 
@@ -192,6 +189,8 @@ void Shard::OnCompletion(const net::Completion& cqe) {
     case kOpWal:
       if (wal_ != nullptr) wal_->OnCompletion(cqe);
       return;
+    case kOpCancel:  // PauseInput's; the receive it ends says so itself
+      return;
     default:
       break;
   }
@@ -235,10 +234,10 @@ void Shard::Run() {
     qsbr.Quiescent(id_);
     if (stopping_ && (conns_.live() == 0 || now >= stop_deadline_ms_)) break;
 
-    // Sleep in the kernel only when no other shard has posted to us (announced to producers first).
-    bool outbox_pending = false;
-    for (const auto& o : outbox_) outbox_pending |= !o.empty();
-    const bool may_sleep = !outbox_pending && queued_closes_.empty() && rings.PrepareToSleep(id_);
+    // Sleep in the kernel only when no other shard has posted to us and every ring this shard
+    // still has messages for is full (both announced to the other side first, which then wakes
+    // us: smp/spsc_ring.h invariants 5 and 7).
+    const bool may_sleep = queued_closes_.empty() && OutboxMayWait() && rings.PrepareToSleep(id_);
     // durability = batch: wake for the log's next fdatasync (max() when none is due).
     const int64_t wake_ms =
         wal_ != nullptr ? std::min(next_tick_ms_, wal_->next_flush_ms()) : next_tick_ms_;
@@ -302,7 +301,8 @@ void Shard::Tick(int64_t now) {
       CloseConnection(c, "no CONNECT within connect_timeout");
       return;
     }
-    if (c.state != Connection::State::kActive || c.keep_alive_s == 0) return;
+    // A connection whose input we paused is not silent: its packets wait in c.in.
+    if (c.state != Connection::State::kActive || c.keep_alive_s == 0 || c.input_paused) return;
     if (now - c.last_rx_ms > int64_t{c.keep_alive_s} * 1500) {
       ProtocolClose(c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
@@ -358,86 +358,6 @@ void Shard::Tick(int64_t now) {
       if (!keys.empty()) broker_.token_touch()(std::move(keys));
     }
   }
-}
-
-// ---- Other shards -------------------------------------------------------------------------------
-
-bool Shard::PostToShard(uint16_t to, ShardMsg msg) {
-  // Memory stays bounded when another shard cannot keep up: beyond the watermarks deliveries are
-  // dropped and counted, QoS 0 first (control messages always pass). Messages whose publisher
-  // waits for their durability are never dropped: they are bounded by the publishers' windows.
-  std::vector<ShardMsg>& box = outbox_[to];
-  const bool delivery =
-      msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared;
-  msg.durable = msg.durable && (msg.kind == ShardMsg::Kind::kRetain ||
-                                (delivery && broker_.shard(to).may_persist()));
-  if (msg.durable) ack_gate_.NoteRemote(to);
-  if (delivery && !msg.durable) {
-    const size_t limit = msg.msg->qos == 0 ? kOutboxQos0Limit : kOutboxLimit;
-    if (box.size() >= limit) {
-      stats_.dropped_cross_shard.Add();
-      return false;
-    }
-  }
-  const bool durable = msg.durable;
-  box.push_back(std::move(msg));
-  return durable;
-}
-
-void Shard::FlushOutbox() {
-  ShardRings& rings = broker_.rings();
-  // NOLINTNEXTLINE(bugprone-too-small-loop-variable): one box per shard, at most 64 shards.
-  for (uint16_t to = 0; to < outbox_.size(); ++to) {
-    std::vector<ShardMsg>& box = outbox_[to];
-    if (box.empty()) continue;
-    const ShardRings::PushResult r = rings.PushBatch(id_, to, box.data(), box.size());
-    if (r.needs_wake) broker_.shard(to).WakeFromAnyThread();
-    // A full ring keeps the rest for the next turn (the loop does not sleep meanwhile).
-    box.erase(box.begin(), box.begin() + static_cast<ptrdiff_t>(r.pushed));
-  }
-}
-
-void Shard::DrainInbox() {
-  broker_.rings().Drain(id_, [this](size_t, ShardMsg&& m) {
-    if (m.durable) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
-    switch (m.kind) {
-      case ShardMsg::Kind::kDeliver:
-        router_.DeliverLocal(m.msg);
-        break;
-      case ShardMsg::Kind::kDeliverShared:
-        router_.DeliverShared(m.msg, m.shared);
-        break;
-      case ShardMsg::Kind::kRetain:
-        StoreRetained(m.msg);
-        break;
-      case ShardMsg::Kind::kHandoff:
-        if (stopping_) {
-          ::close(m.handoff->fd);
-        } else {
-          AdoptHandoff(std::move(m.handoff));
-        }
-        break;
-      case ShardMsg::Kind::kRetainQuery: {
-        AnswerRetainQuery(*m.query);
-        ShardMsg reply;
-        reply.kind = ShardMsg::Kind::kRetainReply;
-        reply.from = id_;
-        reply.query = std::move(m.query);
-        PostToShard(m.from, std::move(reply));
-        break;
-      }
-      case ShardMsg::Kind::kDurable:
-        ack_gate_.OnConfirm(m.from, m.count);
-        break;
-      case ShardMsg::Kind::kRetainReply: {
-        auto it = sessions_.find(m.query->client_id);
-        if (it != sessions_.end()) {
-          SendRetained(*it->second, m.query->sub_filter, m.query->options, m.query->matches);
-        }
-        break;
-      }
-    }
-  });
 }
 
 }  // namespace ringmq::broker

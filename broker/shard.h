@@ -74,7 +74,6 @@ struct alignas(64) ShardStats {
   base::Counter dropped_qos0;
   base::Counter dropped_queue_full;
   base::Counter dropped_no_member;
-  base::Counter dropped_cross_shard;         // another shard's ring stayed full
   base::Counter dropped_rate_limited;        // max_publish_rate / max_publish_bytes_rate
   base::Counter dropped_not_authorized;      // PUBLISH or will refused: ACL or a $SYS topic
   base::Counter dropped_acl;                 // held for a session whose ACL no longer allows it
@@ -82,6 +81,10 @@ struct alignas(64) ShardStats {
   base::Counter refused_max_connections;     // CONNECT refused: max_connections
   base::Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
   base::Counter refused_max_retained_bytes;  // retained PUBLISH not stored: max_retained_bytes
+  // Backpressure between shards (broker/cross_shard.cc): connections whose PUBLISH input paused
+  // because an outbox was full, and the time, in nanoseconds, during which input was paused.
+  base::Counter input_pauses;
+  base::Counter input_paused_ns;
   // Refreshed every tick.
   base::Gauge connected;
   base::Gauge sessions;
@@ -219,11 +222,22 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void AfterFinalPacket(Connection& c);
   // shutdown(SHUT_WR), then read and discard until EOF, kLingerMs or the shard's stop deadline.
   void StartLinger(Connection& c);
+  // Between shards (broker/cross_shard.cc).
   void DrainInbox();
   void FlushOutbox();
-  // Router::Host: with msg.durable, the message stays flagged durable (returns true) when it can
-  // cause records on `to` (a retained message, or a delivery to a shard with persistent sessions);
-  // the publisher's answer then waits for that shard (AckGate::NoteRemote).
+  // Before the loop sleeps with messages still in an outbox: true when every such ring is full and
+  // its consumer will wake this shard once it frees a slot; false: room already, do not sleep.
+  bool OutboxMayWait();
+  // Backpressure: c's next PUBLISH waits (with every byte after it) until the outboxes drain; its
+  // receive is cancelled meanwhile. ResumeInput (from FlushOutbox) handles the waiting input of
+  // every paused connection and reads on. ContinueInput: handle c's input, then read on.
+  void PauseInput(Connection& c);
+  void ResumeInput();
+  void ContinueInput(Connection& c);
+  // Router::Host: never drops (backpressure instead: PauseInput). With msg.durable, the message
+  // stays flagged durable (returns true) when it can cause records on `to` (a retained message, or
+  // a delivery to a shard with persistent sessions); the publisher's answer then waits for that
+  // shard (AckGate::NoteRemote).
   bool PostToShard(uint16_t to, ShardMsg msg) override;
   void Tick(int64_t now_ms);
   // Shard 0 publishes the $SYS/broker/... topics every sys_interval seconds.
@@ -340,7 +354,7 @@ class Shard final : private Router::Host, private SubscriptionSink {
   uint16_t ShardOfKey(std::string_view key) const;
 
   // io_uring operation kinds of this shard (net/user_data.h).
-  enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal };
+  enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal, kOpCancel };
 
   // Logging to the WAL (broker/persistence.cc); each is a no-op without a WAL.
   std::string WalDir() const;
@@ -440,6 +454,13 @@ class Shard final : private Router::Host, private SubscriptionSink {
   int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
   bool wal_failure_logged_ = false;
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
+  bool outbox_backlogged_ = false;  // an outbox reached kOutboxHigh: PUBLISH input pauses
+  int64_t backlog_since_ns_ = 0;    // MonoNs() when outbox_backlogged_ was set
+  struct ConnectionRef {
+    uint32_t slot;
+    uint32_t generation;
+  };
+  std::vector<ConnectionRef> paused_;  // PauseInput, until ResumeInput
   int64_t next_tick_ms_ = 0;
   int64_t last_touch_ms_ = 0;  // when the tokens in use were last reported (token_touch)
   int64_t next_sys_ms_ = 0;

@@ -160,7 +160,6 @@ void Shard::CollectMetrics(base::MetricsText* out) {
       {"qos0_output_full", &stats_.dropped_qos0},
       {"queue_full", &stats_.dropped_queue_full},
       {"no_shared_member", &stats_.dropped_no_member},
-      {"cross_shard_backlog", &stats_.dropped_cross_shard},
       {"rate_limited", &stats_.dropped_rate_limited},
       {"not_authorized", &stats_.dropped_not_authorized},
       {"acl", &stats_.dropped_acl},
@@ -195,6 +194,11 @@ void Shard::CollectMetrics(base::MetricsText* out) {
     out->Add(base::Metric::kRingMessages, pair, rings.SizeApprox(id_, to));
     out->Add(base::Metric::kOutboxMessages, pair, to < outbox_.size() ? outbox_[to].size() : 0);
   }
+  out->Add(base::Metric::kInputPauses, shard, stats_.input_pauses.Get());
+  const uint64_t pausing_ns =
+      outbox_backlogged_ ? static_cast<uint64_t>(MonoNs() - backlog_since_ns_) : 0;
+  out->AddSeconds(base::Metric::kInputPausedSeconds, shard,
+                  stats_.input_paused_ns.Get() + pausing_ns);
   out->AddHistogram(base::Metric::kLoopTurn, shard, stats_.loop_turn.Read());
   static const wal::WalWriter::Stats kNoWal;
   const wal::WalWriter::Stats& wal = wal_ != nullptr ? wal_->stats() : kNoWal;

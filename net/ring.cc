@@ -202,6 +202,12 @@ void Ring::PrepCancelFd(int fd, uint64_t user_data) {
   io_uring_sqe_set_data64(sqe, user_data);
 }
 
+void Ring::PrepCancel(uint64_t target, uint64_t user_data) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel64(sqe, target, 0);
+  io_uring_sqe_set_data64(sqe, user_data);
+}
+
 int Ring::SubmitAndWait(unsigned wait_nr, int64_t timeout_ns) {
   assert(IsOwner());
   int ret;

@@ -116,6 +116,9 @@ class Ring {
   void PrepClose(int fd, uint64_t user_data);
   // Cancels every operation on `fd`; each ends with -ECANCELED, and this one's res is how many.
   void PrepCancelFd(int fd, uint64_t user_data);
+  // Cancels the one operation tagged `target` (a multishot receive ends with -ECANCELED, after
+  // whatever it completed before); this one's res is 0, -ENOENT (already ended) or -EALREADY.
+  void PrepCancel(uint64_t target, uint64_t user_data);
 
   // --- The loop turn. ---
 

@@ -28,6 +28,13 @@
 //   6. Of all producers that see sleeping[s] == true, exactly the one whose exchange(false) returns
 //      true reports "needs wake"; at most one wake-up (a write to the consumer shard's eventfd)
 //      per sleep is sent (spurious wakes are allowed, lost wakes are not).
+//   7. The reverse direction, a producer p that waits for room in the full ring (p, s): p stores
+//      wants_room[p][s] = true, issues a seq_cst fence and reads the ring's head; the consumer,
+//      after a PopBatch that freed slots of (p, s) (a release store of head), issues a seq_cst
+//      fence and reads wants_room[p][s]. Of the two fences one comes first in the single total
+//      order, so either p sees the freed slots (and does not block) or the consumer sees the flag
+//      and, if its exchange(false) returns true, reports p in Drain's `wake_producers`. A full ring
+//      therefore never leaves its producer spinning or asleep for good.
 #ifndef RINGMQ_SMP_SPSC_RING_H_
 #define RINGMQ_SMP_SPSC_RING_H_
 
@@ -128,6 +135,15 @@ class SpscRing {
     return n;
   }
 
+  // Producer: true when every slot is taken (acquire of head_; a stale head only says "full" when
+  // a slot was just freed, which the caller learns from RingMatrix's room protocol).
+  bool FullForProducer() {
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);  // own index
+    if (tail - cached_head_ < Capacity) return false;
+    cached_head_ = AcquireHead();
+    return tail - cached_head_ >= Capacity;
+  }
+
   // True when the consumer sees nothing to pop (acquire; may miss items being published).
   bool EmptyForConsumer() const { return head_.load(std::memory_order_relaxed) == AcquireTail(); }
 
@@ -199,6 +215,7 @@ class RingMatrix {
       }
     }
     sleeping_ = std::make_unique<SleepFlag[]>(shards);
+    wants_room_ = std::make_unique<SleepFlag[]>(shards * shards);
   }
 
   std::size_t shards() const { return shards_; }
@@ -213,18 +230,48 @@ class RingMatrix {
     return r;
   }
 
+  struct DrainResult {
+    std::size_t items = 0;        // consumed, from every inbound ring
+    uint64_t wake_producers = 0;  // bit p: shard p waits for room in (p, to); wake it (invariant 7)
+  };
+
   // Consumer: pops up to `max_per_ring` items from every inbound ring of `to`, calling
-  // fn(std::size_t from, T&&). Returns the number of items consumed.
+  // fn(std::size_t from, T&&).
   // REQUIRES: called by shard `to`.
   template <typename Fn>
-  std::size_t Drain(std::size_t to, Fn&& fn, std::size_t max_per_ring = Capacity) {
-    std::size_t total = 0;
+  DrainResult Drain(std::size_t to, Fn&& fn, std::size_t max_per_ring = Capacity) {
+    DrainResult r;
+    uint64_t popped = 0;  // bit p: ring (p, to) freed slots
     for (std::size_t from = 0; from < shards_; ++from) {
       if (from == to) continue;
-      total += Get(from, to).PopBatch([&fn, from](T&& item) { fn(from, std::move(item)); },
-                                      max_per_ring);
+      const std::size_t n = Get(from, to).PopBatch(
+          [&fn, from](T&& item) { fn(from, std::move(item)); }, max_per_ring);
+      r.items += n;
+      if (n != 0) popped |= uint64_t{1} << from;
     }
-    return total;
+    if (popped == 0) return r;
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // invariant 7
+    for (std::size_t from = 0; from < shards_; ++from) {
+      if ((popped >> from & 1) == 0) continue;
+      std::atomic<bool>& f = wants_room_[from * shards_ + to].flag;
+      if (f.load(std::memory_order_relaxed) && f.exchange(false, std::memory_order_relaxed)) {
+        r.wake_producers |= uint64_t{1} << from;
+      }
+    }
+    return r;
+  }
+
+  // Producer: shard `from` is about to block while ring (from, to) is full. Announces it, then
+  // re-checks. Returns true when `from` may block (the consumer will report it in
+  // DrainResult::wake_producers once it frees a slot); false when there is room already (the flag
+  // is withdrawn). REQUIRES: called by shard `from`; from != to.
+  bool PrepareToWaitForRoom(std::size_t from, std::size_t to) {
+    std::atomic<bool>& f = wants_room_[from * shards_ + to].flag;
+    f.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // invariant 7
+    if (Get(from, to).FullForProducer()) return true;
+    f.store(false, std::memory_order_relaxed);
+    return false;
   }
 
   // Consumer: announces that shard `s` is about to block, then re-checks its inbound rings.
@@ -279,6 +326,7 @@ class RingMatrix {
   std::size_t shards_;
   std::vector<std::unique_ptr<Ring>> rings_;  // rings_[from * shards_ + to]
   std::unique_ptr<SleepFlag[]> sleeping_;
+  std::unique_ptr<SleepFlag[]> wants_room_;  // [from * shards_ + to]: invariant 7
 };
 
 }  // namespace ringmq::smp

@@ -102,7 +102,7 @@ TEST(RingMatrix, WakeIsReportedOnceAndSleepIsRefusedWithPendingItems) {
   EXPECT_FALSE(m.PrepareToSleep(2));
   EXPECT_FALSE(m.SleepingForTest(2));
   std::vector<std::pair<std::size_t, int>> got;
-  EXPECT_EQ(m.Drain(2, [&](std::size_t from, int&& v) { got.emplace_back(from, v); }), 2u);
+  EXPECT_EQ(m.Drain(2, [&](std::size_t from, int&& v) { got.emplace_back(from, v); }).items, 2u);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0], std::make_pair(std::size_t{0}, 1));
   EXPECT_EQ(got[1], std::make_pair(std::size_t{1}, 2));
@@ -151,10 +151,10 @@ TEST(RingMatrix, SleepWakeStressLosesNoWakeup) {
   uint64_t lost = 0;
   while (expected[0] + expected[1] < 2 * kPerProducer) {
     const std::size_t n = m.Drain(kConsumer, [&](std::size_t from, uint64_t&& v) {
-      if (v != expected[from]) ++disorder;
-      expected[from] = v + 1;
-      consumed[from].store(v + 1, std::memory_order_release);
-    });
+                             if (v != expected[from]) ++disorder;
+                             expected[from] = v + 1;
+                             consumed[from].store(v + 1, std::memory_order_release);
+                           }).items;
     if (n != 0) continue;
     ++announcements;
     if (!m.PrepareToSleep(kConsumer)) continue;
@@ -179,6 +179,68 @@ TEST(RingMatrix, SleepWakeStressLosesNoWakeup) {
   EXPECT_GT(wakes_sent.load(), 0u);
   // At most one wake per announcement (invariant 6), even with two producers.
   EXPECT_LE(wakes_sent.load(), announcements);
+}
+
+TEST(RingMatrix, FullRingReportsItsWaitingProducer) {
+  RingMatrix<int, 2> m(2);
+  int a[3] = {1, 2, 3};
+  EXPECT_EQ(m.PushBatch(0, 1, a, 3).pushed, 2u);  // full
+  EXPECT_TRUE(m.PrepareToWaitForRoom(0, 1));
+  // A drain that frees nothing of ring (0, 1) reports nobody.
+  EXPECT_EQ(m.Drain(0, [](std::size_t, int&&) {}).wake_producers, 0u);
+  auto r = m.Drain(
+      1, [](std::size_t, int&&) {}, 1);
+  EXPECT_EQ(r.items, 1u);
+  EXPECT_EQ(r.wake_producers, uint64_t{1} << 0);
+  // Reported once: the flag was claimed.
+  EXPECT_EQ(m.Drain(1, [](std::size_t, int&&) {}).wake_producers, 0u);
+  // Room already: no wait, and no report later.
+  EXPECT_FALSE(m.PrepareToWaitForRoom(0, 1));
+  EXPECT_EQ(m.PushBatch(0, 1, a, 1).pushed, 1u);
+  EXPECT_EQ(m.Drain(1, [](std::size_t, int&&) {}).wake_producers, 0u);
+}
+
+// One producer that blocks whenever its ring is full, one consumer that drains in small slices and
+// "wakes" the producer (a semaphore standing in for the eventfd) when Drain reports it. A lost
+// wake-up leaves the producer blocked with room in its ring, which its timed wait detects.
+TEST(RingMatrix, WaitForRoomStressLosesNoWakeup) {
+  constexpr uint64_t kItems = 200'000;
+  RingMatrix<uint64_t, 8> m(2);
+  std::counting_semaphore<> room(0);
+  uint64_t lost = 0;
+  uint64_t waits = 0;
+  std::thread producer([&] {
+    uint64_t next = 0;
+    while (next < kItems) {
+      uint64_t v = next;
+      if (m.PushBatch(0, 1, &v, 1).pushed == 1) {
+        ++next;
+        continue;
+      }
+      if (!m.PrepareToWaitForRoom(0, 1)) continue;
+      ++waits;
+      if (!room.try_acquire_for(std::chrono::seconds(2)) && !m.Get(0, 1).FullForProducer()) {
+        ++lost;
+      }
+    }
+  });
+  uint64_t expected = 0;
+  uint64_t disorder = 0;
+  while (expected < kItems) {
+    const auto r = m.Drain(
+        1,
+        [&](std::size_t, uint64_t&& v) {
+          if (v != expected) ++disorder;
+          expected = v + 1;
+        },
+        3);
+    if ((r.wake_producers & 1) != 0) room.release();
+    if (r.items == 0) std::this_thread::yield();
+  }
+  producer.join();
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(disorder, 0u);
+  EXPECT_GT(waits, 0u);
 }
 
 }  // namespace

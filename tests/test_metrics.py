@@ -97,7 +97,8 @@ class Metrics(BrokerTest):
         for name in ("ringmq_connections", "ringmq_sessions", "ringmq_queued_messages",
                      "ringmq_inflight_messages", "ringmq_messages_in", "ringmq_bytes_in",
                      "ringmq_dropped", "ringmq_cross_shard_ring_messages",
-                     "ringmq_cross_shard_outbox_messages", "ringmq_loop_turn_seconds",
+                     "ringmq_cross_shard_outbox_messages", "ringmq_input_pauses",
+                     "ringmq_input_paused_seconds", "ringmq_loop_turn_seconds",
                      "ringmq_wal_records", "ringmq_wal_bytes", "ringmq_wal_syncs",
                      "ringmq_wal_fsync_seconds", "ringmq_tokens", "ringmq_rest_requests"):
             self.assertIn(name, fams)
