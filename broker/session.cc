@@ -20,14 +20,24 @@ bool Session::Enqueue(Delivery d, bool online) {
 }
 
 uint16_t Session::NextPacketId() {
-  // Skip 0 and ids still in flight (a wrapped counter may meet an old one).
+  if (++last_packet_id_ == 0) last_packet_id_ = 1;
+  if (inflight_.empty()) {
+    ids_in_order_ = true;
+    return last_packet_id_;
+  }
+  // In order (invariant 5), the ids in flight lie on the walk from the oldest one's up to the
+  // last one given: the next id is taken only when the walk went all the way round to it.
+  if (ids_in_order_ && last_packet_id_ != inflight_.front().packet_id) return last_packet_id_;
+  // Wrapped round to an id still in flight, or restored ids in any order: skip every id in use
+  // (linear, and from now on until nothing is in flight).
+  ids_in_order_ = false;
   for (;;) {
-    if (++last_packet_id_ == 0) last_packet_id_ = 1;
     const uint16_t id = last_packet_id_;
     if (std::none_of(inflight_.begin(), inflight_.end(),
                      [id](const Inflight& f) { return f.packet_id == id; })) {
       return id;
     }
+    if (++last_packet_id_ == 0) last_packet_id_ = 1;
   }
 }
 
@@ -109,6 +119,7 @@ bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::Sta
   f->state = state;
   if (state == Inflight::State::kAwaitPubcomp) f->delivery.msg.reset();  // only the id matters
   last_packet_id_ = packet_id;  // new ids continue after the restored ones
+  ids_in_order_ = false;        // ... which may be in any order
   return true;
 }
 

@@ -11,6 +11,9 @@
 //      is done with it: PUBACK, PUBCOMP, refused, discarded, expired or dropped. Until then it is
 //      live in the WAL (past PUBREC only its packet id matters, but the record stays so that a
 //      restart still sends PUBREL).
+//   5. While ids_in_order_, the packet ids in flight, oldest first, are met in that order walking
+//      from the oldest one's id up (1..65535, wrapping) to last_packet_id_, which is not passed:
+//      so NextPacketId needs no search unless the walk came round to the oldest id.
 // The session never does I/O: Pump and Resend hand packets to a callback.
 #ifndef RINGMQ_BROKER_SESSION_H_
 #define RINGMQ_BROKER_SESSION_H_
@@ -252,6 +255,7 @@ class Session {
   int64_t owner_token_id = 0;
 
  private:
+  // A non-zero id not in flight: the one after last_packet_id_, in O(1) while ids_in_order_.
   uint16_t NextPacketId();
 
   std::string client_id_;
@@ -263,6 +267,7 @@ class Session {
   std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
   std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;
+  bool ids_in_order_ = true;  // invariant 5
   uint64_t dropped_ = 0;
 };
 

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 namespace ringmq::broker {
 namespace {
 
@@ -128,6 +131,33 @@ TEST(Session, PacketIdsSkipZeroAndInflight) {
   }
   ASSERT_TRUE(s.Enqueue(D(1), true));
   EXPECT_EQ(PumpIds(s, 3), (std::vector<uint16_t>{3}));  // wraps, skips 0, 1 and 2
+}
+
+// Acknowledgements in any order, some ids held for laps of the counter: every id given is non-zero
+// and not in flight (checked against the ids actually in flight), including after the fast path
+// gives way to the search.
+TEST(Session, PacketIdsNeverCollideWithAcksOutOfOrder) {
+  Session s("c", 1'000'000);
+  std::mt19937 rng(7);
+  std::vector<uint16_t> held;
+  for (int step = 0; step < 300'000; ++step) {
+    ASSERT_TRUE(s.Enqueue(D(1), true));
+    std::set<uint16_t> in_flight;
+    s.ForEachInflight([&](const Inflight& f) { in_flight.insert(f.packet_id); });
+    for (uint16_t id : PumpIds(s, 64)) {
+      ASSERT_NE(id, 0);
+      ASSERT_TRUE(in_flight.insert(id).second) << "id " << id << " given twice, step " << step;
+      held.push_back(id);
+    }
+    // Ack a random held id, but keep a few for a long time (they block ids laps later).
+    if (held.size() > 48) {
+      const size_t i = rng() % held.size();
+      if (held[i] % 5000 != 7 || rng() % 100000 == 0) {
+        ASSERT_TRUE(s.OnPuback(held[i]));
+        held.erase(held.begin() + static_cast<ptrdiff_t>(i));
+      }
+    }
+  }
 }
 
 TEST(Session, IncomingQos2ExactlyOnce) {
