@@ -21,6 +21,8 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
     {"ringmq_subscriptions", "gauge", "Subscriptions of the sessions"},
     {"ringmq_retained_messages", "gauge", "Retained messages"},
     {"ringmq_queued_messages", "gauge", "QoS 1/2 messages waiting in session queues"},
+    {"ringmq_queued_bytes", "gauge",
+     "Bytes of the queued messages, as max_session_queue_bytes counts them"},
     {"ringmq_inflight_messages", "gauge", "QoS 1/2 messages sent and not yet acknowledged"},
     {"ringmq_messages_in_total", "counter", "PUBLISH packets received (and REST publishes)"},
     {"ringmq_messages_out_total", "counter", "PUBLISH packets sent"},

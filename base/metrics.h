@@ -93,6 +93,7 @@ enum class Metric : uint8_t {
   kSubscriptions,
   kRetained,
   kQueued,
+  kQueuedBytes,
   kInflight,
   kMessagesIn,
   kMessagesOut,

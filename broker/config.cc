@@ -184,6 +184,7 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("max_inflight", &c->max_inflight);
   r.Get("receive_maximum", &c->receive_maximum);
   r.Get("max_queued_messages", &c->max_queued_messages);
+  r.Get("max_session_queue_bytes", &c->max_session_queue_bytes);
   r.Get("max_output_bytes", &c->max_output_bytes);
   r.Get("max_publish_rate", &c->max_publish_rate);
   r.Get("max_publish_bytes_rate", &c->max_publish_bytes_rate);
@@ -278,7 +279,10 @@ void AddLimitOptions(CLI::App& app, Config& c) {
   app.add_option("--max-retained-bytes", c.max_retained_bytes,
                  "Topic + payload bytes of all retained messages (0: unlimited)");
   app.add_option("--max-inflight", c.max_inflight, "Outgoing QoS 1/2 window per client");
-  app.add_option("--max-queued-messages", c.max_queued_messages, "Queued messages per session");
+  app.add_option("--max-session-queue-bytes", c.max_session_queue_bytes,
+                 "Bytes of the QoS 1/2 messages queued per session");
+  app.add_option("--max-queued-messages", c.max_queued_messages,
+                 "QoS 1/2 messages queued per session (0: no limit by count)");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");
   app.add_option("--max-publish-rate", c.max_publish_rate,
                  "PUBLISH packets per second per connection (0: unlimited)");

@@ -67,14 +67,18 @@ struct Config {
   uint64_t max_retained_bytes = 0;  // topic + payload of every retained message, 0: unlimited
   uint16_t max_topic_levels = 64;
   uint16_t max_topic_length = 65535;
-  uint16_t max_inflight = 32;             // outgoing QoS 1/2 window per client
-  uint16_t receive_maximum = 1024;        // incoming QoS 1/2 window we announce (MQTT 5)
-  uint32_t max_queued_messages = 10'000;  // per session, QoS 1/2 waiting to be sent
-  uint32_t max_output_bytes = 4 << 20;    // per connection, before QoS 0 is dropped
-  uint32_t max_publish_rate = 0;          // PUBLISH packets per second per connection, 0: unlimited
-  uint32_t max_publish_bytes_rate = 0;    // PUBLISH bytes per second per connection, 0: unlimited
-  uint32_t max_subscriptions = 1000;      // per session, 0: unlimited
-  uint32_t max_message_expiry = 0;        // seconds; longer (or no) expiry is capped, 0: no cap
+  uint16_t max_inflight = 256;      // outgoing QoS 1/2 window per client
+  uint16_t receive_maximum = 1024;  // incoming QoS 1/2 window we announce (MQTT 5)
+  // Per session, QoS 1/2 messages waiting to be sent (Session::QueueLimits): their bytes
+  // (QueuedBytes), and optionally their number (0: no limit by count). The queues are in memory
+  // until they spill to disk (doc/configuration.md).
+  uint64_t max_session_queue_bytes = 64ull << 20;
+  uint32_t max_queued_messages = 0;
+  uint32_t max_output_bytes = 4 << 20;  // per connection, before QoS 0 is dropped
+  uint32_t max_publish_rate = 0;        // PUBLISH packets per second per connection, 0: unlimited
+  uint32_t max_publish_bytes_rate = 0;  // PUBLISH bytes per second per connection, 0: unlimited
+  uint32_t max_subscriptions = 1000;    // per session, 0: unlimited
+  uint32_t max_message_expiry = 0;      // seconds; longer (or no) expiry is capped, 0: no cap
   QueueFullPolicy queue_full_policy = QueueFullPolicy::kDropNew;
   uint16_t connect_timeout_s = 10;  // from accept to a complete CONNECT
   // WAL: sync (fdatasync every loop turn), batch, none.

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+
+#include "broker/connect_rules.h"
 #include <vector>
 
 namespace ringmq::broker {
@@ -56,6 +58,26 @@ TEST(Config, Defaults) {
   EXPECT_EQ(l.config.durability, wal::WalDurability::kSync);
   ASSERT_EQ(l.config.listeners.size(), 1u);
   EXPECT_EQ(l.config.listeners[0].scheme, Scheme::kMqtt);
+}
+
+// The session queue limits (issue 14): bytes by default, the count only when asked; the file and
+// the flags, and what a new session gets from them.
+TEST(Config, SessionQueueLimits) {
+  Loaded l = Load({});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.max_session_queue_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(l.config.max_queued_messages, 0u);
+  EXPECT_EQ(l.config.max_inflight, 256);
+  TomlFile f("max_session_queue_bytes = 5000000000\nmax_queued_messages = 7\n");
+  l = Load({"--config", f.path(), "--queue-full-policy", "drop-oldest"});
+  ASSERT_TRUE(l.ok) << l.errors;
+  const Session::QueueLimits q = QueueLimitsOf(l.config);
+  EXPECT_EQ(q.max_bytes, 5'000'000'000u);
+  EXPECT_EQ(q.max_messages, 7u);
+  EXPECT_EQ(q.policy, Session::QueuePolicy::kDropOldest);
+  l = Load({"--max-session-queue-bytes", "1024"});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.max_session_queue_bytes, 1024u);
 }
 
 TEST(Config, EnumFlagsAreParsed) {

@@ -302,10 +302,7 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
   }
   Session* s;
   if (it == sessions_.end()) {
-    auto owned = std::make_unique<Session>(client_id, cfg.max_queued_messages,
-                                           cfg.queue_full_policy == QueueFullPolicy::kDropOldest
-                                               ? Session::QueuePolicy::kDropOldest
-                                               : Session::QueuePolicy::kDropNew);
+    auto owned = std::make_unique<Session>(client_id, QueueLimitsOf(cfg));
     s = owned.get();
     sessions_.emplace(client_id, std::move(owned));
   } else {

@@ -47,4 +47,14 @@ proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, boo
   return ack;
 }
 
+Session::QueueLimits QueueLimitsOf(const Config& cfg) {
+  Session::QueueLimits l;
+  l.max_bytes = cfg.max_session_queue_bytes;
+  l.max_messages = cfg.max_queued_messages;
+  l.policy = cfg.queue_full_policy == QueueFullPolicy::kDropOldest
+                 ? Session::QueuePolicy::kDropOldest
+                 : Session::QueuePolicy::kDropNew;
+  return l;
+}
+
 }  // namespace ringmq::broker

@@ -12,6 +12,7 @@
 
 #include "acl/acl.h"
 #include "broker/config.h"
+#include "broker/session.h"
 #include "proto/packet.h"
 
 namespace ringmq::broker {
@@ -45,6 +46,10 @@ uint32_t GrantedSessionExpiry(const proto::Connect& cn, uint32_t max_session_exp
 // REQUIRES: assigned_client_id outlives the CONNACK (its property is a view).
 proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, bool session_present,
                                 std::string_view assigned_client_id, uint16_t keep_alive);
+
+// The queue limits a new session gets: max_session_queue_bytes, max_queued_messages and
+// queue_full_policy (disconnect drops new messages in the session; the shard closes the client).
+Session::QueueLimits QueueLimitsOf(const Config& cfg);
 
 }  // namespace ringmq::broker
 

@@ -30,12 +30,13 @@ void Shard::Deliver(Session& s, Delivery d) {
   const uint8_t qos = d.qos;
   LogQueued(s, d);
   const uint64_t wal_id = d.wal_id;
+  const uint64_t dropped_before = s.dropped();
   const bool queued = s.Enqueue(std::move(d), c != nullptr);
   if (!queued && wal_id != 0) Log(wal::WalMessageAcked{s.client_id(), wal_id});
-  LogFinished(s);  // drop-oldest may have pushed out a logged message
+  LogFinished(s);  // drop-oldest may have pushed out logged messages
   if (!queued) {
     if (qos == 0) return;
-    stats_.dropped_queue_full.Add();
+    stats_.dropped_queue_full.Add(s.dropped() - dropped_before);
     if (c != nullptr && cfg_.queue_full_policy == QueueFullPolicy::kDisconnect) {
       // Not now: closing publishes the will and may end the session, while the caller may be
       // walking a match list (DeliverLocal) or the sessions (Tick, DestroySession).

@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/connect_rules.h"
 #include "broker/internal/shard_log.h"
 #include "broker/shard.h"
 #include "net/user_data.h"
@@ -152,7 +153,7 @@ void Shard::Restore(const wal::WalRecord& r) {
         if constexpr (std::is_same_v<T, wal::WalSessionCreated>) {
           Session* s = session(rec.client_id);
           if (s == nullptr) {
-            auto owned = std::make_unique<Session>(rec.client_id, cfg_.max_queued_messages);
+            auto owned = std::make_unique<Session>(rec.client_id, QueueLimitsOf(cfg_));
             s = owned.get();
             sessions_.emplace(rec.client_id, std::move(owned));
           }
@@ -199,7 +200,7 @@ void Shard::Restore(const wal::WalRecord& r) {
             d.retain = rec.message.retain;
             d.subscription_ids = rec.subscription_ids;
             d.wal_id = rec.message_id;
-            (void)s->Enqueue(std::move(d), /*online=*/false);
+            s->RestoreQueued(std::move(d));
           }
         } else if constexpr (std::is_same_v<T, wal::WalMessageAcked>) {
           if (Session* s = session(rec.client_id)) s->RemoveQueued(rec.message_id);

@@ -69,7 +69,7 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, PublishDeliversToMatchingLocalSessionsOnly) {
-  Session a("a", 10), b("b", 10);
+  Session a("a"), b("b");
   router_.Attach(a, Sub({"data/+/temp"}, 1));
   router_.Attach(b, Sub({"data/u2/#"}, 0));
   (void)router_.Publish(Msg("data/u1/temp", 1), {});
@@ -80,7 +80,7 @@ TEST_F(RouterTest, PublishDeliversToMatchingLocalSessionsOnly) {
 }
 
 TEST_F(RouterTest, DeliveryQosIsTheLowerOfMessageAndSubscription) {
-  Session a("a", 10);
+  Session a("a");
   router_.Attach(a, Sub({"t"}, 2));
   (void)router_.Publish(Msg("t", 1), {});
   (void)router_.Publish(Msg("t", 0), {});
@@ -90,7 +90,7 @@ TEST_F(RouterTest, DeliveryQosIsTheLowerOfMessageAndSubscription) {
 }
 
 TEST_F(RouterTest, OverlappingSubscriptionsOfOneSessionDeliverOnceWithHighestQosAndEveryId) {
-  Session a("a", 10);
+  Session a("a");
   router_.Attach(a, Sub({"data/#"}, 0, 7));
   router_.Attach(a, Sub({"data/+/temp"}, 1, 9));
   router_.Attach(a, Sub({"data/u1/temp"}, 0));  // no identifier: none to add
@@ -105,7 +105,7 @@ TEST_F(RouterTest, OverlappingSubscriptionsOfOneSessionDeliverOnceWithHighestQos
 
 TEST_F(RouterTest, AclNarrowedSubscriptionDeliversOnlyItsIntersections) {
   // A token allowed data/u1/# subscribing to data/#: the effective filter is the intersection.
-  Session a("a", 10);
+  Session a("a");
   router_.Attach(a, Sub({"data/u1/#"}, 1));
   (void)router_.Publish(Msg("data/u2/temp", 1), {});
   EXPECT_TRUE(host_.delivered.empty());
@@ -114,7 +114,7 @@ TEST_F(RouterTest, AclNarrowedSubscriptionDeliversOnlyItsIntersections) {
 }
 
 TEST_F(RouterTest, NoLocalSkipsTheSessionsOwnMessages) {
-  Session a("a", 10), b("b", 10);
+  Session a("a"), b("b");
   Subscription sub = Sub({"t"}, 0);
   sub.options.no_local = true;
   router_.Attach(a, sub);
@@ -125,7 +125,7 @@ TEST_F(RouterTest, NoLocalSkipsTheSessionsOwnMessages) {
 }
 
 TEST_F(RouterTest, LiveMessagesKeepTheRetainFlagOnlyWithRetainAsPublished) {
-  Session a("a", 10), b("b", 10);
+  Session a("a"), b("b");
   Subscription rap = Sub({"t"}, 0);
   rap.options.retain_as_published = true;
   router_.Attach(a, rap);
@@ -187,7 +187,7 @@ TEST_F(RouterTest, PublishCountsThePostsTheAnswerMustWaitFor) {
 }
 
 TEST_F(RouterTest, DetachUndoesOneAttachment) {
-  Session a("a", 10);
+  Session a("a");
   const Subscription sub = Sub({"t"}, 0);
   router_.Attach(a, sub);
   router_.Attach(a, sub);
@@ -202,7 +202,7 @@ TEST_F(RouterTest, DetachUndoesOneAttachment) {
 }
 
 TEST_F(RouterTest, DollarTopicsAreNotMatchedByLeadingWildcards) {
-  Session a("a", 10), b("b", 10);
+  Session a("a"), b("b");
   router_.Attach(a, Sub({"#"}, 0));
   router_.Attach(b, Sub({"$SYS/#"}, 0));
   (void)router_.Publish(Msg("$SYS/broker/uptime", 0), {});
@@ -211,7 +211,7 @@ TEST_F(RouterTest, DollarTopicsAreNotMatchedByLeadingWildcards) {
 }
 
 TEST_F(RouterTest, SharedGroupDeliversEachMessageToOneMemberInTurn) {
-  Session a("a", 10), b("b", 10), other("other", 10);
+  Session a("a"), b("b"), other("other");
   router_.Attach(a, Sub({"$share/g/data/#"}, 1));
   router_.Attach(b, Sub({"$share/g/data/#"}, 1));
   router_.Attach(other, Sub({"$share/h/data/#"}, 0));
@@ -228,7 +228,7 @@ TEST_F(RouterTest, SharedGroupDeliversEachMessageToOneMemberInTurn) {
 }
 
 TEST_F(RouterTest, SharedGroupPrefersConnectedMembers) {
-  Session offline("offline", 10), online("online", 10);
+  Session offline("offline"), online("online");
   Connection conn(-1, 0, 1);
   online.connection = &conn;
   router_.Attach(offline, Sub({"$share/g/t"}, 1));
@@ -241,7 +241,7 @@ TEST_F(RouterTest, SharedGroupPrefersConnectedMembers) {
 
 TEST_F(RouterTest, SharedGroupPicksTheShardWithConnectedMembers) {
   // Shard 1 has a connected member; shard 0's only member is offline.
-  Session offline("offline", 10);
+  Session offline("offline");
   router_.Attach(offline, Sub({"$share/g/t"}, 1));
   ASSERT_TRUE(index_.AddShared(1, "g", "t"));
   ASSERT_TRUE(index_.AddShared(1, "#g", "t"));  // what SetSharedLive registers on shard 1
@@ -263,7 +263,7 @@ TEST_F(RouterTest, SharedGroupPicksTheShardWithConnectedMembers) {
 }
 
 TEST_F(RouterTest, SetSharedLiveRegistersAndWithdrawsLiveMembership) {
-  Session s("s", 10);
+  Session s("s");
   s.subscriptions()["$share/g/t"] = Sub({"$share/g/t"}, 1);
   router_.Attach(s, s.subscriptions()["$share/g/t"]);
   EXPECT_EQ(index_.SharedShards("#g", "t"), 0u);
@@ -275,7 +275,7 @@ TEST_F(RouterTest, SetSharedLiveRegistersAndWithdrawsLiveMembership) {
 }
 
 TEST_F(RouterTest, SharedMessageForAGroupThatEmptiedIsCountedNotLost) {
-  Session a("a", 10);
+  Session a("a");
   const Subscription sub = Sub({"$share/g/t"}, 1);
   router_.Attach(a, sub);
   const auto key = std::make_shared<const SharedKey>(SharedKey{"g", "t"});
@@ -288,7 +288,7 @@ TEST_F(RouterTest, SharedMessageForAGroupThatEmptiedIsCountedNotLost) {
 TEST_F(RouterTest, RouteSharedToOneGroupLeavesTheOthersAlone) {
   // A member's session ended with a message of group g undelivered: it goes to another member of
   // g only, not again to h.
-  Session a("a", 10), b("b", 10);
+  Session a("a"), b("b");
   router_.Attach(a, Sub({"$share/g/t"}, 1));
   router_.Attach(b, Sub({"$share/h/t"}, 1));
   const SharedKey g{"g", "t"};
@@ -298,7 +298,7 @@ TEST_F(RouterTest, RouteSharedToOneGroupLeavesTheOthersAlone) {
 }
 
 TEST_F(RouterTest, RoundRobinEntriesOfGroupsWithoutMembersAreSwept) {
-  Session a("a", 10);
+  Session a("a");
   const Subscription sub = Sub({"$share/g/t"}, 1);
   router_.Attach(a, sub);
   (void)router_.Publish(Msg("t", 1), {});
@@ -314,7 +314,7 @@ TEST_F(RouterTest, RoundRobinEntriesOfGroupsWithoutMembersAreSwept) {
 using RouterDeathTest = RouterTest;
 
 TEST_F(RouterDeathTest, AnotherThreadThanTheShardsAborts) {
-  Session a("a", 10);
+  Session a("a");
   router_.Attach(a, Sub({"t"}, 0));  // binds the owner to this thread
   EXPECT_DEATH(std::thread([&] { (void)router_.Publish(Msg("t", 0), {}); }).join(), "owner thread");
   owner_.Rebind();  // what a shard thread does when it starts

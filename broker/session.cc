@@ -5,19 +5,52 @@
 
 namespace ringmq::broker {
 
+size_t QueuedBytes(const Delivery& d) {
+  size_t n = sizeof(Delivery) + d.subscription_ids.size() * sizeof(uint32_t);
+  if (d.msg == nullptr) return n;
+  const route::Message& m = *d.msg;
+  n += m.topic.size() + m.payload.size() + m.content_type.value_or("").size() +
+       m.response_topic.value_or("").size() + m.correlation_data.value_or("").size();
+  for (const auto& [k, v] : m.user_properties) n += k.size() + v.size();
+  return n;
+}
+
+bool Session::Fits(size_t bytes) const {
+  return queued_bytes_ + bytes <= limits_.max_bytes &&
+         (limits_.max_messages == 0 || queue_.size() < limits_.max_messages);
+}
+
+void Session::PushQueued(Delivery d) {
+  queued_bytes_ += QueuedBytes(d);
+  queue_.push_back(std::move(d));
+}
+
+void Session::PopQueued(size_t bytes) {
+  queued_bytes_ -= bytes;
+  queue_.pop_front();
+}
+
 bool Session::Enqueue(Delivery d, bool online) {
   if (d.qos == 0 && !online) return false;
-  if (queue_.size() >= max_queued_) {
+  const size_t bytes = QueuedBytes(d);
+  if (Fits(bytes)) {
+    PushQueued(std::move(d));
+    return true;
+  }
+  if (limits_.policy == QueuePolicy::kDropNew || bytes > limits_.max_bytes) {
     ++dropped_;
-    if (policy_ == QueuePolicy::kDropNew || queue_.empty()) return false;
-    if (queue_.front().wal_id != 0) finished_.push_back(queue_.front().wal_id);
-    queue_.pop_front();
-    queue_.push_back(std::move(d));
     return false;
   }
-  queue_.push_back(std::move(d));
-  return true;
+  while (!queue_.empty() && !Fits(bytes)) {
+    if (queue_.front().wal_id != 0) finished_.push_back(queue_.front().wal_id);
+    PopQueued(QueuedBytes(queue_.front()));
+    ++dropped_;
+  }
+  PushQueued(std::move(d));
+  return false;
 }
+
+void Session::RestoreQueued(Delivery d) { PushQueued(std::move(d)); }
 
 uint16_t Session::NextPacketId() {
   if (++last_packet_id_ == 0) last_packet_id_ = 1;
@@ -92,6 +125,7 @@ void Session::RemoveQueued(uint64_t wal_id) {
   auto it = std::find_if(queue_.begin(), queue_.end(),
                          [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
   if (it != queue_.end()) {
+    queued_bytes_ -= QueuedBytes(*it);
     queue_.erase(it);
     return;
   }
@@ -101,7 +135,11 @@ void Session::RemoveQueued(uint64_t wal_id) {
 }
 
 void Session::DropPlaceholders() {
-  std::erase_if(queue_, [](const Delivery& d) { return d.msg == nullptr || d.msg->topic.empty(); });
+  std::erase_if(queue_, [this](const Delivery& d) {
+    if (d.msg != nullptr && !d.msg->topic.empty()) return false;
+    queued_bytes_ -= QueuedBytes(d);
+    return true;
+  });
 }
 
 bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state) {
@@ -111,6 +149,7 @@ bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::Sta
     auto q = std::find_if(queue_.begin(), queue_.end(),
                           [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
     if (q == queue_.end()) return false;
+    queued_bytes_ -= QueuedBytes(*q);
     inflight_.push_back(Inflight{packet_id, state, std::move(*q)});
     queue_.erase(q);
     f = inflight_.end() - 1;

@@ -4,8 +4,9 @@
 // Thread-safety: owned by the client id's home shard; only that shard's thread touches it.
 // Invariants:
 //   1. inflight holds at most `window` deliveries with distinct non-zero packet ids, in send order.
-//   2. queue holds deliveries not yet sent (offline, or window full), oldest first, at most
-//      max_queued; QoS 0 is never queued for an offline session.
+//   2. queue holds deliveries not yet sent (offline, or window full), oldest first, within the
+//      QueueLimits (queued_bytes_ is the sum of their QueuedBytes); QoS 0 is never queued for an
+//      offline session.
 //   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
 //   4. A logged delivery (wal_id != 0) is reported by DrainFinished exactly once, when the session
 //      is done with it: PUBACK, PUBCOMP, refused, discarded, expired or dropped. Until then it is
@@ -83,13 +84,23 @@ struct WillMessage {
   uint32_t delay_s = 0;
 };
 
+// What a delivery counts against max_session_queue_bytes: the message's topic, payload and
+// properties, and the queue entry itself (so that empty messages are not free).
+size_t QueuedBytes(const Delivery& d);
+
 class Session {
  public:
   // What Enqueue does when the queue is full.
   enum class QueuePolicy : uint8_t { kDropNew, kDropOldest };
+  struct QueueLimits {
+    uint64_t max_bytes = UINT64_MAX;  // QueuedBytes of the queue
+    uint32_t max_messages = 0;        // 0: no limit by count
+    QueuePolicy policy = QueuePolicy::kDropNew;
+  };
 
-  Session(std::string client_id, uint32_t max_queued, QueuePolicy policy = QueuePolicy::kDropNew)
-      : client_id_(std::move(client_id)), max_queued_(max_queued), policy_(policy) {}
+  Session(std::string client_id, QueueLimits limits)
+      : client_id_(std::move(client_id)), limits_(limits) {}
+  explicit Session(std::string client_id) : Session(std::move(client_id), QueueLimits()) {}
 
   const std::string& client_id() const { return client_id_; }
 
@@ -98,10 +109,13 @@ class Session {
 
   // --- Outgoing, broker to client ---
 
-  // Adds a delivery. When the queue is full, kDropNew refuses it and kDropOldest drops the oldest
-  // queued one; either counts a drop and returns false. QoS 0 for an offline session is not queued
-  // (returns false, not counted).
+  // Adds a delivery. When it does not fit the QueueLimits, kDropNew refuses it and kDropOldest
+  // drops the oldest queued ones until it fits (refused when it cannot fit even alone); either
+  // counts a drop and returns false. QoS 0 for an offline session is not queued (returns false, not
+  // counted).
   bool Enqueue(Delivery d, bool online);
+  // Restoring from the WAL: adds a delivery the broker accepted before, whatever the limits.
+  void RestoreQueued(Delivery d);
 
   // Sends queued deliveries while the window has room: QoS 0 leave at once, QoS 1/2 get a packet id
   // and enter inflight. Expired messages are discarded. send(const Delivery&, uint16_t packet_id).
@@ -109,9 +123,10 @@ class Session {
   void Pump(uint16_t window, int64_t now_ms, F&& send) {
     while (!queue_.empty()) {
       Delivery& d = queue_.front();
+      const size_t bytes = QueuedBytes(d);  // before d is moved from
       if (Expired(*d.msg, now_ms)) {
         if (d.wal_id != 0) finished_.push_back(d.wal_id);
-        queue_.pop_front();
+        PopQueued(bytes);
         continue;
       }
       if (d.qos > 0 && inflight_.size() >= window) return;
@@ -125,7 +140,7 @@ class Session {
       } else {
         send(d, 0);
       }
-      queue_.pop_front();
+      PopQueued(bytes);
     }
   }
 
@@ -157,7 +172,12 @@ class Session {
       ++n;
       return true;
     };
-    std::erase_if(queue_, drop);
+    std::erase_if(queue_, [&](const Delivery& d) {
+      const size_t bytes = QueuedBytes(d);
+      if (!drop(d)) return false;
+      queued_bytes_ -= bytes;
+      return true;
+    });
     if (inflight_too) {
       std::erase_if(inflight_, [&](const Inflight& f) {
         return f.state != Inflight::State::kAwaitPubcomp && drop(f.delivery);
@@ -217,7 +237,8 @@ class Session {
 
   size_t inflight_count() const { return inflight_.size(); }
   size_t queued_count() const { return queue_.size(); }
-  uint64_t dropped() const { return dropped_; }
+  uint64_t queued_bytes() const { return queued_bytes_; }
+  uint64_t dropped() const { return dropped_; }  // by Enqueue, since the session began
 
   // --- Incoming QoS 2, client to broker ---
 
@@ -257,10 +278,15 @@ class Session {
  private:
   // A non-zero id not in flight: the one after last_packet_id_, in O(1) while ids_in_order_.
   uint16_t NextPacketId();
+  void PushQueued(Delivery d);
+  // Removes the front delivery, of QueuedBytes `bytes`.
+  void PopQueued(size_t bytes);
+  // Whether d fits the limits next to what is queued.
+  bool Fits(size_t bytes) const;
 
   std::string client_id_;
-  uint32_t max_queued_;
-  QueuePolicy policy_;
+  QueueLimits limits_;
+  uint64_t queued_bytes_ = 0;  // invariant 2
   std::unordered_map<std::string, Subscription> subscriptions_;
   std::deque<Delivery> queue_;
   std::deque<Inflight> inflight_;

@@ -10,6 +10,7 @@
 #include "admin_api/broker_hooks.h"
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/connect_rules.h"
 #include "broker/shard.h"
 #include "proto/topic.h"
 
@@ -85,10 +86,7 @@ void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::Se
     return;
   }
   if (!CheckAdminSubscriptions(nullptr, n.acl, n.subscriptions, out)) return;
-  auto owned = std::make_unique<Session>(n.client_id, cfg.max_queued_messages,
-                                         cfg.queue_full_policy == QueueFullPolicy::kDropOldest
-                                             ? Session::QueuePolicy::kDropOldest
-                                             : Session::QueuePolicy::kDropNew);
+  auto owned = std::make_unique<Session>(n.client_id, QueueLimitsOf(cfg));
   Session& s = *owned;
   sessions_.emplace(n.client_id, std::move(owned));
   s.version = proto::Version::kV5;  // until its client connects and says

@@ -18,6 +18,11 @@ Delivery D(uint8_t qos, std::string payload = "x", int64_t expires_at_ms = 0) {
   return Delivery{m, qos, false, {}, nullptr, 0};
 }
 
+Session::QueueLimits ByCount(uint32_t n,
+                             Session::QueuePolicy policy = Session::QueuePolicy::kDropNew) {
+  return Session::QueueLimits{UINT64_MAX, n, policy};
+}
+
 std::vector<uint16_t> PumpIds(Session& s, uint16_t window, int64_t now = 0) {
   std::vector<uint16_t> ids;
   s.Pump(window, now, [&](const Delivery&, uint16_t id) { ids.push_back(id); });
@@ -25,7 +30,7 @@ std::vector<uint16_t> PumpIds(Session& s, uint16_t window, int64_t now = 0) {
 }
 
 TEST(Session, Qos1WindowAndPuback) {
-  Session s("c", 100);
+  Session s("c", ByCount(100));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(s.Enqueue(D(1), true));
   EXPECT_EQ(PumpIds(s, 2), (std::vector<uint16_t>{1, 2}));
   EXPECT_EQ(s.inflight_count(), 2u);
@@ -37,7 +42,7 @@ TEST(Session, Qos1WindowAndPuback) {
 }
 
 TEST(Session, Qos2Handshake) {
-  Session s("c", 100);
+  Session s("c", ByCount(100));
   ASSERT_TRUE(s.Enqueue(D(2), true));
   EXPECT_EQ(PumpIds(s, 10), (std::vector<uint16_t>{1}));
   EXPECT_FALSE(s.OnPuback(1));   // wrong ack for QoS 2
@@ -52,7 +57,7 @@ TEST(Session, Qos2Handshake) {
 }
 
 TEST(Session, ResendKeepsOrder) {
-  Session s("c", 100);
+  Session s("c", ByCount(100));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(D(1, std::to_string(i)), true));
   (void)PumpIds(s, 10);
   std::vector<std::string> payloads;
@@ -61,7 +66,7 @@ TEST(Session, ResendKeepsOrder) {
 }
 
 TEST(Session, QueueBoundAndOfflineQos0) {
-  Session s("c", 2);
+  Session s("c", ByCount(2));
   EXPECT_FALSE(s.Enqueue(D(0), false));  // QoS 0 is not queued offline
   EXPECT_TRUE(s.Enqueue(D(1), false));
   EXPECT_TRUE(s.Enqueue(D(1), false));
@@ -70,7 +75,7 @@ TEST(Session, QueueBoundAndOfflineQos0) {
 }
 
 TEST(Session, DropOldestKeepsTheNewest) {
-  Session s("c", 2, Session::QueuePolicy::kDropOldest);
+  Session s("c", ByCount(2, Session::QueuePolicy::kDropOldest));
   EXPECT_TRUE(s.Enqueue(D(1, "a"), false));
   EXPECT_TRUE(s.Enqueue(D(1, "b"), false));
   EXPECT_FALSE(s.Enqueue(D(1, "c"), false));
@@ -80,8 +85,59 @@ TEST(Session, DropOldestKeepsTheNewest) {
   EXPECT_EQ(sent, (std::vector<std::string>{"b", "c"}));
 }
 
+// max_session_queue_bytes: what a delivery counts (QueuedBytes), drop-new, drop-oldest making room
+// for a larger message, a message larger than the limit alone, and the count back to 0 once the
+// queue is sent, acknowledged, removed or dropped.
+TEST(Session, QueueLimitInBytes) {
+  const size_t small = QueuedBytes(D(1, std::string(100, 'a')));
+  const size_t large = QueuedBytes(D(1, std::string(250, 'b')));
+  EXPECT_EQ(large - small, 150u);
+  {
+    Session s("c", Session::QueueLimits{3 * small, 0, Session::QueuePolicy::kDropNew});
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(D(1, std::string(100, 'a')), false));
+    EXPECT_EQ(s.queued_bytes(), 3 * small);
+    EXPECT_FALSE(s.Enqueue(D(1, std::string(100, 'a')), false));
+    EXPECT_EQ(s.queued_count(), 3u);
+    EXPECT_EQ(s.dropped(), 1u);
+    EXPECT_EQ(PumpIds(s, 10), (std::vector<uint16_t>{1, 2, 3}));
+    EXPECT_EQ(s.queued_bytes(), 0u);
+  }
+  {
+    Session s("c", Session::QueueLimits{3 * small, 0, Session::QueuePolicy::kDropOldest});
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Enqueue(D(1, std::string(100, 'a')), false));
+    // The large one needs two small ones' room.
+    EXPECT_FALSE(s.Enqueue(D(1, std::string(250, 'b')), false));
+    EXPECT_EQ(s.dropped(), 2u);
+    EXPECT_EQ(s.queued_count(), 2u);
+    EXPECT_EQ(s.queued_bytes(), small + large);
+    // Larger than the whole limit: refused, nothing pushed out.
+    EXPECT_FALSE(s.Enqueue(D(1, std::string(4 * small, 'c')), false));
+    EXPECT_EQ(s.queued_count(), 2u);
+    EXPECT_EQ(s.dropped(), 3u);
+    std::vector<std::string> sent;
+    s.Pump(10, 0, [&](const Delivery& d, uint16_t) { sent.push_back(d.msg->payload); });
+    EXPECT_EQ(sent, (std::vector<std::string>{std::string(100, 'a'), std::string(250, 'b')}));
+  }
+  {
+    // Restoring ignores the limits (the broker accepted those messages); removing counts down.
+    Session s("c", Session::QueueLimits{small, 0, Session::QueuePolicy::kDropNew});
+    for (uint64_t id = 1; id <= 3; ++id) {
+      Delivery d = D(1, std::string(100, 'a'));
+      d.wal_id = id;
+      s.RestoreQueued(std::move(d));
+    }
+    EXPECT_EQ(s.queued_bytes(), 3 * small);
+    s.RemoveQueued(2);
+    EXPECT_EQ(s.queued_bytes(), 2 * small);
+    EXPECT_TRUE(s.RestoreInflight(1, 7, Inflight::State::kAwaitPuback));
+    EXPECT_EQ(s.queued_bytes(), small);
+    EXPECT_EQ(s.DropDisallowed(false, [](const route::Message&) { return false; }), 1u);
+    EXPECT_EQ(s.queued_bytes(), 0u);
+  }
+}
+
 TEST(Session, DropDisallowedKeepsWhatTheClientHasAndReportsLoggedOnes) {
-  Session s("c", 100);
+  Session s("c", ByCount(100));
   for (int i = 0; i < 6; ++i) {
     Delivery d = D(i == 1 ? 2 : 1, i % 2 == 0 ? "keep" : "drop");
     d.wal_id = 10 + i;
@@ -110,7 +166,7 @@ TEST(Session, DropDisallowedKeepsWhatTheClientHasAndReportsLoggedOnes) {
 }
 
 TEST(Session, ExpiredMessagesAreNotSent) {
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   ASSERT_TRUE(s.Enqueue(D(1, "old", 1000), true));
   ASSERT_TRUE(s.Enqueue(D(1, "new", 5000), true));
   std::vector<std::string> sent;
@@ -119,7 +175,7 @@ TEST(Session, ExpiredMessagesAreNotSent) {
 }
 
 TEST(Session, PacketIdsSkipZeroAndInflight) {
-  Session s("c", 100);
+  Session s("c", ByCount(100));
   // Hold ids 1 and 2 in flight, then cycle the counter all the way round with a window of 3.
   ASSERT_TRUE(s.Enqueue(D(1), true));
   ASSERT_TRUE(s.Enqueue(D(1), true));
@@ -137,7 +193,7 @@ TEST(Session, PacketIdsSkipZeroAndInflight) {
 // and not in flight (checked against the ids actually in flight), including after the fast path
 // gives way to the search.
 TEST(Session, PacketIdsNeverCollideWithAcksOutOfOrder) {
-  Session s("c", 1'000'000);
+  Session s("c", ByCount(1'000'000));
   std::mt19937 rng(7);
   std::vector<uint16_t> held;
   for (int step = 0; step < 300'000; ++step) {
@@ -161,7 +217,7 @@ TEST(Session, PacketIdsNeverCollideWithAcksOutOfOrder) {
 }
 
 TEST(Session, IncomingQos2ExactlyOnce) {
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   EXPECT_TRUE(s.OnIncomingQos2(5));
   EXPECT_FALSE(s.OnIncomingQos2(5));  // retransmitted PUBLISH: not delivered again
   EXPECT_TRUE(s.OnPubrel(5));
@@ -171,7 +227,7 @@ TEST(Session, IncomingQos2ExactlyOnce) {
 
 TEST(Session, RestoredInflightKeepsPacketIdsAndOrder) {
   // A restart replays: queued 10, 11, 12; 10 sent as id 7 (QoS 1), 11 as id 8 past PUBREC.
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   for (uint64_t w : {10, 11, 12}) {
     Delivery d = D(w == 10 ? 1 : 2);
     d.wal_id = w;
@@ -197,7 +253,7 @@ TEST(Session, RestoredInflightKeepsPacketIdsAndOrder) {
 }
 
 TEST(Session, LoggedQos2RecordLivesUntilPubcomp) {
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   Delivery d = D(2);
   d.wal_id = 5;
   ASSERT_TRUE(s.Enqueue(std::move(d), true));
@@ -216,7 +272,7 @@ TEST(Session, LoggedQos2RecordLivesUntilPubcomp) {
 }
 
 TEST(Session, OnlyLoggedIncomingQos2IdsGoIntoSnapshots) {
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   EXPECT_TRUE(s.OnIncomingQos2(1));
   EXPECT_TRUE(s.OnIncomingQos2(2));
   s.MarkIncomingQos2Logged(2);  // 1 still waits for other shards' records
@@ -227,7 +283,7 @@ TEST(Session, OnlyLoggedIncomingQos2IdsGoIntoSnapshots) {
 }
 
 TEST(Session, RestorePastPubrecKeepsOnlyTheIdAndDropsLostPlaceholders) {
-  Session s("c", 10);
+  Session s("c", ByCount(10));
   for (uint64_t w : {1, 2}) {
     Delivery d = D(2, "");
     d.msg = std::make_shared<route::Message>();  // a snapshot's placeholder: empty topic

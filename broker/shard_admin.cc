@@ -137,12 +137,14 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   // ordering SpscRing::SizeApprox documents.
   const std::string shard = fmt::format("shard=\"{}\"", id_);
   size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0;
+  uint64_t queued_bytes = 0;
   conns_.ForEach([&connected](const Connection& c) {
     connected += c.state == Connection::State::kActive ? 1 : 0;
   });
   for (const auto& [id, s] : sessions_) {
     subscriptions += s->subscriptions().size();
     queued += s->queued_count();
+    queued_bytes += s->queued_bytes();
     inflight += s->inflight_count();
   }
   out->Add(base::Metric::kConnections, shard, connected);
@@ -151,6 +153,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   out->Add(base::Metric::kSubscriptions, shard, subscriptions);
   out->Add(base::Metric::kRetained, shard, retained_.size());
   out->Add(base::Metric::kQueued, shard, queued);
+  out->Add(base::Metric::kQueuedBytes, shard, queued_bytes);
   out->Add(base::Metric::kInflight, shard, inflight);
   out->Add(base::Metric::kMessagesIn, shard, stats_.messages_in.Get());
   out->Add(base::Metric::kMessagesOut, shard, stats_.messages_out.Get());

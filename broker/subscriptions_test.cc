@@ -64,7 +64,7 @@ class SubscriptionsTest : public ::testing::Test {
   }
   Config cfg_;
   FakeSink sink_;
-  Session session_{"client", 100};
+  Session session_{std::string("client")};
 };
 
 TEST_F(SubscriptionsTest, GrantsTheRequestedQosAndAttachesAndLogs) {
