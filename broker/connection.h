@@ -68,13 +68,13 @@ class Connection {
   bool send_in_flight = false;
   bool recv_armed = false;
   // Backpressure (Shard::PauseInput): the next PUBLISH in `in` waits for the shard's outboxes to
-  // drain; the receive is cancelled meanwhile. An EOF read before the pause ended waits for the
-  // input before it (eof_received).
+  // drain; the receive is cancelled meanwhile. An end read before the pause ended (EOF, a
+  // WebSocket close, a TLS close_notify) waits for the input before it: peer_closed says which.
   bool input_paused = false;
-  bool eof_received = false;
-  bool close_when_flushed = false;  // a final packet (CONNACK error, DISCONNECT) then close
-  bool publish_will = true;         // false after a normal DISCONNECT
-  bool close_queued = false;        // Shard::QueueClose: closed after this turn's delivery step
+  const char* peer_closed = nullptr;  // a string literal
+  bool close_when_flushed = false;    // a final packet (CONNACK error, DISCONNECT) then close
+  bool publish_will = true;           // false after a normal DISCONNECT
+  bool close_queued = false;          // Shard::QueueClose: closed after this turn's delivery step
   // The final packet is written and the write side shut: reading and discarding until EOF or
   // linger_until_ms (Shard::StartLinger), so that closing does not reset the connection.
   bool lingering = false;

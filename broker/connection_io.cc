@@ -92,7 +92,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
     // EOF behind input that waits (PauseInput): the packets before it are handled first
     // (ContinueInput closes the connection after them).
     c.recv_armed = false;
-    c.eof_received = true;
+    if (c.peer_closed == nullptr) c.peer_closed = "peer closed";
     return;
   }
   if (res <= 0) {
@@ -113,7 +113,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   const uint16_t bid = net::BufferId(flags);
   std::span<const uint8_t> data = buffers_->Get(bid, static_cast<size_t>(res));
   if (!more) c.recv_armed = false;
-  if (c.closing()) {
+  if (c.closing() || c.peer_closed != nullptr) {
     buffers_->Recycle(bid);  // nothing more is handled from a closing connection
     if (c.lingering && !c.recv_armed) ArmRecv(c);  // ... but it is read until EOF
     return;
@@ -164,6 +164,10 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
   }
   if (!c.transport_out.empty()) MarkDirty(c);
   if (closing == nullptr) return true;
+  if (c.input_paused && c.state == Connection::State::kActive) {
+    c.peer_closed = closing;  // after the paused input (ContinueInput)
+    return true;
+  }
   // Send what the transport answered (an HTTP error, a close frame, an alert), then close.
   ConnectionLost(c, closing);
   c.state = Connection::State::kClosing;

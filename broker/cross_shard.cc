@@ -100,8 +100,8 @@ void Shard::ResumeInput() {
 
 void Shard::ContinueInput(Connection& c) {
   if (!HandleInput(c) || c.input_paused) return;
-  if (c.eof_received) {
-    CloseConnection(c, "peer closed");
+  if (c.peer_closed != nullptr) {
+    CloseConnection(c, c.peer_closed);
   } else if (!c.recv_armed) {
     ArmRecv(c);
   }

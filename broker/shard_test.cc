@@ -29,23 +29,35 @@ class ShardTestPeer {
     uint32_t slot = 0;
     uint32_t generation = 0;
     Version version = Version::kV5;
+    uint16_t shard = 0;
   };
 
-  explicit ShardTestPeer(Config cfg) : broker_(Prepared(std::move(cfg))) {
+  explicit ShardTestPeer(Config cfg, uint16_t shards = 1)
+      : broker_(Prepared(std::move(cfg), shards)) {
     std::string error;
     EXPECT_TRUE(broker_.CreateShards(&error)) << error;
     shard_ = &broker_.shard(0);
   }
 
-  Client Open(Version v) {
-    Connection* c = shard_->NewConnection(-1, "127.0.0.1:40000");
-    return Client{c->slot, c->generation, v};
+  // A connection accepted by shard `shard` (give its clients ids homed there: HomedOn).
+  Client Open(Version v, uint16_t shard = 0) {
+    Connection* c = broker_.shard(shard).NewConnection(-1, "127.0.0.1:40000");
+    return Client{c->slot, c->generation, v, shard};
+  }
+  // `prefix` + the first number that makes a client id whose home shard is `shard`.
+  std::string HomedOn(uint16_t shard, const std::string& prefix) const {
+    for (int i = 0;; ++i) {
+      std::string id = prefix + std::to_string(i);
+      if (shard_->ShardOfKey(id) == shard) return id;
+    }
   }
 
   // The client's connection, nullptr once the shard freed it.
-  Connection* Conn(const Client& cl) const { return shard_->conns_.Find(cl.slot, cl.generation); }
+  Connection* Conn(const Client& cl) {
+    return broker_.shard(cl.shard).conns_.Find(cl.slot, cl.generation);
+  }
   // Closed or closing: the shard handles no more of its input.
-  bool Closed(const Client& cl) const {
+  bool Closed(const Client& cl) {
     const Connection* c = Conn(cl);
     return c == nullptr || c->closing();
   }
@@ -59,8 +71,9 @@ class ShardTestPeer {
     const size_t at = c->in.size();
     c->in.resize(at + n);
     ASSERT_EQ(proto::Encode(p, cl.version, std::span(c->in).subspan(at)), n);
-    (void)shard_->HandleInput(*c);
-    shard_->RunQueuedCloses();
+    Shard& shard = broker_.shard(cl.shard);
+    (void)shard.HandleInput(*c);
+    shard.RunQueuedCloses();
   }
 
   // Everything the shard queued for the client since the last call, decoded.
@@ -96,9 +109,30 @@ class ShardTestPeer {
   Shard& shard() { return *shard_; }
   size_t sessions() const { return shard_->sessions_.size(); }
 
+  // Backpressure between shards (broker/cross_shard.cc). Append(cl, p) adds p to the client's
+  // input unhandled; Input(cl) then handles it as a receive would.
+  template <typename P>
+  void Append(const Client& cl, const P& p) {
+    Connection* c = Conn(cl);
+    const size_t n = proto::EncodedSize(p, cl.version);
+    const size_t at = c->in.size();
+    c->in.resize(at + n);
+    (void)proto::Encode(p, cl.version, std::span(c->in).subspan(at));
+  }
+  void Input(const Client& cl) { (void)broker_.shard(cl.shard).HandleInput(*Conn(cl)); }
+  // The receive of a paused client read EOF (Shard::OnRecv with res 0).
+  void PeerClosed(const Client& cl) { broker_.shard(cl.shard).OnRecv(*Conn(cl), 0, 0); }
+  // One loop turn's exchange between the shards: every shard pushes its outboxes (resuming paused
+  // input once they are low), then every shard drains its inbox.
+  void ExchangeBetweenShards() {
+    for (uint16_t i = 0; i < broker_.shard_count(); ++i) broker_.shard(i).FlushOutbox();
+    for (uint16_t i = 0; i < broker_.shard_count(); ++i) broker_.shard(i).DrainInbox();
+  }
+  uint64_t MessagesIn(uint16_t shard) { return broker_.shard(shard).stats().messages_in.Get(); }
+
  private:
-  static Config Prepared(Config cfg) {
-    cfg.shards = 1;
+  static Config Prepared(Config cfg, uint16_t shards) {
+    cfg.shards = shards;
     cfg.sys_interval_s = 0;
     return cfg;
   }
@@ -389,6 +423,43 @@ TEST(ShardAcl, TokenAclNarrowsSubscriptionsAndRefusesPublishes) {
   ASSERT_EQ(pubacks.size(), 1u);
   EXPECT_EQ(pubacks[0].packet_id, 7);
   EXPECT_EQ(pubacks[0].reason, ReasonCode::kNotAuthorized);
+}
+
+// A publisher on shard 0 pours into a subscriber on shard 1 faster than shard 1 takes it: at
+// 4096 messages waiting for shard 1, shard 0 stops handling the publisher's PUBLISH packets (they
+// stay in its input), and goes on once the outbox is low. The publisher's EOF, read meanwhile,
+// closes it only after the paused packets. Nothing is dropped, and the order holds.
+TEST(ShardBackpressure, FullOutboxPausesPublishInputAndLosesNothing) {
+  ShardTestPeer peer{Anonymous(), 2};
+  const std::string sub_id = peer.HomedOn(1, "sub");
+  const std::string pub_id = peer.HomedOn(0, "pub");
+  const auto sub = peer.Open(Version::kV5, 1);
+  peer.Send(sub, Connect(sub_id));
+  peer.Send(sub, Subscribe("t", 0));
+  (void)peer.Received(sub);
+  const auto pub = peer.Open(Version::kV5, 0);
+  peer.Send(pub, Connect(pub_id));
+  (void)peer.Received(pub);
+
+  constexpr int kMessages = 6000;
+  for (int i = 0; i < kMessages; ++i) peer.Append(pub, Publish("t", std::to_string(i)));
+  peer.Input(pub);
+  EXPECT_TRUE(peer.Conn(pub)->input_paused);
+  EXPECT_EQ(peer.MessagesIn(0), 4096u);  // the outbox's high mark
+  EXPECT_FALSE(peer.Conn(pub)->in.empty());
+  peer.PeerClosed(pub);
+  EXPECT_FALSE(peer.Closed(pub));  // not before the paused packets
+
+  std::vector<std::string> got;
+  for (int turn = 0; turn < 100 && static_cast<int>(got.size()) < kMessages; ++turn) {
+    peer.ExchangeBetweenShards();
+    for (std::string& p : Payloads(peer.Received(sub))) got.push_back(std::move(p));
+  }
+  ASSERT_EQ(got.size(), static_cast<size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) ASSERT_EQ(got[static_cast<size_t>(i)], std::to_string(i));
+  EXPECT_EQ(peer.MessagesIn(0), static_cast<uint64_t>(kMessages));
+  EXPECT_TRUE(peer.Closed(pub));
+  EXPECT_EQ(peer.shard().stats().input_pauses.Get(), 1u);
 }
 
 }  // namespace
