@@ -92,6 +92,7 @@ start_ringmq() {
   "$RINGMQ" --listen mqtt://127.0.0.1:0 --rest http://127.0.0.1:0 --shards 1 --log-level info \
     --allow-anonymous \
     --data-dir "$data" --durability "$durability" --max-queued-messages "$QUEUED" \
+    --max-session-queue-bytes 100000000000 \
     --max-inflight "$INFLIGHT" > "$WORK/broker.out" 2> "$WORK/broker.log" &
   BROKER_PID=$!
   for _ in $(seq 30000); do  # 60 s at most (a large log takes a while to replay)

@@ -61,6 +61,7 @@ def start_broker(build, work):
     cmd = [os.path.join(build, "app/ringmq"), "--shards", "1", "--rest", "none",
            "--log-level", "warn", "--data-dir", data, "--allow-anonymous",
            "--max-queued-messages", "1000000", "--max-inflight", "1000",
+           "--max-session-queue-bytes", "100000000000",
            "--tls-cert", os.path.join(work, "cert.pem"), "--tls-key", os.path.join(work, "key.pem"),
            "--listen", "mqtt://127.0.0.1:0", "--listen", "mqtts://127.0.0.1:0",
            "--listen", "ws://127.0.0.1:0/mqtt", "--listen", "wss://127.0.0.1:0/mqtt"]
