@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "broker/connect_rules.h"
-#include <vector>
 
 namespace ringmq::broker {
 namespace {

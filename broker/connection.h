@@ -68,10 +68,11 @@ class Connection {
   bool send_in_flight = false;
   bool recv_armed = false;
   // Backpressure (Shard::PauseInput): the next PUBLISH in `in` waits for the shard's outboxes to
-  // drain; the receive is cancelled meanwhile. An end read before the pause ended (EOF, a
-  // WebSocket close, a TLS close_notify) waits for the input before it: peer_closed says which.
+  // drain; the receive is cancelled meanwhile. An end read behind input (EOF while paused; a
+  // WebSocket close or TLS close_notify always) waits for that input: peer_closed says which.
   bool input_paused = false;
   const char* peer_closed = nullptr;  // a string literal
+  bool transport_ended = false;       // ... by the WebSocket or TLS layer (Shard::EndTransport)
   bool close_when_flushed = false;    // a final packet (CONNACK error, DISCONNECT) then close
   bool publish_will = true;           // false after a normal DISCONNECT
   bool close_queued = false;          // Shard::QueueClose: closed after this turn's delivery step

@@ -79,12 +79,14 @@ Connection* Shard::NewConnection(int fd, std::string peer) {
 
 void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
   const bool more = flags & net::kCqeMore;
-  if (res == -ENOBUFS || (res == -ECANCELED && !c.closing())) {
+  if (res == -ENOBUFS || res == -ECANCELED) {
     // Every provided buffer is in use (they come back as connections are served), or PauseInput
-    // cancelled the receive (the only cancel of one): read on, unless input is paused.
+    // cancelled the receive (the only cancel of one; the connection may be closing since). Read
+    // on: a lingering connection until EOF, an open one unless its input is paused; a closing one
+    // is armed again by StartLinger.
     if (!more) {
       c.recv_armed = false;
-      if (!c.input_paused) ArmRecv(c);
+      if (c.lingering || (!c.closing() && !c.input_paused)) ArmRecv(c);
     }
     return;
   }
@@ -164,17 +166,23 @@ bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
   }
   if (!c.transport_out.empty()) MarkDirty(c);
   if (closing == nullptr) return true;
-  if (c.input_paused && c.state == Connection::State::kActive) {
-    c.peer_closed = closing;  // after the paused input (ContinueInput)
+  if (c.state == Connection::State::kActive) {
+    // The packets read before the close are handled first (ContinueInput ends the transport).
+    c.peer_closed = closing;
+    c.transport_ended = true;
     return true;
   }
+  EndTransport(c, closing);
+  return false;
+}
+
+void Shard::EndTransport(Connection& c, const char* why) {
   // Send what the transport answered (an HTTP error, a close frame, an alert), then close.
-  ConnectionLost(c, closing);
+  ConnectionLost(c, why);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = true;
   c.transport_closed = true;
   MarkDirty(c);
-  return false;
 }
 
 void Shard::FlushOutput() {

@@ -100,7 +100,9 @@ void Shard::ResumeInput() {
 
 void Shard::ContinueInput(Connection& c) {
   if (!HandleInput(c) || c.input_paused) return;
-  if (c.peer_closed != nullptr) {
+  if (c.transport_ended) {
+    EndTransport(c, c.peer_closed);
+  } else if (c.peer_closed != nullptr) {
     CloseConnection(c, c.peer_closed);
   } else if (!c.recv_armed) {
     ArmRecv(c);

@@ -201,6 +201,9 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // Passes received bytes through the connection's transports into c.in. False when the
   // connection is closing (a transport failed or closed).
   bool TransportIn(Connection& c, std::span<const uint8_t> data);
+  // The WebSocket or TLS layer ended (`why`): its answer (close frame, alert) is sent, then the
+  // connection closes (lingering).
+  void EndTransport(Connection& c, const char* why);
   void OnRecv(Connection& c, int res, uint32_t flags);
   void OnSend(Connection& c, int res);
   void FlushOutput();

@@ -341,6 +341,23 @@ class WebSocketEdges(TransportTest):
             seen += data
         self.assertIn(b"\x90\x03\x00\x01\x00", seen)  # SUBACK
 
+    def test_publishes_read_with_the_close_frame_are_delivered(self):
+        # A client publishes at QoS 0 and closes at once: the PUBLISH frames and the close frame
+        # arrive in one read. The publishes come first, so they are delivered (they were dropped
+        # with the connection), and the close is answered.
+        sub = RawClient(self.broker).connect("ws-close-sub")
+        sub.subscribe("ws/last")
+        s, status, _ = self.upgrade()
+        self.assertEqual(status, 101)
+        s.sendall(ws_frame(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"))
+        self.assertEqual(self.read_frame(s), (2, b"\x20\x02\x00\x00"))
+        pubs = b"".join(bytes([0x30, 2 + 7 + 1]) + mqtt_str("ws/last") + b"%d" % i
+                        for i in range(5))
+        s.sendall(ws_frame(pubs) + ws_frame(struct.pack("!H", 1000), opcode=8))
+        self.assertEqual(self.read_frame(s)[0], 8)  # the close, answered
+        got = [sub.parse_publish(sub.recv_packet())[1] for _ in range(5)]
+        self.assertEqual(got, [b"%d" % i for i in range(5)])
+
     def test_unmasked_frame_closes_with_1002(self):
         s, _, _ = self.upgrade()
         s.sendall(ws_frame(b"\xc0\x00", mask=False))
