@@ -34,9 +34,12 @@ void Shard::Deliver(Session& s, Delivery d) {
   const bool queued = s.Enqueue(std::move(d), c != nullptr);
   if (!queued && wal_id != 0) Log(wal::WalMessageAcked{s.client_id(), wal_id});
   LogFinished(s);  // drop-oldest may have pushed out logged messages
+  // drop-new: this one; drop-oldest: the older ones that made room for it.
+  if (const uint64_t dropped = s.dropped() - dropped_before; dropped != 0) {
+    stats_.dropped_queue_full.Add(dropped);
+  }
   if (!queued) {
     if (qos == 0) return;
-    stats_.dropped_queue_full.Add(s.dropped() - dropped_before);
     if (c != nullptr && cfg_.queue_full_policy == QueueFullPolicy::kDisconnect) {
       // Not now: closing publishes the will and may end the session, while the caller may be
       // walking a match list (DeliverLocal) or the sessions (Tick, DestroySession).

@@ -47,7 +47,7 @@ bool Session::Enqueue(Delivery d, bool online) {
     ++dropped_;
   }
   PushQueued(std::move(d));
-  return false;
+  return true;
 }
 
 void Session::RestoreQueued(Delivery d) { PushQueued(std::move(d)); }

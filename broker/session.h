@@ -109,10 +109,10 @@ class Session {
 
   // --- Outgoing, broker to client ---
 
-  // Adds a delivery. When it does not fit the QueueLimits, kDropNew refuses it and kDropOldest
-  // drops the oldest queued ones until it fits (refused when it cannot fit even alone); either
-  // counts a drop and returns false. QoS 0 for an offline session is not queued (returns false, not
-  // counted).
+  // Adds a delivery; true when it was queued. When it does not fit the QueueLimits, kDropNew
+  // refuses it and kDropOldest drops the oldest queued ones until it fits (refused when it cannot
+  // fit even alone); each message dropped counts in dropped() (logged ones are reported by
+  // DrainFinished). QoS 0 for an offline session is not queued (false, not counted).
   bool Enqueue(Delivery d, bool online);
   // Restoring from the WAL: adds a delivery the broker accepted before, whatever the limits.
   void RestoreQueued(Delivery d);

@@ -143,6 +143,19 @@ class Durability(unittest.TestCase):
         late.subscribe("state/#")
         self.assertEqual(late.parse_publish(late.recv_packet())[1], b"kept")
 
+    def test_drop_oldest_keeps_the_newest_across_a_restart(self):
+        # With drop-oldest a full queue takes the new message and drops the oldest; the log
+        # recorded the new one as finished, so a crash lost the messages that were kept.
+        b = self.start("--queue-full-policy", "drop-oldest", "--max-queued-messages", "3")
+        self.offline_subscriber(b)
+        self.publish_acked(b, 5)
+        self.assertEqual(b.metric("ringmq_dropped_total", reason="queue_full"), 2)
+        # A crash: the log is replayed (a clean stop writes a snapshot of the live state).
+        b.stop(sig=signal.SIGKILL, keep_data=True)
+        b2 = self.start("--queue-full-policy", "drop-oldest", "--max-queued-messages", "3")
+        c = RawClient(b2, version=4).connect("storage", clean=False)
+        self.assertEqual(drain(c), [b"m2", b"m3", b"m4"])
+
     def run_publishers_then_kill(self, b, publishers, at_least=300):
         for p in publishers:
             p.start()
