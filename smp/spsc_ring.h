@@ -29,12 +29,13 @@
 //      true reports "needs wake"; at most one wake-up (a write to the consumer shard's eventfd)
 //      per sleep is sent (spurious wakes are allowed, lost wakes are not).
 //   7. The reverse direction, a producer p that waits for room in the full ring (p, s): p stores
-//      wants_room[p][s] = true, issues a seq_cst fence and reads the ring's head; the consumer,
-//      after a PopBatch that freed slots of (p, s) (a release store of head), issues a seq_cst
-//      fence and reads wants_room[p][s]. Of the two fences one comes first in the single total
-//      order, so either p sees the freed slots (and does not block) or the consumer sees the flag
-//      and, if its exchange(false) returns true, reports p in Drain's `wake_producers`. A full ring
-//      therefore never leaves its producer spinning or asleep for good.
+//      wants_room[p][s] = true and then loads the ring's head, both seq_cst; the consumer frees
+//      slots of (p, s) with a seq_cst store of head (Drain pops with HeadOrder::kSeqCst) and then
+//      loads wants_room[p][s], seq_cst. The four accesses have a single total order, so either p
+//      sees the freed slots (and does not block) or the consumer sees the flag and, if its
+//      exchange(false) returns true, reports p in Drain's `wake_producers`. A full ring therefore
+//      never leaves its producer spinning or asleep for good. (seq_cst accesses rather than
+//      fences: ThreadSanitizer does not model fences.)
 #ifndef RINGMQ_SMP_SPSC_RING_H_
 #define RINGMQ_SMP_SPSC_RING_H_
 
@@ -58,6 +59,9 @@ inline constexpr std::size_t kCacheLine = 64;
 // How TryPush/TryPushBatch publish the new tail. kRelease is enough to hand items to the consumer;
 // kSeqCst is needed by the sleep/wake protocol of RingMatrix (invariant 5).
 enum class TailOrder { kRelease, kSeqCst };
+// How PopBatch frees slots: kRelease hands them back to the producer; kSeqCst also takes part in
+// RingMatrix's wait-for-room protocol (invariant 7).
+enum class HeadOrder { kRelease, kSeqCst };
 
 template <typename T, std::size_t Capacity>
 class SpscRing {
@@ -113,11 +117,11 @@ class SpscRing {
     return out;
   }
 
-  // Calls `fn(T&&)` for up to `max` items in FIFO order, then frees their slots with one release
-  // store of head_. Returns the number of items consumed. `fn` must not touch this ring's consumer
-  // side (it may push into other rings).
+  // Calls `fn(T&&)` for up to `max` items in FIFO order, then frees their slots with one store of
+  // head_ (release, or seq_cst). Returns the number of items consumed. `fn` must not touch this
+  // ring's consumer side (it may push into other rings).
   template <typename Fn>
-  std::size_t PopBatch(Fn&& fn, std::size_t max = Capacity) {
+  std::size_t PopBatch(Fn&& fn, std::size_t max = Capacity, HeadOrder order = HeadOrder::kRelease) {
     const uint64_t head = head_.load(std::memory_order_relaxed);  // own index
     // Touch the producer's line only when the cached view cannot fill the batch.
     if (cached_tail_ - head < max) {
@@ -131,16 +135,20 @@ class SpscRing {
       fn(std::move(*slot));
       slot->~T();
     }
-    ReleaseHead(head + n);
+    if (order == HeadOrder::kSeqCst) {
+      SeqCstSetHead(head + n);
+    } else {
+      ReleaseHead(head + n);
+    }
     return n;
   }
 
-  // Producer: true when every slot is taken (acquire of head_; a stale head only says "full" when
-  // a slot was just freed, which the caller learns from RingMatrix's room protocol).
+  // Producer: true when every slot is taken, with a seq_cst load of head_: the re-check half of
+  // RingMatrix's wait-for-room protocol (invariant 7).
   bool FullForProducer() {
     const uint64_t tail = tail_.load(std::memory_order_relaxed);  // own index
     if (tail - cached_head_ < Capacity) return false;
-    cached_head_ = AcquireHead();
+    cached_head_ = head_.load(std::memory_order_seq_cst);
     return tail - cached_head_ >= Capacity;
   }
 
@@ -170,6 +178,7 @@ class SpscRing {
   // producer reuses them.
   uint64_t AcquireHead() const { return head_.load(std::memory_order_acquire); }
   void ReleaseHead(uint64_t v) { head_.store(v, std::memory_order_release); }
+  void SeqCstSetHead(uint64_t v) { head_.store(v, std::memory_order_seq_cst); }
   // Acquire pairs with ReleaseTail/SeqCstSetTail: the slot contents written before the tail store
   // are visible to the consumer after it reads the new tail.
   uint64_t AcquireTail() const { return tail_.load(std::memory_order_acquire); }
@@ -245,16 +254,14 @@ class RingMatrix {
     for (std::size_t from = 0; from < shards_; ++from) {
       if (from == to) continue;
       const std::size_t n = Get(from, to).PopBatch(
-          [&fn, from](T&& item) { fn(from, std::move(item)); }, max_per_ring);
+          [&fn, from](T&& item) { fn(from, std::move(item)); }, max_per_ring, HeadOrder::kSeqCst);
       r.items += n;
       if (n != 0) popped |= uint64_t{1} << from;
     }
-    if (popped == 0) return r;
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // invariant 7
-    for (std::size_t from = 0; from < shards_; ++from) {
+    for (std::size_t from = 0; popped != 0 && from < shards_; ++from) {
       if ((popped >> from & 1) == 0) continue;
-      std::atomic<bool>& f = wants_room_[from * shards_ + to].flag;
-      if (f.load(std::memory_order_relaxed) && f.exchange(false, std::memory_order_relaxed)) {
+      std::atomic<bool>& f = wants_room_[from * shards_ + to].flag;  // invariant 7
+      if (f.load(std::memory_order_seq_cst) && f.exchange(false, std::memory_order_seq_cst)) {
         r.wake_producers |= uint64_t{1} << from;
       }
     }
@@ -267,8 +274,7 @@ class RingMatrix {
   // is withdrawn). REQUIRES: called by shard `from`; from != to.
   bool PrepareToWaitForRoom(std::size_t from, std::size_t to) {
     std::atomic<bool>& f = wants_room_[from * shards_ + to].flag;
-    f.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // invariant 7
+    f.store(true, std::memory_order_seq_cst);  // invariant 7
     if (Get(from, to).FullForProducer()) return true;
     f.store(false, std::memory_order_relaxed);
     return false;
