@@ -21,6 +21,7 @@ Broker::Broker(const Config& config)
       qsbr_(config.shards),
       index_(qsbr_),
       retained_quota_(qsbr_),
+      queue_disk_(config.max_queue_disk_bytes),
       rings_(config.shards) {
   for (const Listener& l : config_.listeners) {
     net::WebSocketConfig ws;
@@ -47,6 +48,11 @@ bool Broker::Start(std::string* error) {
   if (ec) {
     *error = "cannot create the data directory " + config_.data_dir + ": " + ec.message();
     return false;
+  }
+  // Spill files are unlinked as soon as they are created (broker/spill.h); one left by a crash
+  // between the two is scratch: removed.
+  for (const auto& e : std::filesystem::directory_iterator(config_.data_dir + "/spill", ec)) {
+    if (e.path().filename().string().starts_with("queue-")) std::filesystem::remove(e.path(), ec);
   }
   std::vector<uint64_t> first_seq;
   std::vector<bool> snapshot_written;
@@ -136,7 +142,6 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* s
   first_seq->assign(n, 1);
   snapshot_written->assign(n, true);
   bool rehomed = false;  // a record now belongs to another shard number than the file it is in
-  std::vector<std::vector<wal::WalRecord>> records(n);
   wal::WalRecoverOptions options;
   options.strict = config_.recover_strict;
   const std::vector<uint16_t> old_shards = wal::ListWalShards(dir);
@@ -148,7 +153,10 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* s
         [&](const wal::WalRecord& r) {
           const uint16_t home = smp::ShardOfKey(RecordKey(r), n);
           rehomed |= home != old;
-          records[home].push_back(r);
+          // Straight into the shard (its thread has not started): the records of one client id
+          // or topic are all in one old shard's files, in order, so nothing is held here, and
+          // restored queues spill as they grow (memory stays bounded).
+          shards_[home]->Restore(r);
         },
         &stats, error);
     if (!ok) {
@@ -166,9 +174,7 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* s
     rehomed |= old >= n;
   }
   for (uint16_t i = 0; i < n; ++i) {
-    for (const wal::WalRecord& r : records[i]) shards_[i]->Restore(r);
     shards_[i]->FinishRestore();
-    records[i].clear();
     if (!shards_[i]->WriteSnapshot((*first_seq)[i], error)) {
       // A full or read-only disk. With the shard count unchanged every shard's files hold its own
       // state only: they stay as they are (replayed again by the next start), and the shard

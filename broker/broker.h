@@ -20,6 +20,7 @@
 #include "broker/config.h"
 #include "broker/connection_quota.h"
 #include "broker/shard_msg.h"
+#include "broker/spill.h"
 #include "net/websocket.h"
 #include "route/retained_quota.h"
 #include "route/topic_index.h"
@@ -80,6 +81,8 @@ class Broker {
   ConnectionQuota& connection_quota() { return connection_quota_; }
   // Bytes of retained messages, in total and per topic (max_retained_bytes).
   route::RetainedQuota& retained_quota() { return retained_quota_; }
+  // The disk space of every shard's spill files together (max_queue_disk_bytes).
+  DiskBudget& queue_disk() { return queue_disk_; }
 
  private:
   // Replays every shard's write-ahead log into the shards (before their threads start) and
@@ -92,6 +95,7 @@ class Broker {
   smp::Qsbr qsbr_;
   route::TopicIndex index_;
   route::RetainedQuota retained_quota_;  // after qsbr_, which must outlive it
+  DiskBudget queue_disk_;
   ConnectionQuota connection_quota_;
   ShardRings rings_;
   std::vector<std::unique_ptr<Shard>> shards_;

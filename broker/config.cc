@@ -185,6 +185,8 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("receive_maximum", &c->receive_maximum);
   r.Get("max_queued_messages", &c->max_queued_messages);
   r.Get("max_session_queue_bytes", &c->max_session_queue_bytes);
+  r.Get("queue_memory_bytes", &c->queue_memory_bytes);
+  r.Get("max_queue_disk_bytes", &c->max_queue_disk_bytes);
   r.Get("max_output_bytes", &c->max_output_bytes);
   r.Get("max_publish_rate", &c->max_publish_rate);
   r.Get("max_publish_bytes_rate", &c->max_publish_bytes_rate);
@@ -283,6 +285,10 @@ void AddLimitOptions(CLI::App& app, Config& c) {
                  "Bytes of the QoS 1/2 messages queued per session");
   app.add_option("--max-queued-messages", c.max_queued_messages,
                  "QoS 1/2 messages queued per session (0: no limit by count)");
+  app.add_option("--queue-memory-bytes", c.queue_memory_bytes,
+                 "Bytes of a session's queue kept in memory; the rest spills to disk");
+  app.add_option("--max-queue-disk-bytes", c.max_queue_disk_bytes,
+                 "Disk bytes of all spilled session queues (0: no spilling, queues in memory)");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");
   app.add_option("--max-publish-rate", c.max_publish_rate,
                  "PUBLISH packets per second per connection (0: unlimited)");

@@ -70,10 +70,14 @@ struct Config {
   uint16_t max_inflight = 256;      // outgoing QoS 1/2 window per client
   uint16_t receive_maximum = 1024;  // incoming QoS 1/2 window we announce (MQTT 5)
   // Per session, QoS 1/2 messages waiting to be sent (Session::QueueLimits): their bytes
-  // (QueuedBytes), and optionally their number (0: no limit by count). The queues are in memory
-  // until they spill to disk (doc/configuration.md).
-  uint64_t max_session_queue_bytes = 64ull << 20;
+  // (QueuedBytes), and optionally their number (0: no limit by count). The oldest
+  // queue_memory_bytes of a queue are in memory, the rest in a spill file (broker/spill.h); the
+  // spill files of the whole broker use at most max_queue_disk_bytes (0: no spilling, every
+  // queue in memory).
+  uint64_t max_session_queue_bytes = 1ull << 30;
   uint32_t max_queued_messages = 0;
+  uint64_t queue_memory_bytes = 1ull << 20;
+  uint64_t max_queue_disk_bytes = 16ull << 30;
   uint32_t max_output_bytes = 4 << 20;  // per connection, before QoS 0 is dropped
   uint32_t max_publish_rate = 0;        // PUBLISH packets per second per connection, 0: unlimited
   uint32_t max_publish_bytes_rate = 0;  // PUBLISH bytes per second per connection, 0: unlimited

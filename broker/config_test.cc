@@ -65,19 +65,32 @@ TEST(Config, Defaults) {
 TEST(Config, SessionQueueLimits) {
   Loaded l = Load({});
   ASSERT_TRUE(l.ok) << l.errors;
-  EXPECT_EQ(l.config.max_session_queue_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(l.config.max_session_queue_bytes, uint64_t{1} << 30);
   EXPECT_EQ(l.config.max_queued_messages, 0u);
   EXPECT_EQ(l.config.max_inflight, 256);
-  TomlFile f("max_session_queue_bytes = 5000000000\nmax_queued_messages = 7\n");
+  EXPECT_EQ(l.config.queue_memory_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(l.config.max_queue_disk_bytes, uint64_t{16} << 30);
+  SpillContext spill;
+  Session::QueueLimits q = QueueLimitsOf(l.config, &spill);
+  EXPECT_EQ(q.spill, &spill);
+  EXPECT_EQ(q.memory_bytes, uint64_t{1} << 20);
+  TomlFile f(
+      "max_session_queue_bytes = 5000000000\nmax_queued_messages = 7\n"
+      "queue_memory_bytes = 4096\nmax_queue_disk_bytes = 0\n");
   l = Load({"--config", f.path(), "--queue-full-policy", "drop-oldest"});
   ASSERT_TRUE(l.ok) << l.errors;
-  const Session::QueueLimits q = QueueLimitsOf(l.config);
+  q = QueueLimitsOf(l.config, &spill);
   EXPECT_EQ(q.max_bytes, 5'000'000'000u);
   EXPECT_EQ(q.max_messages, 7u);
   EXPECT_EQ(q.policy, Session::QueuePolicy::kDropOldest);
-  l = Load({"--max-session-queue-bytes", "1024"});
+  EXPECT_EQ(l.config.queue_memory_bytes, 4096u);
+  EXPECT_EQ(q.spill, nullptr);  // no disk for queues: all in memory
+  l = Load({"--max-session-queue-bytes", "1024", "--queue-memory-bytes", "10",
+            "--max-queue-disk-bytes", "20"});
   ASSERT_TRUE(l.ok) << l.errors;
   EXPECT_EQ(l.config.max_session_queue_bytes, 1024u);
+  EXPECT_EQ(l.config.queue_memory_bytes, 10u);
+  EXPECT_EQ(l.config.max_queue_disk_bytes, 20u);
 }
 
 TEST(Config, EnumFlagsAreParsed) {

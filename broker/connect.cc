@@ -302,7 +302,7 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
   }
   Session* s;
   if (it == sessions_.end()) {
-    auto owned = std::make_unique<Session>(client_id, QueueLimitsOf(cfg));
+    auto owned = std::make_unique<Session>(client_id, QueueLimitsOf(cfg, &spill_));
     s = owned.get();
     sessions_.emplace(client_id, std::move(owned));
   } else {

@@ -47,8 +47,12 @@ proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, boo
   return ack;
 }
 
-Session::QueueLimits QueueLimitsOf(const Config& cfg) {
+Session::QueueLimits QueueLimitsOf(const Config& cfg, const SpillContext* spill) {
   Session::QueueLimits l;
+  if (cfg.max_queue_disk_bytes != 0) {
+    l.memory_bytes = cfg.queue_memory_bytes;
+    l.spill = spill;
+  }
   l.max_bytes = cfg.max_session_queue_bytes;
   l.max_messages = cfg.max_queued_messages;
   l.policy = cfg.queue_full_policy == QueueFullPolicy::kDropOldest

@@ -49,7 +49,8 @@ proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, boo
 
 // The queue limits a new session gets: max_session_queue_bytes, max_queued_messages and
 // queue_full_policy (disconnect drops new messages in the session; the shard closes the client).
-Session::QueueLimits QueueLimitsOf(const Config& cfg);
+// `spill`: where the queue's tail goes (ignored when max_queue_disk_bytes is 0).
+Session::QueueLimits QueueLimitsOf(const Config& cfg, const SpillContext* spill);
 
 }  // namespace ringmq::broker
 

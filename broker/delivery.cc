@@ -30,16 +30,15 @@ void Shard::Deliver(Session& s, Delivery d) {
   const uint8_t qos = d.qos;
   LogQueued(s, d);
   const uint64_t wal_id = d.wal_id;
-  const uint64_t dropped_before = s.dropped();
+  const Session::Counters before = s.counters();
   const bool queued = s.Enqueue(std::move(d), c != nullptr);
   if (!queued && wal_id != 0) Log(wal::WalMessageAcked{s.client_id(), wal_id});
   LogFinished(s);  // drop-oldest may have pushed out logged messages
   // drop-new: this one; drop-oldest: the older ones that made room for it.
-  if (const uint64_t dropped = s.dropped() - dropped_before; dropped != 0) {
-    stats_.dropped_queue_full.Add(dropped);
-  }
+  CountDrops(s, before);
   if (!queued) {
     if (qos == 0) return;
+    ++refused_deliveries_;
     if (c != nullptr && cfg_.queue_full_policy == QueueFullPolicy::kDisconnect) {
       // Not now: closing publishes the will and may end the session, while the caller may be
       // walking a match list (DeliverLocal) or the sessions (Tick, DestroySession).
@@ -57,6 +56,7 @@ void Shard::PumpSession(Session& s) {
   const uint16_t window = std::min(cfg_.max_inflight, c->client_receive_maximum);
   const int64_t now = NowMs();
   std::vector<uint16_t> too_large;
+  const Session::Counters before = s.counters();
   s.Pump(window, now, [&](const Delivery& d, uint16_t packet_id) {
     proto::Publish p = ToPublish(*d.msg, d.qos, d.retain, packet_id, now);
     if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
@@ -74,7 +74,34 @@ void Shard::PumpSession(Session& s) {
   });
   for (uint16_t id : too_large) (void)s.Discard(id);
   LogFinished(s);
+  CountDrops(s, before);  // read back from the spill: refused by a new ACL, or unreadable
   MarkDirty(*c);
+}
+
+void Shard::CountDrops(const Session& s, const Session::Counters& before) {
+  const Session::Counters now = s.counters();
+  if (now.dropped != before.dropped) stats_.dropped_queue_full.Add(now.dropped - before.dropped);
+  if (now.acl_dropped != before.acl_dropped) {
+    stats_.dropped_acl.Add(now.acl_dropped - before.acl_dropped);
+  }
+  const uint64_t disk = now.disk_refused - before.disk_refused;
+  const uint64_t lost = now.spill_lost - before.spill_lost;
+  if (disk == 0 && lost == 0) return;
+  stats_.dropped_queue_disk.Add(disk);
+  stats_.dropped_spill_lost.Add(lost);
+  // Once a second per shard at most: a full disk refuses every message of every spilling session.
+  const int64_t t = NowMs();
+  if (t < next_spill_log_ms_) return;
+  next_spill_log_ms_ = t + 1000;
+  if (lost != 0) {
+    LOG_ERROR_S(kMqtt, "shard {}: {} queued message(s) of {} lost: {}", id_, lost, s.client_id(),
+                s.spill_error());
+  } else {
+    LOG_WARN_S(kMqtt,
+               "shard {}: a message for {} was dropped: its queue is past queue_memory_bytes and "
+               "cannot spill: {} (ringmq_dropped_total{{reason=\"queue_disk_full\"}})",
+               id_, s.client_id(), s.spill_error());
+  }
 }
 
 bool Shard::QueuePublish(Connection& c, proto::Publish& p) {

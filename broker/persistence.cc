@@ -36,33 +36,11 @@ using internal::WallMs;
 std::string Shard::WalDir() const { return cfg_.data_dir + "/wal"; }
 
 wal::WalMessage Shard::ToWal(const route::Message& m, uint8_t qos, bool retain) const {
-  wal::WalMessage w;
-  w.topic = m.topic;
-  w.payload = m.payload;
-  w.qos = qos;
-  w.retain = retain;
-  w.payload_format_indicator = m.payload_format_indicator;
-  if (m.expires_at_ms != 0) w.expires_at_ms = WallMs() + (m.expires_at_ms - NowMs());
-  w.content_type = m.content_type;
-  w.response_topic = m.response_topic;
-  w.correlation_data = m.correlation_data;
-  w.user_properties = m.user_properties;
-  return w;
+  return ToWalMessage(m, qos, retain, WallMs() - NowMs());
 }
 
 route::MessagePtr Shard::FromWal(const wal::WalMessage& w) const {
-  auto m = std::make_shared<route::Message>();
-  m->topic = w.topic;
-  m->payload = w.payload;
-  m->qos = w.qos;
-  m->retain = w.retain;
-  m->payload_format_indicator = w.payload_format_indicator;
-  if (w.expires_at_ms != 0) m->expires_at_ms = NowMs() + (w.expires_at_ms - WallMs());
-  m->content_type = w.content_type;
-  m->response_topic = w.response_topic;
-  m->correlation_data = w.correlation_data;
-  m->user_properties = w.user_properties;
-  return m;
+  return FromWalMessage(w, NowMs() - WallMs());
 }
 
 void Shard::SetLogged(Session& s, bool logged) {
@@ -153,7 +131,7 @@ void Shard::Restore(const wal::WalRecord& r) {
         if constexpr (std::is_same_v<T, wal::WalSessionCreated>) {
           Session* s = session(rec.client_id);
           if (s == nullptr) {
-            auto owned = std::make_unique<Session>(rec.client_id, QueueLimitsOf(cfg_));
+            auto owned = std::make_unique<Session>(rec.client_id, QueueLimitsOf(cfg_, &spill_));
             s = owned.get();
             sessions_.emplace(rec.client_id, std::move(owned));
           }

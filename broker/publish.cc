@@ -143,8 +143,18 @@ void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_v
   if (deliver) {
     // Closes nothing (a publisher subscribed to its own topic whose queue overflows has its close
     // queued): c and s are still there after it, and the PUBLISH is answered.
+    const uint64_t refused_before = refused_deliveries_;
     durable_posts = router_.Publish(route::MakeMessage(p, topic, s.client_id(), NowMs()),
                                     {.store_retained = store_retained, .await_durable = sync});
+    // A matching session refused it (its queue full under drop-new, or no disk to spill to): an
+    // MQTT 5 QoS 1 publisher is told, Quota exceeded, rather than left to believe that every
+    // subscriber has it (a resend reaches the others twice: QoS 1 allows it). Not QoS 2: a
+    // PUBREC >= 0x80 releases the packet id, so a resend after a lost PUBREC would reach the
+    // sessions that took the message a second time. Only this shard's sessions answer in time; a
+    // refusal on another shard is counted there (ringmq_dropped_total) after this answer left.
+    if (p.qos == 1 && IsV5(c) && refused_deliveries_ != refused_before) {
+      result = ReasonCode::kQuotaExceeded;
+    }
   }
   if (p.qos == 0) return;
   // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,

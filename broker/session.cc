@@ -17,40 +17,183 @@ size_t QueuedBytes(const Delivery& d) {
 
 bool Session::Fits(size_t bytes) const {
   return queued_bytes_ + bytes <= limits_.max_bytes &&
-         (limits_.max_messages == 0 || queue_.size() < limits_.max_messages);
+         (limits_.max_messages == 0 || queued_count() < limits_.max_messages);
 }
 
-void Session::PushQueued(Delivery d) {
-  queued_bytes_ += QueuedBytes(d);
-  queue_.push_back(std::move(d));
+bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
+  const bool to_disk =
+      limits_.spill != nullptr &&
+      (spilled_count_ != 0 || (!queue_.empty() && memory_bytes_ + bytes > limits_.memory_bytes));
+  if (!to_disk) {
+    queued_bytes_ += bytes;
+    memory_bytes_ += bytes;
+    queue_.push_back(std::move(d));
+    return true;
+  }
+  if (spill_ == nullptr) spill_ = SpillFile::Create(*limits_.spill, &spill_error_);
+  std::string entry;
+  if (spill_ != nullptr) EncodeSpillEntry(d, &entry);
+  if (spill_ == nullptr || !spill_->Append(entry)) {
+    if (spill_ != nullptr) spill_error_ = spill_->error();
+    if (!must) return false;
+    // Memory must take it, after what is spilled (invariant 2).
+    while (RefillOne()) {
+    }
+    queued_bytes_ += bytes;
+    memory_bytes_ += bytes;
+    queue_.push_back(std::move(d));
+    return true;
+  }
+  ++spilled_count_;
+  spilled_bytes_ += bytes;
+  queued_bytes_ += bytes;
+  return true;
 }
 
 void Session::PopQueued(size_t bytes) {
   queued_bytes_ -= bytes;
+  memory_bytes_ -= bytes;
   queue_.pop_front();
+}
+
+bool Session::RefillOne() {
+  std::string entry;
+  bool got = false;
+  while (!got && spilled_count_ != 0) {
+    if (!spill_->Next(&entry)) {  // unreadable: what is left of the spill is lost
+      spill_error_ = spill_->error();
+      spill_lost_ += spilled_count_;
+      spilled_count_ = 0;
+      break;
+    }
+    --spilled_count_;
+    Delivery d;
+    if (!DecodeSpillEntry(entry, &d)) {
+      spill_error_ = "a spill file entry is damaged";
+      ++spill_lost_;
+      continue;
+    }
+    const size_t bytes = QueuedBytes(d);
+    spilled_bytes_ -= bytes;
+    queued_bytes_ -= bytes;
+    if (d.wal_id != 0 && removed_spilled_.erase(d.wal_id) != 0) continue;  // invariant 6
+    if (d.msg->topic.empty()) continue;  // a placeholder of a restored snapshot (DropPlaceholders)
+    if (check_acl_on_refill_ && acl != nullptr && !acl->AllowsEverything() &&
+        !acl->CanReceive(d.msg->topic)) {
+      if (d.wal_id != 0) finished_.push_back(d.wal_id);
+      ++acl_dropped_;
+      continue;
+    }
+    queued_bytes_ += bytes;
+    memory_bytes_ += bytes;
+    queue_.push_back(std::move(d));
+    got = true;
+  }
+  if (spilled_count_ == 0 && spill_ != nullptr) {
+    // Emptied: bytes of entries that could not be read are no longer queued either, and the
+    // file is closed (a snapshot thread reading it keeps it open until it is done).
+    queued_bytes_ -= spilled_bytes_;
+    spilled_bytes_ = 0;
+    removed_spilled_.clear();
+    check_acl_on_refill_ = false;
+    spill_.reset();
+  }
+  return got;
+}
+
+void Session::Refill() {
+  while ((queue_.empty() || memory_bytes_ < limits_.memory_bytes) && RefillOne()) {
+  }
+}
+
+size_t Session::DropDisallowedSpilled(const std::function<bool(const route::Message&)>& allowed) {
+  if (spilled_count_ == 0) return 0;
+  // A first pass reads only: most changes of a token leave what its sessions hold allowed.
+  bool any = false;
+  const bool readable = spill_->ForEachUnread([&](std::string_view entry) {
+    Delivery d;
+    if (!any && DecodeSpillEntry(entry, &d)) any = !allowed(*d.msg);
+  });
+  if (readable && !any) return 0;
+  std::shared_ptr<SpillFile> fresh = SpillFile::Create(*limits_.spill, &spill_error_);
+  size_t kept = 0, dropped = 0, damaged = 0;
+  uint64_t kept_bytes = 0;
+  std::vector<uint64_t> finished;
+  bool ok = readable && fresh != nullptr;
+  ok = ok && spill_->ForEachUnread([&](std::string_view entry) {
+    Delivery d;
+    if (!ok) return;
+    if (!DecodeSpillEntry(entry, &d)) {
+      ++damaged;
+      return;
+    }
+    if (d.wal_id != 0 && removed_spilled_.contains(d.wal_id)) return;  // invariant 6
+    if (!allowed(*d.msg)) {
+      if (d.wal_id != 0) finished.push_back(d.wal_id);
+      ++dropped;
+      return;
+    }
+    ok = fresh->Append(entry);
+    ++kept;
+    kept_bytes += QueuedBytes(d);
+  });
+  if (!ok) {  // the old file stays: its entries are checked as they are read back
+    if (fresh != nullptr && !fresh->error().empty()) spill_error_ = fresh->error();
+    check_acl_on_refill_ = true;
+    return 0;
+  }
+  finished_.insert(finished_.end(), finished.begin(), finished.end());
+  spill_lost_ += damaged;
+  queued_bytes_ -= spilled_bytes_ - kept_bytes;
+  spilled_bytes_ = kept_bytes;
+  spilled_count_ = kept;
+  removed_spilled_.clear();
+  // (A snapshot thread reading the old file keeps it open.)
+  if (kept != 0) {
+    spill_ = std::move(fresh);
+  } else {
+    spill_.reset();
+  }
+  return dropped;
+}
+
+bool Session::ForEachSpilled(const std::function<void(const Delivery&)>& fn) const {
+  if (spilled_count_ == 0) return true;
+  return spill_->ForEachUnread([&](std::string_view entry) {
+    Delivery d;
+    if (!DecodeSpillEntry(entry, &d)) return;
+    if (d.wal_id != 0 && removed_spilled_.contains(d.wal_id)) return;
+    fn(d);
+  });
 }
 
 bool Session::Enqueue(Delivery d, bool online) {
   if (d.qos == 0 && !online) return false;
   const size_t bytes = QueuedBytes(d);
-  if (Fits(bytes)) {
-    PushQueued(std::move(d));
-    return true;
-  }
-  if (limits_.policy == QueuePolicy::kDropNew || bytes > limits_.max_bytes) {
+  if (!Fits(bytes) && (limits_.policy == QueuePolicy::kDropNew || bytes > limits_.max_bytes)) {
     ++dropped_;
     return false;
   }
-  while (!queue_.empty() && !Fits(bytes)) {
+  // Queued first: if the spill cannot take it, nothing older is dropped for it.
+  if (!PushQueued(d, bytes, /*must=*/false)) {
+    ++disk_refused_;
+    return false;
+  }
+  // drop-oldest: the oldest make room (never the new one: it fits alone).
+  while (queued_bytes_ > limits_.max_bytes ||
+         (limits_.max_messages != 0 && queued_count() > limits_.max_messages)) {
+    if (queue_.empty() && !RefillOne()) break;
     if (queue_.front().wal_id != 0) finished_.push_back(queue_.front().wal_id);
     PopQueued(QueuedBytes(queue_.front()));
     ++dropped_;
   }
-  PushQueued(std::move(d));
   return true;
 }
 
-void Session::RestoreQueued(Delivery d) { PushQueued(std::move(d)); }
+void Session::RestoreQueued(Delivery d) {
+  // Accepted before the restart and in the log: when the disk cannot take it now, memory must.
+  (void)PushQueued(d, QueuedBytes(d), /*must=*/true);
+}
 
 uint16_t Session::NextPacketId() {
   if (++last_packet_id_ == 0) last_packet_id_ = 1;
@@ -125,19 +268,30 @@ void Session::RemoveQueued(uint64_t wal_id) {
   auto it = std::find_if(queue_.begin(), queue_.end(),
                          [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
   if (it != queue_.end()) {
-    queued_bytes_ -= QueuedBytes(*it);
+    const size_t bytes = QueuedBytes(*it);
+    queued_bytes_ -= bytes;
+    memory_bytes_ -= bytes;
     queue_.erase(it);
+    // Acknowledgements come oldest first: keep the next ones in memory.
+    if (spilled_count_ != 0 && memory_bytes_ <= limits_.memory_bytes / 2) Refill();
     return;
   }
   auto f = std::find_if(inflight_.begin(), inflight_.end(),
                         [wal_id](const Inflight& i) { return i.delivery.wal_id == wal_id; });
-  if (f != inflight_.end()) inflight_.erase(f);
+  if (f != inflight_.end()) {
+    inflight_.erase(f);
+  } else if (spilled_count_ != 0) {
+    removed_spilled_.insert(wal_id);  // skipped when read back (invariant 6)
+  }
 }
 
 void Session::DropPlaceholders() {
+  // (Placeholders come first in a snapshot: in memory, not spilled.)
   std::erase_if(queue_, [this](const Delivery& d) {
     if (d.msg != nullptr && !d.msg->topic.empty()) return false;
-    queued_bytes_ -= QueuedBytes(d);
+    const size_t bytes = QueuedBytes(d);
+    queued_bytes_ -= bytes;
+    memory_bytes_ -= bytes;
     return true;
   });
 }
@@ -148,8 +302,16 @@ bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::Sta
   if (f == inflight_.end()) {
     auto q = std::find_if(queue_.begin(), queue_.end(),
                           [wal_id](const Delivery& d) { return d.wal_id == wal_id; });
-    if (q == queue_.end()) return false;
-    queued_bytes_ -= QueuedBytes(*q);
+    if (q == queue_.end()) {
+      // Deliveries enter flight oldest first: one on disk is found by reading the spill up to it.
+      bool found = false;
+      while (!found && RefillOne()) found = queue_.back().wal_id == wal_id;
+      if (!found) return false;
+      q = queue_.end() - 1;
+    }
+    const size_t bytes = QueuedBytes(*q);
+    queued_bytes_ -= bytes;
+    memory_bytes_ -= bytes;
     inflight_.push_back(Inflight{packet_id, state, std::move(*q)});
     queue_.erase(q);
     f = inflight_.end() - 1;

@@ -4,9 +4,11 @@
 // Thread-safety: owned by the client id's home shard; only that shard's thread touches it.
 // Invariants:
 //   1. inflight holds at most `window` deliveries with distinct non-zero packet ids, in send order.
-//   2. queue holds deliveries not yet sent (offline, or window full), oldest first, within the
+//   2. The queue holds deliveries not yet sent (offline, or window full), oldest first, within the
 //      QueueLimits (queued_bytes_ is the sum of their QueuedBytes); QoS 0 is never queued for an
-//      offline session.
+//      offline session. Its oldest part is in queue_ (memory_bytes_ of them), the rest, newer, in
+//      the spill file (spilled_count_ entries of spilled_bytes_): once something is spilled,
+//      every new delivery goes there until the spill is read back empty.
 //   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
 //   4. A logged delivery (wal_id != 0) is reported by DrainFinished exactly once, when the session
 //      is done with it: PUBACK, PUBCOMP, refused, discarded, expired or dropped. Until then it is
@@ -15,12 +17,17 @@
 //   5. While ids_in_order_, the packet ids in flight, oldest first, are met in that order walking
 //      from the oldest one's id up (1..65535, wrapping) to last_packet_id_, which is not passed:
 //      so NextPacketId needs no search unless the walk came round to the oldest id.
-// The session never does I/O: Pump and Resend hand packets to a callback.
+//   6. A spilled delivery whose wal id is in removed_spilled_ was removed while on disk
+//      (RemoveQueued at restore): it is skipped when read back.
+// The session does no network I/O: Pump and Resend hand packets to a callback. Its queue's tail
+// is in a spill file (broker/spill.h) when QueueLimits::spill is set.
 #ifndef RINGMQ_BROKER_SESSION_H_
 #define RINGMQ_BROKER_SESSION_H_
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -28,6 +35,7 @@
 #include <vector>
 
 #include "acl/acl.h"
+#include "broker/spill.h"
 #include "proto/packet.h"
 #include "route/message.h"
 
@@ -96,6 +104,10 @@ class Session {
     uint64_t max_bytes = UINT64_MAX;  // QueuedBytes of the queue
     uint32_t max_messages = 0;        // 0: no limit by count
     QueuePolicy policy = QueuePolicy::kDropNew;
+    // Past this many bytes in memory, the queue's tail goes to a spill file (when `spill` is
+    // set; otherwise everything stays in memory).
+    uint64_t memory_bytes = UINT64_MAX;
+    const SpillContext* spill = nullptr;
   };
 
   Session(std::string client_id, QueueLimits limits)
@@ -112,7 +124,9 @@ class Session {
   // Adds a delivery; true when it was queued. When it does not fit the QueueLimits, kDropNew
   // refuses it and kDropOldest drops the oldest queued ones until it fits (refused when it cannot
   // fit even alone); each message dropped counts in dropped() (logged ones are reported by
-  // DrainFinished). QoS 0 for an offline session is not queued (false, not counted).
+  // DrainFinished). A delivery the spill file cannot take (disk budget used up, disk full) is
+  // refused and counted in disk_refused() (spill_error() says why). QoS 0 for an offline session
+  // is not queued (false, not counted).
   bool Enqueue(Delivery d, bool online);
   // Restoring from the WAL: adds a delivery the broker accepted before, whatever the limits.
   void RestoreQueued(Delivery d);
@@ -121,7 +135,9 @@ class Session {
   // and enter inflight. Expired messages are discarded. send(const Delivery&, uint16_t packet_id).
   template <typename F>
   void Pump(uint16_t window, int64_t now_ms, F&& send) {
-    while (!queue_.empty()) {
+    for (;;) {
+      if (spilled_count_ != 0 && memory_bytes_ <= limits_.memory_bytes / 2) Refill();
+      if (queue_.empty()) return;
       Delivery& d = queue_.front();
       const size_t bytes = QueuedBytes(d);  // before d is moved from
       if (Expired(*d.msg, now_ms)) {
@@ -152,9 +168,12 @@ class Session {
   }
 
   // Calls fn(Delivery&, const Inflight* or nullptr when queued) for every delivery, in flight
-  // first (send order), then queued (when a session becomes persistent, to log what it holds).
+  // first (send order), then queued (when a session becomes persistent, to log what it holds:
+  // rare, so the spilled part is read back into memory first).
   template <typename F>
   void ForEachDelivery(F&& fn) {
+    while (RefillOne()) {
+    }
     for (Inflight& f : inflight_) fn(f.delivery, &f);
     for (Delivery& d : queue_) fn(d, static_cast<const Inflight*>(nullptr));
   }
@@ -162,10 +181,12 @@ class Session {
   // client does not have yet and allowed(const Message&) refuses - the queued ones and, with
   // `inflight_too` (nothing in flight was written to the current connection: the session is
   // offline, or about to resend), those in flight before PUBREC. Logged ones are reported by
-  // DrainFinished. Returns how many were dropped.
+  // DrainFinished. Returns how many were dropped. The spilled part is rewritten without them (a
+  // pass over the file, on the caller's thread); when that cannot be done (no disk) it is checked
+  // as it is read back, against the session's `acl` then (counted in acl_dropped()).
   template <typename F>
   size_t DropDisallowed(bool inflight_too, F&& allowed) {
-    size_t n = 0;
+    size_t n = DropDisallowedSpilled(allowed);
     auto drop = [&](const Delivery& d) {
       if (d.msg == nullptr || allowed(*d.msg)) return false;
       if (d.wal_id != 0) finished_.push_back(d.wal_id);
@@ -176,6 +197,7 @@ class Session {
       const size_t bytes = QueuedBytes(d);
       if (!drop(d)) return false;
       queued_bytes_ -= bytes;
+      memory_bytes_ -= bytes;
       return true;
     });
     if (inflight_too) {
@@ -194,11 +216,20 @@ class Session {
   void ForEachInflight(F&& fn) const {
     for (const Inflight& f : inflight_) fn(f);
   }
-  // Calls fn(const Delivery&) for every queued delivery, oldest first (snapshots).
+  // Calls fn(const Delivery&) for every queued delivery in memory, oldest first (snapshots; the
+  // spilled ones follow them: spill()).
   template <typename F>
   void ForEachQueued(F&& fn) const {
     for (const Delivery& d : queue_) fn(d);
   }
+  // The spill file when something is spilled, else nullptr; its unread entries are the newest
+  // queued deliveries (minus those in removed_spilled(), invariant 6).
+  const std::shared_ptr<SpillFile>& spill() const { return spill_; }
+  size_t spilled_count() const { return spilled_count_; }
+  const std::unordered_set<uint64_t>& removed_spilled() const { return removed_spilled_; }
+  // Calls fn(const Delivery&) for every spilled delivery, oldest first, reading the file. False
+  // when it cannot be read.
+  bool ForEachSpilled(const std::function<void(const Delivery&)>& fn) const;
 
   // Calls fn(const Delivery&) for every delivery whose message the client does not have yet:
   // queued, and in flight before PUBREC. Used to hand shared-subscription messages to another
@@ -209,6 +240,7 @@ class Session {
       if (f.state != Inflight::State::kAwaitPubcomp) fn(f.delivery);
     }
     for (const Delivery& d : queue_) fn(d);
+    (void)ForEachSpilled(fn);
   }
 
   // Client acknowledgements; false when the packet id is unknown or in the wrong state.
@@ -236,9 +268,17 @@ class Session {
   bool RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::State state);
 
   size_t inflight_count() const { return inflight_.size(); }
-  size_t queued_count() const { return queue_.size(); }
+  size_t queued_count() const { return queue_.size() + spilled_count_; }
   uint64_t queued_bytes() const { return queued_bytes_; }
-  uint64_t dropped() const { return dropped_; }  // by Enqueue, since the session began
+  uint64_t dropped() const { return dropped_; }            // by Enqueue, since the session began
+  uint64_t disk_refused() const { return disk_refused_; }  // by Enqueue: the spill refused them
+  uint64_t acl_dropped() const { return acl_dropped_; }    // spilled, refused by the ACL on read
+  uint64_t spill_lost() const { return spill_lost_; }      // spilled, unreadable (a disk error)
+  const std::string& spill_error() const { return spill_error_; }  // the last one
+  struct Counters {
+    uint64_t dropped, disk_refused, acl_dropped, spill_lost;
+  };
+  Counters counters() const { return {dropped_, disk_refused_, acl_dropped_, spill_lost_}; }
 
   // --- Incoming QoS 2, client to broker ---
 
@@ -278,23 +318,42 @@ class Session {
  private:
   // A non-zero id not in flight: the one after last_packet_id_, in O(1) while ids_in_order_.
   uint16_t NextPacketId();
-  void PushQueued(Delivery d);
+  // Queues d (moved from when queued), of QueuedBytes `bytes`. False when it should go to the
+  // spill file and cannot (spill_error_), unless `must`: then memory takes it.
+  bool PushQueued(Delivery& d, size_t bytes, bool must);
   // Removes the front delivery, of QueuedBytes `bytes`.
   void PopQueued(size_t bytes);
+  // Reads spilled deliveries back into memory while it has room (at least one when empty).
+  void Refill();
+  // DropDisallowed for the spill: writes what `allowed` keeps to a new file.
+  size_t DropDisallowedSpilled(const std::function<bool(const route::Message&)>& allowed);
+  // Reads one spilled delivery back into memory (skipping those removed or no longer allowed);
+  // false when nothing is spilled any more.
+  bool RefillOne();
   // Whether d fits the limits next to what is queued.
   bool Fits(size_t bytes) const;
 
   std::string client_id_;
   QueueLimits limits_;
   uint64_t queued_bytes_ = 0;  // invariant 2
+  uint64_t memory_bytes_ = 0;  // of queue_
   std::unordered_map<std::string, Subscription> subscriptions_;
   std::deque<Delivery> queue_;
+  std::shared_ptr<SpillFile> spill_;  // shared with a snapshot thread reading it
+  size_t spilled_count_ = 0;
+  uint64_t spilled_bytes_ = 0;
+  std::unordered_set<uint64_t> removed_spilled_;  // invariant 6
+  bool check_acl_on_refill_ = false;              // DropDisallowed ran while something was spilled
+  std::string spill_error_;
   std::deque<Inflight> inflight_;
   std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
   std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;
   bool ids_in_order_ = true;  // invariant 5
   uint64_t dropped_ = 0;
+  uint64_t disk_refused_ = 0;
+  uint64_t acl_dropped_ = 0;
+  uint64_t spill_lost_ = 0;
 };
 
 }  // namespace ringmq::broker

@@ -86,7 +86,7 @@ void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::Se
     return;
   }
   if (!CheckAdminSubscriptions(nullptr, n.acl, n.subscriptions, out)) return;
-  auto owned = std::make_unique<Session>(n.client_id, QueueLimitsOf(cfg));
+  auto owned = std::make_unique<Session>(n.client_id, QueueLimitsOf(cfg, &spill_));
   Session& s = *owned;
   sessions_.emplace(n.client_id, std::move(owned));
   s.version = proto::Version::kV5;  // until its client connects and says

@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 
+#include "broker/internal/spill_fixture.h"
+
 namespace ringmq::broker {
 namespace {
 
@@ -163,6 +165,202 @@ TEST(Session, DropDisallowedKeepsWhatTheClientHasAndReportsLoggedOnes) {
   left.clear();
   s.Resend([&](const Inflight& f) { left.push_back(f.packet_id); });
   EXPECT_EQ(left, (std::vector<uint16_t>{2}));
+}
+
+// A session whose queue keeps `memory` bytes in memory and spills the rest to a temp folder.
+class SpilledSession : public internal::SpillFixture {
+ protected:
+  Session::QueueLimits Limits(uint64_t memory,
+                              Session::QueuePolicy policy = Session::QueuePolicy::kDropNew,
+                              uint64_t max_bytes = UINT64_MAX) {
+    Session::QueueLimits l;
+    l.max_bytes = max_bytes;
+    l.policy = policy;
+    l.memory_bytes = memory;
+    l.spill = &ctx_;
+    return l;
+  }
+  // Pumps and acknowledges everything, returning the payloads in the order sent.
+  static std::vector<std::string> DrainAll(Session& s) {
+    std::vector<std::string> got;
+    for (;;) {
+      std::vector<uint16_t> ids;
+      s.Pump(100, 0, [&](const Delivery& d, uint16_t id) {
+        got.push_back(d.msg->payload);
+        ids.push_back(id);
+      });
+      if (ids.empty()) return got;
+      for (uint16_t id : ids) EXPECT_TRUE(s.OnPuback(id));
+    }
+  }
+};
+
+TEST_F(SpilledSession, QueueBeyondMemoryComesBackInOrder) {
+  const size_t one = QueuedBytes(D(1, "00000"));
+  Session s("c", Limits(/*memory=*/10 * one));
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    char p[8];
+    snprintf(p, sizeof p, "%05d", i);
+    ASSERT_TRUE(s.Enqueue(D(1, p), /*online=*/false));
+  }
+  EXPECT_EQ(s.queued_count(), size_t{n});
+  EXPECT_EQ(s.queued_bytes(), n * one);
+  EXPECT_EQ(s.spilled_count(), size_t{n - 10});  // all but the memory window
+  ASSERT_NE(s.spill(), nullptr);
+  EXPECT_GT(budget_.used() + s.spill()->disk_bytes(), 0u);
+  const std::vector<std::string> got = DrainAll(s);
+  ASSERT_EQ(got.size(), size_t{n});
+  for (int i = 0; i < n; ++i) {
+    char p[8];
+    snprintf(p, sizeof p, "%05d", i);
+    ASSERT_EQ(got[i], p);
+  }
+  EXPECT_EQ(s.queued_count(), 0u);
+  EXPECT_EQ(s.queued_bytes(), 0u);
+  EXPECT_EQ(budget_.used(), 0u);  // the file emptied: space given back
+  EXPECT_EQ(s.spill(), nullptr);  // ... and closed
+}
+
+TEST_F(SpilledSession, DropOldestReachesIntoTheSpill) {
+  const size_t one = QueuedBytes(D(1, "0000"));
+  Session s("c", Limits(2 * one, Session::QueuePolicy::kDropOldest, /*max_bytes=*/5 * one));
+  for (int i = 0; i < 9; ++i) {
+    Delivery d = D(1, "000" + std::to_string(i));
+    d.wal_id = 100 + i;
+    ASSERT_TRUE(s.Enqueue(std::move(d), false));
+  }
+  EXPECT_EQ(s.dropped(), 4u);
+  std::vector<uint64_t> done;
+  s.DrainFinished([&](uint64_t id) { done.push_back(id); });
+  EXPECT_EQ(done, (std::vector<uint64_t>{100, 101, 102, 103}));
+  EXPECT_EQ(DrainAll(s), (std::vector<std::string>{"0004", "0005", "0006", "0007", "0008"}));
+}
+
+TEST_F(SpilledSession, DropOldestDropsNothingForAMessageTheSpillRefuses) {
+  DiskBudget none(0);
+  ctx_.budget = &none;
+  const size_t one = QueuedBytes(D(1, std::string(100, 'x')));
+  Session s("c", Limits(2 * one, Session::QueuePolicy::kDropOldest, /*max_bytes=*/5 * one));
+  int taken = 0;
+  for (int i = 0; i < 2000 && s.disk_refused() == 0; ++i) {
+    taken += s.Enqueue(D(1, std::string(100, 'x')), false) ? 1 : 0;
+  }
+  // Full (5), then the write buffer cannot be flushed: refused, and nothing older dropped for it.
+  const uint64_t dropped = s.dropped();
+  const size_t queued = s.queued_count();
+  ASSERT_EQ(s.disk_refused(), 1u);
+  EXPECT_FALSE(s.Enqueue(D(1, std::string(100, 'x')), false));
+  EXPECT_EQ(s.dropped(), dropped);
+  EXPECT_EQ(s.queued_count(), queued);
+  EXPECT_EQ(size_t(taken) - dropped, queued);
+}
+
+TEST_F(SpilledSession, RestoreAcksAndInflightReachSpilledDeliveries) {
+  const size_t one = QueuedBytes(D(1, "p"));
+  Session s("c", Limits(4 * one));
+  for (int i = 0; i < 100; ++i) {
+    Delivery d = D(1, std::to_string(i));
+    d.wal_id = 1 + i;
+    s.RestoreQueued(std::move(d));
+  }
+  ASSERT_EQ(s.spilled_count(), 96u);
+  s.RemoveQueued(50);  // on disk: skipped when read back
+  s.RemoveQueued(1);   // in memory
+  // Sent before the restart: found by reading the spill up to it, in send order.
+  ASSERT_TRUE(s.RestoreInflight(2, 7, Inflight::State::kAwaitPuback));
+  ASSERT_TRUE(s.RestoreInflight(30, 8, Inflight::State::kAwaitPuback));
+  EXPECT_FALSE(s.RestoreInflight(1000, 9, Inflight::State::kAwaitPuback));
+  std::vector<uint16_t> resent;
+  s.Resend([&](const Inflight& f) { resent.push_back(f.packet_id); });
+  EXPECT_EQ(resent, (std::vector<uint16_t>{7, 8}));
+  ASSERT_TRUE(s.OnPuback(7));
+  ASSERT_TRUE(s.OnPuback(8));
+  std::vector<std::string> got = DrainAll(s);
+  std::vector<std::string> want;
+  for (int i = 2; i < 100; ++i) {
+    if (i != 29 && i != 49) want.push_back(std::to_string(i));  // wal ids 30 and 50
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(s.queued_bytes(), 0u);
+}
+
+// Topics ok/x and no/x alternating, 10 deliveries, 2 of them in memory; the token narrowed to
+// ok/#.
+std::unique_ptr<Session> WithNarrowedAcl(Session::QueueLimits limits) {
+  auto s = std::make_unique<Session>("c", limits);
+  for (int i = 0; i < 10; ++i) {
+    Delivery d = D(1, std::to_string(i));
+    auto m = std::make_shared<route::Message>(*d.msg);
+    m->topic = i % 2 == 0 ? "ok/x" : "no/x";
+    d.msg = m;
+    d.wal_id = 1 + i;
+    EXPECT_TRUE(s->Enqueue(std::move(d), false));
+  }
+  acl::Token t;
+  t.id = 1;
+  t.key = "k";
+  t.access.type = acl::AccessType::kAcl;
+  t.access.acl = {{"ok/#", acl::kActionSubscribe, 0}};
+  s->acl = acl::CompiledAcl::Compile(t, 1);
+  return s;
+}
+
+TEST_F(SpilledSession, AclChangeRewritesTheSpill) {
+  const size_t one = QueuedBytes(D(1, "p"));
+  auto s = WithNarrowedAcl(Limits(2 * one + 6));  // (topics 3 bytes longer than "t")
+  const size_t dropped =
+      s->DropDisallowed(true, [&](const route::Message& m) { return s->acl->CanReceive(m.topic); });
+  EXPECT_EQ(dropped, 5u);  // at once, on disk too: counted and logged now
+  EXPECT_EQ(s->queued_count(), 5u);
+  EXPECT_EQ(s->queued_bytes(), 5 * (one + 3));
+  std::vector<uint64_t> done;
+  s->DrainFinished([&](uint64_t id) { done.push_back(id); });
+  std::sort(done.begin(), done.end());
+  EXPECT_EQ(done, (std::vector<uint64_t>{2, 4, 6, 8, 10}));
+  EXPECT_EQ(DrainAll(*s), (std::vector<std::string>{"0", "2", "4", "6", "8"}));
+  EXPECT_EQ(s->acl_dropped(), 0u);
+}
+
+TEST_F(SpilledSession, AclChangeWithoutDiskChecksTheSpillAsItIsRead) {
+  const size_t one = QueuedBytes(D(1, "p"));
+  auto s = WithNarrowedAcl(Limits(2 * one + 6));
+  ctx_.dir = "/proc/no-such-dir";  // no new spill file can be made
+  const size_t dropped =
+      s->DropDisallowed(true, [&](const route::Message& m) { return s->acl->CanReceive(m.topic); });
+  EXPECT_EQ(dropped, 1u);  // the one in memory; the spilled ones on reading
+  EXPECT_EQ(DrainAll(*s), (std::vector<std::string>{"0", "2", "4", "6", "8"}));
+  EXPECT_EQ(s->acl_dropped(), 4u);
+  EXPECT_EQ(s->queued_bytes(), 0u);
+  std::vector<uint64_t> done;
+  s->DrainFinished([&](uint64_t id) { done.push_back(id); });
+  std::sort(done.begin(), done.end());
+  EXPECT_EQ(done, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));  // acked or refused
+}
+
+TEST_F(SpilledSession, DiskBudgetRefusesNewDeliveriesAndCountsThem) {
+  DiskBudget none(0);
+  ctx_.budget = &none;
+  const size_t one = QueuedBytes(D(1, "p"));
+  Session s("c", Limits(2 * one));
+  int taken = 0;
+  for (int i = 0; i < 2000; ++i) taken += s.Enqueue(D(1, std::string(100, 'x')), false) ? 1 : 0;
+  // Two in memory, the write buffer's worth in the spill, the rest refused.
+  EXPECT_GT(taken, 2);
+  EXPECT_LT(taken, 2000);
+  EXPECT_EQ(s.disk_refused(), uint64_t(2000 - taken));
+  EXPECT_NE(s.spill_error().find("max_queue_disk_bytes"), std::string::npos);
+  EXPECT_EQ(DrainAll(s).size(), size_t(taken));
+}
+
+TEST_F(SpilledSession, UndeliveredIncludesTheSpill) {
+  const size_t one = QueuedBytes(D(1, "p"));
+  Session s("c", Limits(2 * one));
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(s.Enqueue(D(1, std::to_string(i)), false));
+  std::vector<std::string> seen;
+  s.ForEachUndelivered([&](const Delivery& d) { seen.push_back(d.msg->payload); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
+  EXPECT_EQ(s.queued_count(), 6u);  // only looked at
 }
 
 TEST(Session, ExpiredMessagesAreNotSent) {

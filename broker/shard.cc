@@ -38,6 +38,8 @@ Shard::Shard(Broker& broker, uint16_t id)
       router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
               stats_.dropped_no_member, owner_) {
   outbox_.resize(broker.config().shards);
+  spill_.dir = broker.config().data_dir + "/spill";
+  spill_.budget = &broker.queue_disk();
 }
 
 Shard::~Shard() {

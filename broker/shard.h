@@ -74,9 +74,11 @@ struct alignas(64) ShardStats {
   base::Counter dropped_qos0;
   base::Counter dropped_queue_full;
   base::Counter dropped_no_member;
-  base::Counter dropped_rate_limited;        // max_publish_rate / max_publish_bytes_rate
-  base::Counter dropped_not_authorized;      // PUBLISH or will refused: ACL or a $SYS topic
-  base::Counter dropped_acl;                 // held for a session whose ACL no longer allows it
+  base::Counter dropped_rate_limited;    // max_publish_rate / max_publish_bytes_rate
+  base::Counter dropped_not_authorized;  // PUBLISH or will refused: ACL or a $SYS topic
+  base::Counter dropped_acl;             // held for a session whose ACL no longer allows it
+  base::Counter dropped_queue_disk;  // a spill file could not take it (disk budget or disk full)
+  base::Counter dropped_spill_lost;  // spilled and unreadable (a disk error)
   base::Counter unacknowledged_not_durable;  // PUBACK/PUBREC withheld or 0x80: the log failed
   base::Counter refused_max_connections;     // CONNECT refused: max_connections
   base::Counter refused_max_connections_per_token;  // CONNECT refused: max_connections_per_token
@@ -345,6 +347,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   bool RetainedQuotaExceeded(std::string_view topic, size_t payload_size);
   void Deliver(Session& s, Delivery d) override;  // Router::Host
   void PumpSession(Session& s);
+  // Counts (and logs) what the session dropped since `before` was read.
+  void CountDrops(const Session& s, const Session::Counters& before);
   // Queues a PUBLISH to the client, with a topic alias when the client allows them. False when it
   // exceeds the client's Maximum Packet Size (then it is not sent).
   bool QueuePublish(Connection& c, proto::Publish& p);
@@ -379,9 +383,28 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void SetLogged(Session& s, bool logged);
   void RestoreInflight(Session& s, const wal::WalInflightState& r);
   void CloseWal();
-  // Calls add(record) for every record of a snapshot of this shard's state.
-  template <typename F>
-  void ForEachSnapshotRecord(F&& add);
+  // Calls add(record) for every record of a snapshot of this shard's state, except the spilled
+  // queue entries of a session: spilled(client_id, session) after its other queued messages.
+  template <typename F, typename G>
+  void ForEachSnapshotRecord(F&& add, G&& spilled);
+  // A snapshot captured on the loop for the background thread: the records, framed, and the
+  // ranges of spill files it reads the spilled queues from (pinned until it is done, so that the
+  // loop copies no spilled message).
+  struct SnapshotCapture {
+    struct Spilled {
+      std::string client_id;
+      std::shared_ptr<SpillFile> file;
+      uint64_t begin = 0;
+      uint64_t end = 0;
+      std::unordered_set<uint64_t> removed;  // Session::removed_spilled()
+    };
+    std::string frames;
+    uint64_t count = 0;
+    std::vector<Spilled> spilled;
+    int64_t clock_offset_ms = 0;  // wall minus steady: expiry deadlines in spill files
+  };
+  // nullopt when a spilled queue can be neither flushed nor read (nothing stays pinned then).
+  std::optional<SnapshotCapture> CaptureSnapshot();
   // Periodic snapshots: captures the state on the loop (a copy of the records, the only cost the
   // loop pays), then a background thread writes, syncs and renames the snapshot and deletes the
   // segments it covers. At most one at a time per shard.
@@ -396,7 +419,7 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // A segment / snapshot number no file of this shard has, nor will get from the current writer.
   uint64_t FreshWalSeq() const;
   wal::WalWriterOptions WalOptions() const;
-  void StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames);
+  void StartSnapshotThread(uint64_t seq, SnapshotCapture capture);
   // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
   // messages to the shards that sent them and sends the answers whose records are durable.
   void EndTurnDurability();
@@ -435,6 +458,7 @@ class Shard final : private Router::Host, private SubscriptionSink {
   std::vector<QueuedClose> queued_closes_;  // QueueClose, run by RunQueuedCloses
 
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  SpillContext spill_;  // where sessions spill their queues (broker/spill.h)
   route::RetainedStore retained_;
   std::unique_ptr<wal::WalWriter> wal_;
   uint64_t next_message_id_ = 1;
@@ -446,7 +470,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   std::atomic<bool> wal_failed_{false};
   std::thread snapshot_thread_;
   std::atomic<bool> snapshot_done_{false};
-  std::string snapshot_error_;       // written by the snapshot thread before snapshot_done_
+  std::string snapshot_error_;  // written by the snapshot thread before snapshot_done_
+  std::vector<std::shared_ptr<SpillFile>> snapshot_pins_;  // unpinned when the thread is done
   uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
   uint64_t snapshot_records_ = 0;    // wal_->stats().records then
   int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
@@ -465,6 +490,10 @@ class Shard final : private Router::Host, private SubscriptionSink {
   };
   std::vector<ConnectionRef> paused_;  // PauseInput, until ResumeInput
   int64_t next_tick_ms_ = 0;
+  int64_t next_spill_log_ms_ = 0;  // CountDrops logs a spill failure once a second at most
+  // QoS 1/2 deliveries a session refused (drop-new, or no disk to spill to), ever: a QoS 1
+  // PUBLISH that raised it while it was routed here is answered 0x97 to an MQTT 5 publisher.
+  uint64_t refused_deliveries_ = 0;
   int64_t last_touch_ms_ = 0;  // when the tokens in use were last reported (token_touch)
   int64_t next_sys_ms_ = 0;
   int64_t started_ms_ = 0;

@@ -136,7 +136,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   // On this shard's thread: its own state is exact; other shards' ring indices are read with the
   // ordering SpscRing::SizeApprox documents.
   const std::string shard = fmt::format("shard=\"{}\"", id_);
-  size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0;
+  size_t connected = 0, subscriptions = 0, queued = 0, inflight = 0, spilled = 0;
   uint64_t queued_bytes = 0;
   conns_.ForEach([&connected](const Connection& c) {
     connected += c.state == Connection::State::kActive ? 1 : 0;
@@ -145,6 +145,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
     subscriptions += s->subscriptions().size();
     queued += s->queued_count();
     queued_bytes += s->queued_bytes();
+    spilled += s->spilled_count();
     inflight += s->inflight_count();
   }
   out->Add(base::Metric::kConnections, shard, connected);
@@ -154,6 +155,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   out->Add(base::Metric::kRetained, shard, retained_.size());
   out->Add(base::Metric::kQueued, shard, queued);
   out->Add(base::Metric::kQueuedBytes, shard, queued_bytes);
+  out->Add(base::Metric::kSpilledMessages, shard, spilled);
   out->Add(base::Metric::kInflight, shard, inflight);
   out->Add(base::Metric::kMessagesIn, shard, stats_.messages_in.Get());
   out->Add(base::Metric::kMessagesOut, shard, stats_.messages_out.Get());
@@ -166,6 +168,8 @@ void Shard::CollectMetrics(base::MetricsText* out) {
       {"rate_limited", &stats_.dropped_rate_limited},
       {"not_authorized", &stats_.dropped_not_authorized},
       {"acl", &stats_.dropped_acl},
+      {"queue_disk_full", &stats_.dropped_queue_disk},
+      {"spill_read_error", &stats_.dropped_spill_lost},
   };
   for (const auto& [reason, counter] : drops) {
     out->Add(base::Metric::kDropped, fmt::format("{},reason=\"{}\"", shard, reason),
@@ -187,6 +191,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
     // Broker-wide: what max_connections and max_retained_bytes are checked against.
     out->Add(base::Metric::kClientsCounted, "", broker_.connection_quota().total());
     out->Add(base::Metric::kRetainedBytesTotal, "", broker_.retained_quota().total());
+    out->Add(base::Metric::kQueueDiskBytes, "", broker_.queue_disk().used());
     // Process-wide: log lines lost because stderr was not read fast enough (base/log.h).
     out->Add(base::Metric::kLogLinesDropped, "", base::LogLinesDropped());
   }

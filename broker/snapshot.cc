@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -25,8 +26,8 @@ using internal::OptionsByte;
 using internal::PhaseOf;
 using internal::WallMs;
 
-template <typename F>
-void Shard::ForEachSnapshotRecord(F&& add) {
+template <typename F, typename G>
+void Shard::ForEachSnapshotRecord(F&& add, G&& spilled) {
   const int64_t now = NowMs();
   for (const auto& entry : sessions_) {
     // Not a structured binding: the lambdas below capture the id (clang 14 cannot capture one).
@@ -59,6 +60,7 @@ void Shard::ForEachSnapshotRecord(F&& add) {
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
       add(wal::WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
     });
+    if (s->spilled_count() != 0) spilled(id, *s);
     s->ForEachLoggedIncomingQos2([&](uint16_t pid) {
       add(wal::WalInflightState{id, 0, pid, wal::WalInflightPhase::kIncomingQos2});
     });
@@ -71,8 +73,52 @@ void Shard::ForEachSnapshotRecord(F&& add) {
 bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
   wal::WalSnapshotWriter w;
   if (!w.Open(WalDir(), id_, seq, error)) return false;
-  ForEachSnapshotRecord([&w](const auto& r) { w.Add(r); });
+  bool spill_ok = true;
+  ForEachSnapshotRecord([&w](const auto& r) { w.Add(r); },
+                        [&](const std::string& id, const Session& s) {
+                          // Every QoS 1/2 delivery of a logged session has its record (LogQueued,
+                          // LogSessionStart): one without is not the log's.
+                          spill_ok &= s.ForEachSpilled([&](const Delivery& d) {
+                            if (d.qos == 0 || d.wal_id == 0) return;
+                            w.Add(wal::WalMessageQueued{
+                                id, d.wal_id, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+                          });
+                        });
+  if (!spill_ok) {
+    *error = "reading a spilled queue failed";
+    return false;
+  }
   return w.Commit(error);
+}
+
+std::optional<Shard::SnapshotCapture> Shard::CaptureSnapshot() {
+  SnapshotCapture cap;
+  bool readable = true;
+  cap.clock_offset_ms = WallMs() - NowMs();
+  auto add = [&cap](const auto& r) {
+    wal::AppendWalRecord(r, &cap.frames);
+    ++cap.count;
+  };
+  ForEachSnapshotRecord(add, [&](const std::string& id, const Session& s) {
+    SpillFile& f = *s.spill();
+    if (f.Flush()) {  // every spilled entry in the file: the thread reads them there
+      f.Pin();
+      snapshot_pins_.push_back(s.spill());
+      cap.spilled.push_back(SnapshotCapture::Spilled{id, s.spill(), f.read_offset(), f.file_end(),
+                                                     s.removed_spilled()});
+      return;
+    }
+    // The spill cannot write (a full disk): the loop copies them, as it does the rest.
+    readable &= s.ForEachSpilled([&](const Delivery& d) {
+      if (d.qos == 0 || d.wal_id == 0) return;
+      add(wal::WalMessageQueued{id, d.wal_id, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+    });
+  });
+  if (readable) return cap;
+  // A snapshot without them would let their records be deleted with the segments it covers.
+  for (const std::shared_ptr<SpillFile>& f : snapshot_pins_) f->Unpin();
+  snapshot_pins_.clear();
+  return std::nullopt;
 }
 
 void Shard::MaybeSnapshot(int64_t now) {
@@ -94,50 +140,80 @@ void Shard::MaybeSnapshot(int64_t now) {
   // after every record before it (wal.h invariant 4), so it is captured now, on this thread.
   const uint64_t seq = wal_->Roll();
   const auto started = std::chrono::steady_clock::now();
-  std::string frames;
-  uint64_t count = 0;
-  ForEachSnapshotRecord([&](const auto& r) {
-    wal::AppendWalRecord(r, &frames);
-    ++count;
-  });
+  std::optional<SnapshotCapture> cap = CaptureSnapshot();
+  if (!cap) {  // the next tick tries again
+    LOG_ERROR_S(kWal, "shard {}: snapshot {} skipped: a spilled session queue cannot be read", id_,
+                seq);
+    return;
+  }
   const auto capture_us = std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::steady_clock::now() - started)
                               .count();
-  LOG_DEBUG_S(kWal, "shard {}: snapshot {} captured: {} records, {} bytes in {} us", id_, seq,
-              count, frames.size(), capture_us);
+  LOG_DEBUG_S(kWal,
+              "shard {}: snapshot {} captured: {} records, {} bytes, {} spilled queues in {} us",
+              id_, seq, cap->count, cap->frames.size(), cap->spilled.size(), capture_us);
   snapshot_log_bytes_ = st.bytes;
   snapshot_records_ = st.records;
   snapshot_due_ms_ = 0;
   snapshot_done_.store(false, std::memory_order_relaxed);
   try {
-    StartSnapshotThread(seq, count, std::move(frames));
+    StartSnapshotThread(seq, std::move(*cap));
   } catch (const std::system_error& e) {  // no thread to be had: the next tick tries again
     LOG_ERROR_S(kWal, "shard {}: cannot start the snapshot thread: {}", id_, e.what());
   }
 }
 
-void Shard::StartSnapshotThread(uint64_t seq, uint64_t count, std::string frames) {
-  snapshot_thread_ = std::thread([this, dir = WalDir(), seq, count, frames = std::move(frames)] {
+void Shard::StartSnapshotThread(uint64_t seq, SnapshotCapture capture) {
+  auto cap = std::make_shared<SnapshotCapture>(std::move(capture));
+  auto run = [this, dir = WalDir(), seq, cap] {
     pthread_setname_np(pthread_self(), ("ringmq-snap" + std::to_string(id_)).c_str());
     wal::WalSnapshotWriter w;
     std::string error;
     size_t deleted = 0;
     bool ok = w.Open(dir, id_, seq, &error);
     if (ok) {
-      w.AddFramed(frames, count);
-      ok = w.Commit(&error) && wal::DeleteObsoleteWalFiles(dir, id_, &deleted, &error);
+      w.AddFramed(cap->frames, cap->count);
+      // The spilled queues, read from their pinned ranges (pread: the shard goes on using the
+      // files meanwhile, above the ranges).
+      for (const SnapshotCapture::Spilled& sp : cap->spilled) {
+        ok = sp.file->ReadFileRange(
+            sp.begin, sp.end,
+            [&](std::string_view entry) {
+              wal::WalMessageQueued q;
+              std::string group, filter;
+              if (!DecodeSpillEntry(entry, &q, &group, &filter) || q.message_id == 0 ||
+                  q.message.qos == 0 || sp.removed.contains(q.message_id)) {
+                return;
+              }
+              q.client_id = sp.client_id;
+              if (q.message.expires_at_ms != 0) q.message.expires_at_ms += cap->clock_offset_ms;
+              w.Add(q);
+            },
+            &error);
+        if (!ok) break;
+      }
+      ok = ok && w.Commit(&error) && wal::DeleteObsoleteWalFiles(dir, id_, &deleted, &error);
     }
     snapshot_error_ = ok ? "" : error;
     // Release: the shard thread reads snapshot_error_ after an acquire load of the flag.
     snapshot_done_.store(true, std::memory_order_release);
     WakeFromAnyThread();
-  });
+  };
+  try {
+    snapshot_thread_ = std::thread(std::move(run));
+  } catch (const std::system_error&) {
+    for (const std::shared_ptr<SpillFile>& f : snapshot_pins_) f->Unpin();
+    snapshot_pins_.clear();
+    throw;
+  }
 }
 
 void Shard::FinishSnapshot(bool wait) {
   if (!snapshot_thread_.joinable()) return;
   if (!wait && !snapshot_done_.load(std::memory_order_acquire)) return;
   snapshot_thread_.join();
+  for (const std::shared_ptr<SpillFile>& f : snapshot_pins_) f->Unpin();
+  snapshot_pins_.clear();
   if (const uint64_t reopen = std::exchange(wal_reopen_seq_, 0); reopen != 0) {
     std::string error = snapshot_error_;
     if (!error.empty()) {
@@ -210,12 +286,11 @@ void Shard::MaybeReopenWal(int64_t now) {
   auto fresh = std::make_unique<wal::WalWriter>();
   fresh->Continue(WalOptions(), wal_->appended_seq(), wal_->durable_seq());
   wal_ = std::move(fresh);
-  std::string frames;
-  uint64_t count = 0;
-  ForEachSnapshotRecord([&](const auto& r) {
-    wal::AppendWalRecord(r, &frames);
-    ++count;
-  });
+  std::optional<SnapshotCapture> cap = CaptureSnapshot();
+  if (!cap) {  // (a spilled queue cannot be read) the next attempt after the delay
+    wal_->SetFailed(EIO);
+    return;
+  }
   wal_reopen_seq_ = seq;
   wal_reopen_covered_ = wal_->appended_seq();
   snapshot_log_bytes_ = 0;
@@ -223,7 +298,7 @@ void Shard::MaybeReopenWal(int64_t now) {
   snapshot_due_ms_ = 0;
   snapshot_done_.store(false, std::memory_order_relaxed);
   try {
-    StartSnapshotThread(seq, count, std::move(frames));
+    StartSnapshotThread(seq, std::move(*cap));
   } catch (const std::system_error& e) {
     LOG_ERROR_S(kWal, "shard {}: cannot start the snapshot thread: {}", id_, e.what());
     wal_reopen_seq_ = 0;

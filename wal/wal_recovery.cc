@@ -25,7 +25,7 @@ using wal_internal::HeaderCheck;
 using wal_internal::kBadSuffix;
 using wal_internal::kSegmentMagic;
 using wal_internal::kSnapshotMagic;
-using wal_internal::ReadFile;
+using wal_internal::MappedFile;
 using wal_internal::ScanWalDir;
 using wal_internal::SyncDir;
 using wal_internal::WalDirEntry;
@@ -74,9 +74,9 @@ struct SnapshotFile {
 };
 
 // Lists the files and chooses the snapshot to start from (doc/wal-format.md, "Choosing the
-// snapshot"); *snapshot_bytes receives its contents when not null.
-bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list,
-              std::string* snapshot_bytes, std::string* error) {
+// snapshot"); *snapshot_bytes receives it, mapped, when not null.
+bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list, MappedFile* snapshot_bytes,
+              std::string* error) {
   *list = WalFileList{};
   std::vector<WalDirEntry> files;
   if (!ScanWalDir(dir, &files, error)) return false;
@@ -111,12 +111,13 @@ bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list,
   // snapshot's: it and the segments after it hold everything. If there is none, the newest
   // snapshot (even damaged) holds more than any older state, whose later segments are gone.
   size_t base = snapshots.size();
-  std::string data;
+  MappedFile data;
   for (size_t i = 0; i < snapshots.size() && base == snapshots.size(); ++i) {
     if (i > 0 && !SegmentsPresent(segments, snapshots[i].seq, snapshots[0].seq)) break;
     if (snapshots[i].set_aside) continue;
-    if (!ReadFile(snapshots[i].path, &data, error)) return false;
-    const std::string why = CheckSnapshot(data, shard, snapshots[i].seq);
+    if (!data.Open(snapshots[i].path, error)) return false;
+    const std::string why = CheckSnapshot(data.bytes(), shard, snapshots[i].seq);
+    data.ReleaseBelow(data.bytes().size());  // read again by the replay, a slice at a time
     if (why.empty()) {
       base = i;
     } else {
@@ -126,7 +127,7 @@ bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list,
   if (base == snapshots.size() && !snapshots.empty()) {
     base = 0;
     list->snapshot_damaged = true;
-    if (!ReadFile(snapshots[0].path, &data, error)) return false;
+    if (!data.Open(snapshots[0].path, error)) return false;
     LOG_ERROR_S(kWal,
                 "wal: shard {}: no valid snapshot that the segments continue without a gap; the "
                 "valid records of {} will be salvaged",
@@ -140,7 +141,7 @@ bool ListImpl(const std::string& dir, uint16_t shard, WalFileList* list,
   if (base < snapshots.size()) {
     list->snapshot_seq = snapshots[base].seq;
     list->snapshot = snapshots[base].path;
-    if (snapshot_bytes != nullptr) snapshot_bytes->swap(data);
+    if (snapshot_bytes != nullptr) *snapshot_bytes = std::move(data);
     for (size_t i = 0; i < snapshots.size(); ++i) {
       if (i < base) {
         list->bad_snapshots.push_back(snapshots[i].path);
@@ -193,13 +194,16 @@ enum class FileKind : uint8_t { kSnapshot, kSegment, kLastSegment };
 
 class Recovery {
  public:
+  static constexpr size_t kReleaseBytes = 8 << 20;
+
   Recovery(const std::string& dir, uint16_t shard, const WalRecoverOptions& options,
            const WalRecordCallback& fn, WalRecoverStats* stats, std::string* error)
       : dir_(dir), shard_(shard), options_(options), fn_(fn), stats_(stats), error_(error) {}
 
   // Replays a snapshot: every record whose frame checks, the damaged ranges of an invalid one
   // reported and skipped. False when strict and something is corrupt.
-  bool Snapshot(const std::string& file, uint64_t seq, std::string_view data) {
+  bool Snapshot(const std::string& file, uint64_t seq, const MappedFile& mapped) {
+    const std::string_view data = mapped.bytes();
     const HeaderCheck h = CheckHeader(data, kSnapshotMagic, shard_, seq);
     if (!h.error.empty()) {
       if (!h.records_readable) {
@@ -208,13 +212,15 @@ class Recovery {
       if (!Corrupt(file, 0, kWalFileHeaderSize, "snapshot header: " + h.error)) return false;
     }
     const uint64_t before = stats_->records;
-    const bool ok = Replay(file, data, FileKind::kSnapshot);
+    const bool ok = Replay(file, mapped, FileKind::kSnapshot);
     stats_->snapshot_records = stats_->records - before;
     return ok;
   }
 
   // Replays a segment (its header already read into `h`).
-  bool Segment(const WalSegmentFile& seg, std::string_view data, const HeaderCheck& h, bool last) {
+  bool Segment(const WalSegmentFile& seg, const MappedFile& mapped, const HeaderCheck& h,
+               bool last) {
+    const std::string_view data = mapped.bytes();
     if (!h.error.empty()) {
       if (data.size() <= kWalFileHeaderSize) {
         // Created, then the process ended before its first write was durable: nothing lost.
@@ -227,7 +233,7 @@ class Recovery {
       if (!Corrupt(seg.path, 0, kWalFileHeaderSize, "segment header: " + h.error)) return false;
     }
     ++stats_->segments;
-    return Replay(seg.path, data, last ? FileKind::kLastSegment : FileKind::kSegment);
+    return Replay(seg.path, mapped, last ? FileKind::kLastSegment : FileKind::kSegment);
   }
 
   // Segment `seq` comes next; `expected` is the number the state so far needs next (0: no state
@@ -291,11 +297,17 @@ class Recovery {
 
   // Replays the records of `data` (the whole file) after its header; in a snapshot, up to its end
   // record. False when strict and something is corrupt.
-  bool Replay(const std::string& file, std::string_view data, FileKind kind) {
+  bool Replay(const std::string& file, const MappedFile& mapped, FileKind kind) {
+    const std::string_view data = mapped.bytes();
     const uint64_t records_before = stats_->records;
     const size_t corrupt_before = stats_->corrupt.size();
     size_t off = kWalFileHeaderSize;
+    size_t released = 0;
     while (off < data.size()) {
+      if (off - released >= kReleaseBytes) {  // what was replayed leaves the process's memory
+        mapped.ReleaseBelow(off);
+        released = off;
+      }
       WalFrame f{};
       const WalFrameStatus st = ParseWalFrame(data.substr(off), &f);
       if (st == WalFrameStatus::kOk) {
@@ -439,7 +451,7 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
                 const WalRecordCallback& fn, WalRecoverStats* stats, std::string* error) {
   *stats = WalRecoverStats{};
   WalFileList list;
-  std::string data;
+  MappedFile data;
   if (!ListImpl(dir, shard, &list, &data, error)) return false;
   stats->next_segment_seq = list.next_seq;
   Recovery rec(dir, shard, options, fn, stats, error);
@@ -456,12 +468,13 @@ bool RecoverWal(const std::string& dir, uint16_t shard, const WalRecoverOptions&
     stats->snapshot_seq = list.snapshot_seq;
     stats->snapshot_salvaged = list.snapshot_damaged;
     if (!rec.Snapshot(list.snapshot, list.snapshot_seq, data)) return false;
+    data = MappedFile();
   }
   uint64_t expected = list.snapshot_seq;  // the segment the state needs next; 0: none yet
   for (size_t i = 0; i < list.segments.size(); ++i) {
     const WalSegmentFile& seg = list.segments[i];
-    if (!ReadFile(seg.path, &data, error)) return false;
-    const HeaderCheck h = CheckHeader(data, kSegmentMagic, shard, seg.seq);
+    if (!data.Open(seg.path, error)) return false;
+    const HeaderCheck h = CheckHeader(data.bytes(), kSegmentMagic, shard, seg.seq);
     if (!rec.Continuity(expected, seg.seq, h.link)) return false;
     expected = seg.seq + 1;
     if (!rec.Segment(seg, data, h, i + 1 == list.segments.size())) return false;

@@ -3,13 +3,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "base/crc32c.h"
 #include "wal/wal.h"
@@ -127,29 +130,58 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
 
 std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
-bool ReadFile(const std::string& path, std::string* out, std::string* error) {
-  out->clear();
+MappedFile::~MappedFile() { Close(); }
+
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
+  if (this != &o) {
+    Close();
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+void MappedFile::Close() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+bool MappedFile::Open(const std::string& path, std::string* error) {
+  Close();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = Errno("open " + path, errno);
     return false;
   }
   struct stat st {};
-  if (::fstat(fd, &st) == 0) out->reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = Errno("read " + path, errno);
+  if (::fstat(fd, &st) != 0) {
+    *error = Errno("stat " + path, errno);
+    ::close(fd);
+    return false;
+  }
+  if (st.st_size > 0) {
+    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      *error = Errno("mmap " + path, errno);
       ::close(fd);
       return false;
     }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
+    data_ = static_cast<char*>(p);
+    size_ = static_cast<size_t>(st.st_size);
+    (void)::madvise(data_, size_, MADV_SEQUENTIAL);
   }
-  ::close(fd);
+  ::close(fd);  // the mapping keeps the file
   return true;
+}
+
+void MappedFile::ReleaseBelow(size_t offset) const {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t n = std::min(offset, size_) / page * page;
+  if (n != 0) (void)::madvise(data_, n, MADV_DONTNEED);
 }
 
 bool SyncDir(const std::string& dir, std::string* error) {

@@ -62,7 +62,33 @@ struct WalDirEntry {
 std::string PaddedName(const char* prefix, uint16_t shard, uint64_t seq, const char* suffix);
 std::string JoinPath(const std::string& dir, const std::string& name);
 std::string Errno(const std::string& what, int err);
-[[nodiscard]] bool ReadFile(const std::string& path, std::string* out, std::string* error);
+
+// A file mapped read-only for one pass of recovery: its bytes without a copy, and its pages given
+// back behind the reader, so that replaying a snapshot larger than the broker's memory budget
+// (a long queue of a persistent session) does not hold it all resident. A disk read error, or a
+// file shortened under the mapping, raises SIGBUS where read() returned EIO: either way the
+// broker does not start. (Recovery truncates a torn last segment only after reading it.)
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  // Maps the whole file (an empty file maps to no bytes).
+  [[nodiscard]] bool Open(const std::string& path, std::string* error);
+  std::string_view bytes() const { return {data_, size_}; }
+  // The pages wholly below `offset` leave the process (MADV_DONTNEED; they stay in the page
+  // cache, and reading them again faults them back in).
+  void ReleaseBelow(size_t offset) const;
+
+ private:
+  void Close();
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
 [[nodiscard]] bool SyncDir(const std::string& dir, std::string* error);
 [[nodiscard]] bool MakeDir(const std::string& dir, std::string* error);
 
