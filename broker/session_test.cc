@@ -496,5 +496,33 @@ TEST(Session, RestorePastPubrecKeepsOnlyTheIdAndDropsLostPlaceholders) {
   EXPECT_EQ(has_message, std::vector<bool>{false});
 }
 
+TEST_F(SpilledSession, DrainsOneAcknowledgementAtATimeAcrossRefills) {
+  Session s("c", Limits(1 << 20));
+  const int n = 30000;  // ~3 MB: the 1 MiB in memory refilled a few times
+  for (int i = 0; i < n; ++i) {
+    Delivery d = D(1, std::to_string(i) + "-xxxxxxxxxxxxxxxxxxxx");
+    d.wal_id = i + 1;
+    ASSERT_TRUE(s.Enqueue(std::move(d), false));
+  }
+  std::deque<uint16_t> inflight;
+  int got = 0;
+  s.Pump(256, 0, [&](const Delivery& d, uint16_t id) {
+    ASSERT_EQ(d.msg->payload, std::to_string(got) + "-xxxxxxxxxxxxxxxxxxxx");
+    ++got;
+    inflight.push_back(id);
+  });
+  while (!inflight.empty()) {
+    ASSERT_TRUE(s.OnPuback(inflight.front()));
+    inflight.pop_front();
+    s.DrainFinished([](uint64_t) {});
+    s.Pump(256, 0, [&](const Delivery& d, uint16_t id) {
+      ASSERT_EQ(d.msg->payload, std::to_string(got) + "-xxxxxxxxxxxxxxxxxxxx");
+      ++got;
+      inflight.push_back(id);
+    });
+  }
+  EXPECT_EQ(got, n) << s.queued_count() << " queued, " << s.spilled_count() << " spilled";
+}
+
 }  // namespace
 }  // namespace ringmq::broker

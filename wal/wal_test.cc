@@ -19,6 +19,7 @@
 #include "base/crc32c.h"
 #include "net/internal/test_util.h"
 #include "net/user_data.h"
+#include "wal/internal/wal_file.h"
 
 namespace ringmq::wal {
 namespace {
@@ -592,6 +593,33 @@ TEST(WalSnapshot, ASetAsideSnapshotIsKeptAndNeverReadAgain) {
 
 // Cuts the last segment at every byte of its last three records: recovery keeps the complete
 // records, truncates the rest, and a second recovery finds nothing to repair.
+// Recovery maps files and gives pages back behind its reader: what is read again is the same.
+TEST(WalRecover, MappedFileReadsTheSameBytesAfterReleasingThem) {
+  TempDir dir;
+  std::string bytes;
+  for (int i = 0; bytes.size() < (3u << 20); ++i) bytes += std::to_string(i) + ",";
+  {
+    std::ofstream f(dir.File("m"), std::ios::binary);
+    f << bytes;
+  }
+  wal_internal::MappedFile m;
+  std::string error;
+  ASSERT_TRUE(m.Open(dir.File("m"), &error)) << error;
+  ASSERT_EQ(m.bytes(), bytes);
+  m.ReleaseBelow(2u << 20);
+  EXPECT_EQ(m.bytes(), bytes);
+  m.ReleaseBelow(m.bytes().size());
+  EXPECT_EQ(m.bytes(), bytes);
+  wal_internal::MappedFile moved = std::move(m);
+  EXPECT_EQ(moved.bytes(), bytes);
+  EXPECT_TRUE(m.bytes().empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  { std::ofstream f(dir.File("empty"), std::ios::binary); }
+  ASSERT_TRUE(m.Open(dir.File("empty"), &error)) << error;
+  EXPECT_TRUE(m.bytes().empty());
+  EXPECT_FALSE(m.Open(dir.File("missing"), &error));
+  EXPECT_NE(error.find("missing"), std::string::npos);
+}
+
 TEST(WalRecover, TornTailAtEveryByteOfTheLastRecords) {
   TempDir src;
   WriteLog(src.path(), 20);

@@ -4,7 +4,7 @@
 message, in order, none twice, while the broker's memory stays bounded (its queue spills to disk).
 
     tools/bench/outage.py [--minutes 10] [--rate 10000] [--publishers 8] [--restart]
-                          [--shards 2] [--out DIR] [--mosquitto]
+                          [--shards 2] [--out DIR] [--mosquitto | --mosquitto-unlimited]
 
 Debian's mosquitto clients do the MQTT: `mosquitto_pub -l -q 1` per publisher (this script paces
 the lines: --rate msg/s in all, payloads of 16-64 bytes: a sequence number and padding), and
@@ -15,7 +15,8 @@ broker's RSS, its spill-file bytes (ringmq_queue_disk_bytes), the data folder's 
 queue length are sampled into DIR/samples.csv; DIR/outage.png plots them (gnuplot, if present).
 At the end the subscriber drains the queue (the drain rate is printed) and every topic's sequence
 is checked: 0, 1, 2 ... without gap or repeat. --mosquitto runs Debian's mosquitto instead (its
-defaults: a 1000-message queue; the point of comparison for what it keeps).
+defaults: a 1000-message queue; the point of comparison for what it keeps), --mosquitto-unlimited
+with its queue limits lifted (max_queued_messages 0: it then keeps the queue in memory).
 
 Not run in CI (it takes --minutes and then the drain); doc/performance.md shows a run.
 """
@@ -41,6 +42,8 @@ def payload(seq):
 
 
 class RingmqBroker:
+    token = None  # the master token printed at the first start (for /metrics)
+
     def __init__(self, data_dir, shards):
         self.proc = subprocess.Popen(
             [os.path.join(BUILD, "app", "ringmq"), "--listen", "mqtt://127.0.0.1:0",
@@ -57,12 +60,17 @@ class RingmqBroker:
                 self.port = int(m.group(2))
             elif m and m.group(1) == "http":
                 self.rest_port = int(m.group(2))
+        if RingmqBroker.token is None:
+            line = self.proc.stdout.readline()
+            if line.startswith("master token: "):
+                RingmqBroker.token = line.split(": ", 1)[1].strip()
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
 
     def metric(self, name):
         try:
-            text = urllib.request.urlopen(
-                "http://127.0.0.1:%d/metrics" % self.rest_port, timeout=10).read().decode()
+            req = urllib.request.Request("http://127.0.0.1:%d/metrics" % self.rest_port,
+                                         headers={"Authorization": "FlespiToken %s" % self.token})
+            text = urllib.request.urlopen(req, timeout=10).read().decode()
         except OSError:
             return None
         return sum(int(v) for v in re.findall(r"^%s(?:\{[^}]*\})? (\d+)$" % name, text, re.M))
@@ -73,6 +81,8 @@ class RingmqBroker:
 
 
 class MosquittoBroker:
+    unlimited = False  # --mosquitto-unlimited: no queue limit (it keeps the queue in memory)
+
     def __init__(self, data_dir, shards):
         import socket
         s = socket.socket()
@@ -83,6 +93,8 @@ class MosquittoBroker:
         with open(conf, "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
                     "persistence_location %s/\n" % (self.port, data_dir))
+            if self.unlimited:
+                f.write("max_queued_messages 0\nmax_queued_bytes 0\n")
         self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
@@ -125,12 +137,14 @@ def main():
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--restart", action="store_true")
     ap.add_argument("--mosquitto", action="store_true")
+    ap.add_argument("--mosquitto-unlimited", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="ringmq-outage-")
     os.makedirs(out, exist_ok=True)
     data = tempfile.mkdtemp(prefix="ringmq-outage-data-")
-    kind = MosquittoBroker if args.mosquitto else RingmqBroker
+    MosquittoBroker.unlimited = args.mosquitto_unlimited
+    kind = MosquittoBroker if args.mosquitto or args.mosquitto_unlimited else RingmqBroker
     state = {"broker": kind(data, args.shards), "phase": "outage", "queued": 0}
     t0 = time.monotonic()
     samples = []
@@ -196,23 +210,37 @@ def main():
     queued = state["broker"].metric("ringmq_queued_messages")
     state["phase"] = "drain"
     d0 = time.monotonic()
-    sub = subprocess.run(["mosquitto_sub", "-p", port(), "-c", "-i", "store", "-q", "1",
-                          "-t", "data/#", "-C", str(sent), "-W", "120", "-F", "%t %p"],
-                         capture_output=True, text=True)
+    # (No -W: it is a timeout of the whole run, and mosquitto_sub 2.0.11 can hang when it fires
+    # while messages stream in.)
+    received_path = os.path.join(out, "received.txt")
+    with open(received_path, "w") as f:
+        sub = subprocess.Popen(["mosquitto_sub", "-p", port(), "-c", "-i", "store", "-q", "1",
+                                "-t", "data/#", "-C", str(sent), "-F", "%t %p"], stdout=f)
+        last = (0, time.monotonic())  # stops when nothing more comes for 15 s (a lossy broker)
+        while sub.poll() is None:
+            time.sleep(1)
+            size = os.path.getsize(received_path)
+            if size != last[0]:
+                last = (size, time.monotonic())
+            elif time.monotonic() - last[1] > 15:
+                sub.terminate()
+                sub.wait()
+                d0 += 15  # (not part of the drain)
     drain_s = time.monotonic() - d0
     time.sleep(2)
     done.set()
-    lines = sub.stdout.splitlines()
     got = {}
-    bad = 0
-    for line in lines:
-        topic, p = line.split(" ", 1)
-        k = int(topic.split("/")[1][1:])
-        n = int(p.split("-", 1)[0])
-        expect = got.get(k, 0)
-        if n != expect or p != payload(n):
-            bad += 1
-        got[k] = n + 1
+    bad = received = 0
+    with open(received_path) as f:
+        for line in f:
+            received += 1
+            topic, p = line.rstrip("\n").split(" ", 1)
+            k = int(topic.split("/")[1][1:])
+            n = int(p.split("-", 1)[0])
+            if n != got.get(k, 0) or p != payload(n):
+                bad += 1
+            got[k] = n + 1
+    os.remove(received_path)
     complete = all(got.get(k, 0) == seq[k] for k in range(args.publishers))
     peak = {}
     for t, rss, disk, du, q, phase in samples:
@@ -226,9 +254,9 @@ def main():
                 t, (rss or 0) / 1024.0, "" if disk is None else "%.1f" % (disk / 1048576.0),
                 du / 1048576.0, "" if q is None else q, phase))
     print("sent %d, queued at the end %s, received %d (%s), out of order or repeated %d" % (
-        sent, queued, len(lines), "all, in order" if complete and bad == 0 else "NOT complete",
+        sent, queued, received, "all, in order" if complete and bad == 0 else "NOT complete",
         bad))
-    print("drain: %.1f s, %.0f msg/s" % (drain_s, len(lines) / drain_s if drain_s else 0))
+    print("drain: %.1f s, %.0f msg/s" % (drain_s, received / drain_s if drain_s else 0))
     if restart_s is not None:
         print("restart (stop + start with the queue): %.1f s" % restart_s)
     print("peak RSS by phase (MiB): " + ", ".join(
