@@ -200,7 +200,7 @@ TEST_F(SpilledSession, QueueBeyondMemoryComesBackInOrder) {
   Session s("c", Limits(/*memory=*/10 * one));
   const int n = 20000;
   for (int i = 0; i < n; ++i) {
-    char p[8];
+    char p[16];
     snprintf(p, sizeof p, "%05d", i);
     ASSERT_TRUE(s.Enqueue(D(1, p), /*online=*/false));
   }
@@ -212,7 +212,7 @@ TEST_F(SpilledSession, QueueBeyondMemoryComesBackInOrder) {
   const std::vector<std::string> got = DrainAll(s);
   ASSERT_EQ(got.size(), size_t{n});
   for (int i = 0; i < n; ++i) {
-    char p[8];
+    char p[16];
     snprintf(p, sizeof p, "%05d", i);
     ASSERT_EQ(got[i], p);
   }
