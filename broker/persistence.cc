@@ -94,8 +94,8 @@ void Shard::LogSessionEnd(Session& s, bool removed) {
 void Shard::LogQueued(Session& s, Delivery& d) {
   if (!s.logged || d.qos == 0 || wal_ == nullptr) return;
   d.wal_id = next_message_id_++;
-  Log(wal::WalMessageQueued{s.client_id(), d.wal_id, ToWal(*d.msg, d.qos, d.retain),
-                            d.subscription_ids});
+  Log(wal::WalMessageQueuedRef<route::Message>{s.client_id(), d.wal_id, d.msg.get(), d.qos,
+                                               d.retain, WallMs() - NowMs(), &d.subscription_ids});
 }
 
 void Shard::LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id,

@@ -9,8 +9,9 @@ size_t QueuedBytes(const Delivery& d) {
   size_t n = sizeof(Delivery) + d.subscription_ids.size() * sizeof(uint32_t);
   if (d.msg == nullptr) return n;
   const route::Message& m = *d.msg;
-  n += m.topic.size() + m.payload.size() + m.content_type.value_or("").size() +
-       m.response_topic.value_or("").size() + m.correlation_data.value_or("").size();
+  auto size = [](const std::optional<std::string>& v) { return v ? v->size() : 0; };
+  n += m.topic.size() + m.payload.size() + size(m.content_type) + size(m.response_topic) +
+       size(m.correlation_data);
   for (const auto& [k, v] : m.user_properties) n += k.size() + v.size();
   return n;
 }
@@ -31,9 +32,8 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
     return true;
   }
   if (spill_ == nullptr) spill_ = SpillFile::Create(*limits_.spill, &spill_error_);
-  std::string entry;
-  if (spill_ != nullptr) EncodeSpillEntry(d, &entry);
-  if (spill_ == nullptr || !spill_->Append(entry)) {
+  if (spill_ == nullptr ||
+      !spill_->AppendEncoded([&d](std::string* out) { EncodeSpillEntry(d, out); })) {
     if (spill_ != nullptr) spill_error_ = spill_->error();
     if (!must) return false;
     // Memory must take it, after what is spilled (invariant 2).
@@ -57,7 +57,7 @@ void Session::PopQueued(size_t bytes) {
 }
 
 bool Session::RefillOne() {
-  std::string entry;
+  std::string_view entry;
   bool got = false;
   while (!got && spilled_count_ != 0) {
     if (!spill_->Next(&entry)) {  // unreadable: what is left of the spill is lost

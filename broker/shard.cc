@@ -89,6 +89,7 @@ int64_t Shard::MonoNs() {
 }
 
 int64_t Shard::NowMs() const {
+  if (turn_now_ms_ != 0) return turn_now_ms_;
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -216,6 +217,7 @@ void Shard::Run() {
   smp::Qsbr& qsbr = broker_.qsbr();
   ShardRings& rings = broker_.rings();
   int64_t woke_ns = MonoNs();  // when this loop turn's work began
+  turn_now_ms_ = woke_ns / 1'000'000;
   for (;;) {
     const int64_t now = NowMs();
     if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) BeginShutdown();
@@ -243,7 +245,7 @@ void Shard::Run() {
     // durability = batch: wake for the log's next fdatasync (max() when none is due).
     const int64_t wake_ms =
         wal_ != nullptr ? std::min(next_tick_ms_, wal_->next_flush_ms()) : next_tick_ms_;
-    const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, wake_ms - NowMs()) : 0;
+    const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, wake_ms - MonoNs() / 1'000'000) : 0;
     if (may_sleep) qsbr.Offline(id_);
     stats_.loop_turn.Observe(static_cast<uint64_t>(MonoNs() - woke_ns));
     ring_.SubmitAndWait(may_sleep ? 1 : 0, wait_ms * 1'000'000);
@@ -252,8 +254,10 @@ void Shard::Run() {
       qsbr.Online(id_);
       rings.Awake(id_);
     }
+    turn_now_ms_ = woke_ns / 1'000'000;
     ring_.ForEachCqe([this](const net::Completion& cqe) { OnCompletion(cqe); });
   }
+  turn_now_ms_ = 0;
   // Whatever did not close in time is closed now.
   conns_.ForEach([this](Connection& c) { CloseConnection(c, "shutdown"); });
   CloseWal();

@@ -426,12 +426,16 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // Answers a QoS 1/2 PUBLISH now, or holds the answer until what it vouches for is durable.
   void AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
                      proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false);
+  // The steady clock in milliseconds, read once per loop turn (a clock read per message cost 10 %
+  // of a shard's cycles on fan-in): within a turn every caller sees the time the turn woke at.
+  // Outside the loop (recovery, tests) it reads the clock.
   int64_t NowMs() const;
   static int64_t MonoNs();  // steady clock, nanoseconds
 
   Broker& broker_;
   const uint16_t id_;
-  Config cfg_;  // this shard's copy: replaced (on this thread) by a SIGHUP reload
+  int64_t turn_now_ms_ = 0;  // NowMs() within a loop turn; 0 outside the loop
+  Config cfg_;               // this shard's copy: replaced (on this thread) by a SIGHUP reload
   net::Ring ring_;
   std::unique_ptr<net::BufferRing> buffers_;
   int event_fd_ = -1;

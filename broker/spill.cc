@@ -16,12 +16,7 @@ namespace ringmq::broker {
 
 namespace {
 
-constexpr size_t kLengthBytes = 4;
 constexpr uint8_t kFlagShared = 0x01;
-
-void PutU32(uint32_t v, std::string* out) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 
 uint32_t GetU32(const char* p) {
   uint32_t v = 0;
@@ -96,14 +91,20 @@ bool SpillFile::Fail(const char* what, int err) {
   return false;
 }
 
-bool SpillFile::Append(std::string_view entry) {
-  if (wbuf_.size() + kLengthBytes + entry.size() > kWriteBufferBytes && !wbuf_.empty() &&
-      !Flush()) {
+bool SpillFile::FinishAppend(size_t mark) {
+  const auto n = static_cast<uint32_t>(wbuf_.size() - mark - kLengthBytes);
+  for (size_t i = 0; i < kLengthBytes; ++i)
+    wbuf_[mark + i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  if (wbuf_.size() >= kWriteBufferBytes && !Flush()) {
+    wbuf_.resize(mark);  // not taken: the file is as before (Flush wrote nothing)
     return false;
   }
-  PutU32(static_cast<uint32_t>(entry.size()), &wbuf_);
-  wbuf_.append(entry);
   return true;
+}
+
+void SpillFile::KeepLast(std::string_view* entry) {
+  last_.assign(*entry);
+  *entry = last_;
 }
 
 bool SpillFile::Flush() {
@@ -134,13 +135,14 @@ bool SpillFile::Flush() {
   return true;
 }
 
-bool SpillFile::Next(std::string* entry) {
+bool SpillFile::Next(std::string_view* entry) {
   if (empty()) return false;
   if (read_ >= file_end_) {  // in the write buffer
     const size_t at = read_ - file_end_;
     const uint32_t n = GetU32(wbuf_.data() + at);
-    entry->assign(wbuf_, at + kLengthBytes, n);
+    *entry = std::string_view{wbuf_}.substr(at + kLengthBytes, n);
     read_ += kLengthBytes + n;
+    if (read_ == end()) KeepLast(entry);  // Reclaim empties the buffer
   } else {
     auto buffered = [&](uint64_t n) {
       return read_ >= rbuf_off_ && read_ + n <= rbuf_off_ + rbuf_.size();
@@ -169,9 +171,12 @@ bool SpillFile::Next(std::string* entry) {
       Reclaim();
       return false;
     }
-    entry->assign(rbuf_, read_ - rbuf_off_ + kLengthBytes, n);
+    *entry = std::string_view{rbuf_}.substr(read_ - rbuf_off_ + kLengthBytes, n);
     read_ += kLengthBytes + n;
-    if (read_ >= rbuf_off_ + rbuf_.size()) std::string().swap(rbuf_);  // no buffer while idle
+    if (read_ >= rbuf_off_ + rbuf_.size() || read_ == end()) {
+      KeepLast(entry);
+      std::string().swap(rbuf_);  // no buffer while idle
+    }
   }
   Reclaim();
   return true;
@@ -301,13 +306,9 @@ void EncodeSpillEntry(const Delivery& d, std::string* out) {
     PutString16(d.shared->group, out);
     PutString16(d.shared->filter, out);
   }
-  wal::WalMessageQueued q;
-  q.message_id = d.wal_id;
-  if (d.msg != nullptr) q.message = ToWalMessage(*d.msg, d.qos, d.retain, 0);
-  q.message.qos = d.qos;
-  q.message.retain = d.retain;
-  q.subscription_ids = d.subscription_ids;
-  wal::Encode(q, out);
+  static const route::Message kNone;  // a delivery without a message (not queued in practice)
+  wal::EncodeMessageQueued({}, d.wal_id, d.msg != nullptr ? *d.msg : kNone, d.qos, d.retain, 0,
+                           d.subscription_ids, out);
 }
 
 bool DecodeSpillEntry(std::string_view entry, wal::WalMessageQueued* q, std::string* shared_group,
@@ -325,18 +326,25 @@ bool DecodeSpillEntry(std::string_view entry, wal::WalMessageQueued* q, std::str
 }
 
 bool DecodeSpillEntry(std::string_view entry, Delivery* d) {
-  wal::WalMessageQueued q;
-  SharedKey key;
-  if (entry.empty() || !DecodeSpillEntry(entry, &q, &key.group, &key.filter)) return false;
+  if (entry.empty()) return false;
+  const uint8_t flags = static_cast<uint8_t>(entry[0]);
+  entry.remove_prefix(1);
   d->shared.reset();
-  if ((static_cast<uint8_t>(entry[0]) & kFlagShared) != 0) {
+  if ((flags & kFlagShared) != 0) {
+    SharedKey key;
+    if (!GetString16(&entry, &key.group) || !GetString16(&entry, &key.filter)) return false;
     d->shared = std::make_shared<const SharedKey>(std::move(key));
   }
-  d->msg = FromWalMessage(q.message, 0);
-  d->qos = q.message.qos;
-  d->retain = q.message.retain;
-  d->subscription_ids = std::move(q.subscription_ids);
-  d->wal_id = q.message_id;
+  // Straight into the message that is delivered (no WalMessage in between: the read-back path
+  // of a slow consumer's queue).
+  auto m = std::make_shared<route::Message>();
+  d->subscription_ids.clear();
+  if (!wal::DecodeMessageQueued(entry, nullptr, &d->wal_id, m.get(), &d->subscription_ids)) {
+    return false;
+  }
+  d->qos = m->qos;
+  d->retain = m->retain;
+  d->msg = std::move(m);
   return true;
 }
 

@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "route/message.h"
 #include "wal/wal_records.h"
@@ -72,11 +73,22 @@ class SpillFile {
 
   // Appends one entry. False when it could not be taken (the disk budget is used up, or the disk
   // is full or failing: error() says which; the file is unchanged). Entries are buffered in
-  // memory (kWriteBufferBytes) and written when the buffer is full.
-  bool Append(std::string_view entry);
-  // The next unread entry, oldest first; false when none is left or the file cannot be read
-  // (error() is set: the unread entries are lost, the file is empty afterwards).
-  bool Next(std::string* entry);
+  // memory and written once the buffer holds kWriteBufferBytes.
+  bool Append(std::string_view entry) {
+    return AppendEncoded([entry](std::string* out) { out->append(entry); });
+  }
+  // Appends the entry that encode(std::string* out) appends to *out: encoded in place, no copy.
+  template <typename F>
+  bool AppendEncoded(F&& encode) {
+    const size_t mark = wbuf_.size();
+    wbuf_.append(kLengthBytes, '\0');
+    std::forward<F>(encode)(&wbuf_);
+    return FinishAppend(mark);
+  }
+  // The next unread entry, oldest first, as a view valid until the next call on this file; false
+  // when none is left or the file cannot be read (error() is set: the unread entries are lost,
+  // the file is empty afterwards).
+  bool Next(std::string_view* entry);
   bool empty() const { return read_ == end(); }
   // Calls fn(std::string_view entry) for every unread entry, oldest first, without reading them.
   // False when the file cannot be read (error()).
@@ -99,6 +111,7 @@ class SpillFile {
   uint64_t disk_bytes() const { return budget_taken_; }
   const std::string& error() const { return error_; }
 
+  static constexpr size_t kLengthBytes = 4;  // an entry's length prefix (u32 LE)
   static constexpr size_t kWriteBufferBytes = 64 << 10;
   static constexpr size_t kReadAheadBytes = 256 << 10;
   static constexpr uint64_t kPunchBytes = 1 << 20;  // space is returned in steps of at least this
@@ -106,6 +119,11 @@ class SpillFile {
  private:
   SpillFile(int fd, DiskBudget* budget) : fd_(fd), budget_(budget) {}
   uint64_t end() const { return file_end_ + wbuf_.size(); }
+  // Writes the length of the entry appended at wbuf_[mark], and the buffer once it is full; takes
+  // the entry out again when that write fails.
+  bool FinishAppend(size_t mark);
+  // *entry into last_: for the view Next returns when the buffer it lies in is released.
+  void KeepLast(std::string_view* entry);
   void Reclaim();  // punch or truncate behind the reader (invariants 2, 3)
   bool Fail(const char* what, int err);
 
@@ -118,6 +136,7 @@ class SpillFile {
   uint64_t budget_taken_ = 0;  // invariant 3
   std::string rbuf_;  // read-ahead: file bytes at [rbuf_off_, +rbuf_.size()), freed once read
   uint64_t rbuf_off_ = 0;
+  std::string last_;  // KeepLast
   int pins_ = 0;
   bool written_ = false;       // a write was attempted since the file was last truncated
   bool cannot_punch_ = false;  // the file system does not punch holes

@@ -41,7 +41,7 @@ TEST_F(SpillTest, EntriesComeBackInOrderAcrossBufferAndFile) {
   for (int i = 0; i < n; ++i) ASSERT_TRUE(f->Append(Entry(i, 50 + i % 200)));
   EXPECT_GT(f->file_end(), 0u);
   EXPECT_EQ(budget_.used(), f->disk_bytes());
-  std::string e;
+  std::string_view e;
   for (int i = 0; i < n; ++i) {
     ASSERT_TRUE(f->Next(&e)) << i;
     ASSERT_EQ(e, Entry(i, 50 + i % 200));
@@ -64,7 +64,7 @@ TEST_F(SpillTest, SpaceBehindTheReaderIsReturned) {
   for (int i = 0; i < n; ++i) ASSERT_TRUE(f->Append(Entry(i)));
   ASSERT_TRUE(f->Flush());
   const uint64_t full = f->disk_bytes();
-  std::string e;
+  std::string_view e;
   for (int i = 0; i < n * 3 / 4; ++i) ASSERT_TRUE(f->Next(&e));
   // Punched in steps of kPunchBytes (the test's file system supports holes: tmpfs, ext4, xfs).
   EXPECT_LT(f->disk_bytes(), full / 4 + SpillFile::kPunchBytes + 4096);
@@ -79,7 +79,7 @@ TEST_F(SpillTest, PinnedRangeIsReadableByAnotherReaderWhileTheOwnerGoesOn) {
   const uint64_t begin = f->read_offset();
   const uint64_t end = f->file_end();
   f->Pin();
-  std::string e;
+  std::string_view e;
   for (int i = 0; i < kN; ++i) ASSERT_TRUE(f->Next(&e));  // read it all: nothing reclaimed
   for (int i = kN; i < kN + 100; ++i) ASSERT_TRUE(f->Append(Entry(i)));
   std::vector<std::string> seen;
@@ -106,7 +106,7 @@ TEST_F(SpillTest, BudgetRefusesAndNothingTakenIsLost) {
   while (f->Append(Entry(taken))) ++taken;
   EXPECT_NE(f->error().find("max_queue_disk_bytes"), std::string::npos) << f->error();
   EXPECT_LE(small.used(), small.max());
-  std::string e;
+  std::string_view e;
   for (int i = 0; i < taken; ++i) {
     ASSERT_TRUE(f->Next(&e)) << i;
     ASSERT_EQ(e, Entry(i));

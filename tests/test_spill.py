@@ -5,17 +5,18 @@ budget (max_queue_disk_bytes) refuses, counts and logs what it cannot take.
 Debian's mosquitto clients, as a storage service would use them: a persistent QoS 1 session
 (`mosquitto_sub -c`) that goes away while a publisher (`mosquitto_pub -l`) sends.
 """
+import os
+import shutil
 import signal
-import subprocess
-import unittest
-
 import struct
+import subprocess
+import tempfile
+import unittest
 
 from broker import Broker, SHARDS, wait_until
 from mqtt_raw import RawClient
 
 TOTAL = 30_000
-import os
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "info")
 MEMORY = "65536"  # bytes of a queue kept in memory: most of the 30,000 messages spill
 
@@ -91,7 +92,6 @@ class SpillTest(unittest.TestCase):
         # A snapshot every ~100 KB of log while the queue spills: the background thread reads
         # the spilled part from the pinned file while the shard goes on appending; then SIGKILL,
         # and the restart replays that snapshot and the segments after it.
-        import tempfile
         with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
             f.write("snapshot_log_bytes = 100000\n")
             f.flush()
@@ -133,6 +133,40 @@ class SpillTest(unittest.TestCase):
             self.assertTrue(b.wait_metric("ringmq_queue_disk_bytes", 0))
         finally:
             b.stop()
+
+    def test_full_disk_refuses_counts_logs_and_recovers(self):
+        # A real ENOSPC, far below the budget: the spill folder is a 256 KiB tmpfs. Needs mount
+        # (root, as CI runs); elsewhere the budget test above and spill_test's /dev/full stand in.
+        data = tempfile.mkdtemp(prefix="ringmq-test-")
+        spill = os.path.join(data, "spill")
+        os.mkdir(spill)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", spill],
+                          capture_output=True).returncode != 0:
+            shutil.rmtree(data)
+            self.skipTest("cannot mount a tmpfs here")
+        b = None
+        try:
+            b = self.start(data_dir=data)
+            subscribe_then_leave(b)
+            sent = payloads(10000)  # ~0.5 MB queued: 64 KiB in memory, at most 256 KiB on disk
+            publish_lines(b, "data/u4/temp", sent)
+            refused = b.metric("ringmq_dropped_total", reason="queue_disk_full")
+            self.assertGreater(refused, 0)
+            self.assertTrue(b.wait_log("cannot spill", "No space left on device"))
+            kept = 10000 - refused
+            self.assertEqual(b.metric("ringmq_queued_messages"), kept)
+            self.assertEqual(receive(b, kept), sent[:kept])  # the oldest, in order
+            self.assertTrue(b.wait_metric("ringmq_queue_disk_bytes", 0))
+            # Space again: the same session spills and drains as before.
+            publish_lines(b, "data/u4/temp", sent[:3000])
+            self.assertEqual(b.metric("ringmq_dropped_total", reason="queue_disk_full"), refused)
+            self.assertGreater(b.metric("ringmq_spilled_messages"), 0)
+            self.assertEqual(receive(b, 3000), sent[:3000])
+        finally:
+            if b is not None:
+                b.stop()
+            subprocess.run(["umount", spill], check=False)
+            shutil.rmtree(data, ignore_errors=True)
 
     def test_mqtt5_publisher_is_told_when_a_queue_refuses(self):
         # A queue limit under drop-new: an MQTT 5 QoS 1 publisher's PUBACK says Quota exceeded

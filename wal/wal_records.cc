@@ -5,173 +5,28 @@
 #include <cstring>
 
 #include "base/crc32c.h"
+#include "wal/internal/codec.h"
 
 namespace ringmq::wal {
 
 namespace {
 
-// --- Encoding ---
+using wal_internal::GetMessage;
+using wal_internal::kQosMask;
+using wal_internal::PutSigned;
+using wal_internal::PutString;
+using wal_internal::PutU8;
+using wal_internal::PutVarint;
 
-void PutU8(uint8_t v, std::string* out) { out->push_back(static_cast<char>(v)); }
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-// Zig-zag keeps small negative numbers short (a wall-clock time is never negative in practice).
-void PutSigned(int64_t v, std::string* out) {
-  PutVarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63), out);
-}
-
-void PutString(std::string_view s, std::string* out) {
-  PutVarint(s.size(), out);
-  out->append(s);
-}
-
-// --- Decoding: every read checks the bounds; the first failure sticks. ---
-
-class Reader {
+// Reads a body of this build's version (or the known prefix of a newer one).
+class Reader : public wal_internal::Reader {
  public:
-  explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
-
-  bool U8(uint8_t* v) {
-    if (p_ == end_) return ok_ = false;
-    *v = static_cast<uint8_t>(*p_++);
-    return ok_;
-  }
-
-  bool Varint(uint64_t* v) {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return ok_ = false;
-      const auto b = static_cast<uint8_t>(*p_++);
-      if (shift == 63 && b > 1) return ok_ = false;  // would overflow 64 bits
-      r |= uint64_t{b & 0x7Fu} << shift;
-      if ((b & 0x80) == 0) {
-        *v = r;
-        return ok_;
-      }
-    }
-    return ok_ = false;
-  }
-
-  bool U32(uint32_t* v) {
-    uint64_t x = 0;
-    if (!Varint(&x) || x > UINT32_MAX) return ok_ = false;
-    *v = static_cast<uint32_t>(x);
-    return ok_;
-  }
-
-  bool U16(uint16_t* v) {
-    uint64_t x = 0;
-    if (!Varint(&x) || x > UINT16_MAX) return ok_ = false;
-    *v = static_cast<uint16_t>(x);
-    return ok_;
-  }
-
-  bool Signed(int64_t* v) {
-    uint64_t x = 0;
-    if (!Varint(&x)) return false;
-    *v = static_cast<int64_t>(x >> 1) ^ -static_cast<int64_t>(x & 1);
-    return ok_;
-  }
-
-  bool String(std::string* s) {
-    uint64_t n = 0;
-    if (!Varint(&n) || n > static_cast<uint64_t>(end_ - p_)) return ok_ = false;
-    s->assign(p_, static_cast<size_t>(n));
-    p_ += n;
-    return ok_;
-  }
-
-  // Reads the version byte (invariant 1).
-  bool Version() {
-    if (!U8(&version_) || version_ == 0) return ok_ = false;
-    return ok_;
-  }
-
-  // True when the body was read completely: all of it for a known version, the known prefix of a
-  // newer one.
-  bool Done() const { return ok_ && (p_ == end_ || version_ > kWalBodyVersion); }
-  bool ok() const { return ok_; }
-  // The body's version, once Version() read it.
-  uint8_t version() const { return version_; }
-
- private:
-  const char* p_;
-  const char* end_;
-  uint8_t version_ = 0;
-  bool ok_ = true;
+  using wal_internal::Reader::Reader;
+  bool Done() const { return wal_internal::Reader::Done(kWalBodyVersion); }
 };
 
-// WalMessage flags byte.
-constexpr uint8_t kQosMask = 0x03;
-constexpr uint8_t kRetain = 0x04;
-constexpr uint8_t kHasExpiry = 0x08;
-constexpr uint8_t kHasPayloadFormat = 0x10;
-constexpr uint8_t kHasContentType = 0x20;
-constexpr uint8_t kHasResponseTopic = 0x40;
-constexpr uint8_t kHasCorrelation = 0x80;
-
 void PutMessage(const WalMessage& m, std::string* out) {
-  PutString(m.topic, out);
-  PutString(m.payload, out);
-  uint8_t flags = (m.qos & kQosMask) | (m.retain ? kRetain : 0);
-  if (m.expires_at_ms != 0) flags |= kHasExpiry;
-  if (m.payload_format_indicator) flags |= kHasPayloadFormat;
-  if (m.content_type) flags |= kHasContentType;
-  if (m.response_topic) flags |= kHasResponseTopic;
-  if (m.correlation_data) flags |= kHasCorrelation;
-  PutU8(flags, out);
-  if (m.expires_at_ms != 0) PutSigned(m.expires_at_ms, out);
-  if (m.payload_format_indicator) PutU8(*m.payload_format_indicator, out);
-  if (m.content_type) PutString(*m.content_type, out);
-  if (m.response_topic) PutString(*m.response_topic, out);
-  if (m.correlation_data) PutString(*m.correlation_data, out);
-  PutVarint(m.user_properties.size(), out);
-  for (const auto& [k, v] : m.user_properties) {
-    PutString(k, out);
-    PutString(v, out);
-  }
-}
-
-bool GetOptionalString(Reader& r, bool present, std::optional<std::string>* s) {
-  if (!present) return r.ok();
-  s->emplace();
-  return r.String(&**s);
-}
-
-bool GetMessage(Reader& r, WalMessage* m) {
-  uint8_t flags = 0;
-  if (!r.String(&m->topic) || !r.String(&m->payload) || !r.U8(&flags)) return false;
-  m->qos = flags & kQosMask;
-  if (m->qos > 2) return false;
-  m->retain = flags & kRetain;
-  if ((flags & kHasExpiry) && (!r.Signed(&m->expires_at_ms) || m->expires_at_ms == 0)) {
-    return false;
-  }
-  if (flags & kHasPayloadFormat) {
-    uint8_t pfi = 0;
-    if (!r.U8(&pfi)) return false;
-    m->payload_format_indicator = pfi;
-  }
-  if (!GetOptionalString(r, flags & kHasContentType, &m->content_type) ||
-      !GetOptionalString(r, flags & kHasResponseTopic, &m->response_topic) ||
-      !GetOptionalString(r, flags & kHasCorrelation, &m->correlation_data)) {
-    return false;
-  }
-  uint64_t n = 0;
-  if (!r.Varint(&n)) return false;
-  // No reserve(n): n is untrusted; each pair consumes at least two bytes, so the loop is bounded.
-  for (uint64_t i = 0; i < n; ++i) {
-    auto& [k, v] = m->user_properties.emplace_back();
-    if (!r.String(&k) || !r.String(&v)) return false;
-  }
-  return true;
+  wal_internal::PutMessage(m, m.qos, m.retain, 0, out);
 }
 
 template <typename R>
@@ -300,26 +155,14 @@ bool Decode(std::string_view body, WalSubscriptionRemoved* r) {
 }
 
 void Encode(const WalMessageQueued& r, std::string* out) {
-  PutU8(kWalBodyVersion, out);
-  PutString(r.client_id, out);
-  PutVarint(r.message_id, out);
-  PutMessage(r.message, out);
-  PutVarint(r.subscription_ids.size(), out);
-  for (uint32_t id : r.subscription_ids) PutVarint(id, out);
+  EncodeMessageQueued(r.client_id, r.message_id, r.message, r.message.qos, r.message.retain, 0,
+                      r.subscription_ids, out);
 }
 
 bool Decode(std::string_view body, WalMessageQueued* r) {
   *r = {};
-  Reader in(body);
-  uint64_t n = 0;
-  if (!in.Version() || !in.String(&r->client_id) || !in.Varint(&r->message_id) ||
-      !GetMessage(in, &r->message) || !in.Varint(&n)) {
-    return false;
-  }
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!in.U32(&r->subscription_ids.emplace_back())) return false;
-  }
-  return in.Done();
+  return DecodeMessageQueued(body, &r->client_id, &r->message_id, &r->message,
+                             &r->subscription_ids);
 }
 
 void Encode(const WalMessageAcked& r, std::string* out) {

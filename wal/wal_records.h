@@ -27,6 +27,8 @@
 #include <variant>
 #include <vector>
 
+#include "wal/internal/codec.h"
+
 namespace ringmq::wal {
 
 // Record types (the frame's type byte). Values are on disk: never renumber, only add.
@@ -205,6 +207,62 @@ void Encode(const WalSnapshotEnd& r, std::string* out);
 [[nodiscard]] bool Decode(std::string_view body, WalRetainedSet* r);
 [[nodiscard]] bool Decode(std::string_view body, WalRetainedCleared* r);
 [[nodiscard]] bool Decode(std::string_view body, WalSnapshotEnd* r);
+
+// A WalMessageQueued body written straight from / read straight into a message of another type
+// with WalMessage's fields (route::Message), with no WalMessage in between: the bytes of
+// Encode/Decode(WalMessageQueued). `qos` and `retain` are the delivery's; a non-zero expiry is
+// written plus expiry_offset_ms and read back as written. client_id may be nullptr when decoding
+// (skipped); *m and *subscription_ids must be empty.
+template <typename M>
+void EncodeMessageQueued(std::string_view client_id, uint64_t message_id, const M& m, uint8_t qos,
+                         bool retain, int64_t expiry_offset_ms,
+                         const std::vector<uint32_t>& subscription_ids, std::string* out) {
+  using namespace wal_internal;  // NOLINT(google-build-using-namespace): the codec's primitives
+  PutU8(kWalBodyVersion, out);
+  PutString(client_id, out);
+  PutVarint(message_id, out);
+  PutMessage(m, qos, retain, expiry_offset_ms, out);
+  PutVarint(subscription_ids.size(), out);
+  for (uint32_t id : subscription_ids) PutVarint(id, out);
+}
+
+template <typename M>
+[[nodiscard]] bool DecodeMessageQueued(std::string_view body, std::string* client_id,
+                                       uint64_t* message_id, M* m,
+                                       std::vector<uint32_t>* subscription_ids) {
+  wal_internal::Reader in(body);
+  std::string_view id;
+  uint64_t n = 0;
+  if (!in.Version() || !in.StringView(&id) || !in.Varint(message_id) ||
+      !wal_internal::GetMessage(in, m) || !in.Varint(&n)) {
+    return false;
+  }
+  if (client_id != nullptr) client_id->assign(id);
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!in.U32(&subscription_ids->emplace_back())) return false;
+  }
+  return in.Done(kWalBodyVersion);
+}
+
+// A message-queued record whose parts are elsewhere (a broker's message and delivery): logged with
+// WalWriter::Append like a WalMessageQueued, encoded as one, copying nothing first.
+template <typename M>
+struct WalMessageQueuedRef {
+  static constexpr WalType kType = WalType::kMessageQueued;
+  std::string_view client_id;
+  uint64_t message_id = 0;
+  const M* message = nullptr;  // required
+  uint8_t qos = 0;
+  bool retain = false;
+  int64_t expiry_offset_ms = 0;  // added to a non-zero expiry (to make it wall-clock time)
+  const std::vector<uint32_t>* subscription_ids = nullptr;  // required
+};
+
+template <typename M>
+void Encode(const WalMessageQueuedRef<M>& r, std::string* out) {
+  EncodeMessageQueued(r.client_id, r.message_id, *r.message, r.qos, r.retain, r.expiry_offset_ms,
+                      *r.subscription_ids, out);
+}
 
 // Decodes a body of any type into the matching alternative; nullopt for an unknown type or a
 // malformed body.

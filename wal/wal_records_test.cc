@@ -153,6 +153,54 @@ TEST(WalRecords, QueuedMessageWithSmallPayloadIsCompact) {
   EXPECT_EQ(frame.size(), 63u);
 }
 
+// A type of its own with WalMessage's fields, as a broker's message is (route::Message).
+struct OtherMessage {
+  std::string topic, payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::optional<uint8_t> payload_format_indicator;
+  std::optional<std::string> content_type, response_topic, correlation_data;
+  std::vector<std::pair<std::string, std::string>> user_properties;
+  int64_t expires_at_ms = 0;
+};
+
+TEST(WalRecords, MessageQueuedFromAnotherMessageTypeIsTheSameRecord) {
+  const WalMessage w = FullMessage();
+  OtherMessage o{w.topic,
+                 w.payload,
+                 0,
+                 false,
+                 w.payload_format_indicator,
+                 w.content_type,
+                 w.response_topic,
+                 w.correlation_data,
+                 w.user_properties,
+                 w.expires_at_ms - 500};
+  const std::vector<uint32_t> ids{4, 9};
+  std::string by_ref, by_value;
+  // The delivery's qos/retain and the clock offset apply, not the message's own fields.
+  AppendWalRecord(WalMessageQueuedRef<OtherMessage>{"c1", 77, &o, w.qos, w.retain, 500, &ids},
+                  &by_ref);
+  AppendWalRecord(WalMessageQueued{"c1", 77, w, ids}, &by_value);
+  EXPECT_EQ(by_ref, by_value);
+
+  WalFrame f;
+  ASSERT_EQ(ParseWalFrame(by_ref, &f), WalFrameStatus::kOk);
+  OtherMessage back;
+  std::vector<uint32_t> back_ids;
+  uint64_t id = 0;
+  ASSERT_TRUE(DecodeMessageQueued(f.body, nullptr, &id, &back, &back_ids));
+  EXPECT_EQ(id, 77u);
+  EXPECT_EQ(back_ids, ids);
+  EXPECT_EQ(back.topic, w.topic);
+  EXPECT_EQ(back.payload, w.payload);
+  EXPECT_EQ(back.qos, w.qos);
+  EXPECT_EQ(back.retain, w.retain);
+  EXPECT_EQ(back.expires_at_ms, w.expires_at_ms);  // as written
+  EXPECT_EQ(back.correlation_data, w.correlation_data);
+  EXPECT_EQ(back.user_properties, w.user_properties);
+}
+
 TEST(WalFrame, ParsesWhatAppendWrote) {
   std::string buf;
   AppendWalFrame(WalType::kRetainedCleared, "\x01\x01x", &buf);
