@@ -95,7 +95,7 @@ bool Worker::HandlePacket(Client& c, const proto::Frame& f, int64_t now) {
     case proto::PacketType::kPuback:
     case proto::PacketType::kPubrec:
     case proto::PacketType::kPubcomp:
-      OnAck(c, f);
+      OnAck(c, f, now);
       break;
     case proto::PacketType::kPubrel:
       if (f.body.size() < 2) {
@@ -258,7 +258,7 @@ void Worker::OnPublish(Client& c, const proto::Frame& f, int64_t now) {
   }
 }
 
-void Worker::OnAck(Client& c, const proto::Frame& f) {
+void Worker::OnAck(Client& c, const proto::Frame& f, int64_t now) {
   if (f.body.size() < 2) return Close(c, false, "malformed acknowledgement");
   const uint16_t packet_id = static_cast<uint16_t>(f.body[0] << 8 | f.body[1]);
   const bool failed = f.body.size() >= 3 && f.body[2] >= 0x80;
@@ -271,6 +271,10 @@ void Worker::OnAck(Client& c, const proto::Frame& f) {
   }
   if (c.inflight == 0) return Close(c, false, "acknowledgement without a publish in flight");
   --c.inflight;
+  if (!c.sent_ns.empty()) {
+    if (!failed) result_.ack_latency.Record(static_cast<uint64_t>(now - c.sent_ns.front()));
+    c.sent_ns.pop_front();
+  }
   if (!failed) ++result_.acked;
 }
 
@@ -296,6 +300,7 @@ void Worker::AppendPublish(Client& c, int64_t timestamp_ns) {
     p[c.packet_id_offset] = static_cast<uint8_t>(id >> 8);
     p[c.packet_id_offset + 1] = static_cast<uint8_t>(id);
     ++c.inflight;
+    c.sent_ns.push_back(timestamp_ns);
   }
   WritePayloadHeader(
       {static_cast<uint64_t>(timestamp_ns), static_cast<uint32_t>(c.seq), c.spec->publisher_id},
@@ -363,12 +368,14 @@ void Worker::Seed(Client& c) {
     p.topic = topic;
     p.packet_id = c.NextPacketId();
     std::vector<uint8_t> payload(filler_);
+    const int64_t now = MonoNs();
     WritePayloadHeader(
-        {static_cast<uint64_t>(MonoNs()), static_cast<uint32_t>(c.seq), c.spec->publisher_id},
+        {static_cast<uint64_t>(now), static_cast<uint32_t>(c.seq), c.spec->publisher_id},
         payload.data());
     p.payload = std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size());
     AppendPacket(c.out, p, options_.version);
     ++c.inflight;
+    c.sent_ns.push_back(now);
     ++c.seq;
     ++result_.published;
   }

@@ -14,6 +14,7 @@
 #define RINGMQ_TOOLS_BENCH_CLIENT_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +61,10 @@ struct Client {
   size_t packet_id_offset = 0;
   uint64_t seq = 0;
   uint32_t inflight = 0;
+  // When each publish in flight was sent (its payload timestamp), oldest first: a broker
+  // acknowledges QoS 1 and completes QoS 2 in the order of the PUBLISHes [MQTT-4.6.0-2/3], so
+  // the front is the one the next PUBACK / PUBCOMP / refusing PUBREC answers.
+  std::deque<int64_t> sent_ns;
   uint32_t window = 0;
   uint16_t next_packet_id = 1;
   bool publishing_done = false;

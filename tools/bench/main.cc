@@ -60,6 +60,7 @@ bool Resolve(const Options& o, sockaddr_storage* addr, socklen_t* len, std::stri
 void MergeInto(Result& into, const Result& r) {
   into.latency.Merge(r.latency);
   into.connect_latency.Merge(r.connect_latency);
+  into.ack_latency.Merge(r.ack_latency);
   into.retained_time.Merge(r.retained_time);
   into.published += r.published;
   into.acked += r.acked;
@@ -210,12 +211,11 @@ class Driver {
         const uint64_t pub = Sum(&Counters::published);
         const uint64_t recv = Sum(&Counters::received);
         const double dt = Seconds(now - last_t);
+        const uint64_t settled = Sum(&Counters::settled, 0) + Sum(&Counters::settled, 1);
         std::fprintf(stderr,
                      "[%6.1fs] %-7s ready %llu/%zu  failed %llu  closed %llu  pub %.0f/s  recv "
                      "%.0f/s  inflight %llu\n",
-                     Seconds(now - start), what,
-                     static_cast<unsigned long long>(Sum(&Counters::settled, 0) +
-                                                     Sum(&Counters::settled, 1)),
+                     Seconds(now - start), what, static_cast<unsigned long long>(settled),
                      plan_.clients.size(), static_cast<unsigned long long>(Sum(&Counters::failed)),
                      static_cast<unsigned long long>(Sum(&Counters::closed)),
                      static_cast<double>(pub - last_pub) / dt,

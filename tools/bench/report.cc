@@ -75,6 +75,7 @@ void PrintHuman(const Report& r, std::FILE* out) {
                  static_cast<unsigned long long>(m.received), r.receive_s, r.rate_out());
   }
   PrintLatencyLine(out, "latency", m.latency);
+  PrintLatencyLine(out, "ack latency", m.ack_latency);
   PrintLatencyLine(out, "retained storm", m.retained_time);
   if (o.qos > 0) {
     std::fprintf(out, "acknowledged     %llu (rejected %llu, unacked at close %llu)\n",
@@ -141,6 +142,8 @@ void PrintJson(const Report& r, std::FILE* out) {
   PrintLatencyJson(out, "latency", m.latency);
   std::fputc(',', out);
   PrintLatencyJson(out, "connect_latency", m.connect_latency);
+  std::fputc(',', out);
+  PrintLatencyJson(out, "ack_latency", m.ack_latency);
   std::fputc(',', out);
   PrintLatencyJson(out, "retained_time", m.retained_time);
   std::fprintf(out,

@@ -307,6 +307,7 @@ void Worker::Close(Client& c, bool expected, const std::string& why) {
   }
   result_.inflight_lost += c.inflight;
   c.inflight = 0;
+  c.sent_ns.clear();
   c.state = Client::State::kClosed;
   counters_.closed.fetch_add(1, std::memory_order_relaxed);
 }

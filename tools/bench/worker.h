@@ -70,6 +70,7 @@ struct alignas(64) Counters {
 struct Result {
   Histogram latency;          // end-to-end, ns
   Histogram connect_latency;  // TCP connect start -> CONNACK, ns
+  Histogram ack_latency;      // publish -> PUBACK / PUBCOMP (QoS 1 / 2), ns: the publisher's wait
   Histogram retained_time;    // SUBSCRIBE sent -> last retained message, ns (retained)
   uint64_t published = 0;
   uint64_t acked = 0;
@@ -130,7 +131,7 @@ class Worker {
   void OnConnack(Client& c, const proto::Frame& f, int64_t now);
   void OnSuback(Client& c, const proto::Frame& f, int64_t now);
   void OnPublish(Client& c, const proto::Frame& f, int64_t now);
-  void OnAck(Client& c, const proto::Frame& f);
+  void OnAck(Client& c, const proto::Frame& f, int64_t now);
   void BecomeReady(Client& c, int64_t now);
   void Fail(Client& c, const std::string& why);
   void BuildPublishTemplate(Client& c);
