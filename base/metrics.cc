@@ -25,6 +25,8 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
      "Bytes of the queued messages, as max_session_queue_bytes counts them"},
     {"ringmq_spilled_messages", "gauge",
      "Queued messages in spill files on disk (past queue_memory_bytes of their session)"},
+    {"ringmq_queue_memory_bytes", "gauge",
+     "Bytes of the queues' in-memory parts on this shard (bounded by max_queue_memory_bytes)"},
     {"ringmq_inflight_messages", "gauge", "QoS 1/2 messages sent and not yet acknowledged"},
     {"ringmq_messages_in_total", "counter", "PUBLISH packets received (and REST publishes)"},
     {"ringmq_messages_out_total", "counter", "PUBLISH packets sent"},

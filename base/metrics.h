@@ -95,6 +95,7 @@ enum class Metric : uint8_t {
   kQueued,
   kQueuedBytes,
   kSpilledMessages,
+  kQueueMemoryBytes,
   kInflight,
   kMessagesIn,
   kMessagesOut,

@@ -186,6 +186,7 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("max_queued_messages", &c->max_queued_messages);
   r.Get("max_session_queue_bytes", &c->max_session_queue_bytes);
   r.Get("queue_memory_bytes", &c->queue_memory_bytes);
+  r.Get("max_queue_memory_bytes", &c->max_queue_memory_bytes);
   r.Get("max_queue_disk_bytes", &c->max_queue_disk_bytes);
   r.Get("max_output_bytes", &c->max_output_bytes);
   r.Get("max_publish_rate", &c->max_publish_rate);
@@ -287,6 +288,9 @@ void AddLimitOptions(CLI::App& app, Config& c) {
                  "QoS 1/2 messages queued per session (0: no limit by count)");
   app.add_option("--queue-memory-bytes", c.queue_memory_bytes,
                  "Bytes of a session's queue kept in memory; the rest spills to disk");
+  app.add_option(
+      "--max-queue-memory-bytes", c.max_queue_memory_bytes,
+      "Memory bytes of all session queues together; the rest spills (0: per queue only)");
   app.add_option("--max-queue-disk-bytes", c.max_queue_disk_bytes,
                  "Disk bytes of all spilled session queues (0: no spilling, queues in memory)");
   app.add_option("--max-keepalive", c.max_keepalive, "Largest keep-alive granted, seconds");

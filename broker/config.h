@@ -73,10 +73,13 @@ struct Config {
   // (QueuedBytes), and optionally their number (0: no limit by count). The oldest
   // queue_memory_bytes of a queue are in memory, the rest in a spill file (broker/spill.h); the
   // spill files of the whole broker use at most max_queue_disk_bytes (0: no spilling, every
-  // queue in memory).
+  // queue in memory). The in-memory parts of all queues together stay near
+  // max_queue_memory_bytes (shared equally by the shards; 0: no bound but the per-queue one):
+  // past it, a queue keeps its oldest message in memory and spills the rest.
   uint64_t max_session_queue_bytes = 1ull << 30;
   uint32_t max_queued_messages = 0;
   uint64_t queue_memory_bytes = 1ull << 20;
+  uint64_t max_queue_memory_bytes = 256ull << 20;
   uint64_t max_queue_disk_bytes = 16ull << 30;
   uint32_t max_output_bytes = 4 << 20;  // per connection, before QoS 0 is dropped
   uint32_t max_publish_rate = 0;        // PUBLISH packets per second per connection, 0: unlimited

@@ -70,13 +70,15 @@ TEST(Config, SessionQueueLimits) {
   EXPECT_EQ(l.config.max_inflight, 256);
   EXPECT_EQ(l.config.queue_memory_bytes, uint64_t{1} << 20);
   EXPECT_EQ(l.config.max_queue_disk_bytes, uint64_t{16} << 30);
+  EXPECT_EQ(l.config.max_queue_memory_bytes, uint64_t{256} << 20);
+  EXPECT_EQ(ShardQueueMemory(l.config), (uint64_t{256} << 20) / l.config.shards);
   SpillContext spill;
   Session::QueueLimits q = QueueLimitsOf(l.config, &spill);
   EXPECT_EQ(q.spill, &spill);
   EXPECT_EQ(q.memory_bytes, uint64_t{1} << 20);
   TomlFile f(
       "max_session_queue_bytes = 5000000000\nmax_queued_messages = 7\n"
-      "queue_memory_bytes = 4096\nmax_queue_disk_bytes = 0\n");
+      "queue_memory_bytes = 4096\nmax_queue_disk_bytes = 0\nmax_queue_memory_bytes = 0\n");
   l = Load({"--config", f.path(), "--queue-full-policy", "drop-oldest"});
   ASSERT_TRUE(l.ok) << l.errors;
   q = QueueLimitsOf(l.config, &spill);
@@ -84,13 +86,15 @@ TEST(Config, SessionQueueLimits) {
   EXPECT_EQ(q.max_messages, 7u);
   EXPECT_EQ(q.policy, Session::QueuePolicy::kDropOldest);
   EXPECT_EQ(l.config.queue_memory_bytes, 4096u);
-  EXPECT_EQ(q.spill, nullptr);  // no disk for queues: all in memory
+  EXPECT_EQ(q.spill, nullptr);                // no disk for queues: all in memory
+  EXPECT_EQ(ShardQueueMemory(l.config), 0u);  // no shard-wide bound
   l = Load({"--max-session-queue-bytes", "1024", "--queue-memory-bytes", "10",
-            "--max-queue-disk-bytes", "20"});
+            "--max-queue-disk-bytes", "20", "--max-queue-memory-bytes", "3", "--shards", "4"});
   ASSERT_TRUE(l.ok) << l.errors;
   EXPECT_EQ(l.config.max_session_queue_bytes, 1024u);
   EXPECT_EQ(l.config.queue_memory_bytes, 10u);
   EXPECT_EQ(l.config.max_queue_disk_bytes, 20u);
+  EXPECT_EQ(ShardQueueMemory(l.config), 1u);  // a share of at least one byte
 }
 
 TEST(Config, EnumFlagsAreParsed) {

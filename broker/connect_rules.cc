@@ -47,7 +47,12 @@ proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, boo
   return ack;
 }
 
-Session::QueueLimits QueueLimitsOf(const Config& cfg, const SpillContext* spill) {
+uint64_t ShardQueueMemory(const Config& cfg) {
+  if (cfg.max_queue_memory_bytes == 0) return 0;
+  return std::max<uint64_t>(1, cfg.max_queue_memory_bytes / std::max<uint32_t>(1, cfg.shards));
+}
+
+Session::QueueLimits QueueLimitsOf(const Config& cfg, SpillContext* spill) {
   Session::QueueLimits l;
   if (cfg.max_queue_disk_bytes != 0) {
     l.memory_bytes = cfg.queue_memory_bytes;

@@ -50,7 +50,9 @@ proto::Connack AcceptingConnack(const proto::Connect& cn, const Config& cfg, boo
 // The queue limits a new session gets: max_session_queue_bytes, max_queued_messages and
 // queue_full_policy (disconnect drops new messages in the session; the shard closes the client).
 // `spill`: where the queue's tail goes (ignored when max_queue_disk_bytes is 0).
-Session::QueueLimits QueueLimitsOf(const Config& cfg, const SpillContext* spill);
+Session::QueueLimits QueueLimitsOf(const Config& cfg, SpillContext* spill);
+// A shard's share of max_queue_memory_bytes (SpillContext::memory_max; 0: no bound).
+uint64_t ShardQueueMemory(const Config& cfg);
 
 }  // namespace ringmq::broker
 

@@ -21,13 +21,32 @@ bool Session::Fits(size_t bytes) const {
          (limits_.max_messages == 0 || queued_count() < limits_.max_messages);
 }
 
+Session::~Session() { SubMemory(memory_bytes_); }
+
+void Session::AddMemory(uint64_t bytes) {
+  memory_bytes_ += bytes;
+  if (limits_.spill != nullptr) limits_.spill->memory_used += bytes;
+}
+
+void Session::SubMemory(uint64_t bytes) {
+  memory_bytes_ -= bytes;
+  if (limits_.spill != nullptr) limits_.spill->memory_used -= bytes;
+}
+
+bool Session::ShardMemoryFull(uint64_t bytes) const {
+  return limits_.spill != nullptr && limits_.spill->memory_max != 0 &&
+         limits_.spill->memory_used + bytes > limits_.spill->memory_max;
+}
+
 bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
+  // The oldest message always stays in memory: the queue moves on whatever the bounds.
   const bool to_disk =
       limits_.spill != nullptr &&
-      (spilled_count_ != 0 || (!queue_.empty() && memory_bytes_ + bytes > limits_.memory_bytes));
+      (spilled_count_ != 0 || (!queue_.empty() && (memory_bytes_ + bytes > limits_.memory_bytes ||
+                                                   ShardMemoryFull(bytes))));
   if (!to_disk) {
     queued_bytes_ += bytes;
-    memory_bytes_ += bytes;
+    AddMemory(bytes);
     queue_.push_back(std::move(d));
     return true;
   }
@@ -40,7 +59,7 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
     while (RefillOne()) {
     }
     queued_bytes_ += bytes;
-    memory_bytes_ += bytes;
+    AddMemory(bytes);
     queue_.push_back(std::move(d));
     return true;
   }
@@ -52,7 +71,7 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
 
 void Session::PopQueued(size_t bytes) {
   queued_bytes_ -= bytes;
-  memory_bytes_ -= bytes;
+  SubMemory(bytes);
   queue_.pop_front();
 }
 
@@ -85,7 +104,7 @@ bool Session::RefillOne() {
       continue;
     }
     queued_bytes_ += bytes;
-    memory_bytes_ += bytes;
+    AddMemory(bytes);
     queue_.push_back(std::move(d));
     got = true;
   }
@@ -102,7 +121,8 @@ bool Session::RefillOne() {
 }
 
 void Session::Refill() {
-  while ((queue_.empty() || memory_bytes_ < limits_.memory_bytes) && RefillOne()) {
+  while ((queue_.empty() || (memory_bytes_ < limits_.memory_bytes && !ShardMemoryFull(0))) &&
+         RefillOne()) {
   }
 }
 
@@ -270,7 +290,7 @@ void Session::RemoveQueued(uint64_t wal_id) {
   if (it != queue_.end()) {
     const size_t bytes = QueuedBytes(*it);
     queued_bytes_ -= bytes;
-    memory_bytes_ -= bytes;
+    SubMemory(bytes);
     queue_.erase(it);
     // Acknowledgements come oldest first: keep the next ones in memory.
     if (spilled_count_ != 0 && memory_bytes_ <= limits_.memory_bytes / 2) Refill();
@@ -291,7 +311,7 @@ void Session::DropPlaceholders() {
     if (d.msg != nullptr && !d.msg->topic.empty()) return false;
     const size_t bytes = QueuedBytes(d);
     queued_bytes_ -= bytes;
-    memory_bytes_ -= bytes;
+    SubMemory(bytes);
     return true;
   });
 }
@@ -311,7 +331,7 @@ bool Session::RestoreInflight(uint64_t wal_id, uint16_t packet_id, Inflight::Sta
     }
     const size_t bytes = QueuedBytes(*q);
     queued_bytes_ -= bytes;
-    memory_bytes_ -= bytes;
+    SubMemory(bytes);
     inflight_.push_back(Inflight{packet_id, state, std::move(*q)});
     queue_.erase(q);
     f = inflight_.end() - 1;

@@ -107,12 +107,18 @@ class Session {
     // Past this many bytes in memory, the queue's tail goes to a spill file (when `spill` is
     // set; otherwise everything stays in memory).
     uint64_t memory_bytes = UINT64_MAX;
-    const SpillContext* spill = nullptr;
+    // Also the shard-wide bound of memory (SpillContext::memory_max), which the session's
+    // in-memory part counts in.
+    SpillContext* spill = nullptr;
   };
 
   Session(std::string client_id, QueueLimits limits)
       : client_id_(std::move(client_id)), limits_(limits) {}
   explicit Session(std::string client_id) : Session(std::move(client_id), QueueLimits()) {}
+  ~Session();
+  // Not copied: its in-memory bytes are counted in the shard's SpillContext.
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   const std::string& client_id() const { return client_id_; }
 
@@ -197,7 +203,7 @@ class Session {
       const size_t bytes = QueuedBytes(d);
       if (!drop(d)) return false;
       queued_bytes_ -= bytes;
-      memory_bytes_ -= bytes;
+      SubMemory(bytes);
       return true;
     });
     if (inflight_too) {
@@ -332,6 +338,11 @@ class Session {
   bool RefillOne();
   // Whether d fits the limits next to what is queued.
   bool Fits(size_t bytes) const;
+  // memory_bytes_, and the shard's count of it (SpillContext::memory_used).
+  void AddMemory(uint64_t bytes);
+  void SubMemory(uint64_t bytes);
+  // Whether `bytes` more in memory would pass the shard-wide bound.
+  bool ShardMemoryFull(uint64_t bytes) const;
 
   std::string client_id_;
   QueueLimits limits_;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 #include <set>
 
@@ -220,6 +221,44 @@ TEST_F(SpilledSession, QueueBeyondMemoryComesBackInOrder) {
   EXPECT_EQ(s.queued_bytes(), 0u);
   EXPECT_EQ(budget_.used(), 0u);  // the file emptied: space given back
   EXPECT_EQ(s.spill(), nullptr);  // ... and closed
+}
+
+TEST_F(SpilledSession, TheShardBoundKeepsManyQueuesSmallInMemory) {
+  // Each queue may keep 10 messages in memory, the shard 15 for all of them: the first queue
+  // takes 10, the second 5, the third only its oldest (the queue moves on whatever the bounds).
+  const size_t one = QueuedBytes(D(1, "00000"));
+  ctx_.memory_max = 15 * one;
+  {
+    std::vector<std::unique_ptr<Session>> sessions;
+    for (int k = 0; k < 3; ++k) {
+      sessions.push_back(std::make_unique<Session>("c" + std::to_string(k), Limits(10 * one)));
+      for (int i = 0; i < 100; ++i) {
+        char p[16];
+        snprintf(p, sizeof p, "%05d", i);
+        ASSERT_TRUE(sessions.back()->Enqueue(D(1, p), /*online=*/false));
+      }
+    }
+    EXPECT_EQ(sessions[0]->spilled_count(), 90u);
+    EXPECT_EQ(sessions[1]->spilled_count(), 95u);
+    EXPECT_EQ(sessions[2]->spilled_count(), 99u);
+    EXPECT_EQ(ctx_.memory_used, 16 * one);
+    // Draining one gives its memory back to the others, and every queue comes back in order.
+    for (auto& s : sessions) {
+      const std::vector<std::string> got = DrainAll(*s);
+      ASSERT_EQ(got.size(), 100u);
+      for (int i = 0; i < 100; ++i) {
+        char p[16];
+        snprintf(p, sizeof p, "%05d", i);
+        ASSERT_EQ(got[i], p);
+      }
+      EXPECT_LE(ctx_.memory_used, 16 * one);
+    }
+    EXPECT_EQ(ctx_.memory_used, 0u);
+    // A session that goes away with a queue gives its memory back too.
+    sessions[0]->Enqueue(D(1, "x"), false);
+    EXPECT_GT(ctx_.memory_used, 0u);
+  }
+  EXPECT_EQ(ctx_.memory_used, 0u);
 }
 
 TEST_F(SpilledSession, DropOldestReachesIntoTheSpill) {

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/connect_rules.h"
 #include "net/socket.h"
 #include "net/user_data.h"
 
@@ -40,6 +41,7 @@ Shard::Shard(Broker& broker, uint16_t id)
   outbox_.resize(broker.config().shards);
   spill_.dir = broker.config().data_dir + "/spill";
   spill_.budget = &broker.queue_disk();
+  spill_.memory_max = ShardQueueMemory(broker.config());
 }
 
 Shard::~Shard() {
@@ -107,6 +109,7 @@ void Shard::WakeFromAnyThread() {
 std::string Shard::Reload(const Config& fresh) {
   owner_.Check();
   cfg_ = fresh;
+  spill_.memory_max = ShardQueueMemory(fresh);  // queues above it spill sooner from now on
   return tls_.loaded() ? tls_.Reload() : "";
 }
 

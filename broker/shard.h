@@ -461,8 +461,10 @@ class Shard final : private Router::Host, private SubscriptionSink {
   };
   std::vector<QueuedClose> queued_closes_;  // QueueClose, run by RunQueuedCloses
 
+  // Where sessions spill their queues (broker/spill.h); before sessions_, which count their
+  // memory in it until they are destroyed.
+  SpillContext spill_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
-  SpillContext spill_;  // where sessions spill their queues (broker/spill.h)
   route::RetainedStore retained_;
   std::unique_ptr<wal::WalWriter> wal_;
   uint64_t next_message_id_ = 1;

@@ -156,6 +156,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
   out->Add(base::Metric::kQueued, shard, queued);
   out->Add(base::Metric::kQueuedBytes, shard, queued_bytes);
   out->Add(base::Metric::kSpilledMessages, shard, spilled);
+  out->Add(base::Metric::kQueueMemoryBytes, shard, spill_.memory_used);
   out->Add(base::Metric::kInflight, shard, inflight);
   out->Add(base::Metric::kMessagesIn, shard, stats_.messages_in.Get());
   out->Add(base::Metric::kMessagesOut, shard, stats_.messages_out.Get());

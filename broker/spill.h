@@ -57,10 +57,14 @@ class DiskBudget {
   std::atomic<uint64_t> used_{0};
 };
 
-// What a shard gives its sessions to spill with.
+// What a shard gives its sessions to spill with. Used by the shard's thread only.
 struct SpillContext {
   std::string dir;               // created on first use
   DiskBudget* budget = nullptr;  // required
+  // The in-memory parts of the shard's queues together: memory_used is their sum (kept by the
+  // sessions); past memory_max a queue keeps only its oldest message in memory (0: no bound).
+  uint64_t memory_max = 0;
+  uint64_t memory_used = 0;
 };
 
 class SpillFile {

@@ -115,6 +115,30 @@ class SpillTest(unittest.TestCase):
         finally:
             b.stop()
 
+    def test_many_queues_share_the_memory_bound(self):
+        # Four offline sessions of 5,000 messages each (~1.2 MB): each may keep 64 KiB in
+        # memory, all of them together 100 KB (max_queue_memory_bytes); the rest is on disk, and
+        # every queue comes back whole and in order.
+        b = self.start("--max-queue-memory-bytes", "100000")
+        try:
+            sent = payloads(5000)
+            for k in range(4):
+                subscribe_then_leave(b, client_id="store%d" % k, topic="data/u%d/#" % k)
+            for k in range(4):
+                publish_lines(b, "data/u%d/temp" % k, sent)
+            self.assertTrue(b.wait_metric("ringmq_queued_messages", 20000))
+            held = b.metric("ringmq_queue_memory_bytes")
+            self.assertGreater(held, 0)
+            self.assertLessEqual(held, 100000 + 4 * 200)  # plus the oldest of a queue past it
+            self.assertGreater(b.metric("ringmq_spilled_messages"), 20000 - 100000 // 50)
+            for k in range(4):
+                self.assertEqual(receive(b, 5000, client_id="store%d" % k,
+                                         topic="data/u%d/#" % k), sent)
+            self.assertTrue(b.wait_metric("ringmq_queue_memory_bytes", 0))
+            self.assertEqual(b.metric("ringmq_dropped_total"), 0)
+        finally:
+            b.stop()
+
     def test_disk_budget_refuses_counts_and_logs(self):
         b = self.start("--max-queue-disk-bytes", "200000")
         try:
