@@ -94,8 +94,14 @@ void Shard::LogSessionEnd(Session& s, bool removed) {
 void Shard::LogQueued(Session& s, Delivery& d) {
   if (!s.logged || d.qos == 0 || wal_ == nullptr) return;
   d.wal_id = next_message_id_++;
-  Log(wal::WalMessageQueuedRef<route::Message>{s.client_id(), d.wal_id, d.msg.get(), d.qos,
-                                               d.retain, WallMs() - NowMs(), &d.subscription_ids});
+  Log(QueuedRecord(s.client_id(), d.wal_id, d));
+}
+
+wal::WalMessageQueuedRef<route::Message> Shard::QueuedRecord(std::string_view client_id,
+                                                             uint64_t message_id,
+                                                             const Delivery& d) const {
+  return {client_id, message_id,         d.msg.get(),        d.qos,
+          d.retain,  WallMs() - NowMs(), &d.subscription_ids};
 }
 
 void Shard::LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id,

@@ -23,9 +23,11 @@ bool Session::Fits(size_t bytes) const {
 
 Session::~Session() { SubMemory(memory_bytes_); }
 
-void Session::AddMemory(uint64_t bytes) {
+void Session::PushInMemory(Delivery& d, uint64_t bytes) {
+  queued_bytes_ += bytes;
   memory_bytes_ += bytes;
   if (limits_.spill != nullptr) limits_.spill->memory_used += bytes;
+  queue_.push_back(std::move(d));
 }
 
 void Session::SubMemory(uint64_t bytes) {
@@ -45,9 +47,7 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
       (spilled_count_ != 0 || (!queue_.empty() && (memory_bytes_ + bytes > limits_.memory_bytes ||
                                                    ShardMemoryFull(bytes))));
   if (!to_disk) {
-    queued_bytes_ += bytes;
-    AddMemory(bytes);
-    queue_.push_back(std::move(d));
+    PushInMemory(d, bytes);
     return true;
   }
   if (spill_ == nullptr) spill_ = SpillFile::Create(*limits_.spill, &spill_error_);
@@ -58,9 +58,7 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
     // Memory must take it, after what is spilled (invariant 2).
     while (RefillOne()) {
     }
-    queued_bytes_ += bytes;
-    AddMemory(bytes);
-    queue_.push_back(std::move(d));
+    PushInMemory(d, bytes);
     return true;
   }
   ++spilled_count_;
@@ -103,9 +101,7 @@ bool Session::RefillOne() {
       ++acl_dropped_;
       continue;
     }
-    queued_bytes_ += bytes;
-    AddMemory(bytes);
-    queue_.push_back(std::move(d));
+    PushInMemory(d, bytes);
     got = true;
   }
   if (spilled_count_ == 0 && spill_ != nullptr) {

@@ -338,8 +338,9 @@ class Session {
   bool RefillOne();
   // Whether d fits the limits next to what is queued.
   bool Fits(size_t bytes) const;
-  // memory_bytes_, and the shard's count of it (SpillContext::memory_used).
-  void AddMemory(uint64_t bytes);
+  // Appends d to queue_, counting its bytes in queued_bytes_, memory_bytes_ and the shard's count
+  // of memory (SpillContext::memory_used). SubMemory takes them back from the last two.
+  void PushInMemory(Delivery& d, uint64_t bytes);
   void SubMemory(uint64_t bytes);
   // Whether `bytes` more in memory would pass the shard-wide bound.
   bool ShardMemoryFull(uint64_t bytes) const;

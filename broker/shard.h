@@ -367,6 +367,11 @@ class Shard final : private Router::Host, private SubscriptionSink {
   std::string WalDir() const;
   wal::WalMessage ToWal(const route::Message& m, uint8_t qos, bool retain) const;
   route::MessagePtr FromWal(const wal::WalMessage& w) const;
+  // d queued for client_id as a kMessageQueued record, encoded from d without a copy. REQUIRES:
+  // d.msg is set; the record is used before d changes.
+  wal::WalMessageQueuedRef<route::Message> QueuedRecord(std::string_view client_id,
+                                                        uint64_t message_id,
+                                                        const Delivery& d) const;
   template <typename R>
   void Log(const R& record);
   void LogSessionStart(Session& s);

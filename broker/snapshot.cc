@@ -58,7 +58,7 @@ void Shard::ForEachSnapshotRecord(F&& add, G&& spilled) {
     s->ForEachQueued([&](const Delivery& d) {
       if (d.msg == nullptr || d.qos == 0) return;
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : next_message_id_++;
-      add(wal::WalMessageQueued{id, mid, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+      add(QueuedRecord(id, mid, d));
     });
     if (s->spilled_count() != 0) spilled(id, *s);
     s->ForEachLoggedIncomingQos2([&](uint16_t pid) {
@@ -80,8 +80,7 @@ bool Shard::WriteSnapshot(uint64_t seq, std::string* error) {
                           // LogSessionStart): one without is not the log's.
                           spill_ok &= s.ForEachSpilled([&](const Delivery& d) {
                             if (d.qos == 0 || d.wal_id == 0) return;
-                            w.Add(wal::WalMessageQueued{
-                                id, d.wal_id, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+                            w.Add(QueuedRecord(id, d.wal_id, d));
                           });
                         });
   if (!spill_ok) {
@@ -111,7 +110,7 @@ std::optional<Shard::SnapshotCapture> Shard::CaptureSnapshot() {
     // The spill cannot write (a full disk): the loop copies them, as it does the rest.
     readable &= s.ForEachSpilled([&](const Delivery& d) {
       if (d.qos == 0 || d.wal_id == 0) return;
-      add(wal::WalMessageQueued{id, d.wal_id, ToWal(*d.msg, d.qos, d.retain), d.subscription_ids});
+      add(QueuedRecord(id, d.wal_id, d));
     });
   });
   if (readable) return cap;

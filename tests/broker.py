@@ -120,6 +120,13 @@ class Broker:
         except ValueError:
             return resp.status, text
 
+    def shard_of(self, client_id):
+        """The shard that serves the session `client_id` (connected, or offline and kept)."""
+        status, reply = self.rest("GET", "/mqtt/sessions/" + client_id)
+        if status != 200:
+            raise AssertionError("GET /mqtt/sessions/%s: %s %s" % (client_id, status, reply))
+        return reply["result"][0]["shard"]
+
     def raw(self):
         """A plain TCP socket to the broker."""
         s = socket.create_connection((self.host, self.port), timeout=TIMEOUT)

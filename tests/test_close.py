@@ -87,17 +87,12 @@ class QueuedCloses(unittest.TestCase):
             self.assertEqual(a.recv_packet().body[:2], b"\x00\x00")  # CONNACK, accepted
             self.assertEqual(a.subscribe("t", opts=1), [1])  # QoS 1, never acknowledged
 
-            def shard_of(client_id):
-                status, reply = b.rest("GET", "/mqtt/sessions/" + client_id)
-                self.assertEqual(status, 200, reply)
-                return reply["result"][0]["shard"]
-
             # The w/# subscribers live on a's shard, where the re-entrant delivery happened.
-            home = shard_of("a")
+            home = b.shard_of("a")
             watchers = []
             for i in range(200):
                 w = RawClient(b).connect("w%d" % i)
-                if shard_of("w%d" % i) != home:
+                if b.shard_of("w%d" % i) != home:
                     w.close()
                     continue
                 self.assertEqual(w.subscribe("w/#", opts=0), [0])
