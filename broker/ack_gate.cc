@@ -1,6 +1,8 @@
 // AckGate bookkeeping (see broker/ack_gate.h).
 #include "broker/ack_gate.h"
 
+#include <iterator>
+
 namespace ringmq::broker {
 
 void AckGate::Resize(uint16_t shards) {
@@ -15,25 +17,29 @@ void AckGate::CloseTurn(uint64_t local_appended) {
   if (turn_acks_.empty()) {
     turn_local_ = false;
     turn_mask_ = 0;
+    turn_durable_mask_ = 0;
     return;
   }
   Barrier b;
   b.local_seq = turn_local_ ? local_appended : 0;
   b.mask = turn_mask_;
+  b.durable_mask = turn_durable_mask_;
   if (b.mask != 0) b.counts = sent_;
   b.acks.swap(turn_acks_);
   barriers_.push_back(std::move(b));
   turn_local_ = false;
   turn_mask_ = 0;
+  turn_durable_mask_ = 0;
 }
 
-bool AckGate::Satisfied(const Barrier& b, uint64_t local_durable) const {
-  if (b.local_seq > local_durable) return false;
-  for (uint64_t m = b.mask; m != 0; m &= m - 1) {
-    const auto q = static_cast<size_t>(__builtin_ctzll(m));
-    if (confirmed_[q] < b.counts[q]) return false;
+void AckGate::ApplyRefusal(PendingAck& a) {
+  // Invariant 4: tags up to a.tag are released now or were before.
+  const auto end = refused_.upper_bound(a.tag);
+  if (end != refused_.begin() && *std::prev(end) == a.tag &&
+      a.reason == proto::ReasonCode::kSuccess) {
+    a.reason = proto::ReasonCode::kQuotaExceeded;
   }
-  return true;
+  refused_.erase(refused_.begin(), end);
 }
 
 size_t AckGate::held() const {

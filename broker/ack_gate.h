@@ -6,11 +6,14 @@
 // Two roles, both on every shard:
 //   Publisher side. While a QoS 1/2 PUBLISH is handled, the shard notes whether it appended to
 //   its own log (NoteLocal) and which other shards received the message with a request to confirm
-//   (NoteRemote; the ShardMsg carries `durable`). Its answer is then held (Hold) instead of sent.
-//   Once per loop turn CloseTurn turns the answers held during the turn into one barrier: "the
-//   local log durable up to seq L, and shard q confirmed its c-th flagged message, for every q
-//   noted". Release hands out the answers of every barrier that is satisfied, oldest first, or
-//   fails them when a log they wait for can no longer become durable.
+//   (NoteRemote; the ShardMsg carries `confirm`): for durability, or for the refusals of an MQTT 5
+//   QoS 1 answer (its tag, NewTag, travels with the message; a shard whose session refused it
+//   reports the tag, OnRefused, before it confirms). Its answer is then held (Hold) instead of
+//   sent. Once per loop turn CloseTurn turns the answers held during the turn into one barrier:
+//   "the local log durable up to seq L, and shard q confirmed its c-th flagged message, for every
+//   q noted". Release hands out the answers of every barrier that is satisfied, oldest first (a
+//   refused tag's answer says Quota exceeded), or fails them when a log they wait for can no
+//   longer become durable.
 //   Receiver side. For every flagged message from shard p the shard calls NoteReceived(p) after
 //   handling it (which appended its records); once per loop turn CloseReceiveTurn pairs each
 //   sender's count with the log's appended seq, and Confirm reports to each sender the highest
@@ -25,12 +28,19 @@
 //      confirmed(q) <= sent(q) the highest count q reported durable; messages between two shards
 //      stay in order (one SPSC ring), so q's n-th flagged message is the sender's n-th.
 //   3. A barrier is satisfied iff local_durable >= its local seq and, for every q in its mask,
-//      confirmed(q) >= its count for q.
+//      confirmed(q) >= its count for q. When q's log failed, a barrier that needs q's records
+//      durable (durable_mask) fails; one that only waits for q's refusals stops waiting for them
+//      (q confirms nothing until its log is back).
+//   4. Tags grow in the order answers are held, hence in the order they are released; a refusal
+//      reaches the gate before the confirmation that covers it (one ring from q), so it is in
+//      refused_ when its answer is released, and every tag up to a released one is dropped.
 #ifndef RINGMQ_BROKER_ACK_GATE_H_
 #define RINGMQ_BROKER_ACK_GATE_H_
 
 #include <cstdint>
 #include <deque>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "proto/packet.h"
@@ -45,6 +55,7 @@ struct PendingAck {
   uint16_t packet_id = 0;
   proto::ReasonCode reason = proto::ReasonCode::kSuccess;
   bool log_incoming_qos2 = false;  // PUBREC: log the packet id as received once released
+  uint64_t tag = 0;                // NewTag: the shards it went to report its refusals
 };
 
 class AckGate {
@@ -55,11 +66,17 @@ class AckGate {
   // --- Publisher side ---
   // The message being handled appended to this shard's log.
   void NoteLocal() { turn_local_ = true; }
-  // The message being handled was posted to shard q, flagged for confirmation.
-  void NoteRemote(uint16_t q) {
+  // The message being handled was posted to shard q, flagged for confirmation; `durable`: the
+  // answer needs q's records durable (not only q's refusals).
+  void NoteRemote(uint16_t q, bool durable = true) {
     ++sent_[q];
     turn_mask_ |= uint64_t{1} << q;
+    if (durable) turn_durable_mask_ |= uint64_t{1} << q;
   }
+  // A tag for an MQTT 5 QoS 1 answer, whose message the other shards may refuse (PendingAck::tag).
+  uint64_t NewTag() { return ++last_tag_; }
+  // A session on another shard refused the message of the answer tagged `tag`.
+  void OnRefused(uint64_t tag) { refused_.insert(tag); }
   void Hold(const PendingAck& a) { turn_acks_.push_back(a); }
   // Closes the turn: the answers held since the last call wait for local records up to
   // `local_appended` (when NoteLocal was called) and for the remote counts noted so far.
@@ -70,7 +87,8 @@ class AckGate {
   }
   // Hands out answers: release(const PendingAck&, bool failed) for every barrier that is
   // satisfied (failed = false) or that waits for a log that failed (failed = true):
-  // local_failed for this shard, remote_failed(q) for shard q.
+  // local_failed for this shard, remote_failed(q) for shard q (invariant 3). A refused tag's
+  // answer is handed out with reason Quota exceeded.
   template <typename Failed, typename F>
   void Release(uint64_t local_durable, bool local_failed, Failed&& remote_failed, F&& release);
   bool idle() const { return barriers_.empty() && turn_acks_.empty(); }
@@ -88,6 +106,7 @@ class AckGate {
   struct Barrier {
     uint64_t local_seq = 0;        // 0: no local records to wait for
     uint64_t mask = 0;             // shards to wait for
+    uint64_t durable_mask = 0;     // those whose records must be durable (a subset)
     std::vector<uint64_t> counts;  // per shard (only the masked entries matter)
     std::vector<PendingAck> acks;
   };
@@ -96,13 +115,20 @@ class AckGate {
     uint64_t count;
     uint64_t seq;
   };
-  bool Satisfied(const Barrier& b, uint64_t local_durable) const;
+  // Satisfied, failed (needs a log that failed) or still waiting (invariant 3).
+  enum class State : uint8_t { kSatisfied, kFailed, kWaiting };
+  template <typename Failed>
+  State StateOf(const Barrier& b, uint64_t local_durable, bool local_failed,
+                Failed& remote_failed) const;
+  void ApplyRefusal(PendingAck& a);
 
   std::vector<uint64_t> sent_, confirmed_;
   std::vector<PendingAck> turn_acks_;
   bool turn_local_ = false;
-  uint64_t turn_mask_ = 0;
+  uint64_t turn_mask_ = 0, turn_durable_mask_ = 0;
   std::deque<Barrier> barriers_;
+  uint64_t last_tag_ = 0;
+  std::set<uint64_t> refused_;  // reported tags not yet released (few: refusals are rare)
 
   std::vector<uint64_t> received_,
       marked_;                             // marked_: the count of the last ReceiveMark per sender
@@ -115,18 +141,34 @@ void AckGate::Release(uint64_t local_durable, bool local_failed, Failed&& remote
                       F&& release) {
   while (!barriers_.empty()) {
     Barrier& b = barriers_.front();
-    bool failed = false;
-    if (!Satisfied(b, local_durable)) {
-      failed = b.local_seq > local_durable && local_failed;
-      for (uint64_t m = b.mask; m != 0 && !failed; m &= m - 1) {
-        const auto q = static_cast<uint16_t>(__builtin_ctzll(m));
-        failed = confirmed_[q] < b.counts[q] && remote_failed(q);
-      }
-      if (!failed) return;
+    const State state = StateOf(b, local_durable, local_failed, remote_failed);
+    if (state == State::kWaiting) return;
+    for (PendingAck& a : b.acks) {
+      if (a.tag != 0 && !refused_.empty()) ApplyRefusal(a);
+      release(std::as_const(a), state == State::kFailed);
     }
-    for (const PendingAck& a : b.acks) release(a, failed);
     barriers_.pop_front();
   }
+}
+
+template <typename Failed>
+AckGate::State AckGate::StateOf(const Barrier& b, uint64_t local_durable, bool local_failed,
+                                Failed& remote_failed) const {
+  bool waiting = false;
+  if (b.local_seq > local_durable) {
+    if (local_failed) return State::kFailed;
+    waiting = true;
+  }
+  for (uint64_t m = b.mask; m != 0; m &= m - 1) {
+    const auto q = static_cast<uint16_t>(__builtin_ctzll(m));
+    if (confirmed_[q] >= b.counts[q]) continue;
+    if (!remote_failed(q)) {
+      waiting = true;
+    } else if ((b.durable_mask & (uint64_t{1} << q)) != 0) {
+      return State::kFailed;
+    }  // else: only q's refusals were awaited, and q confirms nothing while its log is down
+  }
+  return waiting ? State::kWaiting : State::kSatisfied;
 }
 
 template <typename F>

@@ -10,6 +10,7 @@ namespace {
 struct Released {
   std::vector<uint16_t> ids;
   std::vector<bool> failed;
+  std::vector<proto::ReasonCode> reasons;
 };
 
 void Release(AckGate& g, uint64_t durable, Released* out, bool local_failed = false,
@@ -19,10 +20,15 @@ void Release(AckGate& g, uint64_t durable, Released* out, bool local_failed = fa
       [&](const PendingAck& a, bool failed) {
         out->ids.push_back(a.packet_id);
         out->failed.push_back(failed);
+        out->reasons.push_back(a.reason);
       });
 }
 
-PendingAck Ack(uint16_t id) { return PendingAck{0, 1, proto::PacketType::kPuback, id}; }
+PendingAck Ack(uint16_t id, uint64_t tag = 0) {
+  PendingAck a{0, 1, proto::PacketType::kPuback, id};
+  a.tag = tag;
+  return a;
+}
 
 TEST(AckGate, LocalRecordsHoldUntilDurable) {
   AckGate g(2);
@@ -87,6 +93,64 @@ TEST(AckGate, AFailedLogFailsTheAnswersWaitingForIt) {
   Release(g, 3, &r, false, /*failed_shard=*/1);
   EXPECT_EQ(r.ids, (std::vector<uint16_t>{1, 2}));
   EXPECT_EQ(r.failed, (std::vector<bool>{true, true}));
+}
+
+TEST(AckGate, ARefusalOnAnotherShardMakesItsAnswerQuotaExceeded) {
+  AckGate g(2);
+  const uint64_t first = g.NewTag(), second = g.NewTag(), third = g.NewTag();
+  EXPECT_LT(first, second);
+  for (uint64_t tag : {first, second, third}) {
+    g.NoteRemote(1, /*durable=*/false);
+    g.Hold(Ack(static_cast<uint16_t>(tag), tag));
+  }
+  g.CloseTurn(0);
+  g.OnRefused(second);  // shard 1 reports it before it confirms the three
+  Released r;
+  Release(g, 0, &r);
+  EXPECT_TRUE(r.ids.empty());  // the refusals of the others may still come
+  g.OnConfirm(1, 3);
+  Release(g, 0, &r);
+  EXPECT_EQ(r.reasons, (std::vector<proto::ReasonCode>{proto::ReasonCode::kSuccess,
+                                                       proto::ReasonCode::kQuotaExceeded,
+                                                       proto::ReasonCode::kSuccess}));
+  EXPECT_EQ(r.failed, (std::vector<bool>{false, false, false}));
+  EXPECT_TRUE(g.idle());
+}
+
+TEST(AckGate, AnAnswerWaitingOnlyForRefusalsDoesNotFailWithThatShardsLog) {
+  // Shard 1's log failed: it confirms nothing until the log is back. An answer that needs its
+  // records durable fails; one that only waited for its refusals is released as it is.
+  AckGate g(2);
+  g.NoteRemote(1, /*durable=*/false);
+  g.Hold(Ack(1, g.NewTag()));
+  g.CloseTurn(0);
+  g.NoteRemote(1, /*durable=*/true);
+  g.Hold(Ack(2, g.NewTag()));
+  g.CloseTurn(0);
+  Released r;
+  Release(g, 0, &r, false, /*failed_shard=*/1);
+  EXPECT_EQ(r.ids, (std::vector<uint16_t>{1, 2}));
+  EXPECT_EQ(r.failed, (std::vector<bool>{false, true}));
+}
+
+TEST(AckGate, RefusalsOfReleasedAnswersAreForgotten) {
+  AckGate g(2);
+  const uint64_t early = g.NewTag();
+  g.OnRefused(early);  // its answer was released without waiting (invariant 3's failed log)
+  g.NoteRemote(1, false);
+  g.Hold(Ack(5, g.NewTag()));
+  g.CloseTurn(0);
+  g.OnConfirm(1, 1);
+  Released r;
+  Release(g, 0, &r);
+  EXPECT_EQ(r.reasons, std::vector<proto::ReasonCode>{proto::ReasonCode::kSuccess});
+  // A later answer with a new tag is not mistaken for the early one either.
+  g.NoteRemote(1, false);
+  g.Hold(Ack(6, g.NewTag()));
+  g.CloseTurn(0);
+  g.OnConfirm(1, 2);
+  Release(g, 0, &r);
+  EXPECT_EQ(r.reasons.back(), proto::ReasonCode::kSuccess);
 }
 
 TEST(AckGate, ReceiverConfirmsTheLastDurableCountPerSender) {

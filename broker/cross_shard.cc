@@ -32,17 +32,18 @@ constexpr size_t kOutboxLow = kShardRingCapacity;
 bool Shard::PostToShard(uint16_t to, ShardMsg msg) {
   const bool delivery =
       msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared;
-  msg.durable = msg.durable && (msg.kind == ShardMsg::Kind::kRetain ||
-                                (delivery && broker_.shard(to).may_persist()));
-  if (msg.durable) ack_gate_.NoteRemote(to);
-  const bool durable = msg.durable;
+  const bool persist = msg.confirm && (msg.kind == ShardMsg::Kind::kRetain ||
+                                       (delivery && broker_.shard(to).may_persist()));
+  msg.confirm = persist || (delivery && msg.answer_tag != 0);
+  if (msg.confirm) ack_gate_.NoteRemote(to, persist);
+  const bool confirm = msg.confirm;
   std::vector<ShardMsg>& box = outbox_[to];
   box.push_back(std::move(msg));
   if (box.size() >= kOutboxHigh && !outbox_backlogged_) {
     outbox_backlogged_ = true;
     backlog_since_ns_ = MonoNs();
   }
-  return durable;
+  return confirm;
 }
 
 void Shard::FlushOutbox() {
@@ -109,15 +110,28 @@ void Shard::ContinueInput(Connection& c) {
   }
 }
 
+void Shard::ReportRefusal(const ShardMsg& m, uint64_t refused_before) {
+  // Posted before the kDurable that confirms m (same ring): the answer is still held there.
+  if (m.answer_tag == 0 || refused_deliveries_ == refused_before) return;
+  ShardMsg reply;
+  reply.kind = ShardMsg::Kind::kRefused;
+  reply.from = id_;
+  reply.answer_tag = m.answer_tag;
+  PostToShard(m.from, std::move(reply));
+}
+
 void Shard::DrainInbox() {
   const ShardRings::DrainResult r = broker_.rings().Drain(id_, [this](size_t, ShardMsg&& m) {
-    if (m.durable) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
+    if (m.confirm) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
+    const uint64_t refused_before = refused_deliveries_;
     switch (m.kind) {
       case ShardMsg::Kind::kDeliver:
         router_.DeliverLocal(m.msg);
+        ReportRefusal(m, refused_before);
         break;
       case ShardMsg::Kind::kDeliverShared:
         router_.DeliverShared(m.msg, m.shared);
+        ReportRefusal(m, refused_before);
         break;
       case ShardMsg::Kind::kRetain:
         StoreRetained(m.msg);
@@ -140,6 +154,9 @@ void Shard::DrainInbox() {
       }
       case ShardMsg::Kind::kDurable:
         ack_gate_.OnConfirm(m.from, m.count);
+        break;
+      case ShardMsg::Kind::kRefused:
+        ack_gate_.OnRefused(m.answer_tag);
         break;
       case ShardMsg::Kind::kRetainReply: {
         auto it = sessions_.find(m.query->client_id);

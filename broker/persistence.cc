@@ -229,7 +229,8 @@ void Shard::FinishRestore() {
 }
 
 void Shard::AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
-                          proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2) {
+                          proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2,
+                          uint64_t tag) {
   if (log_incoming_qos2 && !must_wait && c.session != nullptr) {
     LogInflight(*c.session, 0, packet_id, wal::WalInflightPhase::kIncomingQos2);
   }
@@ -241,8 +242,8 @@ void Shard::AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet
   // An earlier answer of this connection is held: this one waits behind it (answers leave in
   // PUBLISH order, MQTT 3.1.1 section 4.6).
   ++c.held_acks;
-  ack_gate_.Hold(
-      PendingAck{c.slot, c.generation, type, packet_id, reason, log_incoming_qos2 && must_wait});
+  ack_gate_.Hold(PendingAck{c.slot, c.generation, type, packet_id, reason,
+                            log_incoming_qos2 && must_wait, tag});
 }
 
 void Shard::EndTurnDurability() {

@@ -139,36 +139,37 @@ void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_v
     }
     if (result != ReasonCode::kSuccess) (void)s.OnPubrel(p.packet_id);
   }
-  uint32_t durable_posts = 0;  // posts to other shards whose records the answer waits for
+  // A matching session that refuses the message (its queue full under drop-new, or no disk to
+  // spill to) makes an MQTT 5 QoS 1 publisher's answer Quota exceeded, rather than leave it to
+  // believe that every subscriber has it (a resend reaches the others twice: QoS 1 allows it).
+  // Sessions of this shard refuse it in Publish; those of other shards report it before they
+  // confirm the message, and the answer waits for that (AckGate, the tag). Not QoS 2: a PUBREC
+  // >= 0x80 releases the packet id, so a resend after a lost PUBREC would reach the sessions
+  // that took the message a second time. Not 3.1.1: its PUBACK has no reason code.
+  const uint64_t tag = p.qos == 1 && IsV5(c) ? ack_gate_.NewTag() : 0;
+  uint32_t remote_posts = 0;  // posts to other shards whose confirmation the answer waits for
   if (deliver) {
     // Closes nothing (a publisher subscribed to its own topic whose queue overflows has its close
     // queued): c and s are still there after it, and the PUBLISH is answered.
     const uint64_t refused_before = refused_deliveries_;
-    durable_posts = router_.Publish(route::MakeMessage(p, topic, s.client_id(), NowMs()),
-                                    {.store_retained = store_retained, .await_durable = sync});
-    // A matching session refused it (its queue full under drop-new, or no disk to spill to): an
-    // MQTT 5 QoS 1 publisher is told, Quota exceeded, rather than left to believe that every
-    // subscriber has it (a resend reaches the others twice: QoS 1 allows it). Not QoS 2: a
-    // PUBREC >= 0x80 releases the packet id, so a resend after a lost PUBREC would reach the
-    // sessions that took the message a second time. Only this shard's sessions answer in time; a
-    // refusal on another shard is counted there (ringmq_dropped_total) after this answer left.
-    if (p.qos == 1 && IsV5(c) && refused_deliveries_ != refused_before) {
-      result = ReasonCode::kQuotaExceeded;
-    }
+    remote_posts = router_.Publish(
+        route::MakeMessage(p, topic, s.client_id(), NowMs()),
+        {.store_retained = store_retained, .await_durable = sync, .answer_tag = tag});
+    if (tag != 0 && refused_deliveries_ != refused_before) result = ReasonCode::kQuotaExceeded;
   }
   if (p.qos == 0) return;
   // Exactly once across a restart: a persistent session logs the QoS 2 packet id until PUBREL,
   // after the message's records. When those are on other shards' logs too, the id is logged only
   // once they are durable (at the PUBREC): a crash in between may then deliver the message
   // twice (the client resends it) but never loses it.
-  const bool remote = durable_posts != 0;
+  const bool remote = remote_posts != 0;
   const bool log_id = p.qos == 2 && deliver && s.logged;
   if (log_id && !remote) LogInflight(s, 0, p.packet_id, wal::WalInflightPhase::kIncomingQos2);
   const bool logged_here = wal_ != nullptr && wal_->appended_seq() != appended_before;
-  if (sync && (logged_here || retransmission)) ack_gate_.NoteLocal();
+  const bool wait_local = sync && (logged_here || retransmission);
+  if (wait_local) ack_gate_.NoteLocal();
   AnswerPublish(c, p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
-                p.packet_id, result, sync && (logged_here || retransmission || remote),
-                log_id && remote);
+                p.packet_id, result, wait_local || remote, log_id && remote, tag);
 }
 
 void Shard::HandleAck(Connection& c, const proto::Ack& a) {

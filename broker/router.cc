@@ -43,11 +43,12 @@ uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
   const uint64_t shards = index_.ShardsFor(m->topic);
   for (uint64_t rest = shards & ~self; rest != 0; rest &= rest - 1) {
     ShardMsg msg = Post(ShardMsg::Kind::kDeliver, m);
-    msg.durable = options.await_durable;
+    msg.confirm = options.await_durable;
+    msg.answer_tag = options.answer_tag;
     durable += host_.PostToShard(LowestShard(rest), std::move(msg)) ? 1 : 0;
   }
   if (shards & self) DeliverLocal(m);
-  durable += RouteShared(m, nullptr, options.await_durable);
+  durable += RouteShared(m, nullptr, options);
   if (m->retain && options.store_retained) {
     // Retained messages live on the shard that owns hash(topic).
     const uint16_t owner = smp::ShardOfKey(m->topic, shard_count_);
@@ -55,7 +56,7 @@ uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
       host_.StoreRetained(m);
     } else {
       ShardMsg msg = Post(ShardMsg::Kind::kRetain, std::move(m));
-      msg.durable = options.await_durable;
+      msg.confirm = options.await_durable;
       durable += host_.PostToShard(owner, std::move(msg)) ? 1 : 0;
     }
   }
@@ -98,7 +99,7 @@ void Router::DeliverLocal(const route::MessagePtr& m) {
 }
 
 uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
-                             bool await_durable) {
+                             PublishOptions options) {
   owner_.Check();
   struct Pick {
     SharedKey key;
@@ -135,7 +136,8 @@ uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
     } else {
       ShardMsg msg = Post(ShardMsg::Kind::kDeliverShared, m);
       msg.shared = std::move(key);
-      msg.durable = await_durable;
+      msg.confirm = options.await_durable;
+      msg.answer_tag = options.answer_tag;
       durable += host_.PostToShard(shard, std::move(msg)) ? 1 : 0;
     }
   }

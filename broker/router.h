@@ -49,8 +49,9 @@ class Router {
   class Host {
    public:
     // Hands `msg` (kDeliver, kDeliverShared or kRetain) to shard `to`. A message posted with
-    // `durable` set asks that shard to confirm when what it causes is durable; returns whether
-    // the post stayed so flagged (the shard logs nothing for it: the flag is dropped).
+    // `confirm` set (or an answer_tag) asks that shard to confirm once it handled it and what it
+    // caused is durable; returns whether the post stayed so flagged (the shard logs nothing for
+    // it and no refusal is asked for: the flag is dropped).
     virtual bool PostToShard(uint16_t to, ShardMsg msg) = 0;
     // Delivers to a session of this shard: queue, send or drop. Never changes the router's
     // subscriptions (invariant 4).
@@ -65,6 +66,7 @@ class Router {
   struct PublishOptions {
     bool store_retained = true;  // false: a retained message is delivered but not stored
     bool await_durable = false;  // the publisher's answer waits for the shards it posts to
+    uint64_t answer_tag = 0;     // ... and for their refusals (ShardMsg::answer_tag)
   };
 
   // `dropped_no_member` counts shared deliveries that found their group empty on arrival;
@@ -75,7 +77,7 @@ class Router {
   Router& operator=(const Router&) = delete;
 
   // Delivers m to every subscriber and, when m->retain and options.store_retained, stores it on
-  // the shard that owns its topic. Returns how many posts to other shards stayed durable.
+  // the shard that owns its topic. Returns how many posts to other shards are to be confirmed.
   uint32_t Publish(route::MessagePtr m, PublishOptions options);
   // Delivers m to this shard's plain subscribers (a kDeliver from another shard, or Publish).
   // Overlapping subscriptions of one session make one delivery: the highest QoS, every
@@ -83,9 +85,11 @@ class Router {
   void DeliverLocal(const route::MessagePtr& m);
   // Sends m to one member shard of every shared group matching its topic (only of `only` when
   // given: a message handed back by a member whose session ended). Returns how many posts to
-  // other shards stayed durable (`await_durable`: as in Publish).
-  uint32_t RouteShared(const route::MessagePtr& m, const SharedKey* only,
-                       bool await_durable = false);
+  // other shards are to be confirmed (`options`: as in Publish, store_retained unused).
+  uint32_t RouteShared(const route::MessagePtr& m, const SharedKey* only, PublishOptions options);
+  uint32_t RouteShared(const route::MessagePtr& m, const SharedKey* only) {
+    return RouteShared(m, only, PublishOptions{});
+  }
   // Delivers m to one local member of `key`'s group (a kDeliverShared, or RouteShared).
   void DeliverShared(const route::MessagePtr& m, const SharedKeyPtr& key);
 

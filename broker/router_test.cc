@@ -17,15 +17,16 @@
 namespace ringmq::broker {
 namespace {
 
-// Records what the router asks of its shard. Posts stay durable when asked to and the target is
-// in `persisting` (as a shard with persistent sessions would).
+// Records what the router asks of its shard. Posts stay flagged for confirmation when asked to
+// and the target is in `persisting` (as a shard with persistent sessions would), or when they
+// carry an answer tag.
 class FakeHost : public Router::Host {
  public:
   bool PostToShard(uint16_t to, ShardMsg msg) override {
-    msg.durable = msg.durable && persisting.count(to) != 0;
-    const bool durable = msg.durable;
+    msg.confirm = (msg.confirm && persisting.count(to) != 0) || msg.answer_tag != 0;
+    const bool confirm = msg.confirm;
     posts.emplace_back(to, std::move(msg));
-    return durable;
+    return confirm;
   }
   void Deliver(Session& s, Delivery d) override { delivered.emplace_back(&s, std::move(d)); }
   void StoreRetained(const route::MessagePtr& m) override { stored.push_back(m); }
@@ -181,9 +182,23 @@ TEST_F(RouterTest, PublishCountsThePostsTheAnswerMustWaitFor) {
   EXPECT_EQ(router_.Publish(Msg("t", 1), {.await_durable = true}), 1u);
   EXPECT_EQ(router_.Publish(Msg("t", 1), {}), 0u);  // the publisher does not wait
   ASSERT_EQ(host_.posts.size(), 3u);
-  EXPECT_FALSE(host_.posts[0].second.durable);
-  EXPECT_TRUE(host_.posts[1].second.durable);
-  EXPECT_FALSE(host_.posts[2].second.durable);
+  EXPECT_FALSE(host_.posts[0].second.confirm);
+  EXPECT_TRUE(host_.posts[1].second.confirm);
+  EXPECT_FALSE(host_.posts[2].second.confirm);
+}
+
+TEST_F(RouterTest, AnAnswerTagTravelsWithEveryDeliveryButNotTheRetainedCopy) {
+  // An MQTT 5 QoS 1 answer learns of refusals on other shards: each delivery carries its tag.
+  ASSERT_TRUE(index_.Add(1, "t"));
+  ASSERT_TRUE(index_.AddShared(1, "g", "t"));
+  EXPECT_EQ(router_.Publish(Msg("t", 1, /*retain=*/true), {.answer_tag = 7}), 2u);
+  ASSERT_GE(host_.posts.size(), 2u);  // and the retained copy, when shard 1 owns "t"
+  for (const auto& [to, msg] : host_.posts) {
+    EXPECT_EQ(to, 1);
+    const bool delivery = msg.kind != ShardMsg::Kind::kRetain;
+    EXPECT_EQ(msg.answer_tag, delivery ? 7u : 0u);
+    EXPECT_EQ(msg.confirm, delivery);
+  }
 }
 
 TEST_F(RouterTest, DetachUndoesOneAttachment) {

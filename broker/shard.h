@@ -229,6 +229,9 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void StartLinger(Connection& c);
   // Between shards (broker/cross_shard.cc).
   void DrainInbox();
+  // After a kDeliver / kDeliverShared was handled: tells its sender when a session refused it and
+  // the sender's answer asked to know (ShardMsg::answer_tag).
+  void ReportRefusal(const ShardMsg& m, uint64_t refused_before);
   void FlushOutbox();
   // Before the loop sleeps with messages still in an outbox: true when every such ring is full and
   // its consumer will wake this shard once it frees a slot; false: room already, do not sleep.
@@ -425,12 +428,15 @@ class Shard final : private Router::Host, private SubscriptionSink {
   uint64_t FreshWalSeq() const;
   wal::WalWriterOptions WalOptions() const;
   void StartSnapshotThread(uint64_t seq, SnapshotCapture capture);
-  // durability = sync: once per loop turn, closes the turn's held answers, confirms durable
-  // messages to the shards that sent them and sends the answers whose records are durable.
+  // Once per loop turn: closes the turn's held answers, confirms handled and durable messages to
+  // the shards that sent them and sends the answers whose records are durable (and whose
+  // refusals, for a tagged answer, are known).
   void EndTurnDurability();
-  // Answers a QoS 1/2 PUBLISH now, or holds the answer until what it vouches for is durable.
+  // Answers a QoS 1/2 PUBLISH now, or holds the answer until what it vouches for is durable (and,
+  // with a tag, until the shards the message went to reported their refusals: AckGate::NewTag).
   void AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet_id,
-                     proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false);
+                     proto::ReasonCode reason, bool must_wait, bool log_incoming_qos2 = false,
+                     uint64_t tag = 0);
   // The steady clock in milliseconds, read once per loop turn (a clock read per message cost 10 %
   // of a shard's cycles on fan-in): within a turn every caller sees the time the turn woke at.
   // Outside the loop (recovery, tests) it reads the clock.
@@ -502,8 +508,9 @@ class Shard final : private Router::Host, private SubscriptionSink {
   std::vector<ConnectionRef> paused_;  // PauseInput, until ResumeInput
   int64_t next_tick_ms_ = 0;
   int64_t next_spill_log_ms_ = 0;  // CountDrops logs a spill failure once a second at most
-  // QoS 1/2 deliveries a session refused (drop-new, or no disk to spill to), ever: a QoS 1
-  // PUBLISH that raised it while it was routed here is answered 0x97 to an MQTT 5 publisher.
+  // QoS 1/2 deliveries a session refused (drop-new, or no disk to spill to), ever: an MQTT 5
+  // QoS 1 PUBLISH that raised it while it was routed here (RouteAndAnswer), or while its message
+  // was delivered from another shard (ReportRefusal), is answered 0x97.
   uint64_t refused_deliveries_ = 0;
   int64_t last_touch_ms_ = 0;  // when the tokens in use were last reported (token_touch)
   int64_t next_sys_ms_ = 0;

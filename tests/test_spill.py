@@ -51,6 +51,16 @@ def payloads(n):
     return ["%08d-%s" % (i, "x" * (8 + i % 48)) for i in range(n)]
 
 
+def connect_elsewhere(b, shard, **kwargs):
+    """A connected RawClient on another shard than `shard` (on it when there is only one)."""
+    for i in range(64):
+        c = RawClient(b, **kwargs).connect("elsewhere%d" % i)
+        if SHARDS == 1 or b.shard_of("elsewhere%d" % i) != shard:
+            return c
+        c.close()
+    raise AssertionError("every client landed on shard %d" % shard)
+
+
 class SpillTest(unittest.TestCase):
     def start(self, *extra, data_dir=None):
         return Broker("--queue-memory-bytes", MEMORY, *extra, data_dir=data_dir,
@@ -197,8 +207,9 @@ class SpillTest(unittest.TestCase):
         # (0x97) for each message the offline session refused. QoS 2 keeps 0x00 in PUBREC (a
         # negative one releases the packet id, and a resend would then reach the subscribers
         # that took it twice) and MQTT 3.1.1 has no way to say it: both counted only.
-        # One shard: a refusal on another shard is counted there after the answer left.
-        b = Broker("--max-session-queue-bytes", "3000", shards=1, log_level="info")
+        # With more than one shard the publisher is on another shard than the session: the
+        # answer waits for that shard's report.
+        b = Broker("--max-session-queue-bytes", "3000", shards=SHARDS, log_level="info")
         try:
             for version in (5, 4):
                 c = RawClient(b, version=version).connect(
@@ -206,7 +217,7 @@ class SpillTest(unittest.TestCase):
                     **({"SessionExpiryInterval": 3600} if version == 5 else {}))
                 c.subscribe("q%d/#" % version, opts=2)
                 c.close()
-                p = RawClient(b, version=version).connect("pub%d" % version)
+                p = connect_elsewhere(b, b.shard_of("store%d" % version), version=version)
                 refused_before = b.metric("ringmq_dropped_total", reason="queue_full")
                 reasons = {1: [], 2: []}
                 for i in range(40):  # ~100 bytes each in the queue: the first ~25 fit
