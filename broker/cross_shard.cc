@@ -34,7 +34,7 @@ bool Shard::PostToShard(uint16_t to, ShardMsg msg) {
       msg.kind == ShardMsg::Kind::kDeliver || msg.kind == ShardMsg::Kind::kDeliverShared;
   const bool persist = msg.confirm && (msg.kind == ShardMsg::Kind::kRetain ||
                                        (delivery && broker_.shard(to).may_persist()));
-  msg.confirm = persist || (delivery && msg.answer_tag != 0);
+  msg.confirm = persist || (delivery && msg.value != 0);  // value: the answer's tag
   if (msg.confirm) ack_gate_.NoteRemote(to, persist);
   const bool confirm = msg.confirm;
   std::vector<ShardMsg>& box = outbox_[to];
@@ -112,11 +112,11 @@ void Shard::ContinueInput(Connection& c) {
 
 void Shard::ReportRefusal(const ShardMsg& m, uint64_t refused_before) {
   // Posted before the kDurable that confirms m (same ring): the answer is still held there.
-  if (m.answer_tag == 0 || refused_deliveries_ == refused_before) return;
+  if (m.value == 0 || refused_deliveries_ == refused_before) return;  // value: the tag
   ShardMsg reply;
   reply.kind = ShardMsg::Kind::kRefused;
   reply.from = id_;
-  reply.answer_tag = m.answer_tag;
+  reply.value = m.value;
   PostToShard(m.from, std::move(reply));
 }
 
@@ -153,10 +153,10 @@ void Shard::DrainInbox() {
         break;
       }
       case ShardMsg::Kind::kDurable:
-        ack_gate_.OnConfirm(m.from, m.count);
+        ack_gate_.OnConfirm(m.from, m.value);
         break;
       case ShardMsg::Kind::kRefused:
-        ack_gate_.OnRefused(m.answer_tag);
+        ack_gate_.OnRefused(m.value);
         break;
       case ShardMsg::Kind::kRetainReply: {
         auto it = sessions_.find(m.query->client_id);

@@ -270,7 +270,7 @@ void Shard::EndTurnDurability() {
     ShardMsg msg;
     msg.kind = ShardMsg::Kind::kDurable;
     msg.from = id_;
-    msg.count = count;
+    msg.value = count;
     PostToShard(to, std::move(msg));
   });
   ack_gate_.Release(

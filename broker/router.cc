@@ -44,7 +44,7 @@ uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
   for (uint64_t rest = shards & ~self; rest != 0; rest &= rest - 1) {
     ShardMsg msg = Post(ShardMsg::Kind::kDeliver, m);
     msg.confirm = options.await_durable;
-    msg.answer_tag = options.answer_tag;
+    msg.value = options.answer_tag;
     durable += host_.PostToShard(LowestShard(rest), std::move(msg)) ? 1 : 0;
   }
   if (shards & self) DeliverLocal(m);
@@ -137,7 +137,7 @@ uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
       ShardMsg msg = Post(ShardMsg::Kind::kDeliverShared, m);
       msg.shared = std::move(key);
       msg.confirm = options.await_durable;
-      msg.answer_tag = options.answer_tag;
+      msg.value = options.answer_tag;
       durable += host_.PostToShard(shard, std::move(msg)) ? 1 : 0;
     }
   }

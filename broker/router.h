@@ -49,7 +49,7 @@ class Router {
   class Host {
    public:
     // Hands `msg` (kDeliver, kDeliverShared or kRetain) to shard `to`. A message posted with
-    // `confirm` set (or an answer_tag) asks that shard to confirm once it handled it and what it
+    // `confirm` set (or an answer's tag) asks that shard to confirm once it handled it and what it
     // caused is durable; returns whether the post stayed so flagged (the shard logs nothing for
     // it and no refusal is asked for: the flag is dropped).
     virtual bool PostToShard(uint16_t to, ShardMsg msg) = 0;
@@ -66,7 +66,7 @@ class Router {
   struct PublishOptions {
     bool store_retained = true;  // false: a retained message is delivered but not stored
     bool await_durable = false;  // the publisher's answer waits for the shards it posts to
-    uint64_t answer_tag = 0;     // ... and for their refusals (ShardMsg::answer_tag)
+    uint64_t answer_tag = 0;     // ... and for their refusals (ShardMsg::value)
   };
 
   // `dropped_no_member` counts shared deliveries that found their group empty on arrival;

@@ -23,7 +23,7 @@ namespace {
 class FakeHost : public Router::Host {
  public:
   bool PostToShard(uint16_t to, ShardMsg msg) override {
-    msg.confirm = (msg.confirm && persisting.count(to) != 0) || msg.answer_tag != 0;
+    msg.confirm = (msg.confirm && persisting.count(to) != 0) || msg.value != 0;
     const bool confirm = msg.confirm;
     posts.emplace_back(to, std::move(msg));
     return confirm;
@@ -196,7 +196,7 @@ TEST_F(RouterTest, AnAnswerTagTravelsWithEveryDeliveryButNotTheRetainedCopy) {
   for (const auto& [to, msg] : host_.posts) {
     EXPECT_EQ(to, 1);
     const bool delivery = msg.kind != ShardMsg::Kind::kRetain;
-    EXPECT_EQ(msg.answer_tag, delivery ? 7u : 0u);
+    EXPECT_EQ(msg.value, delivery ? 7u : 0u);  // the tag
     EXPECT_EQ(msg.confirm, delivery);
   }
 }

@@ -230,7 +230,7 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // Between shards (broker/cross_shard.cc).
   void DrainInbox();
   // After a kDeliver / kDeliverShared was handled: tells its sender when a session refused it and
-  // the sender's answer asked to know (ShardMsg::answer_tag).
+  // the sender's answer asked to know (ShardMsg::value).
   void ReportRefusal(const ShardMsg& m, uint64_t refused_before);
   void FlushOutbox();
   // Before the loop sleeps with messages still in an outbox: true when every such ring is full and

@@ -44,27 +44,29 @@ struct ShardMsg {
     kHandoff,        // handoff: adopt this connection
     kRetainQuery,    // query: find matches, answer with kRetainReply
     kRetainReply,    // query: deliver the matches to the subscriber
-    kDurable,        // count: the first `count` messages flagged `confirm` are handled here
+    kDurable,        // value: the first `value` messages flagged `confirm` are handled here
                      // and their records durable
-    kRefused,        // answer_tag: a session here refused that answer's message (before the
-                     // kDurable that confirms it)
+    kRefused,        // value: a session here refused the message of the answer with this tag
+                     // (sent before the kDurable that confirms it)
   };
   Kind kind = Kind::kDeliver;
   uint16_t from = 0;
+  // kDeliver / kDeliverShared / kRetain: the sender holds a PUBACK until this shard confirms
+  // (kDurable) that it handled the message and that the records it caused are durable
+  // (broker/ack_gate.h). Set by the router when the answer waits for durability; PostToShard
+  // keeps it where the shard may log the message, and sets it where a tag asks for refusals.
+  bool confirm = false;
   route::MessagePtr msg;
   std::unique_ptr<Handoff> handoff;
   std::unique_ptr<RetainQuery> query;
   SharedKeyPtr shared;
-  // kDeliver / kDeliverShared / kRetain: the sender holds a PUBACK until this shard confirms
-  // (kDurable) that it handled the message and that the records it caused are durable
-  // (broker/ack_gate.h). Set by the router when the answer waits for durability; PostToShard
-  // keeps it where the shard may log the message, and sets it where answer_tag asks for refusals.
-  bool confirm = false;
-  // kDeliver / kDeliverShared: nonzero for an MQTT 5 QoS 1 answer (AckGate::NewTag), which says
-  // Quota exceeded when a session here refuses the message (reported with kRefused).
-  uint64_t answer_tag = 0;
-  uint64_t count = 0;  // kDurable
+  // kDurable: the count. kDeliver / kDeliverShared: nonzero for an MQTT 5 QoS 1 answer's tag
+  // (AckGate::NewTag), which says Quota exceeded when a session here refuses the message; kRefused:
+  // that tag. (One field: the slot stays one cache line, 64 bytes.)
+  uint64_t value = 0;
 };
+// A ring slot (broker/broker.h: N^2 rings of kShardRingCapacity slots): keep it to a cache line.
+static_assert(sizeof(ShardMsg) <= 64);
 
 }  // namespace ringmq::broker
 

@@ -220,7 +220,9 @@ class RingMatrix {
     assert(shards >= 1 && shards <= 64);
     for (std::size_t from = 0; from < shards; ++from) {
       for (std::size_t to = 0; to < shards; ++to) {
-        if (from != to) rings_[from * shards + to] = std::make_unique<Ring>();
+        // Default-initialised: make_unique would zero every slot (value-initialisation) and so
+        // make all N^2 rings resident at start; untouched slots stay untouched pages.
+        if (from != to) rings_[from * shards + to] = std::make_unique_for_overwrite<Ring>();
       }
     }
     sleeping_ = std::make_unique<SleepFlag[]>(shards);
