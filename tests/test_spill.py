@@ -202,6 +202,47 @@ class SpillTest(unittest.TestCase):
             subprocess.run(["umount", spill], check=False)
             shutil.rmtree(data, ignore_errors=True)
 
+    def test_byte_limit_under_drop_oldest_keeps_the_newest_in_order(self):
+        # max_session_queue_bytes counts memory and disk together; drop-oldest makes room for
+        # each new message, and what is left arrives in order.
+        b = self.start("--max-session-queue-bytes", "500000", "--queue-full-policy",
+                       "drop-oldest")
+        try:
+            subscribe_then_leave(b)
+            sent = payloads(20000)  # ~120 queued bytes each: ~2.4 MB against 500 KB
+            publish_lines(b, "data/u5/temp", sent)
+            dropped = b.metric("ringmq_dropped_total", reason="queue_full")
+            self.assertGreater(dropped, 10000)
+            kept = 20000 - dropped
+            self.assertEqual(b.metric("ringmq_queued_messages"), kept)
+            self.assertGreater(b.metric("ringmq_spilled_messages"), 0)  # the bound spans both
+            # The file's space is given back behind the reader in steps of 1 MiB (spill.h).
+            self.assertLessEqual(b.metric("ringmq_queue_disk_bytes"), 500000 + (1 << 20))
+            self.assertEqual(receive(b, kept), sent[dropped:])
+        finally:
+            b.stop()
+
+    def test_byte_limit_under_disconnect_closes_the_consumer_with_0x97(self):
+        # A live MQTT 5 consumer that takes nothing: once its window and then its queue are full,
+        # the disconnect policy closes it with DISCONNECT 0x97 Quota exceeded.
+        b = self.start("--max-session-queue-bytes", "5000", "--queue-full-policy", "disconnect")
+        try:
+            c = RawClient(b, version=5).connect("slow")
+            c.subscribe("data/#", opts=1)
+            publish_lines(b, "data/u6/temp", payloads(2000))
+            types = []
+            while True:
+                pkt = c.recv_packet(timeout=10)
+                types.append(pkt.type)
+                if pkt.type != 3:  # anything but PUBLISH (never acknowledged)
+                    break
+            self.assertEqual(types[-1], 14)  # DISCONNECT
+            self.assertEqual(pkt.body[0], 0x97)
+            self.assertGreater(len(types), 1)  # its window was filled first
+            self.assertGreater(b.metric("ringmq_dropped_total", reason="queue_full"), 0)
+        finally:
+            b.stop()
+
     def test_mqtt5_publisher_is_told_when_a_queue_refuses(self):
         # A queue limit under drop-new: an MQTT 5 QoS 1 publisher's PUBACK says Quota exceeded
         # (0x97) for each message the offline session refused. QoS 2 keeps 0x00 in PUBREC (a
