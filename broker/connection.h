@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "net/websocket.h"
 #include "proto/codec.h"
 #include "proto/packet.h"
+#include "route/encoded_publish.h"
 
 namespace ringmq::broker {
 
@@ -39,6 +41,9 @@ class Connection {
   // encoded (too large for the client: the caller decides what that means).
   template <typename P>
   bool Queue(const P& packet);
+  // The same for a PUBLISH encoded once for many subscribers (route/encoded_publish.h): copied,
+  // with this connection's packet id written at `id_offset` (QoS 1 and 2).
+  bool QueueEncoded(std::span<const uint8_t> packet, size_t id_offset, uint16_t packet_id);
 
   // Closing, or its close is queued: no more input is handled.
   bool closing() const { return state == State::kClosing || close_queued; }
@@ -114,6 +119,18 @@ bool Connection::Queue(const P& packet) {
   const size_t at = out.size();
   out.resize(at + n);
   return proto::Encode(packet, version, std::span(out.data() + at, n)) == n;
+}
+
+inline bool Connection::QueueEncoded(std::span<const uint8_t> packet, size_t id_offset,
+                                     uint16_t packet_id) {
+  if (packet.size() > client_max_packet_size) return false;
+  const size_t at = out.size();
+  out.insert(out.end(), packet.begin(), packet.end());
+  if (packet_id != 0) {
+    route::EncodedPublish::PatchPacketId(std::span(out.data() + at, packet.size()), id_offset,
+                                         packet_id);
+  }
+  return true;
 }
 
 }  // namespace ringmq::broker

@@ -19,9 +19,7 @@ void Shard::Deliver(Session& s, Delivery d) {
       stats_.dropped_qos0.Add();
       return;
     }
-    proto::Publish p = ToPublish(*d.msg, 0, d.retain, 0, NowMs());
-    if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
-    if (QueuePublish(*c, p)) {
+    if (QueueDelivery(*c, d, 0, 0, NowMs())) {
       stats_.messages_out.Add();
       MarkDirty(*c);
     }
@@ -58,9 +56,7 @@ void Shard::PumpSession(Session& s) {
   std::vector<uint16_t> too_large;
   const Session::Counters before = s.counters();
   s.Pump(window, now, [&](const Delivery& d, uint16_t packet_id) {
-    proto::Publish p = ToPublish(*d.msg, d.qos, d.retain, packet_id, now);
-    if (c->version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
-    if (!QueuePublish(*c, p)) {
+    if (!QueueDelivery(*c, d, d.qos, packet_id, now)) {
       // Larger than the client's Maximum Packet Size: discarded for it [MQTT-3.1.2-25].
       if (packet_id != 0) too_large.push_back(packet_id);
       return;
@@ -102,6 +98,22 @@ void Shard::CountDrops(const Session& s, const Session::Counters& before) {
                "cannot spill: {} (ringmq_dropped_total{{reason=\"queue_disk_full\"}})",
                id_, s.client_id(), s.spill_error());
   }
+}
+
+bool Shard::QueueDelivery(Connection& c, const Delivery& d, uint8_t qos, uint16_t packet_id,
+                          int64_t now) {
+  // Encoded once for every subscriber of the message (route/encoded_publish.h), unless this one
+  // needs bytes of its own: its subscription identifiers, a topic alias, or an expiry interval
+  // that counts down.
+  const bool own = d.msg->expires_at_ms != 0 || c.client_topic_alias_maximum != 0 ||
+                   (c.version == proto::Version::kV5 && !d.subscription_ids.empty());
+  if (!own) {
+    const route::EncodedPublish::Bytes b = encoded_.Get(d.msg, c.version, qos, d.retain);
+    if (!b.packet.empty()) return c.QueueEncoded(b.packet, b.id_offset, packet_id);
+  }
+  proto::Publish p = ToPublish(*d.msg, qos, d.retain, packet_id, now);
+  if (c.version == proto::Version::kV5) p.props.subscription_identifiers = d.subscription_ids;
+  return QueuePublish(c, p);
 }
 
 bool Shard::QueuePublish(Connection& c, proto::Publish& p) {

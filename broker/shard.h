@@ -352,6 +352,11 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void PumpSession(Session& s);
   // Counts (and logs) what the session dropped since `before` was read.
   void CountDrops(const Session& s, const Session::Counters& before);
+  // Queues d's PUBLISH to the client as sent with (qos, packet_id): the bytes encoded once for
+  // the message when the client needs none of its own, else through QueuePublish. False when it
+  // exceeds the client's Maximum Packet Size (then it is not sent).
+  bool QueueDelivery(Connection& c, const Delivery& d, uint8_t qos, uint16_t packet_id,
+                     int64_t now);
   // Queues a PUBLISH to the client, with a topic alias when the client allows them. False when it
   // exceeds the client's Maximum Packet Size (then it is not sent).
   bool QueuePublish(Connection& c, proto::Publish& p);
@@ -522,7 +527,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // Debug builds: asserts that only the shard's thread touches what it owns (bound to the thread
   // that restores the shard's log at start, then to the shard thread in InitRing).
   base::OwnerThread owner_;
-  Router router_;  // after stats_ and owner_, which it uses
+  route::EncodedPublish encoded_;  // QueueDelivery: the message being fanned out, encoded once
+  Router router_;                  // after stats_ and owner_, which it uses
 };
 
 template <typename R>
