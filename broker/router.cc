@@ -36,16 +36,24 @@ ShardMsg Router::Post(ShardMsg::Kind kind, route::MessagePtr m) const {
   return msg;
 }
 
+ShardMsg Router::PostDelivery(ShardMsg::Kind kind, route::MessagePtr m,
+                              const PublishOptions& options) const {
+  ShardMsg msg = Post(kind, std::move(m));
+  msg.confirm = options.await_durable;
+  msg.value = options.answer_tag;
+  return msg;
+}
+
 uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
   owner_.Check();
   uint32_t durable = 0;
   const uint64_t self = uint64_t{1} << shard_;
   const uint64_t shards = index_.ShardsFor(m->topic);
   for (uint64_t rest = shards & ~self; rest != 0; rest &= rest - 1) {
-    ShardMsg msg = Post(ShardMsg::Kind::kDeliver, m);
-    msg.confirm = options.await_durable;
-    msg.value = options.answer_tag;
-    durable += host_.PostToShard(LowestShard(rest), std::move(msg)) ? 1 : 0;
+    durable +=
+        host_.PostToShard(LowestShard(rest), PostDelivery(ShardMsg::Kind::kDeliver, m, options))
+            ? 1
+            : 0;
   }
   if (shards & self) DeliverLocal(m);
   durable += RouteShared(m, nullptr, options);
@@ -134,10 +142,8 @@ uint32_t Router::RouteShared(const route::MessagePtr& m, const SharedKey* only,
     if (shard == shard_) {
       DeliverShared(m, key);
     } else {
-      ShardMsg msg = Post(ShardMsg::Kind::kDeliverShared, m);
+      ShardMsg msg = PostDelivery(ShardMsg::Kind::kDeliverShared, m, options);
       msg.shared = std::move(key);
-      msg.confirm = options.await_durable;
-      msg.value = options.answer_tag;
       durable += host_.PostToShard(shard, std::move(msg)) ? 1 : 0;
     }
   }

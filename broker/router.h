@@ -120,6 +120,9 @@ class Router {
   void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
   void RemoveSharedMember(Session& s, const SharedKey& key);
   ShardMsg Post(ShardMsg::Kind kind, route::MessagePtr m) const;
+  // A kDeliver / kDeliverShared carrying the publisher's confirmation request and answer tag.
+  ShardMsg PostDelivery(ShardMsg::Kind kind, route::MessagePtr m,
+                        const PublishOptions& options) const;
 
   const uint16_t shard_;
   const uint16_t shard_count_;

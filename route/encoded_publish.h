@@ -9,9 +9,8 @@
 //
 // Thread-safety: owned by one shard; only its thread calls it.
 // Invariants:
-//   1. Every valid entry holds the encoding of *message_ with its key's (v5, qos, retain) and
-//   packet
-//      id 0, and id_offset is where the packet id is (qos > 0).
+//   1. Every valid entry holds the encoding of *message_ with its key's (v5, qos, retain), packet
+//      id 1 standing in for the subscriber's (qos > 0) at id_offset.
 //   2. message_ keeps the message alive, so a new message can never have the cached one's address.
 #ifndef RINGMQ_ROUTE_ENCODED_PUBLISH_H_
 #define RINGMQ_ROUTE_ENCODED_PUBLISH_H_
