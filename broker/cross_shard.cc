@@ -35,7 +35,7 @@ bool Shard::PostToShard(uint16_t to, ShardMsg msg) {
   const bool persist = msg.confirm && (msg.kind == ShardMsg::Kind::kRetain ||
                                        (delivery && broker_.shard(to).may_persist()));
   msg.confirm = persist || (delivery && msg.value != 0);  // value: the answer's tag
-  if (msg.confirm) ack_gate_.NoteRemote(to, persist);
+  if (msg.confirm) log_.gate().NoteRemote(to, persist);
   const bool confirm = msg.confirm;
   std::vector<ShardMsg>& box = outbox_[to];
   box.push_back(std::move(msg));
@@ -122,7 +122,7 @@ void Shard::ReportRefusal(const ShardMsg& m, uint64_t refused_before) {
 
 void Shard::DrainInbox() {
   const ShardRings::DrainResult r = broker_.rings().Drain(id_, [this](size_t, ShardMsg&& m) {
-    if (m.confirm) ack_gate_.NoteReceived(m.from);  // counted before: handling may post it on
+    if (m.confirm) log_.gate().NoteReceived(m.from);  // counted before: handling may post it on
     const uint64_t refused_before = refused_deliveries_;
     switch (m.kind) {
       case ShardMsg::Kind::kDeliver:
@@ -153,10 +153,10 @@ void Shard::DrainInbox() {
         break;
       }
       case ShardMsg::Kind::kDurable:
-        ack_gate_.OnConfirm(m.from, m.value);
+        log_.gate().OnConfirm(m.from, m.value);
         break;
       case ShardMsg::Kind::kRefused:
-        ack_gate_.OnRefused(m.value);
+        log_.gate().OnRefused(m.value);
         break;
       case ShardMsg::Kind::kRetainReply: {
         auto it = sessions_.find(m.query->client_id);

@@ -1,6 +1,7 @@
 // Durability on a shard (DESIGN.md section 7, doc/wal-format.md): what goes into the shard's
 // write-ahead log while it runs, restoring that state at start, and the answers that wait for the
-// log (broker/ack_gate.h). Snapshots and reopening a failed log: broker/snapshot.cc.
+// log (broker/ack_gate.h), and the records of a snapshot of the whole state. The log itself, its
+// snapshots and reopening it after a failure: broker/shard_log.h.
 //
 // Logged: persistent sessions (expiry interval > 0) with their subscriptions and the QoS 1/2
 // messages queued or in flight for them, and every retained message. A message is logged when it
@@ -20,20 +21,17 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/connect_rules.h"
-#include "broker/internal/shard_log.h"
+#include "broker/internal/wal_fields.h"
 #include "broker/shard.h"
 #include "net/user_data.h"
 #include "proto/topic.h"
 #include "wal/wal.h"
 
 namespace ringmq::broker {
-using internal::kWalReopenFirstMs;
-using internal::kWalReopenMaxMs;
 using internal::OptionsByte;
 using internal::PhaseOf;
+using internal::QueuedRecord;
 using internal::WallMs;
-
-std::string Shard::WalDir() const { return cfg_.data_dir + "/wal"; }
 
 wal::WalMessage Shard::ToWal(const route::Message& m, uint8_t qos, bool retain) const {
   return ToWalMessage(m, qos, retain, WallMs() - NowMs());
@@ -48,11 +46,7 @@ void Shard::SetLogged(Session& s, bool logged) {
   // Relaxed: ordered before the CONNACK / SUBACK that tell a client of the session by the ring
   // and the kernel, not by this store (may_persist() in broker/shard.h).
   s.logged = logged;
-  if (logged) {
-    persistent_sessions_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    persistent_sessions_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  log_.CountLogged(logged);
 }
 
 void Shard::LogSessionStart(Session& s) {
@@ -92,16 +86,9 @@ void Shard::LogSessionEnd(Session& s, bool removed) {
 }
 
 void Shard::LogQueued(Session& s, Delivery& d) {
-  if (!s.logged || d.qos == 0 || wal_ == nullptr) return;
-  d.wal_id = next_message_id_++;
-  Log(QueuedRecord(s.client_id(), d.wal_id, d));
-}
-
-wal::WalMessageQueuedRef<route::Message> Shard::QueuedRecord(std::string_view client_id,
-                                                             uint64_t message_id,
-                                                             const Delivery& d) const {
-  return {client_id, message_id,         d.msg.get(),        d.qos,
-          d.retain,  WallMs() - NowMs(), &d.subscription_ids};
+  if (!s.logged || d.qos == 0 || !log_.open()) return;
+  d.wal_id = log_.NewMessageId();
+  Log(QueuedRecord(s.client_id(), d.wal_id, d, WallMs() - NowMs()));
 }
 
 void Shard::LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id,
@@ -176,7 +163,7 @@ void Shard::Restore(const wal::WalRecord& r) {
             }
           }
         } else if constexpr (std::is_same_v<T, wal::WalMessageQueued>) {
-          next_message_id_ = std::max(next_message_id_, rec.message_id + 1);
+          log_.SeenMessageId(rec.message_id);
           if (Session* s = session(rec.client_id)) {
             Delivery d;
             d.msg = FromWal(rec.message);
@@ -242,39 +229,20 @@ void Shard::AnswerPublish(Connection& c, proto::PacketType type, uint16_t packet
   // An earlier answer of this connection is held: this one waits behind it (answers leave in
   // PUBLISH order, MQTT 3.1.1 section 4.6).
   ++c.held_acks;
-  ack_gate_.Hold(PendingAck{c.slot, c.generation, type, packet_id, reason,
-                            log_incoming_qos2 && must_wait, tag});
+  log_.gate().Hold(PendingAck{c.slot, c.generation, type, packet_id, reason,
+                              log_incoming_qos2 && must_wait, tag});
 }
 
 void Shard::EndTurnDurability() {
-  const uint64_t appended = wal_ != nullptr ? wal_->appended_seq() : 0;
-  const uint64_t durable = wal_ != nullptr ? wal_->ack_seq() : 0;
-  const bool failed = wal_ != nullptr && wal_->failed();
-  if (failed != wal_failed_.load(std::memory_order_relaxed)) {
-    wal_failed_.store(failed, std::memory_order_relaxed);
-    // (false again: an attempt to reopen it is under way, MaybeReopenWal.)
-    if (failed && !wal_failure_logged_) {
-      wal_failure_logged_ = true;
-      LOG_ERROR_S(
-          kWal,
-          "shard {}: the write-ahead log failed ({}): messages for persistent sessions are no "
-          "longer acknowledged (MQTT 5 publishers get 0x80); clean sessions are served; the log "
-          "is reopened as soon as it can be written again (tried at once, then after {} s, at "
-          "intervals doubling up to {} s)",
-          id_, std::strerror(wal_->error()), kWalReopenFirstMs / 1000, kWalReopenMaxMs / 1000);
-    }
-  }
-  ack_gate_.CloseReceiveTurn(appended);
-  ack_gate_.CloseTurn(appended);
-  ack_gate_.Confirm(durable, [this](uint16_t to, uint64_t count) {
+  log_.EndTurn([this](uint16_t to, uint64_t count) {
     ShardMsg msg;
     msg.kind = ShardMsg::Kind::kDurable;
     msg.from = id_;
     msg.value = count;
     PostToShard(to, std::move(msg));
   });
-  ack_gate_.Release(
-      durable, failed, [this](uint16_t q) { return broker_.shard(q).wal_failed(); },
+  log_.ReleaseAnswers(
+      [this](uint16_t q) { return broker_.shard(q).wal_failed(); },
       [this](const PendingAck& a, bool not_durable) {
         Connection* c = conns_.Find(a.slot, a.generation);
         if (c == nullptr) return;  // gone: the client resends
@@ -307,6 +275,51 @@ void Shard::EndTurnDurability() {
         c->Queue(ack);
         MarkDirty(*c);
       });
+}
+
+bool Shard::AddStateRecords(SnapshotRecords& out) {
+  const int64_t now = NowMs();
+  bool spilled_ok = true;
+  for (const auto& entry : sessions_) {
+    // Not a structured binding: the lambdas below capture the id (clang 14 cannot capture one).
+    const std::string& id = entry.first;
+    const std::unique_ptr<Session>& s = entry.second;
+    if (s->expiry_interval_s == 0) continue;
+    out.Add(wal::WalSessionCreated{id, s->expiry_interval_s, static_cast<uint8_t>(s->version),
+                                   WallMs(), s->owner_token_id});
+    if (s->connection == nullptr) {
+      out.Add(wal::WalSessionDisconnected{id, WallMs() - (now - s->offline_since_ms),
+                                          s->expiry_interval_s});
+    }
+    for (const auto& [filter, sub] : s->subscriptions()) {
+      out.Add(wal::WalSubscriptionAdded{id, filter, sub.options.qos, OptionsByte(sub.options),
+                                        sub.options.subscription_id, sub.effective});
+    }
+    // In flight first, in send order, each with its packet id state; then the queue.
+    s->ForEachInflight([&](const Inflight& f) {
+      const Delivery& d = f.delivery;
+      if (d.qos == 0) return;
+      const uint64_t mid = d.wal_id != 0 ? d.wal_id : log_.NewMessageId();
+      // Past PUBREC the message itself is gone: only its packet id (for PUBREL) is kept.
+      wal::WalMessage m = d.msg != nullptr ? ToWal(*d.msg, d.qos, d.retain) : wal::WalMessage{};
+      m.qos = d.qos;
+      out.Add(wal::WalMessageQueued{id, mid, std::move(m), d.subscription_ids});
+      out.Add(wal::WalInflightState{id, mid, f.packet_id, PhaseOf(f.state)});
+    });
+    s->ForEachQueued([&](const Delivery& d) {
+      if (d.msg == nullptr || d.qos == 0) return;
+      const uint64_t mid = d.wal_id != 0 ? d.wal_id : log_.NewMessageId();
+      out.Add(QueuedRecord(id, mid, d, out.clock_offset_ms()));
+    });
+    if (s->spilled_count() != 0) spilled_ok &= out.AddSpilled(id, *s);
+    s->ForEachLoggedIncomingQos2([&](uint16_t pid) {
+      out.Add(wal::WalInflightState{id, 0, pid, wal::WalInflightPhase::kIncomingQos2});
+    });
+  }
+  for (const auto& [topic, m] : retained_) {
+    if (!Expired(*m, now)) out.Add(wal::WalRetainedSet{ToWal(*m, m->qos, true)});
+  }
+  return spilled_ok;
 }
 
 }  // namespace ringmq::broker

@@ -125,8 +125,8 @@ void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_v
   Session& s = *c.session;
   // The answer waits until every record the message caused (here and on the shards it went to)
   // is durable (sync) or written to the kernel (batch, none) (broker/ack_gate.h).
-  const bool sync = p.qos > 0 && sync_acks_;
-  const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
+  const bool sync = p.qos > 0 && log_.answers_wait();
+  const uint64_t appended_before = log_.appended_seq();
   bool deliver = result == ReasonCode::kSuccess;
   bool retransmission = false;
   if (p.qos == 2) {
@@ -146,7 +146,7 @@ void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_v
   // confirm the message, and the answer waits for that (AckGate, the tag). Not QoS 2: a PUBREC
   // >= 0x80 releases the packet id, so a resend after a lost PUBREC would reach the sessions
   // that took the message a second time. Not 3.1.1: its PUBACK has no reason code.
-  const uint64_t tag = p.qos == 1 && IsV5(c) ? ack_gate_.NewTag() : 0;
+  const uint64_t tag = p.qos == 1 && IsV5(c) ? log_.gate().NewTag() : 0;
   uint32_t remote_posts = 0;  // posts to other shards whose confirmation the answer waits for
   if (deliver) {
     // Closes nothing (a publisher subscribed to its own topic whose queue overflows has its close
@@ -165,9 +165,9 @@ void Shard::RouteAndAnswer(Connection& c, const proto::Publish& p, std::string_v
   const bool remote = remote_posts != 0;
   const bool log_id = p.qos == 2 && deliver && s.logged;
   if (log_id && !remote) LogInflight(s, 0, p.packet_id, wal::WalInflightPhase::kIncomingQos2);
-  const bool logged_here = wal_ != nullptr && wal_->appended_seq() != appended_before;
+  const bool logged_here = log_.appended_seq() != appended_before;
   const bool wait_local = sync && (logged_here || retransmission);
-  if (wait_local) ack_gate_.NoteLocal();
+  if (wait_local) log_.gate().NoteLocal();
   AnswerPublish(c, p.qos == 1 ? proto::PacketType::kPuback : proto::PacketType::kPubrec,
                 p.packet_id, result, wait_local || remote, log_id && remote, tag);
 }
@@ -191,14 +191,14 @@ void Shard::HandleAck(Connection& c, const proto::Ack& a) {
       }
       break;
     case PacketType::kPubrel: {
-      const uint64_t appended_before = wal_ != nullptr ? wal_->appended_seq() : 0;
+      const uint64_t appended_before = log_.appended_seq();
       const bool known = s.OnPubrel(a.packet_id);
       if (known) LogInflight(s, 0, a.packet_id, wal::WalInflightPhase::kIncomingDone);
       // The client may reuse the id after PUBCOMP: the release must be in the log first
       // (durable, or written under batch / none), or a restart would take the new message for a
       // retransmission.
-      const bool wait = sync_acks_ && wal_ != nullptr && wal_->appended_seq() != appended_before;
-      if (wait) ack_gate_.NoteLocal();
+      const bool wait = log_.answers_wait() && log_.appended_seq() != appended_before;
+      if (wait) log_.gate().NoteLocal();
       AnswerPublish(c, PacketType::kPubcomp, a.packet_id,
                     known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, wait);
       break;

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/connect_rules.h"
+#include "broker/internal/wal_fields.h"
 #include "net/socket.h"
 #include "net/user_data.h"
 
@@ -36,6 +37,7 @@ Shard::Shard(Broker& broker, uint16_t id)
       id_(id),
       cfg_(broker.config()),
       retained_(broker.retained_quota(), id),
+      log_(*this, id, cfg_),
       router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
               stats_.dropped_no_member, owner_) {
   outbox_.resize(broker.config().shards);
@@ -52,7 +54,7 @@ Shard::~Shard() {
 
 bool Shard::Init(std::string* error) {
   outbox_.resize(cfg_.shards);
-  ack_gate_.Resize(cfg_.shards);
+  log_.gate().Resize(cfg_.shards);
   const Config& cfg = cfg_;
   if (std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                   [](const Listener& l) { return l.tls(); })) {
@@ -90,12 +92,7 @@ int64_t Shard::MonoNs() {
       .count();
 }
 
-int64_t Shard::NowMs() const {
-  if (turn_now_ms_ != 0) return turn_now_ms_;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Shard::NowMs() const { return turn_now_ms_ != 0 ? turn_now_ms_ : internal::SteadyMs(); }
 
 uint16_t Shard::ShardOfKey(std::string_view key) const {
   return smp::ShardOfKey(key, broker_.shard_count());
@@ -193,7 +190,7 @@ void Shard::OnCompletion(const net::Completion& cqe) {
       ring_.PrepRead(event_fd_, &event_buf_, sizeof(event_buf_), net::PackUserData(kOpEvent, 0, 0));
       return;
     case kOpWal:
-      if (wal_ != nullptr) wal_->OnCompletion(cqe);
+      log_.OnCompletion(cqe);
       return;
     case kOpCancel:  // PauseInput's; the receive it ends says so itself
       return;
@@ -228,7 +225,7 @@ void Shard::Run() {
     RunTasks();
     if (now >= next_tick_ms_) {
       Tick(now);
-      MaybeSnapshot(now);
+      log_.Tick(now);
       next_tick_ms_ = now + kTickMs;
     }
     // After every step that delivers (this turn's inbox, tasks and tick, and the completions of
@@ -237,7 +234,7 @@ void Shard::Run() {
     EndTurnDurability();
     FlushOutbox();
     FlushOutput();
-    if (wal_ != nullptr) wal_->Flush(ring_, kOpWal, now);
+    log_.Flush(ring_, kOpWal, now);
     qsbr.Quiescent(id_);
     if (stopping_ && (conns_.live() == 0 || now >= stop_deadline_ms_)) break;
 
@@ -246,8 +243,7 @@ void Shard::Run() {
     // us: smp/spsc_ring.h invariants 5 and 7).
     const bool may_sleep = queued_closes_.empty() && OutboxMayWait() && rings.PrepareToSleep(id_);
     // durability = batch: wake for the log's next fdatasync (max() when none is due).
-    const int64_t wake_ms =
-        wal_ != nullptr ? std::min(next_tick_ms_, wal_->next_flush_ms()) : next_tick_ms_;
+    const int64_t wake_ms = log_.next_flush_ms(next_tick_ms_);
     const int64_t wait_ms = may_sleep ? std::max<int64_t>(1, wake_ms - MonoNs() / 1'000'000) : 0;
     if (may_sleep) qsbr.Offline(id_);
     stats_.loop_turn.Observe(static_cast<uint64_t>(MonoNs() - woke_ns));
@@ -263,7 +259,7 @@ void Shard::Run() {
   turn_now_ms_ = 0;
   // Whatever did not close in time is closed now.
   conns_.ForEach([this](Connection& c) { CloseConnection(c, "shutdown"); });
-  CloseWal();
+  log_.Close(ring_, kOpWal);
   // Tasks that came too late never run: destroying them lets their owners answer (a REST call
   // gets 503 rather than no answer at all).
   std::vector<std::function<void(Shard&)>> unrun;

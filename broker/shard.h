@@ -39,6 +39,7 @@
 #include "broker/connection.h"
 #include "broker/router.h"
 #include "broker/session.h"
+#include "broker/shard_log.h"
 #include "broker/shard_msg.h"
 #include "broker/subscriptions.h"
 #include "net/buffer_ring.h"
@@ -95,7 +96,7 @@ struct alignas(64) ShardStats {
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
-class Shard final : private Router::Host, private SubscriptionSink {
+class Shard final : private Router::Host, private SubscriptionSink, private ShardLog::Host {
  public:
   Shard(Broker& broker, uint16_t id);
   ~Shard();
@@ -114,7 +115,7 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void Run();
 
   // Cross-thread entry points.
-  void WakeFromAnyThread();
+  void WakeFromAnyThread() override;
   void RequestStop();
   // Runs fn on this shard's thread during its next loop turn. For the control plane only (the
   // admin shard, token answers): it takes a mutex, so it is never used per message. Once the
@@ -131,11 +132,13 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void Restore(const wal::WalRecord& r);
   // After the last Restore: drops what a damaged log left half restored.
   void FinishRestore();
-  bool WriteSnapshot(uint64_t seq, std::string* error);
-  // Opens the log at segment first_seq, after the startup snapshot of that number, or (when it
-  // could not be written, or the segment cannot be created: a full or read-only disk) starts with
-  // the log failed: the shard serves clean sessions, refuses what needs the log and retries.
-  void OpenWal(uint64_t first_seq, bool snapshot_written);
+  bool WriteSnapshot(uint64_t seq, std::string* error) {
+    return log_.WriteSnapshot(seq, NowMs(), error);
+  }
+  // ShardLog::Open.
+  void OpenWal(uint64_t first_seq, bool snapshot_written) {
+    log_.Open(first_seq, snapshot_written);
+  }
 
   // SIGHUP: new limits, log level, anonymous mode; TLS certificates are read again. Live
   // connections keep going. Returns an error (the old TLS credentials stay) or "".
@@ -188,8 +191,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   // Answers sent with B's count at 0 therefore only ever vouch for messages no persistent session
   // had to keep. A stale non-zero value only makes A wait for B's log without need. (The count goes
   // down when a persistent session ends; a message that still reaches it logs nothing.)
-  bool may_persist() const { return persistent_sessions_.load(std::memory_order_relaxed) != 0; }
-  bool wal_failed() const { return wal_failed_.load(std::memory_order_relaxed); }
+  bool may_persist() const { return log_.may_persist(); }
+  bool wal_failed() const { return log_.failed(); }
 
  private:
   friend class ShardTestPeer;  // broker/shard_test.cc: MQTT through a shard, in memory
@@ -372,16 +375,12 @@ class Shard final : private Router::Host, private SubscriptionSink {
   enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal, kOpCancel };
 
   // Logging to the WAL (broker/persistence.cc); each is a no-op without a WAL.
-  std::string WalDir() const;
   wal::WalMessage ToWal(const route::Message& m, uint8_t qos, bool retain) const;
   route::MessagePtr FromWal(const wal::WalMessage& w) const;
-  // d queued for client_id as a kMessageQueued record, encoded from d without a copy. REQUIRES:
-  // d.msg is set; the record is used before d changes.
-  wal::WalMessageQueuedRef<route::Message> QueuedRecord(std::string_view client_id,
-                                                        uint64_t message_id,
-                                                        const Delivery& d) const;
   template <typename R>
-  void Log(const R& record);
+  void Log(const R& record) {
+    log_.Append(record);
+  }
   void LogSessionStart(Session& s);
   // SubscriptionSink: Attach / Detach go to router_.
   void Attach(Session& s, const Subscription& sub) override;
@@ -395,44 +394,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   void LogInflight(Session& s, uint64_t wal_id, uint16_t packet_id, wal::WalInflightPhase phase);
   void SetLogged(Session& s, bool logged);
   void RestoreInflight(Session& s, const wal::WalInflightState& r);
-  void CloseWal();
-  // Calls add(record) for every record of a snapshot of this shard's state, except the spilled
-  // queue entries of a session: spilled(client_id, session) after its other queued messages.
-  template <typename F, typename G>
-  void ForEachSnapshotRecord(F&& add, G&& spilled);
-  // A snapshot captured on the loop for the background thread: the records, framed, and the
-  // ranges of spill files it reads the spilled queues from (pinned until it is done, so that the
-  // loop copies no spilled message).
-  struct SnapshotCapture {
-    struct Spilled {
-      std::string client_id;
-      std::shared_ptr<SpillFile> file;
-      uint64_t begin = 0;
-      uint64_t end = 0;
-      std::unordered_set<uint64_t> removed;  // Session::removed_spilled()
-    };
-    std::string frames;
-    uint64_t count = 0;
-    std::vector<Spilled> spilled;
-    int64_t clock_offset_ms = 0;  // wall minus steady: expiry deadlines in spill files
-  };
-  // nullopt when a spilled queue can be neither flushed nor read (nothing stays pinned then).
-  std::optional<SnapshotCapture> CaptureSnapshot();
-  // Periodic snapshots: captures the state on the loop (a copy of the records, the only cost the
-  // loop pays), then a background thread writes, syncs and renames the snapshot and deletes the
-  // segments it covers. At most one at a time per shard.
-  void MaybeSnapshot(int64_t now_ms);
-  void FinishSnapshot(bool wait);
-  // The log failed (an I/O error, a full disk) or could not be opened: at once, then after 1 s,
-  // 2 s, 4 s ... (at most 16 s: each attempt costs a capture on the loop), the
-  // whole state is captured as a snapshot under a fresh number, written in the background, and
-  // a new writer continues after it (WalWriter::Continue / OpenAt); meanwhile answers that need
-  // the log wait for the attempt, and are refused while none is running.
-  void MaybeReopenWal(int64_t now_ms);
-  // A segment / snapshot number no file of this shard has, nor will get from the current writer.
-  uint64_t FreshWalSeq() const;
-  wal::WalWriterOptions WalOptions() const;
-  void StartSnapshotThread(uint64_t seq, SnapshotCapture capture);
+  // ShardLog::Host: every record of a snapshot of this shard's state.
+  bool AddStateRecords(SnapshotRecords& out) override;
   // Once per loop turn: closes the turn's held answers, confirms handled and durable messages to
   // the shards that sent them and sends the answers whose records are durable (and whose
   // refusals, for a tagged answer, are known).
@@ -482,27 +445,8 @@ class Shard final : private Router::Host, private SubscriptionSink {
   SpillContext spill_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   route::RetainedStore retained_;
-  std::unique_ptr<wal::WalWriter> wal_;
-  uint64_t next_message_id_ = 1;
-  AckGate ack_gate_;
-  bool sync_acks_ = false;  // a WAL is open: answers wait for it (AckGate), in every mode
-  // Sessions with s.logged. Written by this thread only, read by others (may_persist: why relaxed
-  // suffices is explained there).
-  std::atomic<uint32_t> persistent_sessions_{0};
-  std::atomic<bool> wal_failed_{false};
-  std::thread snapshot_thread_;
-  std::atomic<bool> snapshot_done_{false};
-  std::string snapshot_error_;  // written by the snapshot thread before snapshot_done_
-  std::vector<std::shared_ptr<SpillFile>> snapshot_pins_;  // unpinned when the thread is done
-  uint64_t snapshot_log_bytes_ = 0;  // wal_->stats().bytes when the last snapshot was captured
-  uint64_t snapshot_records_ = 0;    // wal_->stats().records then
-  int64_t snapshot_due_ms_ = 0;      // the time trigger, once something was logged
-  uint64_t next_wal_seq_ = 1;        // no file of this shard is numbered this or higher
-  uint64_t wal_reopen_seq_ = 0;      // the snapshot a reopening of the log is writing (0: none)
-  uint64_t wal_reopen_covered_ = 0;  // the records that snapshot holds (appended_seq then)
-  int64_t next_wal_reopen_ms_ = 0;
-  int64_t wal_reopen_delay_ms_ = 0;  // the last interval between attempts (0: none failed yet)
-  bool wal_failure_logged_ = false;
+  // Its log, the snapshots and the answers that wait for it; after cfg_, which it reads.
+  ShardLog log_;
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   bool outbox_backlogged_ = false;  // an outbox reached kOutboxHigh: PUBLISH input pauses
   int64_t backlog_since_ns_ = 0;    // MonoNs() when outbox_backlogged_ was set
@@ -530,11 +474,6 @@ class Shard final : private Router::Host, private SubscriptionSink {
   route::EncodedPublish encoded_;  // QueueDelivery: the message being fanned out, encoded once
   Router router_;                  // after stats_ and owner_, which it uses
 };
-
-template <typename R>
-void Shard::Log(const R& record) {
-  if (wal_ != nullptr) (void)wal_->Append(record);
-}
 
 }  // namespace ringmq::broker
 

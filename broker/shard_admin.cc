@@ -210,7 +210,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
                   stats_.input_paused_ns.Get() + pausing_ns);
   out->AddHistogram(base::Metric::kLoopTurn, shard, stats_.loop_turn.Read());
   static const wal::WalWriter::Stats kNoWal;
-  const wal::WalWriter::Stats& wal = wal_ != nullptr ? wal_->stats() : kNoWal;
+  const wal::WalWriter::Stats& wal = log_.stats() != nullptr ? *log_.stats() : kNoWal;
   out->Add(base::Metric::kWalRecords, shard, wal.records);
   out->Add(base::Metric::kWalBytes, shard, wal.bytes);
   out->Add(base::Metric::kWalSyncs, shard, wal.syncs);

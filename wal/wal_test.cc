@@ -327,7 +327,7 @@ TEST(WalWriter, BatchModeSyncsASegmentBeforeSwitching) {
   EXPECT_TRUE(st.corrupt.empty());
 }
 
-// Reopening a failed log (Shard::MaybeReopenWal): a writer continues the numbering, keeps its
+// Reopening a failed log (ShardLog::MaybeReopen): a writer continues the numbering, keeps its
 // records in memory until the snapshot exists, then opens the segment after it; the records up to
 // the capture count as durable (the snapshot holds them).
 TEST(WalWriter, ContinueKeepsRecordsUntilOpenAtAfterTheSnapshot) {

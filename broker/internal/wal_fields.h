@@ -1,10 +1,11 @@
-// What a shard's log code shares (broker/persistence.cc, snapshot.cc): how its state maps onto
-// write-ahead log fields, and the back-off of reopening a failed log.
-#ifndef RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
-#define RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
+// What a shard's log code shares (broker/persistence.cc, broker/shard_log.cc): how its state maps
+// onto write-ahead log fields, and the back-off of reopening a failed log.
+#ifndef RINGMQ_BROKER_INTERNAL_WAL_FIELDS_H_
+#define RINGMQ_BROKER_INTERNAL_WAL_FIELDS_H_
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "broker/session.h"
 #include "wal/wal.h"
@@ -20,6 +21,13 @@ inline constexpr int64_t kWalReopenMaxMs = 16'000;
 inline int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The steady clock in milliseconds: the clock a shard keeps message expiry in (Shard::NowMs).
+inline int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -53,6 +61,16 @@ inline SubOptions SubOptionsOf(const wal::WalSubscriptionAdded& rec) {
       rec.subscription_id};
 }
 
+// d, queued for client_id, as a kMessageQueued record encoded from d without a copy.
+// clock_offset_ms: wall minus steady clock (expiry is logged in wall time). REQUIRES: d.msg is
+// set; the record is used before d changes.
+inline wal::WalMessageQueuedRef<route::Message> QueuedRecord(std::string_view client_id,
+                                                             uint64_t message_id, const Delivery& d,
+                                                             int64_t clock_offset_ms) {
+  return {client_id, message_id,      d.msg.get(),        d.qos,
+          d.retain,  clock_offset_ms, &d.subscription_ids};
+}
+
 }  // namespace ringmq::broker::internal
 
-#endif  // RINGMQ_BROKER_INTERNAL_SHARD_LOG_H_
+#endif  // RINGMQ_BROKER_INTERNAL_WAL_FIELDS_H_
