@@ -58,8 +58,8 @@ bool Shard::AcquireConnectionQuota(Connection& c, const std::string& client_id,
   // A takeover replaces a counted connection of the same client id, released right after this:
   // the client is not refused for the connection it replaces (broker/connection_quota.h).
   ConnectionQuota::Takeover takeover;
-  if (auto it = sessions_.find(client_id); it != sessions_.end()) {
-    const Connection* old = it->second->connection;
+  if (const Session* s = sessions_.Find(client_id)) {
+    const Connection* old = s->connection;
     if (old != nullptr && old->quota_counted) {
       takeover.total = true;
       takeover.key = !key.empty() && old->quota_key == key;
@@ -265,8 +265,8 @@ std::optional<Shard::ConnectResult> Shard::CheckConnectRights(Connection& c,
   // A session belongs to its token (doc/rest-api.md, "Session ownership"): another token or an
   // anonymous client may neither resume it nor end it with a clean start, and does not take
   // over its connection. A master token may; a session without an owner is anyone's.
-  if (auto own = sessions_.find(client_id); own != sessions_.end()) {
-    const int64_t owner = own->second->owner_token_id;
+  if (const Session* own = sessions_.Find(client_id)) {
+    const int64_t owner = own->owner_token_id;
     if (!MayUseSession(owner, acl.get())) {
       LOG_DEBUG_S(kMqtt, "shard {}: {} ({}) refused: the session belongs to token {}, not {}", id_,
                   c.peer, client_id, owner, acl != nullptr ? acl->token_id() : 0);
@@ -288,29 +288,11 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
   // Takeover of a live connection with the same client id [MQTT-3.1.4-3]. Closed here, not
   // queued: the new connection needs the session now, and HandleConnect runs on the input path
   // (HandleInput), never inside a walk over match lists, sessions or connections.
-  auto it = sessions_.find(client_id);
-  if (it != sessions_.end() && it->second->connection != nullptr) {
-    Connection& old = *it->second->connection;
+  if (Session* live = sessions_.Find(client_id); live != nullptr && live->connection != nullptr) {
     LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over by {}", id_, base::Cut(client_id), c.peer);
-    ProtocolClose(old, ReasonCode::kSessionTakenOver, "session taken over");
+    ProtocolClose(*live->connection, ReasonCode::kSessionTakenOver, "session taken over");
   }
-  it = sessions_.find(client_id);
-  *present = false;
-  if (it != sessions_.end() && cn.clean_start) {
-    DestroySession(*it->second);
-    it = sessions_.end();
-  }
-  Session* s;
-  if (it == sessions_.end()) {
-    auto owned = std::make_unique<Session>(client_id, QueueLimitsOf(cfg, &spill_));
-    s = owned.get();
-    sessions_.emplace(client_id, std::move(owned));
-  } else {
-    s = it->second.get();
-    *present = true;
-  }
-  s->connection = &c;
-  if (*present) router_.SetSharedLive(*s, true);
+  Session* s = &sessions_.Open(client_id, cn.clean_start, QueueLimitsOf(cfg, &spill_), c, present);
   // The token that connects owns the session from now on (it created it, owned it already, is
   // a master taking it over, or claims a session without an owner).
   s->owner_token_id = acl != nullptr ? acl->token_id() : 0;

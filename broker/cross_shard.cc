@@ -159,9 +159,8 @@ void Shard::DrainInbox() {
         log_.gate().OnRefused(m.value);
         break;
       case ShardMsg::Kind::kRetainReply: {
-        auto it = sessions_.find(m.query->client_id);
-        if (it != sessions_.end()) {
-          SendRetained(*it->second, m.query->sub_filter, m.query->options, m.query->matches);
+        if (Session* s = sessions_.Find(m.query->client_id)) {
+          SendRetained(*s, m.query->sub_filter, m.query->options, m.query->matches);
         }
         break;
       }

@@ -181,11 +181,7 @@ void Shard::SendRetained(Session& s, const std::string& sub_filter, const SubOpt
   }
 }
 
-void Shard::PublishWill(Session& s) {
-  if (!s.will) return;
-  route::MessagePtr m = std::move(s.will->msg);
-  s.will.reset();
-  s.will_due_ms = 0;
+void Shard::PublishWill(const Session& s, route::MessagePtr m) {
   if (!MayPublish(s.acl.get(), m->topic)) {
     // Allowed at CONNECT, but the token's ACL changed since: the will is a publish by this
     // client, with the rights it has now.
@@ -220,36 +216,7 @@ void Shard::ConnectionLost(Connection& c, const char* why, std::optional<ReasonC
   if (s == nullptr) return;
   LogDisconnected(c, *s, why, code);
   c.session = nullptr;
-  router_.SetSharedLive(*s, false);
-  s->connection = nullptr;
-  s->offline_since_ms = NowMs();
-  if (s->expiry_interval_s != 0) LogSessionEnd(*s, /*removed=*/false);
-  if (c.publish_will && s->will) {
-    if (s->will->delay_s == 0 || s->expiry_interval_s == 0) {
-      PublishWill(*s);
-    } else {
-      s->will_due_ms = s->offline_since_ms + int64_t{s->will->delay_s} * 1000;
-    }
-  } else {
-    s->will.reset();
-  }
-  if (s->expiry_interval_s == 0) DestroySession(*s);
-}
-
-void Shard::DestroySession(Session& s) {
-  if (s.will && s.will_due_ms != 0) PublishWill(s);  // the session ends before the will delay
-  LogSessionEnd(s, /*removed=*/true);
-  for (const auto& [requested, sub] : s.subscriptions()) router_.Detach(s, sub);
-  // Messages that reached this member of a shared subscription but not its client go to another
-  // member (MQTT 5.0 section 4.8.2).
-  std::vector<Delivery> undelivered;
-  s.ForEachUndelivered([&](const Delivery& d) {
-    if (d.shared && d.msg) undelivered.push_back(d);
-  });
-  for (const Delivery& d : undelivered) (void)router_.RouteShared(d.msg, d.shared.get());
-  if (s.connection != nullptr) s.connection->session = nullptr;
-  const std::string id = s.client_id();
-  sessions_.erase(id);  // frees s
+  sessions_.Disconnected(*s, NowMs(), c.publish_will);
 }
 
 }  // namespace ringmq::broker

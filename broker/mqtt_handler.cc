@@ -88,9 +88,9 @@ void Shard::RevokeToken(const std::string& key, int64_t token_id, ReasonCode rea
     if (discard_sessions || s->connection != nullptr) doomed.push_back(id);
   }
   for (const std::string& id : doomed) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) continue;
-    Session& s = *it->second;
+    Session* found = sessions_.Find(id);
+    if (found == nullptr) continue;
+    Session& s = *found;
     if (discard_sessions) {
       LOG_INFO_S(kMqtt, "shard {}: session {} ends: its token {} was deleted or expired", id_, id,
                  token_id);
@@ -99,7 +99,7 @@ void Shard::RevokeToken(const std::string& key, int64_t token_id, ReasonCode rea
     if (s.connection != nullptr) {
       QueueClose(*s.connection, reason, "token revoked");
     } else if (discard_sessions) {
-      DestroySession(s);
+      sessions_.Destroy(s);
     }
   }
 }

@@ -114,20 +114,13 @@ void Shard::LogRetained(const route::Message& m) {
 
 void Shard::Restore(const wal::WalRecord& r) {
   const int64_t now = NowMs();
-  auto session = [this](const std::string& id) -> Session* {
-    auto it = sessions_.find(id);
-    return it == sessions_.end() ? nullptr : it->second.get();
-  };
+  auto session = [this](const std::string& id) { return sessions_.Find(id); };
   std::visit(
       [&](const auto& rec) {
         using T = std::decay_t<decltype(rec)>;
         if constexpr (std::is_same_v<T, wal::WalSessionCreated>) {
           Session* s = session(rec.client_id);
-          if (s == nullptr) {
-            auto owned = std::make_unique<Session>(rec.client_id, QueueLimitsOf(cfg_, &spill_));
-            s = owned.get();
-            sessions_.emplace(rec.client_id, std::move(owned));
-          }
+          if (s == nullptr) s = &sessions_.Create(rec.client_id, QueueLimitsOf(cfg_, &spill_));
           s->expiry_interval_s = rec.expiry_interval_s;
           s->version = static_cast<proto::Version>(rec.protocol_version);
           s->clean_start = false;
@@ -137,7 +130,7 @@ void Shard::Restore(const wal::WalRecord& r) {
         } else if constexpr (std::is_same_v<T, wal::WalSessionRemoved>) {
           if (Session* s = session(rec.client_id)) {
             SetLogged(*s, false);
-            DestroySession(*s);
+            sessions_.Destroy(*s);
           }
         } else if constexpr (std::is_same_v<T, wal::WalSessionDisconnected>) {
           if (Session* s = session(rec.client_id)) {

@@ -86,9 +86,7 @@ void Shard::CreateSessionFromAdmin(const admin_api::NewSession& n, admin_api::Se
     return;
   }
   if (!CheckAdminSubscriptions(nullptr, n.acl, n.subscriptions, out)) return;
-  auto owned = std::make_unique<Session>(n.client_id, QueueLimitsOf(cfg, &spill_));
-  Session& s = *owned;
-  sessions_.emplace(n.client_id, std::move(owned));
+  Session& s = sessions_.Create(n.client_id, QueueLimitsOf(cfg, &spill_));
   s.version = proto::Version::kV5;  // until its client connects and says
   s.clean_start = false;
   s.expiry_interval_s = expiry;
@@ -109,12 +107,12 @@ void Shard::AddSubscriptionsFromAdmin(const admin_api::SessionSubscriptions& a,
                                       admin_api::SessionResult* out) {
   owner_.Check();
   out->client_id = a.client_id;
-  auto it = sessions_.find(a.client_id);
-  if (it == sessions_.end()) {
+  Session* found = sessions_.Find(a.client_id);
+  if (found == nullptr) {
     (void)Fails(out, Outcome::kNotFound, "no session '" + a.client_id + "'");
     return;
   }
-  Session& s = *it->second;
+  Session& s = *found;
   // The ACL of the token the session uses now; for one restored from the log whose client has not
   // connected since (no ACL known), the owner's that the admin shard looked up.
   acl::AclPtr acl = s.acl != nullptr ? s.acl : a.acl;

@@ -36,6 +36,7 @@ Shard::Shard(Broker& broker, uint16_t id)
     : broker_(broker),
       id_(id),
       cfg_(broker.config()),
+      sessions_(*this, owner_),
       retained_(broker.retained_quota(), id),
       log_(*this, id, cfg_),
       router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
@@ -312,18 +313,7 @@ void Shard::Tick(int64_t now) {
       ProtocolClose(c, proto::ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
   });
-  // Delayed wills and expired sessions. Publishing a will does not change sessions_: a close it
-  // causes is queued (QueueClose).
-  std::vector<Session*> expired;
-  for (auto& [id, s] : sessions_) {
-    if (s->connection != nullptr) continue;
-    if (s->will_due_ms != 0 && now >= s->will_due_ms) PublishWill(*s);
-    if (s->expiry_interval_s != 0xFFFFFFFF &&
-        now - s->offline_since_ms >= int64_t{s->expiry_interval_s} * 1000) {
-      expired.push_back(s.get());
-    }
-  }
-  for (Session* s : expired) DestroySession(*s);
+  sessions_.Expire(now);        // delayed wills, expired sessions
   retained_.EraseExpired(now);  // expired retained messages stop counting for max_retained_bytes
   router_.SweepSharedRoundRobin();
   // Gauges for $SYS and /metrics.

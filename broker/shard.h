@@ -39,6 +39,7 @@
 #include "broker/connection.h"
 #include "broker/router.h"
 #include "broker/session.h"
+#include "broker/sessions.h"
 #include "broker/shard_log.h"
 #include "broker/shard_msg.h"
 #include "broker/subscriptions.h"
@@ -96,7 +97,10 @@ struct alignas(64) ShardStats {
   base::LatencyHistogram loop_turn;  // work time of one loop turn (Run)
 };
 
-class Shard final : private Router::Host, private SubscriptionSink, private ShardLog::Host {
+class Shard final : private Router::Host,
+                    private SubscriptionSink,
+                    private ShardLog::Host,
+                    private Sessions::Host {
  public:
   Shard(Broker& broker, uint16_t id);
   ~Shard();
@@ -346,7 +350,13 @@ class Shard final : private Router::Host, private SubscriptionSink, private Shar
                       std::optional<proto::ReasonCode> code = std::nullopt);
   // The connection no longer counts against max_connections(_per_token). Idempotent.
   void ReleaseConnectionQuota(Connection& c);
-  void DestroySession(Session& s);
+  // Sessions::Host (the lifecycle is sessions_'s): the will with the rights its client has now,
+  // and the routing changes, through router_.
+  void PublishWill(const Session& s, route::MessagePtr will) override;
+  void SetSharedLive(Session& s, bool live) override { router_.SetSharedLive(s, live); }
+  void RouteShared(const route::MessagePtr& m, const SharedKey* key) override {
+    (void)router_.RouteShared(m, key);
+  }
 
   // Delivery (broker/delivery.cc); routing is router_'s.
   // Would storing a retained message of topic + payload exceed max_retained_bytes? Counts it.
@@ -367,7 +377,6 @@ class Shard final : private Router::Host, private SubscriptionSink, private Shar
                     const std::vector<route::MessagePtr>& matches);
   void AnswerRetainQuery(RetainQuery& q);
   void StoreRetained(const route::MessagePtr& m) override;  // Router::Host
-  void PublishWill(Session& s);
   // The shard owning `key`: the home shard of a client id, the owner of a retained topic.
   uint16_t ShardOfKey(std::string_view key) const;
 
@@ -387,7 +396,7 @@ class Shard final : private Router::Host, private SubscriptionSink, private Shar
   void Detach(Session& s, const Subscription& sub) override;
   void LogSubscription(const Session& s, const std::string& filter,
                        const Subscription* sub) override;
-  void LogSessionEnd(Session& s, bool removed);
+  void LogSessionEnd(Session& s, bool removed) override;  // Sessions::Host too
   void LogQueued(Session& s, Delivery& d);
   void LogFinished(Session& s);
   void LogRetained(const route::Message& m);
@@ -443,7 +452,9 @@ class Shard final : private Router::Host, private SubscriptionSink, private Shar
   // Where sessions spill their queues (broker/spill.h); before sessions_, which count their
   // memory in it until they are destroyed.
   SpillContext spill_;
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  // By client id, with their lifecycle (wills, expiry, takeover). Holds owner_ (declared later)
+  // by reference only, and its destructor calls none of its methods.
+  Sessions sessions_;
   route::RetainedStore retained_;
   // Its log, the snapshots and the answers that wait for it; after cfg_, which it reads.
   ShardLog log_;

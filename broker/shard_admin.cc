@@ -52,7 +52,7 @@ void Shard::DeleteSessions(const admin_api::IdSet& sel, std::vector<std::string>
       QueueClose(*s->connection, proto::ReasonCode::kAdministrativeAction,
                  "session deleted over the REST API");
     } else {
-      DestroySession(*s);
+      sessions_.Destroy(*s);
     }
   }
 }
