@@ -36,6 +36,7 @@
 
 #include "acl/acl.h"
 #include "acl/token.h"
+#include "route/message.h"
 
 namespace ringmq::admin_api {
 
@@ -74,21 +75,6 @@ struct SubscriptionInfo {
   uint8_t retain_handling = 0;
   uint32_t subscription_id = 0;        // 0: none
   std::vector<std::string> effective;  // the ACL intersections actually subscribed
-};
-
-// A message to publish (POST /mqtt/messages) or a retained one (GET /mqtt/messages).
-struct MqttMessage {
-  std::string topic;
-  std::string payload;  // bytes
-  uint8_t qos = 0;
-  bool retain = false;
-  // MQTT 5 properties; absent / empty when not set.
-  std::optional<uint8_t> payload_format_indicator;
-  std::optional<uint32_t> message_expiry_interval;
-  std::string content_type;
-  std::string response_topic;
-  std::string correlation_data;  // bytes
-  std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
 // A subscription to create over REST (POST /mqtt/sessions, POST .../subscriptions): a valid
@@ -190,9 +176,12 @@ class BrokerHooks {
                                    Done<std::vector<SubscriptionInfo>> done) = 0;
   // POST /mqtt/messages: publishes as a master-token client would (no ACL). `done` is called when
   // the messages were handed to the routing (and, with retain, stored).
-  virtual void Publish(std::vector<MqttMessage> messages, Done<bool> done) = 0;
+  // The messages are the broker's own type (route/message.h; expiry a steady-clock deadline).
+  virtual void Publish(std::vector<route::MessagePtr> messages, Done<bool> done) = 0;
   // GET /mqtt/messages/{filter}: retained messages matching `filter` (a valid, non-shared filter).
-  virtual void ListRetained(const std::string& filter, Done<std::vector<MqttMessage>> done) = 0;
+  // The stored messages themselves (immutable, shared).
+  virtual void ListRetained(const std::string& filter,
+                            Done<std::vector<route::MessagePtr>> done) = 0;
   // DELETE /mqtt/messages/{filter}: removes them; answers the topics removed.
   virtual void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) = 0;
   // GET /metrics: Prometheus text exposition of the shards (connections, messages in/out, drops,

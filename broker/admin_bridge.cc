@@ -158,26 +158,24 @@ void AdminBridge::DeleteSubscriptions(const admin_api::IdSet& sessions,
       std::move(done));
 }
 
-void AdminBridge::Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) {
+void AdminBridge::Publish(std::vector<route::MessagePtr> messages, Done<bool> done) {
   const uint16_t shard = static_cast<uint16_t>(next_publisher_++ % broker_.shard_count());
   const admin_api::PostToAdmin* post = &post_;
-  auto msgs = std::make_shared<std::vector<admin_api::MqttMessage>>(std::move(messages));
+  auto msgs = std::make_shared<std::vector<route::MessagePtr>>(std::move(messages));
   auto answer = std::make_shared<Done<bool>>(std::move(done));
   auto guard = std::make_shared<AnswerIfUnrun>(
       post, [answer, shard] { (*answer)(StoppingError(shard), false); });
   broker_.shard(shard).PostTask([msgs, post, answer, guard](Shard& s) {
     guard->Ran();
-    for (const admin_api::MqttMessage& m : *msgs) s.PublishFromAdmin(m);
+    for (route::MessagePtr& m : *msgs) s.PublishFromAdmin(std::move(m));
     (*post)([answer] { (*answer)("", true); });
   });
 }
 
 void AdminBridge::ListRetained(const std::string& filter,
-                               Done<std::vector<admin_api::MqttMessage>> done) {
-  Gather<admin_api::MqttMessage>(
-      [filter](Shard& s, std::vector<admin_api::MqttMessage>* out) {
-        s.CollectRetained(filter, out);
-      },
+                               Done<std::vector<route::MessagePtr>> done) {
+  Gather<route::MessagePtr>(
+      [filter](Shard& s, std::vector<route::MessagePtr>* out) { s.CollectRetained(filter, out); },
       std::move(done));
 }
 

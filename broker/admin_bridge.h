@@ -37,9 +37,8 @@ class AdminBridge : public admin_api::BrokerHooks {
                         Done<std::vector<admin_api::SessionResult>> done) override;
   void DeleteSubscriptions(const admin_api::IdSet& sessions, const admin_api::IdSet& filters,
                            Done<std::vector<admin_api::SubscriptionInfo>> done) override;
-  void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override;
-  void ListRetained(const std::string& filter,
-                    Done<std::vector<admin_api::MqttMessage>> done) override;
+  void Publish(std::vector<route::MessagePtr> messages, Done<bool> done) override;
+  void ListRetained(const std::string& filter, Done<std::vector<route::MessagePtr>> done) override;
   void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) override;
   void Metrics(Done<std::string> done) override;
 

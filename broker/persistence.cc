@@ -28,18 +28,11 @@
 #include "wal/wal.h"
 
 namespace ringmq::broker {
+using internal::FromLog;
 using internal::OptionsByte;
 using internal::PhaseOf;
 using internal::QueuedRecord;
 using internal::WallMs;
-
-wal::WalMessage Shard::ToWal(const route::Message& m, uint8_t qos, bool retain) const {
-  return ToWalMessage(m, qos, retain, WallMs() - NowMs());
-}
-
-route::MessagePtr Shard::FromWal(const wal::WalMessage& w) const {
-  return FromWalMessage(w, NowMs() - WallMs());
-}
 
 void Shard::SetLogged(Session& s, bool logged) {
   if (s.logged == logged) return;
@@ -108,7 +101,7 @@ void Shard::LogRetained(const route::Message& m) {
   if (m.payload.empty()) {
     Log(wal::WalRetainedCleared{m.topic});
   } else {
-    Log(wal::WalRetainedSet{ToWal(m, m.qos, true)});
+    Log(wal::WalRetainedSetRef{&m, WallMs() - NowMs()});
   }
 }
 
@@ -159,7 +152,7 @@ void Shard::Restore(const wal::WalRecord& r) {
           log_.SeenMessageId(rec.message_id);
           if (Session* s = session(rec.client_id)) {
             Delivery d;
-            d.msg = FromWal(rec.message);
+            d.msg = FromLog(rec.message, now - WallMs());
             d.qos = rec.message.qos;
             d.retain = rec.message.retain;
             d.subscription_ids = rec.subscription_ids;
@@ -174,7 +167,7 @@ void Shard::Restore(const wal::WalRecord& r) {
           if (rec.message.payload.empty()) {
             retained_.Erase(rec.message.topic);
           } else {
-            retained_.Set(FromWal(rec.message));
+            retained_.Set(FromLog(rec.message, now - WallMs()));
           }
         } else if constexpr (std::is_same_v<T, wal::WalRetainedCleared>) {
           retained_.Erase(rec.topic);
@@ -294,9 +287,7 @@ bool Shard::AddStateRecords(SnapshotRecords& out) {
       if (d.qos == 0) return;
       const uint64_t mid = d.wal_id != 0 ? d.wal_id : log_.NewMessageId();
       // Past PUBREC the message itself is gone: only its packet id (for PUBREL) is kept.
-      wal::WalMessage m = d.msg != nullptr ? ToWal(*d.msg, d.qos, d.retain) : wal::WalMessage{};
-      m.qos = d.qos;
-      out.Add(wal::WalMessageQueued{id, mid, std::move(m), d.subscription_ids});
+      out.Add(QueuedRecord(id, mid, d, out.clock_offset_ms()));
       out.Add(wal::WalInflightState{id, mid, f.packet_id, PhaseOf(f.state)});
     });
     s->ForEachQueued([&](const Delivery& d) {
@@ -310,7 +301,7 @@ bool Shard::AddStateRecords(SnapshotRecords& out) {
     });
   }
   for (const auto& [topic, m] : retained_) {
-    if (!Expired(*m, now)) out.Add(wal::WalRetainedSet{ToWal(*m, m->qos, true)});
+    if (!Expired(*m, now)) out.Add(wal::WalRetainedSetRef{m.get(), out.clock_offset_ms()});
   }
   return spilled_ok;
 }

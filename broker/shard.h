@@ -59,7 +59,6 @@ struct NewSubscription;
 struct SessionSubscriptions;
 struct SessionResult;
 struct SubscriptionInfo;
-struct MqttMessage;
 }  // namespace ringmq::admin_api
 
 namespace ringmq::broker {
@@ -165,8 +164,8 @@ class Shard final : private Router::Host,
   void DeleteSubscriptionsFromAdmin(const admin_api::IdSet& sessions,
                                     const admin_api::IdSet& filters,
                                     std::vector<admin_api::SubscriptionInfo>* out);
-  void PublishFromAdmin(const admin_api::MqttMessage& m);
-  void CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out);
+  void PublishFromAdmin(route::MessagePtr m);
+  void CollectRetained(const std::string& filter, std::vector<route::MessagePtr>* out);
   void DeleteRetained(const std::string& filter, std::vector<std::string>* out);
   void CollectMetrics(base::MetricsText* out);
 
@@ -384,8 +383,6 @@ class Shard final : private Router::Host,
   enum OpKind : uint8_t { kOpAccept = 1, kOpRecv, kOpSend, kOpEvent, kOpWal, kOpCancel };
 
   // Logging to the WAL (broker/persistence.cc); each is a no-op without a WAL.
-  wal::WalMessage ToWal(const route::Message& m, uint8_t qos, bool retain) const;
-  route::MessagePtr FromWal(const wal::WalMessage& w) const;
   template <typename R>
   void Log(const R& record) {
     log_.Append(record);

@@ -77,44 +77,17 @@ void Shard::CollectSubscriptions(const admin_api::IdSet& sel,
   }
 }
 
-void Shard::PublishFromAdmin(const admin_api::MqttMessage& m) {
+void Shard::PublishFromAdmin(route::MessagePtr m) {
   owner_.Check();
-  auto msg = std::make_shared<route::Message>();
-  msg->topic = m.topic;
-  msg->payload = m.payload;
-  msg->qos = m.qos;
-  msg->retain = m.retain;
-  msg->payload_format_indicator = m.payload_format_indicator;
-  if (!m.content_type.empty()) msg->content_type = m.content_type;
-  if (!m.response_topic.empty()) msg->response_topic = m.response_topic;
-  if (!m.correlation_data.empty()) msg->correlation_data = m.correlation_data;
-  msg->user_properties = m.user_properties;
-  if (m.message_expiry_interval) {
-    msg->expires_at_ms = NowMs() + int64_t{*m.message_expiry_interval} * 1000;
-  }
   stats_.messages_in.Add();
-  (void)router_.Publish(std::move(msg), {});
+  (void)router_.Publish(std::move(m), {});
 }
 
-void Shard::CollectRetained(const std::string& filter, std::vector<admin_api::MqttMessage>* out) {
+void Shard::CollectRetained(const std::string& filter, std::vector<route::MessagePtr>* out) {
   owner_.Check();
   const int64_t now = NowMs();
   for (const auto& [topic, m] : retained_) {
-    if (Expired(*m, now) || !proto::Matches(filter, topic)) continue;
-    admin_api::MqttMessage r;
-    r.topic = topic;
-    r.payload = m->payload;
-    r.qos = m->qos;
-    r.retain = true;
-    r.payload_format_indicator = m->payload_format_indicator;
-    if (m->content_type) r.content_type = *m->content_type;
-    if (m->response_topic) r.response_topic = *m->response_topic;
-    if (m->correlation_data) r.correlation_data = *m->correlation_data;
-    r.user_properties = m->user_properties;
-    if (m->expires_at_ms != 0) {
-      r.message_expiry_interval = static_cast<uint32_t>((m->expires_at_ms - now + 999) / 1000);
-    }
-    out->push_back(std::move(r));
+    if (!Expired(*m, now) && proto::Matches(filter, topic)) out->push_back(m);
   }
 }
 

@@ -269,37 +269,6 @@ void SpillFile::Reclaim() {
   punched_ = upto;
 }
 
-wal::WalMessage ToWalMessage(const route::Message& m, uint8_t qos, bool retain,
-                             int64_t clock_offset_ms) {
-  wal::WalMessage w;
-  w.topic = m.topic;
-  w.payload = m.payload;
-  w.qos = qos;
-  w.retain = retain;
-  w.payload_format_indicator = m.payload_format_indicator;
-  if (m.expires_at_ms != 0) w.expires_at_ms = m.expires_at_ms + clock_offset_ms;
-  w.content_type = m.content_type;
-  w.response_topic = m.response_topic;
-  w.correlation_data = m.correlation_data;
-  w.user_properties = m.user_properties;
-  return w;
-}
-
-route::MessagePtr FromWalMessage(const wal::WalMessage& w, int64_t clock_offset_ms) {
-  auto m = std::make_shared<route::Message>();
-  m->topic = w.topic;
-  m->payload = w.payload;
-  m->qos = w.qos;
-  m->retain = w.retain;
-  m->payload_format_indicator = w.payload_format_indicator;
-  if (w.expires_at_ms != 0) m->expires_at_ms = w.expires_at_ms + clock_offset_ms;
-  m->content_type = w.content_type;
-  m->response_topic = w.response_topic;
-  m->correlation_data = w.correlation_data;
-  m->user_properties = w.user_properties;
-  return m;
-}
-
 void EncodeSpillEntry(const Delivery& d, std::string* out) {
   out->push_back(static_cast<char>(d.shared != nullptr ? kFlagShared : 0));
   if (d.shared != nullptr) {
@@ -335,8 +304,8 @@ bool DecodeSpillEntry(std::string_view entry, Delivery* d) {
     if (!GetString16(&entry, &key.group) || !GetString16(&entry, &key.filter)) return false;
     d->shared = std::make_shared<const SharedKey>(std::move(key));
   }
-  // Straight into the message that is delivered (no WalMessage in between: the read-back path
-  // of a slow consumer's queue).
+  // Straight into the message that is delivered (no record in between: the read-back path of a
+  // slow consumer's queue).
   auto m = std::make_shared<route::Message>();
   d->subscription_ids.clear();
   if (!wal::DecodeMessageQueued(entry, nullptr, &d->wal_id, m.get(), &d->subscription_ids)) {

@@ -154,12 +154,6 @@ class SpillFile {
 //
 // Expiry deadlines stay on the steady clock (the file does not outlive the process).
 
-// The message of a route::Message as the WAL stores it; `clock_offset_ms` is added to a non-zero
-// expiry deadline (wall minus steady for the log, 0 for a spill file).
-wal::WalMessage ToWalMessage(const route::Message& m, uint8_t qos, bool retain,
-                             int64_t clock_offset_ms);
-route::MessagePtr FromWalMessage(const wal::WalMessage& w, int64_t clock_offset_ms);
-
 void EncodeSpillEntry(const Delivery& d, std::string* out);
 // False for bytes that are not an entry.
 [[nodiscard]] bool DecodeSpillEntry(std::string_view entry, Delivery* d);

@@ -74,11 +74,13 @@ TEST_F(ApiAuthTest, AclTokenCallsOnlyTheMessageMethodsItsEntriesList) {
   EXPECT_EQ(Call("POST", "/mqtt/messages", R"([{"topic":"u1/b"},{"topic":"u2/a"}])", key).status,
             403);
   ASSERT_EQ(hooks_.published.size(), 1u);
-  EXPECT_EQ(hooks_.published[0].topic, "u1/a");
+  EXPECT_EQ(hooks_.published[0]->topic, "u1/a");
   // GET lists only retained messages its GET entries match, whatever the filter asked.
-  hooks_.retained.resize(2);
-  hooks_.retained[0].topic = "u1/x";
-  hooks_.retained[1].topic = "u2/x";
+  for (const char* topic : {"u1/x", "u2/x"}) {
+    auto m = std::make_shared<route::Message>();
+    m->topic = topic;
+    hooks_.retained.push_back(m);
+  }
   HttpResponse r = Call("GET", "/mqtt/messages/%23", "", key);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("u1/x"), std::string::npos);

@@ -62,7 +62,9 @@ void AppendPayload(std::string* out, const char* name, const char* encoding_name
   out->append(text ? "\"text\"" : "\"base64\"");
 }
 
-std::string MessageJson(const admin_api::MqttMessage& m) {
+// `now_ms` on the messages' expiry clock (route::SteadyNowMs): the remaining expiry interval is
+// shown, rounded up, as a subscriber would get it.
+std::string MessageJson(const route::Message& m, int64_t now_ms) {
   std::string out = "{\"topic\":";
   base::AppendJsonString(&out, m.topic);
   AppendPayload(&out, "payload", "encoding", m.payload);
@@ -79,18 +81,22 @@ std::string MessageJson(const admin_api::MqttMessage& m) {
     field("payload_format_indicator");
     out.append(std::to_string(*m.payload_format_indicator));
   }
-  if (m.message_expiry_interval) {
+  if (m.expires_at_ms != 0) {
     field("message_expiry_interval");
-    out.append(std::to_string(*m.message_expiry_interval));
+    out.append(std::to_string(std::max<int64_t>(0, (m.expires_at_ms - now_ms + 999) / 1000)));
   }
-  if (!m.content_type.empty()) field("content_type"), base::AppendJsonString(&out, m.content_type);
-  if (!m.response_topic.empty()) {
+  // Empty strings are not shown, as they are not taken in a POST (absent and empty are one).
+  if (m.content_type.value_or("") != "") {
+    field("content_type");
+    base::AppendJsonString(&out, *m.content_type);
+  }
+  if (m.response_topic.value_or("") != "") {
     field("response_topic");
-    base::AppendJsonString(&out, m.response_topic);
+    base::AppendJsonString(&out, *m.response_topic);
   }
-  if (!m.correlation_data.empty()) {
+  if (m.correlation_data.value_or("") != "") {
     field("correlation_data");
-    base::AppendJsonString(&out, Base64Encode(m.correlation_data));
+    base::AppendJsonString(&out, Base64Encode(*m.correlation_data));
   }
   if (!m.user_properties.empty()) {
     field("user_properties");
@@ -152,8 +158,8 @@ std::string SubscriptionJson(const admin_api::SubscriptionInfo& s) {
 
 namespace {
 
-// One message object of a POST /mqtt/messages body.
-bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
+// One message object of a POST /mqtt/messages body, its expiry counted from now_ms.
+bool ParseMessage(element e, const std::string& path, int64_t now_ms, route::Message* m,
                   std::string* error) {
   simdjson::dom::object obj;
   if (e.get_object().get(obj) != simdjson::SUCCESS) {
@@ -171,6 +177,18 @@ bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
     std::string_view s;
     if (v.get_string().get(s) != simdjson::SUCCESS) return fail(field, "must be a string");
     out->assign(s);
+    return true;
+  };
+  // A string property whose empty value is the same as none (the PUBLISH carries none).
+  const auto get_property = [&](element v, std::string_view field,
+                                std::optional<std::string>* out) {
+    std::string s;
+    if (!get_string(v, field, &s)) return false;
+    if (s.empty()) {
+      out->reset();
+    } else {
+      *out = std::move(s);
+    }
     return true;
   };
   const auto get_uint = [&](element v, std::string_view field, uint64_t max, uint64_t* out) {
@@ -216,18 +234,21 @@ bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
           m->payload_format_indicator = static_cast<uint8_t>(n);
         } else if (p.key == "message_expiry_interval") {
           if (!get_uint(p.value, pk, UINT32_MAX, &n)) return false;
-          m->message_expiry_interval = static_cast<uint32_t>(n);
+          m->expires_at_ms = now_ms + static_cast<int64_t>(n) * 1000;
         } else if (p.key == "content_type") {
-          if (!get_string(p.value, pk, &m->content_type)) return false;
+          if (!get_property(p.value, pk, &m->content_type)) return false;
         } else if (p.key == "response_topic") {
-          if (!get_string(p.value, pk, &m->response_topic)) return false;
-          if (proto::ValidateTopicName(m->response_topic) != proto::ReasonCode::kSuccess) {
+          std::string topic;
+          if (!get_string(p.value, pk, &topic)) return false;
+          if (proto::ValidateTopicName(topic) != proto::ReasonCode::kSuccess) {
             return fail(pk, "invalid topic name");
           }
+          m->response_topic = std::move(topic);
         } else if (p.key == "correlation_data") {
-          std::string b64;
+          std::string b64, bytes;
           if (!get_string(p.value, pk, &b64)) return false;
-          if (!Base64Decode(b64, &m->correlation_data)) return fail(pk, "must be base64");
+          if (!Base64Decode(b64, &bytes)) return fail(pk, "must be base64");
+          if (!bytes.empty()) m->correlation_data = std::move(bytes);
         } else if (p.key == "user_properties") {
           simdjson::dom::object up;
           if (p.value.get_object().get(up) != simdjson::SUCCESS) {
@@ -263,13 +284,14 @@ bool ParseMessage(element e, const std::string& path, admin_api::MqttMessage* m,
 }  // namespace
 
 bool ParsePublishBody(std::string_view body, size_t max_items,
-                      std::vector<admin_api::MqttMessage>* messages, std::string* error) {
+                      std::vector<route::MessagePtr>* messages, std::string* error) {
   messages->clear();
+  const int64_t now = route::SteadyNowMs();
   return ForEachBodyItem(body, max_items, "messages", error,
                          [&](element e, const std::string& path) {
-                           admin_api::MqttMessage m;
-                           if (!ParseMessage(e, path, &m, error)) return false;
-                           messages->push_back(std::move(m));
+                           route::Message m;
+                           if (!ParseMessage(e, path, now, &m, error)) return false;
+                           messages->push_back(std::make_shared<route::Message>(std::move(m)));
                            return true;
                          });
 }
@@ -316,7 +338,11 @@ admin_api::IdSet ToClientIds(const Selector& sel) {
   if (sel.needs_fields() || sel.form() == Selector::Form::kAll) return {true, {}};
   return {false, sel.ids()};
 }
-const std::string& TopicOf(const admin_api::MqttMessage& m) { return m.topic; }
+const std::string& TopicOf(const route::MessagePtr& m) { return m->topic; }
+// The JSON view of a retained message, for Selected / ForEachSelected.
+auto MessageView(int64_t now_ms) {
+  return [now_ms](const route::MessagePtr& m) { return MessageJson(*m, now_ms); };
+}
 
 }  // namespace
 
@@ -416,15 +442,15 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const ac
                                "method not allowed (POST /mqtt/messages, or "
                                "GET/DELETE /mqtt/messages/{topic filter})"));
     }
-    std::vector<admin_api::MqttMessage> messages;
+    std::vector<route::MessagePtr> messages;
     std::string error;
     if (!ParsePublishBody(req.body, limits_.max_items, &messages, &error)) {
       return respond(JsonError(400, error));
     }
     if (limited != nullptr) {
-      for (const admin_api::MqttMessage& m : messages) {
-        if (!acl::MethodAllowsTopic(limited->access.acl, acl::kMethodPost, m.topic)) {
-          return respond(JsonError(403, "topic " + base::JsonString(m.topic) +
+      for (const route::MessagePtr& m : messages) {
+        if (!acl::MethodAllowsTopic(limited->access.acl, acl::kMethodPost, m->topic)) {
+          return respond(JsonError(403, "topic " + base::JsonString(m->topic) +
                                             ": no entry of this token allows POST there"));
         }
       }
@@ -432,8 +458,9 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const ac
     if (hooks_ == nullptr) return respond(JsonError(503, "no broker attached"));
     std::vector<std::string> items;
     items.reserve(messages.size());
-    for (const admin_api::MqttMessage& m : messages)
-      items.push_back("{\"topic\":" + base::JsonString(m.topic) + "}");
+    for (const route::MessagePtr& m : messages) {
+      items.push_back("{\"topic\":" + base::JsonString(m->topic) + "}");
+    }
     return hooks_->Publish(std::move(messages),
                            [respond, items = std::move(items)](const std::string& error, bool) {
                              if (!error.empty()) return respond(JsonError(503, error));
@@ -476,30 +503,29 @@ void Api::HandleMessages(const HttpRequest& req, std::string_view rest, const ac
     if (limited != nullptr) only = limited->access.acl;
     return hooks_->ListRetained(
         filter,
-        Answer<std::vector<admin_api::MqttMessage>>(
+        Answer<std::vector<route::MessagePtr>>(
             respond, page, [sel, only = std::move(only), all = limited == nullptr](auto& v) {
               if (!all) {
-                std::erase_if(v, [&only](const admin_api::MqttMessage& m) {
-                  return !acl::MethodAllowsTopic(only, acl::kMethodGet, m.topic);
+                std::erase_if(v, [&only](const route::MessagePtr& m) {
+                  return !acl::MethodAllowsTopic(only, acl::kMethodGet, m->topic);
                 });
               }
               std::sort(v.begin(), v.end(),
-                        [](const admin_api::MqttMessage& a, const admin_api::MqttMessage& b) {
-                          return a.topic < b.topic;
+                        [](const route::MessagePtr& a, const route::MessagePtr& b) {
+                          return a->topic < b->topic;
                         });
-              return Selected(sel, v, MessageJson, TopicOf);
+              return Selected(sel, v, MessageView(route::SteadyNowMs()), TopicOf);
             }));
   }
   if (req.method != "DELETE") return respond(JsonError(405, "method not allowed"));
   if (!sel.needs_fields()) return DeleteRetainedTopics(filter, {}, respond);
   hooks_->ListRetained(filter, [this, sel, respond](const std::string& error,
-                                                    const std::vector<admin_api::MqttMessage>& v) {
+                                                    const std::vector<route::MessagePtr>& v) {
     if (!error.empty()) return respond(JsonError(503, error));
     std::vector<std::string> topics;
-    ForEachSelected(sel, v, MessageJson, TopicOf,
-                    [&topics](const admin_api::MqttMessage& m, const std::string&) {
-                      topics.push_back(m.topic);
-                    });
+    ForEachSelected(
+        sel, v, MessageView(route::SteadyNowMs()), TopicOf,
+        [&topics](const route::MessagePtr& m, const std::string&) { topics.push_back(m->topic); });
     if (topics.empty()) return respond(JsonResult(200, {}));
     DeleteRetainedTopics("", std::move(topics), respond);
   });

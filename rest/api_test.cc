@@ -524,6 +524,7 @@ TEST_F(ApiTest, AsynchronousAnswers) {
 }
 
 TEST_F(ApiTest, PublishValidation) {
+  const int64_t before = route::SteadyNowMs();
   HttpResponse r = Call("POST", "/mqtt/messages",
                         R"([{"topic":"a/b","payload":"hi","qos":1,"retain":true,)"
                         R"("properties":{"content_type":"text/plain","message_expiry_interval":60,)"
@@ -532,12 +533,26 @@ TEST_F(ApiTest, PublishValidation) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b"},{"topic":"bin"}]})");
   ASSERT_EQ(hooks_.published.size(), 2u);
-  EXPECT_EQ(hooks_.published[0].qos, 1);
-  EXPECT_TRUE(hooks_.published[0].retain);
-  EXPECT_EQ(*hooks_.published[0].message_expiry_interval, 60u);
-  EXPECT_EQ(hooks_.published[0].correlation_data, std::string("\0\1", 2));
-  EXPECT_EQ(hooks_.published[0].user_properties[0].second, "v");
-  EXPECT_EQ(hooks_.published[1].payload, std::string("\0\xff", 2));
+  const route::Message& first = *hooks_.published[0];
+  EXPECT_EQ(first.qos, 1);
+  EXPECT_TRUE(first.retain);
+  // A deadline 60 s from when the body was parsed, on the messages' clock.
+  EXPECT_GT(first.expires_at_ms, before + 59'000);
+  EXPECT_LE(first.expires_at_ms, route::SteadyNowMs() + 60'000);
+  EXPECT_EQ(first.content_type, "text/plain");
+  EXPECT_EQ(first.correlation_data, std::string("\0\1", 2));
+  EXPECT_EQ(first.user_properties[0].second, "v");
+  EXPECT_EQ(hooks_.published[1]->payload, std::string("\0\xff", 2));
+  EXPECT_EQ(hooks_.published[1]->expires_at_ms, 0);  // none
+  // An empty content type or correlation data is none (an empty response topic is invalid).
+  ASSERT_EQ(Call("POST", "/mqtt/messages",
+                 R"({"topic":"e","properties":{"content_type":"","correlation_data":""}})")
+                .status,
+            200);
+  ASSERT_EQ(hooks_.published.size(), 3u);
+  EXPECT_FALSE(hooks_.published[2]->content_type.has_value());
+  EXPECT_FALSE(hooks_.published[2]->correlation_data.has_value());
+  hooks_.published.pop_back();
   const char* bad[] = {
       R"({"payload":"x"})",
       R"({"topic":"a/+"})",
@@ -547,6 +562,7 @@ TEST_F(ApiTest, PublishValidation) {
       R"({"topic":"a","payload":"!!","encoding":"base64"})",
       R"({"topic":"a","encoding":"hex"})",
       R"({"topic":"a","properties":{"nope":1}})",
+      R"({"topic":"a","properties":{"response_topic":""}})",
       R"({"topic":"a","properties":{"message_expiry_interval":4294967296}})",
       R"({"topic":"a","payload":"/w==","encoding":"base64","properties":{"payload_format_indicator":1}})",
       R"({"topic":"a","topic":"b"})",
@@ -573,21 +589,29 @@ TEST_F(ApiTest, PublishToSysTopicRefused) {
 }
 
 TEST_F(ApiTest, RetainedMessagesAndMetrics) {
-  admin_api::MqttMessage m;
-  m.topic = "a/b";
-  m.payload = std::string("\x01\xff", 2);
-  m.qos = 1;
-  m.retain = true;
+  auto m = std::make_shared<route::Message>();
+  m->topic = "a/b";
+  m->payload = std::string("\x01\xff", 2);
+  m->qos = 1;
+  m->retain = true;
   hooks_.retained.push_back(m);
+  auto e = std::make_shared<route::Message>();  // expires in 9.5 s: shown as 10, as MQTT sends it
+  e->topic = "a/c";
+  e->retain = true;
+  e->expires_at_ms = route::SteadyNowMs() + 9'500;
+  e->content_type = "";  // an empty property is not shown
+  hooks_.retained.push_back(e);
   HttpResponse r = Call("GET", "/mqtt/messages/a/%23");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(hooks_.last_filter, "a/#");
   EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b","payload":"Af8=","encoding":"base64","qos":1,)"
-                    R"("retain":true,"properties":{}}]})");
+                    R"("retain":true,"properties":{}},{"topic":"a/c","payload":"",)"
+                    R"("encoding":"text","qos":0,"retain":true,)"
+                    R"("properties":{"message_expiry_interval":10}}]})");
   EXPECT_EQ(Call("GET", "/mqtt/messages/a/%23/b").status, 400);
   EXPECT_EQ(Call("GET", "/mqtt/messages/$share/g/a").status, 400);
   r = Call("DELETE", "/mqtt/messages/+/b");
-  EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b"}]})");
+  EXPECT_EQ(r.body, R"({"result":[{"topic":"a/b"},{"topic":"a/c"}]})");
   EXPECT_EQ(hooks_.last_filter, "+/b");
   EXPECT_EQ(Call("PUT", "/mqtt/messages/a").status, 405);
   r = Call("GET", "/metrics");

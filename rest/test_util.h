@@ -37,8 +37,8 @@ class FakeHooks : public admin_api::BrokerHooks {
  public:
   std::vector<std::string> events;  // "changed:<id>:v<version>", "revoked:<id>:<reason>"
   std::vector<admin_api::SessionInfo> sessions;
-  std::vector<admin_api::MqttMessage> retained;
-  std::vector<admin_api::MqttMessage> published;
+  std::vector<route::MessagePtr> retained;
+  std::vector<route::MessagePtr> published;
   admin_api::IdSet last_selector;
   admin_api::IdSet last_filters;                                   // of DeleteSubscriptions
   std::vector<admin_api::NewSession> new_sessions;                 // CreateSessions, in call order
@@ -133,19 +133,18 @@ class FakeHooks : public admin_api::BrokerHooks {
     last_filters = filters;
     Answer(std::move(done), std::vector<admin_api::SubscriptionInfo>{});
   }
-  void Publish(std::vector<admin_api::MqttMessage> messages, Done<bool> done) override {
+  void Publish(std::vector<route::MessagePtr> messages, Done<bool> done) override {
     for (auto& m : messages) published.push_back(std::move(m));
     Answer(std::move(done), true);
   }
-  void ListRetained(const std::string& filter,
-                    Done<std::vector<admin_api::MqttMessage>> done) override {
+  void ListRetained(const std::string& filter, Done<std::vector<route::MessagePtr>> done) override {
     last_filter = filter;
     Answer(std::move(done), retained);
   }
   void DeleteRetained(const std::string& filter, Done<std::vector<std::string>> done) override {
     last_filter = filter;
     std::vector<std::string> out;
-    for (const admin_api::MqttMessage& m : retained) out.push_back(m.topic);
+    for (const route::MessagePtr& m : retained) out.push_back(m->topic);
     retained.clear();
     Answer(std::move(done), std::move(out));
   }

@@ -9,6 +9,7 @@
 #ifndef RINGMQ_ROUTE_MESSAGE_H_
 #define RINGMQ_ROUTE_MESSAGE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,9 +34,17 @@ struct Message {
   std::vector<std::pair<std::string, std::string>> user_properties;
   int64_t expires_at_ms = 0;
   std::string origin_client_id;  // for No Local
+  bool operator==(const Message&) const = default;
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
+
+// The clock of expires_at_ms (invariant 2): steady milliseconds, the same on every thread.
+inline int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // Builds a message from a received PUBLISH (topic already resolved from any alias).
 MessagePtr MakeMessage(const proto::Publish& p, std::string_view topic,

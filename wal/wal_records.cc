@@ -25,10 +25,6 @@ class Reader : public wal_internal::Reader {
   bool Done() const { return wal_internal::Reader::Done(kWalBodyVersion); }
 };
 
-void PutMessage(const WalMessage& m, std::string* out) {
-  wal_internal::PutMessage(m, m.qos, m.retain, 0, out);
-}
-
 template <typename R>
 std::optional<WalRecord> DecodeAs(std::string_view body) {
   R r;
@@ -198,8 +194,12 @@ bool Decode(std::string_view body, WalInflightState* r) {
 }
 
 void Encode(const WalRetainedSet& r, std::string* out) {
+  Encode(WalRetainedSetRef{&r.message, 0}, out);
+}
+
+void Encode(const WalRetainedSetRef& r, std::string* out) {
   PutU8(kWalBodyVersion, out);
-  PutMessage(r.message, out);
+  wal_internal::PutMessage(*r.message, r.message->qos, r.message->retain, r.expiry_offset_ms, out);
 }
 
 bool Decode(std::string_view body, WalRetainedSet* r) {

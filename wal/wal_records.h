@@ -15,6 +15,10 @@
 //      bytes (fuzzed by wal/fuzz/wal_fuzz.cc); garbage is reported as false / a status.
 //   3. Decode(Encode(r)) == r for every record type.
 //   4. Wall-clock times are milliseconds since the Unix epoch; 0 means "none" where noted.
+//   5. A message in a record is the broker's own route::Message (one type from the wire to the
+//      log and the REST view), with two differences of meaning: its expires_at_ms is wall-clock
+//      time here (the broker's is steady-clock: converted when written, Ref records, and read),
+//      and origin_client_id is not logged (No Local applies when a message is routed, once).
 #ifndef RINGMQ_WAL_WAL_RECORDS_H_
 #define RINGMQ_WAL_WAL_RECORDS_H_
 
@@ -27,6 +31,7 @@
 #include <variant>
 #include <vector>
 
+#include "route/message.h"
 #include "wal/internal/codec.h"
 
 namespace ringmq::wal {
@@ -104,28 +109,13 @@ struct WalSubscriptionRemoved {
   bool operator==(const WalSubscriptionRemoved&) const = default;
 };
 
-// An application message with the MQTT 5 properties that travel with it.
-struct WalMessage {
-  std::string topic;
-  std::string payload;
-  uint8_t qos = 0;
-  bool retain = false;
-  std::optional<uint8_t> payload_format_indicator;
-  int64_t expires_at_ms = 0;  // wall clock; 0: never
-  std::optional<std::string> content_type;
-  std::optional<std::string> response_topic;
-  std::optional<std::string> correlation_data;
-  std::vector<std::pair<std::string, std::string>> user_properties;
-  bool operator==(const WalMessage&) const = default;
-};
-
 // A message entered a persistent session's queue. qos/retain in `message` are the delivery's
 // (granted QoS, Retain As Published applied).
 struct WalMessageQueued {
   static constexpr WalType kType = WalType::kMessageQueued;
   std::string client_id;
   uint64_t message_id = 0;  // unique per shard, never reused (survives restarts via recovery)
-  WalMessage message;
+  route::Message message;   // invariant 5
   std::vector<uint32_t> subscription_ids;
   bool operator==(const WalMessageQueued&) const = default;
 };
@@ -160,7 +150,7 @@ struct WalInflightState {
 // A retained message was stored (replacing any on its topic). message.retain is ignored.
 struct WalRetainedSet {
   static constexpr WalType kType = WalType::kRetainedSet;
-  WalMessage message;
+  route::Message message;  // invariant 5
   bool operator==(const WalRetainedSet&) const = default;
 };
 
@@ -208,8 +198,8 @@ void Encode(const WalSnapshotEnd& r, std::string* out);
 [[nodiscard]] bool Decode(std::string_view body, WalRetainedCleared* r);
 [[nodiscard]] bool Decode(std::string_view body, WalSnapshotEnd* r);
 
-// A WalMessageQueued body written straight from / read straight into a message of another type
-// with WalMessage's fields (route::Message), with no WalMessage in between: the bytes of
+// A WalMessageQueued body written straight from / read straight into a message held elsewhere
+// (the one a session queues), with no record in between: the bytes of
 // Encode/Decode(WalMessageQueued). `qos` and `retain` are the delivery's; a non-zero expiry is
 // written plus expiry_offset_ms and read back as written. client_id may be nullptr when decoding
 // (skipped); *m and *subscription_ids must be empty.
@@ -246,23 +236,31 @@ template <typename M>
 
 // A message-queued record whose parts are elsewhere (a broker's message and delivery): logged with
 // WalWriter::Append like a WalMessageQueued, encoded as one, copying nothing first.
-template <typename M>
 struct WalMessageQueuedRef {
   static constexpr WalType kType = WalType::kMessageQueued;
   std::string_view client_id;
   uint64_t message_id = 0;
-  const M* message = nullptr;  // required
+  const route::Message* message = nullptr;  // required
   uint8_t qos = 0;
   bool retain = false;
   int64_t expiry_offset_ms = 0;  // added to a non-zero expiry (to make it wall-clock time)
   const std::vector<uint32_t>* subscription_ids = nullptr;  // required
 };
 
-template <typename M>
-void Encode(const WalMessageQueuedRef<M>& r, std::string* out) {
+inline void Encode(const WalMessageQueuedRef& r, std::string* out) {
   EncodeMessageQueued(r.client_id, r.message_id, *r.message, r.qos, r.retain, r.expiry_offset_ms,
                       *r.subscription_ids, out);
 }
+
+// A retained-set record of a message held elsewhere (the retained store's), encoded as a
+// WalRetainedSet without copying the message first.
+struct WalRetainedSetRef {
+  static constexpr WalType kType = WalType::kRetainedSet;
+  const route::Message* message = nullptr;  // required
+  int64_t expiry_offset_ms = 0;             // added to a non-zero expiry (wall-clock time)
+};
+
+void Encode(const WalRetainedSetRef& r, std::string* out);
 
 // Decodes a body of any type into the matching alternative; nullopt for an unknown type or a
 // malformed body.

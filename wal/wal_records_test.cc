@@ -11,8 +11,8 @@
 namespace ringmq::wal {
 namespace {
 
-WalMessage FullMessage() {
-  WalMessage m;
+route::Message FullMessage() {
+  route::Message m;
   m.topic = "sensors/42/temp";
   m.payload = std::string("21.5\0\xff", 6);
   m.qos = 2;
@@ -33,7 +33,7 @@ std::vector<WalRecord> AllRecords() {
                 (2 << WalSubscriptionAdded::kRetainHandlingShift);
   sub.subscription_id = 268'435'455;
   sub.effective = {"$share/g/a/x/b", "$share/g/a/y/b"};
-  WalMessage minimal;
+  route::Message minimal;
   minimal.topic = "t";
   return {
       WalSessionCreated{"client-1", 0xFFFFFFFF, 5, 1'700'000'000'000},
@@ -129,7 +129,7 @@ TEST(WalRecords, InvalidFieldValuesAreRefused) {
   Encode(WalInflightState{"c", 1, 2, WalInflightPhase::kAwaitPuback}, &body);
   body.back() = 9;  // phase
   EXPECT_FALSE(DecodeWalRecord(WalType::kInflightState, body).has_value());
-  WalMessage m;
+  route::Message m;
   m.topic = "t";
   body.clear();
   Encode(WalRetainedSet{m}, &body);
@@ -143,7 +143,7 @@ TEST(WalRecords, InvalidFieldValuesAreRefused) {
 }
 
 TEST(WalRecords, QueuedMessageWithSmallPayloadIsCompact) {
-  WalMessage m;
+  route::Message m;
   m.topic = "sensors/0042/temp";
   m.payload = std::string(16, 'p');
   m.qos = 1;
@@ -153,52 +153,39 @@ TEST(WalRecords, QueuedMessageWithSmallPayloadIsCompact) {
   EXPECT_EQ(frame.size(), 63u);
 }
 
-// A type of its own with WalMessage's fields, as a broker's message is (route::Message).
-struct OtherMessage {
-  std::string topic, payload;
-  uint8_t qos = 0;
-  bool retain = false;
-  std::optional<uint8_t> payload_format_indicator;
-  std::optional<std::string> content_type, response_topic, correlation_data;
-  std::vector<std::pair<std::string, std::string>> user_properties;
-  int64_t expires_at_ms = 0;
-};
-
-TEST(WalRecords, MessageQueuedFromAnotherMessageTypeIsTheSameRecord) {
-  const WalMessage w = FullMessage();
-  OtherMessage o{w.topic,
-                 w.payload,
-                 0,
-                 false,
-                 w.payload_format_indicator,
-                 w.content_type,
-                 w.response_topic,
-                 w.correlation_data,
-                 w.user_properties,
-                 w.expires_at_ms - 500};
+// The Ref records encode a message held elsewhere as the value records do: the delivery's
+// qos/retain and the clock offset apply, not the message's own fields.
+TEST(WalRecords, RefRecordsAreTheSameRecords) {
+  const route::Message w = FullMessage();
+  route::Message held = w;
+  held.qos = 0;
+  held.retain = false;
+  held.expires_at_ms = w.expires_at_ms - 500;  // a steady-clock deadline, 500 ms behind wall
+  held.origin_client_id = "publisher";         // not logged (invariant 5)
   const std::vector<uint32_t> ids{4, 9};
   std::string by_ref, by_value;
-  // The delivery's qos/retain and the clock offset apply, not the message's own fields.
-  AppendWalRecord(WalMessageQueuedRef<OtherMessage>{"c1", 77, &o, w.qos, w.retain, 500, &ids},
-                  &by_ref);
+  AppendWalRecord(WalMessageQueuedRef{"c1", 77, &held, w.qos, w.retain, 500, &ids}, &by_ref);
   AppendWalRecord(WalMessageQueued{"c1", 77, w, ids}, &by_value);
   EXPECT_EQ(by_ref, by_value);
 
   WalFrame f;
   ASSERT_EQ(ParseWalFrame(by_ref, &f), WalFrameStatus::kOk);
-  OtherMessage back;
+  route::Message back;
   std::vector<uint32_t> back_ids;
   uint64_t id = 0;
   ASSERT_TRUE(DecodeMessageQueued(f.body, nullptr, &id, &back, &back_ids));
   EXPECT_EQ(id, 77u);
   EXPECT_EQ(back_ids, ids);
-  EXPECT_EQ(back.topic, w.topic);
-  EXPECT_EQ(back.payload, w.payload);
-  EXPECT_EQ(back.qos, w.qos);
-  EXPECT_EQ(back.retain, w.retain);
-  EXPECT_EQ(back.expires_at_ms, w.expires_at_ms);  // as written
-  EXPECT_EQ(back.correlation_data, w.correlation_data);
-  EXPECT_EQ(back.user_properties, w.user_properties);
+  EXPECT_EQ(back, w);  // wall-clock expiry, as written; no origin
+
+  route::Message retained = held;
+  retained.qos = 2;
+  retained.retain = true;
+  by_ref.clear();
+  by_value.clear();
+  AppendWalRecord(WalRetainedSetRef{&retained, 500}, &by_ref);
+  AppendWalRecord(WalRetainedSet{w}, &by_value);
+  EXPECT_EQ(by_ref, by_value);
 }
 
 TEST(WalFrame, ParsesWhatAppendWrote) {

@@ -62,13 +62,23 @@ inline SubOptions SubOptionsOf(const wal::WalSubscriptionAdded& rec) {
 }
 
 // d, queued for client_id, as a kMessageQueued record encoded from d without a copy.
-// clock_offset_ms: wall minus steady clock (expiry is logged in wall time). REQUIRES: d.msg is
-// set; the record is used before d changes.
-inline wal::WalMessageQueuedRef<route::Message> QueuedRecord(std::string_view client_id,
-                                                             uint64_t message_id, const Delivery& d,
-                                                             int64_t clock_offset_ms) {
-  return {client_id, message_id,      d.msg.get(),        d.qos,
-          d.retain,  clock_offset_ms, &d.subscription_ids};
+// clock_offset_ms: wall minus steady clock (expiry is logged in wall time). A delivery past PUBREC
+// has no message left: its record has an empty one (only the packet id matters then). The record
+// is used before d changes.
+inline wal::WalMessageQueuedRef QueuedRecord(std::string_view client_id, uint64_t message_id,
+                                             const Delivery& d, int64_t clock_offset_ms) {
+  static const route::Message kNone;
+  return {
+      client_id,       message_id,         d.msg != nullptr ? d.msg.get() : &kNone, d.qos, d.retain,
+      clock_offset_ms, &d.subscription_ids};
+}
+
+// A message read from the log (its expiry in wall-clock time, wal_records.h invariant 5) as the
+// broker keeps it: clock_offset_ms is steady minus wall clock.
+inline route::MessagePtr FromLog(const route::Message& logged, int64_t clock_offset_ms) {
+  auto m = std::make_shared<route::Message>(logged);
+  if (m->expires_at_ms != 0) m->expires_at_ms += clock_offset_ms;
+  return m;
 }
 
 }  // namespace ringmq::broker::internal

@@ -23,18 +23,20 @@ void Check(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using ringmq::proto::ReasonCode;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  std::vector<ringmq::admin_api::MqttMessage> messages;
+  std::vector<ringmq::route::MessagePtr> messages;
   std::string error;
   if (!ringmq::rest::ParsePublishBody(body, 8, &messages, &error)) {
     Check(!error.empty());
     return 0;
   }
   Check(!messages.empty() && messages.size() <= 8);
-  for (const ringmq::admin_api::MqttMessage& m : messages) {
+  for (const ringmq::route::MessagePtr& p : messages) {
+    const ringmq::route::Message& m = *p;
     Check(ringmq::proto::ValidateTopicName(m.topic) == ReasonCode::kSuccess);
     Check(m.qos <= 2);
-    Check(m.response_topic.empty() ||
-          ringmq::proto::ValidateTopicName(m.response_topic) == ReasonCode::kSuccess);
+    Check(!m.response_topic ||
+          ringmq::proto::ValidateTopicName(*m.response_topic) == ReasonCode::kSuccess);
+    Check(m.content_type.value_or("x") != "" && m.correlation_data.value_or("x") != "");
     Check(!m.payload_format_indicator || *m.payload_format_indicator <= 1);
     if (m.payload_format_indicator == 1) Check(ringmq::base::IsValidMqttUtf8(m.payload));
   }

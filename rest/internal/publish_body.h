@@ -1,8 +1,9 @@
 // The body of POST /mqtt/messages (doc/rest-api.md): one message object or a non-empty array of at
 // most max_items, each with topic, payload (text or base64 by `encoding`), qos, retain and MQTT 5
 // properties. Parsed and validated completely (topic names, UTF-8 where the payload format
-// indicator says so, base64); on failure *error names the item and field. Defined in
-// rest/api_mqtt.cc; declared here for the fuzz target (rest/fuzz/publish_body_fuzz.cc).
+// indicator says so, base64); on failure *error names the item and field. A message expiry
+// interval becomes a deadline from now (route::SteadyNowMs); empty string properties are none.
+// Defined in rest/api_mqtt.cc; declared here for the fuzz target (rest/fuzz/publish_body_fuzz.cc).
 //
 // Thread-safety: a pure function (each call uses its own simdjson parser).
 #ifndef RINGMQ_REST_INTERNAL_PUBLISH_BODY_H_
@@ -13,12 +14,12 @@
 #include <string_view>
 #include <vector>
 
-#include "admin_api/broker_hooks.h"
+#include "route/message.h"
 
 namespace ringmq::rest {
 
 bool ParsePublishBody(std::string_view body, size_t max_items,
-                      std::vector<admin_api::MqttMessage>* messages, std::string* error);
+                      std::vector<route::MessagePtr>* messages, std::string* error);
 
 }  // namespace ringmq::rest
 

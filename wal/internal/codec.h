@@ -1,8 +1,7 @@
 // The byte-level codec of WAL record bodies (doc/wal-format.md): LEB128 varints, length-prefixed
 // strings, and the message layout shared by message-queued and retained-set records. Internal to
-// wal/; in a header because the message layout is a template over the message type, so that a
-// broker's own message (route::Message) is encoded and decoded without a copy into a WalMessage
-// first (spill files and the log encode one per queued message: the hot path of a slow consumer).
+// wal/; in a header because the message layout is a template over the message type (today only
+// route::Message; the layout needs nothing else of it), used by wal_records.h's inline parts.
 //
 // Thread-safety: no shared state.
 // Invariants:
@@ -125,7 +124,7 @@ class Reader {
 
 // --- The message layout (doc/wal-format.md, "message") ---
 //
-// M is any type with WalMessage's fields (topic, payload, payload_format_indicator, content_type,
+// M has route::Message's fields (topic, payload, payload_format_indicator, content_type,
 // response_topic, correlation_data, user_properties, expires_at_ms, qos, retain).
 
 // Flags byte.
