@@ -38,7 +38,7 @@ Shard::Shard(Broker& broker, uint16_t id)
       cfg_(broker.config()),
       sessions_(*this, owner_),
       retained_(broker.retained_quota(), id),
-      log_(*this, id, cfg_),
+      log_(*this, id, cfg_, owner_),
       router_(id, static_cast<uint16_t>(broker.config().shards), broker.index(), *this,
               stats_.dropped_no_member, owner_) {
   outbox_.resize(broker.config().shards);

@@ -453,7 +453,8 @@ class Shard final : private Router::Host,
   // by reference only, and its destructor calls none of its methods.
   Sessions sessions_;
   route::RetainedStore retained_;
-  // Its log, the snapshots and the answers that wait for it; after cfg_, which it reads.
+  // Its log, the snapshots and the answers that wait for it; after cfg_, which it reads. Holds
+  // owner_ by reference only (like sessions_).
   ShardLog log_;
   std::vector<std::vector<ShardMsg>> outbox_;  // per destination shard, not yet in its ring
   bool outbox_backlogged_ = false;  // an outbox reached kOutboxHigh: PUBLISH input pauses

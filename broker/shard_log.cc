@@ -61,6 +61,7 @@ wal::WalWriterOptions ShardLog::Options() const {
 }
 
 bool ShardLog::WriteSnapshot(uint64_t seq, int64_t now_ms, std::string* error) {
+  owner_.Check();
   wal::WalSnapshotWriter w;
   if (!w.Open(Dir(), shard_, seq, error)) return false;
   SnapshotRecords records(&w, WallMs() - now_ms);
@@ -72,6 +73,7 @@ bool ShardLog::WriteSnapshot(uint64_t seq, int64_t now_ms, std::string* error) {
 }
 
 void ShardLog::Open(uint64_t first_seq, bool snapshot_written) {
+  owner_.Check();
   writer_ = std::make_unique<wal::WalWriter>();
   next_seq_ = first_seq + 1;
   if (!snapshot_written) {
@@ -87,6 +89,7 @@ void ShardLog::Open(uint64_t first_seq, bool snapshot_written) {
 }
 
 void ShardLog::Close(net::Ring& ring, uint8_t op_kind) {
+  owner_.Check();
   if (writer_ == nullptr) return;
   FinishSnapshot(/*wait=*/true);
   // A failed log's segments miss records: the snapshot gets a number above them.
@@ -127,6 +130,7 @@ std::unique_ptr<SnapshotRecords> ShardLog::Capture(int64_t now_ms) {
 }
 
 void ShardLog::Tick(int64_t now) {
+  owner_.Check();
   if (writer_ == nullptr) return;
   FinishSnapshot(/*wait=*/false);
   if (writer_->failed()) {

@@ -5,9 +5,10 @@
 // the shard's (broker/persistence.cc): the shard appends records here and, for a snapshot, adds
 // the records of its whole state to a SnapshotRecords (ShardLog::Host).
 //
-// Thread-safety: owned by one shard; only its thread calls it, except may_persist() and failed()
-// (relaxed loads, from any shard) and the snapshot thread it starts itself, which touches only
-// what it was given and snapshot_error_ / snapshot_done_ (release / acquire).
+// Thread-safety: owned by one shard; only its thread calls it (asserted in debug builds against
+// the shard's OwnerThread), except may_persist() and failed() (relaxed loads, from any shard) and
+// the snapshot thread it starts itself, which touches only what it was given and snapshot_error_ /
+// snapshot_done_ (release / acquire).
 // Invariants:
 //   1. At most one snapshot thread runs at a time; the spill files it reads stay pinned until
 //      it is joined (FinishSnapshot), so the loop never copies a spilled message for it.
@@ -32,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/owner_thread.h"
 #include "broker/ack_gate.h"
 #include "broker/config.h"
 #include "broker/session.h"
@@ -108,8 +110,10 @@ class ShardLog {
     ~Host() = default;
   };
 
-  // `cfg` is the shard's configuration, read when used (a SIGHUP reload replaces it in place).
-  ShardLog(Host& host, uint16_t shard, const Config& cfg) : host_(host), shard_(shard), cfg_(cfg) {}
+  // `cfg` is the shard's configuration, read when used (a SIGHUP reload replaces it in place);
+  // `owner` its thread check. Both outlive the log.
+  ShardLog(Host& host, uint16_t shard, const Config& cfg, const base::OwnerThread& owner)
+      : host_(host), shard_(shard), cfg_(cfg), owner_(owner) {}
   ~ShardLog();
   ShardLog(const ShardLog&) = delete;
   ShardLog& operator=(const ShardLog&) = delete;
@@ -131,6 +135,7 @@ class ShardLog {
   // A no-op without a log.
   template <typename R>
   void Append(const R& record) {
+    owner_.Check();
     if (writer_ != nullptr) (void)writer_->Append(record);
   }
   // The sequence number of the last record appended (0 without a log): an answer waits when
@@ -204,6 +209,7 @@ class ShardLog {
   Host& host_;
   const uint16_t shard_;
   const Config& cfg_;
+  const base::OwnerThread& owner_;
   std::unique_ptr<wal::WalWriter> writer_;
   AckGate gate_;
   uint64_t next_message_id_ = 1;
@@ -229,6 +235,7 @@ class ShardLog {
 
 template <typename Post>
 void ShardLog::EndTurn(Post&& post) {
+  owner_.Check();
   const uint64_t appended = appended_seq();
   const bool failed = writer_ != nullptr && writer_->failed();
   if (failed != failed_.load(std::memory_order_relaxed)) {

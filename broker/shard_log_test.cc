@@ -108,11 +108,12 @@ class ShardLogTest : public internal::SpillFixture {
   }
 
   Config cfg_;
+  base::OwnerThread owner_;
   FakeShard host_;
 };
 
 TEST_F(ShardLogTest, WithoutALogNothingIsAppendedAndAnswersDoNotWait) {
-  ShardLog log(host_, 0, cfg_);
+  ShardLog log(host_, 0, cfg_, owner_);
   log.Append(wal::WalRetainedCleared{"t"});
   EXPECT_FALSE(log.open());
   EXPECT_FALSE(log.answers_wait());
@@ -124,7 +125,7 @@ TEST_F(ShardLogTest, WithoutALogNothingIsAppendedAndAnswersDoNotWait) {
 }
 
 TEST_F(ShardLogTest, CountsPersistentSessionsAndKeepsMessageIdsAboveRestoredOnes) {
-  ShardLog log(host_, 0, cfg_);
+  ShardLog log(host_, 0, cfg_, owner_);
   EXPECT_FALSE(log.may_persist());
   log.CountLogged(true);
   log.CountLogged(true);
@@ -144,7 +145,7 @@ TEST_F(ShardLogTest, PeriodicSnapshotReplacesTheLogBehindIt) {
   net::Ring ring;
   RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
   {
-    ShardLog log(host_, 0, cfg_);
+    ShardLog log(host_, 0, cfg_, owner_);
     host_.sessions = {"a"};
     std::string error;
     ASSERT_TRUE(log.WriteSnapshot(1, NowMs(), &error)) << error;
@@ -189,7 +190,7 @@ TEST_F(ShardLogTest, SnapshotThreadReadsTheSpilledQueueFromItsFile) {
   s.RemoveQueued(3);
   host_.spilled = &s;
   host_.spilled_id = "q";
-  ShardLog log(host_, 0, cfg_);
+  ShardLog log(host_, 0, cfg_, owner_);
   std::string error;
   ASSERT_TRUE(log.WriteSnapshot(1, NowMs(), &error)) << error;  // read by the loop (startup)
   EXPECT_EQ(Recovered(), (std::vector<std::string>{"q#2=m2", "q#4=m4", "q#5=m5"}));
@@ -209,7 +210,7 @@ TEST_F(ShardLogTest, SnapshotThreadReadsTheSpilledQueueFromItsFile) {
 TEST_F(ShardLogTest, UnreadableStateWritesNoSnapshot) {
   net::Ring ring;
   RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
-  ShardLog log(host_, 0, cfg_);
+  ShardLog log(host_, 0, cfg_, owner_);
   host_.readable = false;
   std::string error;
   EXPECT_FALSE(log.WriteSnapshot(1, NowMs(), &error));
@@ -234,7 +235,7 @@ TEST_F(ShardLogTest, UnreadableStateWritesNoSnapshot) {
 TEST_F(ShardLogTest, FailedLogIsReopenedBehindASnapshot) {
   net::Ring ring;
   RINGMQ_INIT_RING_OR_SKIP(ring, 64, 0);
-  ShardLog log(host_, 0, cfg_);
+  ShardLog log(host_, 0, cfg_, owner_);
   host_.sessions = {"a"};
   log.Open(3, /*snapshot_written=*/false);
   log.gate().Hold(PendingAck{.packet_id = 7});
