@@ -303,7 +303,7 @@ void Session::RemoveQueued(uint64_t wal_id) {
 
 void Session::DropPlaceholders() {
   // (Placeholders come first in a snapshot: in memory, not spilled.)
-  std::erase_if(queue_, [this](const Delivery& d) {
+  queue_.EraseIf([this](const Delivery& d) {
     if (d.msg != nullptr && !d.msg->topic.empty()) return false;
     const size_t bytes = QueuedBytes(d);
     queued_bytes_ -= bytes;

@@ -25,7 +25,6 @@
 #define RINGMQ_BROKER_SESSION_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +34,7 @@
 #include <vector>
 
 #include "acl/acl.h"
+#include "base/lazy_deque.h"
 #include "broker/spill.h"
 #include "proto/packet.h"
 #include "route/message.h"
@@ -123,6 +123,13 @@ class Session {
   const std::string& client_id() const { return client_id_; }
 
   // Subscriptions by their requested filter text (including any $share/ prefix).
+  // Frees the storage of the queue and the in-flight window when both are empty, so that a
+  // session that received once and went quiet costs what an idle one does (Sessions::Expire,
+  // once per tick; never per message).
+  void ReleaseIdleStorage() {
+    queue_.Release();
+    inflight_.Release();
+  }
   std::unordered_map<std::string, Subscription>& subscriptions() { return subscriptions_; }
 
   // --- Outgoing, broker to client ---
@@ -199,7 +206,7 @@ class Session {
       ++n;
       return true;
     };
-    std::erase_if(queue_, [&](const Delivery& d) {
+    queue_.EraseIf([&](const Delivery& d) {
       const size_t bytes = QueuedBytes(d);
       if (!drop(d)) return false;
       queued_bytes_ -= bytes;
@@ -207,7 +214,7 @@ class Session {
       return true;
     });
     if (inflight_too) {
-      std::erase_if(inflight_, [&](const Inflight& f) {
+      inflight_.EraseIf([&](const Inflight& f) {
         return f.state != Inflight::State::kAwaitPubcomp && drop(f.delivery);
       });
     }
@@ -350,14 +357,14 @@ class Session {
   uint64_t queued_bytes_ = 0;  // invariant 2
   uint64_t memory_bytes_ = 0;  // of queue_
   std::unordered_map<std::string, Subscription> subscriptions_;
-  std::deque<Delivery> queue_;
+  base::LazyDeque<Delivery> queue_;   // lazy: an idle session allocates no queue
   std::shared_ptr<SpillFile> spill_;  // shared with a snapshot thread reading it
   size_t spilled_count_ = 0;
   uint64_t spilled_bytes_ = 0;
   std::unordered_set<uint64_t> removed_spilled_;  // invariant 6
   bool check_acl_on_refill_ = false;              // DropDisallowed ran while something was spilled
   std::string spill_error_;
-  std::deque<Inflight> inflight_;
+  base::LazyDeque<Inflight> inflight_;
   std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
   std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;

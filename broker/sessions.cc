@@ -65,6 +65,7 @@ void Sessions::Expire(int64_t now_ms) {
   owner_.Check();
   std::vector<Session*> expired;
   for (auto& [id, s] : map_) {
+    s->ReleaseIdleStorage();
     if (s->connection != nullptr) continue;
     if (s->will_due_ms != 0 && now_ms >= s->will_due_ms) PublishWill(*s);
     if (s->expiry_interval_s != 0xFFFFFFFF &&

@@ -85,7 +85,7 @@ class Sessions {
   // the connection [MQTT-3.1.3-9]; without, the will is discarded.
   void Disconnected(Session& s, int64_t now_ms, bool publish_will);
   // Publishes the delayed wills that are due and destroys the offline sessions whose expiry
-  // interval has passed (0xFFFFFFFF: never).
+  // interval has passed (0xFFFFFFFF: never); frees the queue storage of idle sessions.
   void Expire(int64_t now_ms);
   // Ends the session now: its will if one is still delayed (the session ends first
   // [MQTT-3.1.3-9]), the log, its subscriptions, its undelivered shared messages. Frees s.
