@@ -17,7 +17,6 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/connect_rules.h"
-#include "broker/internal/wal_fields.h"
 #include "net/socket.h"
 #include "net/user_data.h"
 
@@ -93,7 +92,7 @@ int64_t Shard::MonoNs() {
       .count();
 }
 
-int64_t Shard::NowMs() const { return turn_now_ms_ != 0 ? turn_now_ms_ : internal::SteadyMs(); }
+int64_t Shard::NowMs() const { return turn_now_ms_ != 0 ? turn_now_ms_ : route::SteadyNowMs(); }
 
 uint16_t Shard::ShardOfKey(std::string_view key) const {
   return smp::ShardOfKey(key, broker_.shard_count());

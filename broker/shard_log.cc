@@ -96,7 +96,7 @@ void ShardLog::Close(net::Ring& ring, uint8_t op_kind) {
   uint64_t seq = writer_->Roll();
   if (writer_->failed()) seq = std::max(seq, FreshSeq());
   for (int i = 0; i < 1000 && !writer_->idle(); ++i) {
-    writer_->Flush(ring, op_kind, internal::SteadyMs());
+    writer_->Flush(ring, op_kind, route::SteadyNowMs());
     ring.SubmitAndWait(1, 10'000'000);
     ring.ForEachCqe([&](const net::Completion& c) {
       if (net::UnpackUserData(c.user_data).kind == op_kind) writer_->OnCompletion(c);
@@ -104,7 +104,7 @@ void ShardLog::Close(net::Ring& ring, uint8_t op_kind) {
   }
   std::string error;
   size_t deleted = 0;
-  if (!WriteSnapshot(seq, internal::SteadyMs(), &error) ||
+  if (!WriteSnapshot(seq, route::SteadyNowMs(), &error) ||
       !wal::DeleteObsoleteWalFiles(Dir(), shard_, &deleted, &error)) {
     LOG_ERROR_S(kWal, "shard {}: snapshot at shutdown failed: {} (the log is kept and replayed)",
                 shard_, error);

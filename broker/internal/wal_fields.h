@@ -24,13 +24,6 @@ inline int64_t WallMs() {
       .count();
 }
 
-// The steady clock in milliseconds: the clock a shard keeps message expiry in (Shard::NowMs).
-inline int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // The log's phase of an outgoing QoS 1/2 message in flight.
 inline wal::WalInflightPhase PhaseOf(Inflight::State s) {
   switch (s) {
