@@ -47,8 +47,9 @@ void Shard::OnTokenAnswer(uint32_t slot, uint32_t generation, const std::string&
   if (c == nullptr || !c->auth_pending) return;
   c->auth_pending = false;
   c->auth_answered = true;
-  c->auth_acl = std::move(acl);
-  c->auth_key = key;
+  Connection::Login& login = c->login_state();
+  login.acl = std::move(acl);
+  login.key = key;
   ContinueInput(*c);
 }
 
@@ -171,8 +172,8 @@ bool Shard::ChooseClientId(const Connection& c, const proto::Connect& cn, std::s
       *client_id = std::string(cn.client_id);
       return true;
     case ClientIdRule::kAssign:
-      if (!c.assigned_client_id.empty()) {
-        *assigned = c.assigned_client_id;  // assigned by the shard that handed it over
+      if (c.login != nullptr && !c.login->assigned_client_id.empty()) {
+        *assigned = c.login->assigned_client_id;  // assigned by the shard that handed it over
       } else {
         *assigned = "ringmq-" + std::to_string(id_) + "-" + std::to_string(NowMs()) + "-" +
                     std::to_string(++assigned_ids_);
@@ -192,9 +193,7 @@ void Shard::HandOff(Connection& c, uint16_t home, const std::string& assigned) {
   h->peer = c.peer;
   h->bytes = std::move(c.in);
   h->assigned_client_id = assigned;
-  h->tls = std::move(c.tls);
-  h->ws = std::move(c.ws);
-  h->pending_out = std::move(c.transport_out);  // e.g. the WebSocket 101, not sent yet
+  h->transport = std::move(c.transport);  // with e.g. the WebSocket 101, not sent yet
   ShardMsg m;
   m.kind = ShardMsg::Kind::kHandoff;
   m.handoff = std::move(h);
@@ -217,8 +216,8 @@ std::optional<Shard::ConnectResult> Shard::Authenticate(Connection& c, const pro
                          "anonymous clients are not allowed");
   }
   if (c.auth_answered) {
-    *acl = std::move(c.auth_acl);
-    *key = std::move(c.auth_key);
+    *acl = std::move(c.login->acl);
+    *key = std::move(c.login->key);
     c.auth_answered = false;
   } else if (cred.token_id > 0 ? !(*acl = acl_cache_.FindByIdLogin(cred.token_id, cred.secret, key))
                                : !(*acl = acl_cache_.Find(cred.secret))) {
@@ -312,8 +311,9 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
     wp.retain = cn.will.retain;
     wp.payload = cn.will.payload;
     wp.props = cn.will.props;
-    s->will = WillMessage{route::MakeMessage(wp, cn.will.topic, client_id, NowMs()),
-                          cn.will.props.will_delay_interval.value_or(0)};
+    s->will = std::make_unique<WillMessage>(
+        WillMessage{route::MakeMessage(wp, cn.will.topic, client_id, NowMs()),
+                    cn.will.props.will_delay_interval.value_or(0)});
   }
   c.session = s;
   s->clean_start = cn.clean_start;
@@ -326,6 +326,7 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
   const Config& cfg = cfg_;
   c.connected_unix = UnixNow();
   c.state = Connection::State::kActive;
+  c.login.reset();  // used up
   c.publish_will = true;
   c.client_id = s.client_id();
   c.keep_alive_s = GrantedKeepAlive(cn.keep_alive, cfg.max_keepalive);
@@ -356,11 +357,11 @@ void Shard::AdoptHandoff(std::unique_ptr<Handoff> h) {
   Connection* c = NewConnection(h->fd, std::move(h->peer));
   if (c == nullptr) return;
   c->in = std::move(h->bytes);
-  c->assigned_client_id = std::move(h->assigned_client_id);
-  c->tls = std::move(h->tls);
-  c->ws = std::move(h->ws);
-  c->transport_out = std::move(h->pending_out);
-  if (!c->transport_out.empty()) MarkDirty(*c);
+  if (!h->assigned_client_id.empty()) {
+    c->login_state().assigned_client_id = std::move(h->assigned_client_id);
+  }
+  c->transport = std::move(h->transport);
+  if (c->transport_out_pending()) MarkDirty(*c);
   ContinueInput(*c);
 }
 

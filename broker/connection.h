@@ -48,6 +48,31 @@ class Connection {
   // Closing, or its close is queued: no more input is handled.
   bool closing() const { return state == State::kClosing || close_queued; }
 
+  // The transport layers of a connection on a TLS or WebSocket listener (mqtts, ws, wss).
+  struct Transport {
+    std::unique_ptr<net::TlsSession> tls;
+    std::unique_ptr<net::WebSocketSession> ws;
+    std::vector<uint8_t> out;      // bytes the transports produced (handshakes, pongs, alerts)
+    std::vector<uint8_t> scratch;  // plaintext between the TLS and WebSocket layers
+  };
+  // Topic aliases of an MQTT 5 connection, in each direction (MQTT 5.0 section 3.3.2.3.4).
+  struct TopicAliases {
+    std::unordered_map<uint16_t, std::string> in;   // client to broker
+    std::unordered_map<std::string, uint16_t> out;  // broker to client
+  };
+  // What a CONNECT is handled with besides its packet: an id the first shard assigned before a
+  // handoff, and the answer of a token lookup the connection waited for.
+  struct Login {
+    std::string assigned_client_id;
+    std::shared_ptr<const acl::CompiledAcl> acl;  // nullptr: unknown token
+    std::string key;  // the answered token's key (a login by id presents only a prefix)
+  };
+  Login& login_state() {
+    if (login == nullptr) login = std::make_unique<Login>();
+    return *login;
+  }
+  bool transport_out_pending() const { return transport != nullptr && !transport->out.empty(); }
+
   const int fd;
   const uint32_t slot;        // index in the shard's connection table
   const uint32_t generation;  // distinguishes reuses of a slot in io_uring user_data
@@ -57,14 +82,14 @@ class Connection {
   Session* session = nullptr;
   std::string peer;  // "ip:port" for logs
   std::string client_id;
-  std::string assigned_client_id;  // set by the shard that assigned it before a handoff
 
-  // Transport layers, when the listener has them: TLS (mqtts, wss) and WebSocket (ws, wss).
-  std::unique_ptr<net::TlsSession> tls;
-  std::unique_ptr<net::WebSocketSession> ws;
-  std::vector<uint8_t> transport_out;  // bytes the transports produced (handshakes, pongs, alerts)
-  std::vector<uint8_t> scratch;        // plaintext between the TLS and WebSocket layers
-  bool transport_closed = false;       // the WebSocket close / TLS close_notify was queued
+  // Held behind pointers, allocated only when used, so that an idle MQTT-over-TCP connection does
+  // not carry them: TLS / WebSocket layers (set at accept), topic aliases (at the first one), the
+  // login (between a handoff or token lookup and the CONNACK, then freed).
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<TopicAliases> aliases;
+  std::unique_ptr<Login> login;
+  bool transport_closed = false;  // the WebSocket close / TLS close_notify was queued
 
   std::vector<uint8_t> in;
   std::vector<uint8_t> out;  // MQTT bytes queued during this loop turn (before any transport)
@@ -91,9 +116,7 @@ class Connection {
   uint16_t client_receive_maximum = 65535;
   uint32_t client_max_packet_size = 268'435'460;
   bool request_problem_information = true;
-  std::unordered_map<uint16_t, std::string> topic_aliases;  // client-to-broker aliases
-  uint16_t client_topic_alias_maximum = 0;                  // broker-to-client aliases allowed
-  std::unordered_map<std::string, uint16_t> outbound_aliases;
+  uint16_t client_topic_alias_maximum = 0;  // broker-to-client aliases allowed
   int64_t accepted_ms = 0;
   // Publish rate limits: a one-second window and what it has seen.
   int64_t rate_window_ms = 0;
@@ -101,10 +124,8 @@ class Connection {
   uint64_t rate_bytes = 0;
   int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
-  bool auth_answered = false;  // ... and came back: `auth_acl` (nullptr: unknown token)
-  std::shared_ptr<const acl::CompiledAcl> auth_acl;
-  std::string auth_key;    // the answered token's key (a login by id presents only a prefix)
-  uint32_t held_acks = 0;  // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
+  bool auth_answered = false;  // ... and came back: login->acl and login->key
+  uint32_t held_acks = 0;      // PUBACK / PUBREC held by the shard's AckGate (durability = sync)
   // Counted in the Broker's ConnectionQuota (from the accepted CONNECT until the connection ends),
   // under quota_key (the token key, empty for anonymous clients).
   bool quota_counted = false;

@@ -48,16 +48,17 @@ void Shard::OnAccept(int res, bool more, int index) {
       net::SetSocketOptions(res, cfg.socket_send_buffer, cfg.socket_recv_buffer);
       Connection* c = NewConnection(res, net::PeerAddress(res));
       const Listener& l = cfg.listeners[static_cast<size_t>(index)];
+      if (l.tls() || l.websocket()) c->transport = std::make_unique<Connection::Transport>();
       if (l.tls()) {
-        c->tls = std::make_unique<net::TlsSession>();
-        if (std::string e = c->tls->Start(tls_); !e.empty()) {
+        c->transport->tls = std::make_unique<net::TlsSession>();
+        if (std::string e = c->transport->tls->Start(tls_); !e.empty()) {
           LOG_WARN_S(kTls, "shard {}: TLS for {}: {}", id_, c->peer, e);
           CloseConnection(*c, "TLS setup failed");
           c = nullptr;
         }
       }
       if (c != nullptr && l.websocket()) {
-        c->ws = std::make_unique<net::WebSocketSession>(&broker_.ws_config(index));
+        c->transport->ws = std::make_unique<net::WebSocketSession>(&broker_.ws_config(index));
       }
       if (c != nullptr) ArmRecv(*c);
     }
@@ -104,7 +105,7 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
     // A peer that only shut its write side still gets the final packet (then EOF at once).
     const bool final_packet_pending =
         c.send_in_flight ||
-        (res == 0 && c.close_when_flushed && (!c.out.empty() || !c.transport_out.empty()));
+        (res == 0 && c.close_when_flushed && (!c.out.empty() || c.transport_out_pending()));
     if (c.state != Connection::State::kClosing) {
       CloseConnection(c, res == 0 ? "peer closed" : "recv error");
     } else if (!final_packet_pending) {
@@ -129,42 +130,43 @@ void Shard::OnRecv(Connection& c, int res, uint32_t flags) {
 }
 
 bool Shard::TransportIn(Connection& c, std::span<const uint8_t> data) {
-  if (!c.tls && !c.ws) {
+  if (c.transport == nullptr) {
     c.in.insert(c.in.end(), data.begin(), data.end());
     return true;
   }
+  Connection::Transport& t = *c.transport;
   const char* closing = nullptr;
   std::span<const uint8_t> plain = data;
-  if (c.tls) {
-    c.scratch.clear();
-    const net::TlsState st = c.tls->Feed(data, &c.scratch, &c.transport_out);
+  if (t.tls) {
+    t.scratch.clear();
+    const net::TlsState st = t.tls->Feed(data, &t.scratch, &t.out);
     if (st == net::TlsState::kFailed) {
-      LOG_INFO_S(kTls, "shard {}: TLS with {} failed: {}", id_, c.peer, c.tls->error());
+      LOG_INFO_S(kTls, "shard {}: TLS with {} failed: {}", id_, c.peer, t.tls->error());
       closing = "TLS failed";
     } else if (st == net::TlsState::kClosed) {
       closing = "TLS closed by the peer";
     }
-    plain = c.scratch;
-    if (!c.ws) c.in.insert(c.in.end(), plain.begin(), plain.end());
+    plain = t.scratch;
+    if (!t.ws) c.in.insert(c.in.end(), plain.begin(), plain.end());
   }
-  if (c.ws && !plain.empty() && closing == nullptr) {
+  if (t.ws && !plain.empty() && closing == nullptr) {
     ws_wire_.clear();
-    const net::WsFeedResult r = c.ws->Feed(plain, &c.in, &ws_wire_);
+    const net::WsFeedResult r = t.ws->Feed(plain, &c.in, &ws_wire_);
     if (!ws_wire_.empty()) {
-      if (c.tls) {
-        (void)c.tls->Write(ws_wire_, &c.transport_out);
+      if (t.tls) {
+        (void)t.tls->Write(ws_wire_, &t.out);
       } else {
-        c.transport_out.insert(c.transport_out.end(), ws_wire_.begin(), ws_wire_.end());
+        t.out.insert(t.out.end(), ws_wire_.begin(), ws_wire_.end());
       }
     }
     if (r.state == net::WsState::kClosed) {
-      if (!c.ws->error().empty()) {
-        LOG_INFO_S(kMqtt, "shard {}: WebSocket from {}: {}", id_, c.peer, c.ws->error());
+      if (!t.ws->error().empty()) {
+        LOG_INFO_S(kMqtt, "shard {}: WebSocket from {}: {}", id_, c.peer, t.ws->error());
       }
       closing = "WebSocket closed";
     }
   }
-  if (!c.transport_out.empty()) MarkDirty(c);
+  if (!t.out.empty()) MarkDirty(c);
   if (closing == nullptr) return true;
   if (c.state == Connection::State::kActive) {
     // The packets read before the close are handled first (ContinueInput ends the transport).
@@ -188,35 +190,36 @@ void Shard::EndTransport(Connection& c, const char* why) {
 void Shard::FlushOutput() {
   // One send per connection per loop turn carries everything queued during the turn.
   conns_.DrainDirty([this](Connection& c) {
-    if (!c.send_in_flight && (!c.out.empty() || !c.transport_out.empty())) StartSend(c);
+    if (!c.send_in_flight && (!c.out.empty() || c.transport_out_pending())) StartSend(c);
     if (c.state == Connection::State::kClosing && !c.send_in_flight && c.out.empty() &&
-        c.transport_out.empty()) {
+        !c.transport_out_pending()) {
       AfterFinalPacket(c);
     }
   });
 }
 
 void Shard::StartSend(Connection& c) {
-  if (!c.tls && !c.ws) {
+  if (c.transport == nullptr) {
     c.sending.swap(c.out);
     c.out.clear();
   } else {
     // Transport bytes first (already in wire form), then this turn's MQTT bytes as one WebSocket
     // frame and/or one run of TLS records.
+    Connection::Transport& t = *c.transport;
     c.sending.clear();
-    c.sending.swap(c.transport_out);
+    c.sending.swap(t.out);
     const bool final_flush = c.state == Connection::State::kClosing && !c.transport_closed;
     if (!c.out.empty() || final_flush) {
       std::vector<uint8_t>* payload = &c.out;
-      if (c.ws) {
+      if (t.ws) {
         ws_wire_.clear();
-        if (!c.out.empty()) c.ws->Wrap(c.out, &ws_wire_);
-        if (final_flush) c.ws->Close(net::kWsCloseNormal, "", &ws_wire_);
+        if (!c.out.empty()) t.ws->Wrap(c.out, &ws_wire_);
+        if (final_flush) t.ws->Close(net::kWsCloseNormal, "", &ws_wire_);
         payload = &ws_wire_;
       }
-      if (c.tls) {
-        if (!payload->empty()) (void)c.tls->Write(*payload, &c.sending);
-        if (final_flush) c.tls->Shutdown(&c.sending);
+      if (t.tls) {
+        if (!payload->empty()) (void)t.tls->Write(*payload, &c.sending);
+        if (final_flush) t.tls->Shutdown(&c.sending);
       } else {
         c.sending.insert(c.sending.end(), payload->begin(), payload->end());
       }
@@ -249,11 +252,11 @@ void Shard::OnSend(Connection& c, int res) {
   c.send_in_flight = false;
   c.sending.clear();
   if (c.state == Connection::State::kClosing && c.session == nullptr && c.out.empty() &&
-      c.transport_out.empty()) {
+      !c.transport_out_pending()) {
     AfterFinalPacket(c);
     return;
   }
-  if (!c.out.empty() || !c.transport_out.empty()) MarkDirty(c);
+  if (!c.out.empty() || c.transport_out_pending()) MarkDirty(c);
 }
 
 void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto::ReasonCode> code) {

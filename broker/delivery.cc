@@ -120,19 +120,21 @@ bool Shard::QueuePublish(Connection& c, proto::Publish& p) {
   if (c.client_topic_alias_maximum != 0) {
     // Assignment policy: the first topics sent get an alias each until the client's maximum is
     // reached; later topics are sent in full. Cheap and stable for telemetry's repeated topics.
-    auto it = c.outbound_aliases.find(std::string(p.topic));
-    if (it != c.outbound_aliases.end()) {
+    if (c.aliases == nullptr) c.aliases = std::make_unique<Connection::TopicAliases>();
+    std::unordered_map<std::string, uint16_t>& out = c.aliases->out;
+    auto it = out.find(std::string(p.topic));
+    if (it != out.end()) {
       p.props.topic_alias = it->second;
       const std::string_view topic = p.topic;
       p.topic = {};
       if (c.Queue(p)) return true;
       p.topic = topic;  // too large even without the topic: give up below
       p.props.topic_alias.reset();
-    } else if (c.outbound_aliases.size() < c.client_topic_alias_maximum) {
-      const auto alias = static_cast<uint16_t>(c.outbound_aliases.size() + 1);
+    } else if (out.size() < c.client_topic_alias_maximum) {
+      const auto alias = static_cast<uint16_t>(out.size() + 1);
       p.props.topic_alias = alias;
       if (!c.Queue(p)) return false;
-      c.outbound_aliases.emplace(p.topic, alias);
+      out.emplace(p.topic, alias);
       return true;
     }
   }

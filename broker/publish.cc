@@ -76,14 +76,18 @@ std::optional<std::string_view> Shard::InboundTopic(Connection& c, const proto::
       return std::nullopt;
     }
     if (!p.topic.empty()) {
-      c.topic_aliases[alias] = std::string(p.topic);
+      if (c.aliases == nullptr) c.aliases = std::make_unique<Connection::TopicAliases>();
+      c.aliases->in[alias] = std::string(p.topic);
     } else {
-      auto it = c.topic_aliases.find(alias);
-      if (it == c.topic_aliases.end()) {
+      const std::string* known = nullptr;
+      if (c.aliases != nullptr) {
+        if (auto it = c.aliases->in.find(alias); it != c.aliases->in.end()) known = &it->second;
+      }
+      if (known == nullptr) {
         ProtocolClose(c, ReasonCode::kProtocolError, "unknown topic alias");
         return std::nullopt;
       }
-      topic = it->second;
+      topic = *known;
     }
   }
   if (!p.props.subscription_identifiers.empty()) {

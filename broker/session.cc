@@ -23,6 +23,16 @@ bool Session::Fits(size_t bytes) const {
 
 Session::~Session() { SubMemory(memory_bytes_); }
 
+const std::unordered_set<uint64_t>& Session::removed_spilled() const {
+  static const std::unordered_set<uint64_t> kNone;
+  return spill_ ? spill_->removed : kNone;
+}
+
+const std::string& Session::spill_error() const {
+  static const std::string kNone;
+  return spill_ ? spill_->error : kNone;
+}
+
 void Session::PushInMemory(Delivery& d, uint64_t bytes) {
   queued_bytes_ += bytes;
   memory_bytes_ += bytes;
@@ -50,10 +60,12 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
     PushInMemory(d, bytes);
     return true;
   }
-  if (spill_ == nullptr) spill_ = SpillFile::Create(*limits_.spill, &spill_error_);
-  if (spill_ == nullptr ||
-      !spill_->AppendEncoded([&d](std::string* out) { EncodeSpillEntry(d, out); })) {
-    if (spill_ != nullptr) spill_error_ = spill_->error();
+  if (spill_ == nullptr) spill_ = std::make_unique<Spill>();
+  Spill& sp = *spill_;
+  if (sp.file == nullptr) sp.file = SpillFile::Create(*limits_.spill, &sp.error);
+  if (sp.file == nullptr ||
+      !sp.file->AppendEncoded([&d](std::string* out) { EncodeSpillEntry(d, out); })) {
+    if (sp.file != nullptr) sp.error = sp.file->error();
     if (!must) return false;
     // Memory must take it, after what is spilled (invariant 2).
     while (RefillOne()) {
@@ -62,7 +74,7 @@ bool Session::PushQueued(Delivery& d, size_t bytes, bool must) {
     return true;
   }
   ++spilled_count_;
-  spilled_bytes_ += bytes;
+  sp.bytes += bytes;
   queued_bytes_ += bytes;
   return true;
 }
@@ -77,8 +89,9 @@ bool Session::RefillOne() {
   std::string_view entry;
   bool got = false;
   while (!got && spilled_count_ != 0) {
-    if (!spill_->Next(&entry)) {  // unreadable: what is left of the spill is lost
-      spill_error_ = spill_->error();
+    Spill& sp = *spill_;           // invariant 7
+    if (!sp.file->Next(&entry)) {  // unreadable: what is left of the spill is lost
+      sp.error = sp.file->error();
       spill_lost_ += spilled_count_;
       spilled_count_ = 0;
       break;
@@ -86,16 +99,16 @@ bool Session::RefillOne() {
     --spilled_count_;
     Delivery d;
     if (!DecodeSpillEntry(entry, &d)) {
-      spill_error_ = "a spill file entry is damaged";
+      sp.error = "a spill file entry is damaged";
       ++spill_lost_;
       continue;
     }
     const size_t bytes = QueuedBytes(d);
-    spilled_bytes_ -= bytes;
+    sp.bytes -= bytes;
     queued_bytes_ -= bytes;
-    if (d.wal_id != 0 && removed_spilled_.erase(d.wal_id) != 0) continue;  // invariant 6
+    if (d.wal_id != 0 && sp.removed.erase(d.wal_id) != 0) continue;  // invariant 6
     if (d.msg->topic.empty()) continue;  // a placeholder of a restored snapshot (DropPlaceholders)
-    if (check_acl_on_refill_ && acl != nullptr && !acl->AllowsEverything() &&
+    if (sp.check_acl_on_refill && acl != nullptr && !acl->AllowsEverything() &&
         !acl->CanReceive(d.msg->topic)) {
       if (d.wal_id != 0) finished_.push_back(d.wal_id);
       ++acl_dropped_;
@@ -104,14 +117,15 @@ bool Session::RefillOne() {
     PushInMemory(d, bytes);
     got = true;
   }
-  if (spilled_count_ == 0 && spill_ != nullptr) {
+  if (spilled_count_ == 0 && spill_ != nullptr && spill_->file != nullptr) {
     // Emptied: bytes of entries that could not be read are no longer queued either, and the
     // file is closed (a snapshot thread reading it keeps it open until it is done).
-    queued_bytes_ -= spilled_bytes_;
-    spilled_bytes_ = 0;
-    removed_spilled_.clear();
-    check_acl_on_refill_ = false;
-    spill_.reset();
+    Spill& sp = *spill_;
+    queued_bytes_ -= sp.bytes;
+    sp.bytes = 0;
+    sp.removed.clear();
+    sp.check_acl_on_refill = false;
+    sp.file.reset();
   }
   return got;
 }
@@ -124,26 +138,27 @@ void Session::Refill() {
 
 size_t Session::DropDisallowedSpilled(const std::function<bool(const route::Message&)>& allowed) {
   if (spilled_count_ == 0) return 0;
+  Spill& sp = *spill_;  // invariant 7
   // A first pass reads only: most changes of a token leave what its sessions hold allowed.
   bool any = false;
-  const bool readable = spill_->ForEachUnread([&](std::string_view entry) {
+  const bool readable = sp.file->ForEachUnread([&](std::string_view entry) {
     Delivery d;
     if (!any && DecodeSpillEntry(entry, &d)) any = !allowed(*d.msg);
   });
   if (readable && !any) return 0;
-  std::shared_ptr<SpillFile> fresh = SpillFile::Create(*limits_.spill, &spill_error_);
+  std::shared_ptr<SpillFile> fresh = SpillFile::Create(*limits_.spill, &sp.error);
   size_t kept = 0, dropped = 0, damaged = 0;
   uint64_t kept_bytes = 0;
   std::vector<uint64_t> finished;
   bool ok = readable && fresh != nullptr;
-  ok = ok && spill_->ForEachUnread([&](std::string_view entry) {
+  ok = ok && sp.file->ForEachUnread([&](std::string_view entry) {
     Delivery d;
     if (!ok) return;
     if (!DecodeSpillEntry(entry, &d)) {
       ++damaged;
       return;
     }
-    if (d.wal_id != 0 && removed_spilled_.contains(d.wal_id)) return;  // invariant 6
+    if (d.wal_id != 0 && sp.removed.contains(d.wal_id)) return;  // invariant 6
     if (!allowed(*d.msg)) {
       if (d.wal_id != 0) finished.push_back(d.wal_id);
       ++dropped;
@@ -154,31 +169,31 @@ size_t Session::DropDisallowedSpilled(const std::function<bool(const route::Mess
     kept_bytes += QueuedBytes(d);
   });
   if (!ok) {  // the old file stays: its entries are checked as they are read back
-    if (fresh != nullptr && !fresh->error().empty()) spill_error_ = fresh->error();
-    check_acl_on_refill_ = true;
+    if (fresh != nullptr && !fresh->error().empty()) sp.error = fresh->error();
+    sp.check_acl_on_refill = true;
     return 0;
   }
   finished_.insert(finished_.end(), finished.begin(), finished.end());
   spill_lost_ += damaged;
-  queued_bytes_ -= spilled_bytes_ - kept_bytes;
-  spilled_bytes_ = kept_bytes;
+  queued_bytes_ -= sp.bytes - kept_bytes;
+  sp.bytes = kept_bytes;
   spilled_count_ = kept;
-  removed_spilled_.clear();
+  sp.removed.clear();
   // (A snapshot thread reading the old file keeps it open.)
   if (kept != 0) {
-    spill_ = std::move(fresh);
+    sp.file = std::move(fresh);
   } else {
-    spill_.reset();
+    sp.file.reset();
   }
   return dropped;
 }
 
 bool Session::ForEachSpilled(const std::function<void(const Delivery&)>& fn) const {
   if (spilled_count_ == 0) return true;
-  return spill_->ForEachUnread([&](std::string_view entry) {
+  return spill_->file->ForEachUnread([&](std::string_view entry) {
     Delivery d;
     if (!DecodeSpillEntry(entry, &d)) return;
-    if (d.wal_id != 0 && removed_spilled_.contains(d.wal_id)) return;
+    if (d.wal_id != 0 && spill_->removed.contains(d.wal_id)) return;
     fn(d);
   });
 }
@@ -297,7 +312,7 @@ void Session::RemoveQueued(uint64_t wal_id) {
   if (f != inflight_.end()) {
     inflight_.erase(f);
   } else if (spilled_count_ != 0) {
-    removed_spilled_.insert(wal_id);  // skipped when read back (invariant 6)
+    spill_->removed.insert(wal_id);  // skipped when read back (invariant 6)
   }
 }
 

@@ -7,7 +7,7 @@
 //   2. The queue holds deliveries not yet sent (offline, or window full), oldest first, within the
 //      QueueLimits (queued_bytes_ is the sum of their QueuedBytes); QoS 0 is never queued for an
 //      offline session. Its oldest part is in queue_ (memory_bytes_ of them), the rest, newer, in
-//      the spill file (spilled_count_ entries of spilled_bytes_): once something is spilled,
+//      the spill file (spilled_count_ entries of spill_->bytes): once something is spilled,
 //      every new delivery goes there until the spill is read back empty.
 //   3. A packet id is in incoming_qos2 from the PUBREC the broker sent until the client's PUBREL.
 //   4. A logged delivery (wal_id != 0) is reported by DrainFinished exactly once, when the session
@@ -17,8 +17,9 @@
 //   5. While ids_in_order_, the packet ids in flight, oldest first, are met in that order walking
 //      from the oldest one's id up (1..65535, wrapping) to last_packet_id_, which is not passed:
 //      so NextPacketId needs no search unless the walk came round to the oldest id.
-//   6. A spilled delivery whose wal id is in removed_spilled_ was removed while on disk
+//   6. A spilled delivery whose wal id is in spill_->removed was removed while on disk
 //      (RemoveQueued at restore): it is skipped when read back.
+//   7. spilled_count_ != 0 implies spill_ != nullptr and spill_->file != nullptr.
 // The session does no network I/O: Pump and Resend hand packets to a callback. Its queue's tail
 // is in a spill file (broker/spill.h) when QueueLimits::spill is set.
 #ifndef RINGMQ_BROKER_SESSION_H_
@@ -34,7 +35,7 @@
 #include <vector>
 
 #include "acl/acl.h"
-#include "base/lazy_deque.h"
+#include "base/ring_deque.h"
 #include "broker/spill.h"
 #include "proto/packet.h"
 #include "route/message.h"
@@ -237,9 +238,9 @@ class Session {
   }
   // The spill file when something is spilled, else nullptr; its unread entries are the newest
   // queued deliveries (minus those in removed_spilled(), invariant 6).
-  const std::shared_ptr<SpillFile>& spill() const { return spill_; }
+  std::shared_ptr<SpillFile> spill() const { return spill_ ? spill_->file : nullptr; }
   size_t spilled_count() const { return spilled_count_; }
-  const std::unordered_set<uint64_t>& removed_spilled() const { return removed_spilled_; }
+  const std::unordered_set<uint64_t>& removed_spilled() const;
   // Calls fn(const Delivery&) for every spilled delivery, oldest first, reading the file. False
   // when it cannot be read.
   bool ForEachSpilled(const std::function<void(const Delivery&)>& fn) const;
@@ -287,7 +288,7 @@ class Session {
   uint64_t disk_refused() const { return disk_refused_; }  // by Enqueue: the spill refused them
   uint64_t acl_dropped() const { return acl_dropped_; }    // spilled, refused by the ACL on read
   uint64_t spill_lost() const { return spill_lost_; }      // spilled, unreadable (a disk error)
-  const std::string& spill_error() const { return spill_error_; }  // the last one
+  const std::string& spill_error() const;                  // the last one
   struct Counters {
     uint64_t dropped, disk_refused, acl_dropped, spill_lost;
   };
@@ -296,18 +297,23 @@ class Session {
   // --- Incoming QoS 2, client to broker ---
 
   // True when this packet id is new (deliver the message); false for a retransmission.
-  bool OnIncomingQos2(uint16_t id) { return incoming_qos2_.emplace(id, false).second; }
+  bool OnIncomingQos2(uint16_t id) {
+    if (incoming_qos2_ == nullptr) incoming_qos2_ = std::make_unique<IncomingQos2>();
+    return incoming_qos2_->emplace(id, false).second;
+  }
   // The id's record is in the WAL (only those go into snapshots: an id whose logging waits for
   // other shards' records must not become durable before them).
   void MarkIncomingQos2Logged(uint16_t id) {
-    if (auto it = incoming_qos2_.find(id); it != incoming_qos2_.end()) it->second = true;
+    if (incoming_qos2_ == nullptr) return;
+    if (auto it = incoming_qos2_->find(id); it != incoming_qos2_->end()) it->second = true;
   }
   // True when the id was pending; the entry is released either way.
-  bool OnPubrel(uint16_t id) { return incoming_qos2_.erase(id) != 0; }
-  size_t incoming_qos2_count() const { return incoming_qos2_.size(); }
+  bool OnPubrel(uint16_t id) { return incoming_qos2_ != nullptr && incoming_qos2_->erase(id) != 0; }
+  size_t incoming_qos2_count() const { return incoming_qos2_ ? incoming_qos2_->size() : 0; }
   template <typename F>
   void ForEachLoggedIncomingQos2(F&& fn) const {
-    for (const auto& [id, logged] : incoming_qos2_) {
+    if (incoming_qos2_ == nullptr) return;
+    for (const auto& [id, logged] : *incoming_qos2_) {
       if (logged) fn(id);
     }
   }
@@ -317,9 +323,9 @@ class Session {
   proto::Version version = proto::Version::kV311;
   uint32_t expiry_interval_s = 0;  // 0: ends with the connection
   bool clean_start = true;         // as the last CONNECT asked
+  bool logged = false;             // its state is in the shard's WAL (persistent sessions)
   int64_t offline_since_ms = 0;
-  std::optional<WillMessage> will;
-  bool logged = false;      // its state is in the shard's WAL (persistent sessions)
+  std::unique_ptr<WillMessage> will;  // a pointer: most sessions have none
   acl::AclPtr acl;          // of the token the session last connected with; nullptr: anonymous
   std::string token_key;    // empty: anonymous
   int64_t will_due_ms = 0;  // a delayed will waits until then (0: none pending)
@@ -332,7 +338,7 @@ class Session {
   // A non-zero id not in flight: the one after last_packet_id_, in O(1) while ids_in_order_.
   uint16_t NextPacketId();
   // Queues d (moved from when queued), of QueuedBytes `bytes`. False when it should go to the
-  // spill file and cannot (spill_error_), unless `must`: then memory takes it.
+  // spill file and cannot (Spill::error), unless `must`: then memory takes it.
   bool PushQueued(Delivery& d, size_t bytes, bool must);
   // Removes the front delivery, of QueuedBytes `bytes`.
   void PopQueued(size_t bytes);
@@ -357,16 +363,23 @@ class Session {
   uint64_t queued_bytes_ = 0;  // invariant 2
   uint64_t memory_bytes_ = 0;  // of queue_
   std::unordered_map<std::string, Subscription> subscriptions_;
-  base::LazyDeque<Delivery> queue_;   // lazy: an idle session allocates no queue
-  std::shared_ptr<SpillFile> spill_;  // shared with a snapshot thread reading it
-  size_t spilled_count_ = 0;
-  uint64_t spilled_bytes_ = 0;
-  std::unordered_set<uint64_t> removed_spilled_;  // invariant 6
-  bool check_acl_on_refill_ = false;              // DropDisallowed ran while something was spilled
-  std::string spill_error_;
-  base::LazyDeque<Inflight> inflight_;
-  std::unordered_map<uint16_t, bool> incoming_qos2_;  // id -> its record is logged
-  std::vector<uint64_t> finished_;                    // wal ids, see DrainFinished
+  base::RingDeque<Delivery> queue_;  // an idle session allocates no queue
+  // What only a session that spilled (or tried to) needs: allocated at its first spill and
+  // kept (its error is reported later); an idle session holds a null pointer.
+  struct Spill {
+    std::shared_ptr<SpillFile> file;       // shared with a snapshot thread reading it
+    uint64_t bytes = 0;                    // QueuedBytes of the spilled entries
+    std::unordered_set<uint64_t> removed;  // invariant 6
+    bool check_acl_on_refill = false;      // DropDisallowed ran while something was spilled
+    std::string error;                     // the last one
+  };
+  std::unique_ptr<Spill> spill_;
+  size_t spilled_count_ = 0;  // inline: read per message (invariant 7)
+  base::RingDeque<Inflight> inflight_;
+  // id -> its record is logged; allocated at the first QoS 2 PUBLISH (most clients send none).
+  using IncomingQos2 = std::unordered_map<uint16_t, bool>;
+  std::unique_ptr<IncomingQos2> incoming_qos2_;
+  std::vector<uint64_t> finished_;  // wal ids, see DrainFinished
   uint16_t last_packet_id_ = 0;
   bool ids_in_order_ = true;  // invariant 5
   uint64_t dropped_ = 0;

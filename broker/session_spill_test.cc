@@ -2,6 +2,7 @@
 // bound, queue policies reaching into the spill, restore, ACL changes, the disk budget.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>

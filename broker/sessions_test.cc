@@ -52,7 +52,8 @@ class SessionsTest : public ::testing::Test {
     Session& s = sessions_.Open(id, clean_start, {}, c, &present);
     c.session = &s;
     s.expiry_interval_s = expiry;
-    if (will_delay != UINT32_MAX) s.will = WillMessage{Msg("w/" + id), will_delay};
+    if (will_delay != UINT32_MAX)
+      s.will = std::make_unique<WillMessage>(WillMessage{Msg("w/" + id), will_delay});
     return s;
   }
   void Disconnect(Connection& c, int64_t now_ms, bool publish_will = true) {
@@ -102,7 +103,7 @@ TEST_F(SessionsTest, SessionWithoutExpiryEndsWithItsConnectionAndSendsItsWill) {
 TEST_F(SessionsTest, NormalDisconnectDiscardsTheWill) {
   Session& s = Connect("a", c1_, true, 60, /*will_delay=*/0);
   Disconnect(c1_, 1000, /*publish_will=*/false);
-  EXPECT_FALSE(s.will.has_value());
+  EXPECT_EQ(s.will, nullptr);
   sessions_.Expire(1000 + 60'000);
   EXPECT_EQ(host_.calls,
             (std::vector<std::string>{"live a off", "end a offline", "end a removed"}));

@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "broker/connection.h"
 #include "broker/session.h"
-#include "net/tls.h"
-#include "net/websocket.h"
 #include "route/message.h"
 
 namespace ringmq::broker {
@@ -22,9 +21,8 @@ struct Handoff {
   std::string peer;
   std::vector<uint8_t> bytes;      // everything read so far, starting with the CONNECT packet
   std::string assigned_client_id;  // MQTT 5 empty client id: the id assigned by the first shard
-  std::unique_ptr<net::TlsSession> tls;  // transports move with the connection
-  std::unique_ptr<net::WebSocketSession> ws;
-  std::vector<uint8_t> pending_out;  // transport bytes the first shard had not sent yet
+  // TLS / WebSocket layers move with the connection, with the bytes the first shard had not sent.
+  std::unique_ptr<Connection::Transport> transport;
 };
 
 // "Send me the retained messages matching `filter`" and its answer.

@@ -223,6 +223,23 @@ TEST_F(ShardTest, PublishReachesMatchingSubscribersOnly) {
   EXPECT_TRUE(peer_.Received(other).empty());
 }
 
+// What an idle client costs (doc/performance.md, "Idle connections"): the two objects stay within
+// one allocator size class, and what only some clients need is not allocated for one that
+// subscribed over plain TCP and waits.
+TEST_F(ShardTest, AnIdleClientHoldsNoOptionalState) {
+  EXPECT_LE(sizeof(Session), 384u);
+  EXPECT_LE(sizeof(Connection), 384u);
+  const auto cl = Subscribed("idle", "data/#", 1);
+  const Connection* c = peer_.Conn(cl);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c->session, nullptr);
+  EXPECT_EQ(c->transport, nullptr);
+  EXPECT_EQ(c->aliases, nullptr);
+  EXPECT_EQ(c->login, nullptr);
+  EXPECT_EQ(c->session->will, nullptr);
+  EXPECT_EQ(c->session->spill(), nullptr);
+}
+
 TEST_F(ShardTest, FirstPacketMustBeConnect) {
   const auto cl = peer_.Open(Version::kV5);
   peer_.Send(cl, Publish("t", "x"));
