@@ -10,6 +10,7 @@
 #include "broker/admin_bridge.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "net/socket.h"
 #include "rest/admin_server.h"
 
 using ringmq::broker::AdminBridge;
@@ -27,6 +28,15 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   if (!ringmq::broker::LoadConfig(argc, argv, &config, &exit_code)) return exit_code;
   (void)ringmq::base::ConfigureLogging(config.log_level, config.log_levels, config.log_format);
+  // A descriptor per client: the soft limit goes up to the hard one, and a limit that holds back
+  // clients is said at start, not found later as connects that hang in the listen backlog.
+  const uint64_t open_files = ringmq::net::RaiseOpenFileLimit();
+  if (config.max_connections != 0 && open_files < config.max_connections) {
+    LOG_WARN_S(kBroker,
+               "the open file limit ({}) allows fewer clients than max_connections ({}); raise "
+               "it with ulimit -n, or LimitNOFILE= under systemd",
+               open_files, config.max_connections);
+  }
 
   // Signals are taken by sigwait on this thread only; every other thread inherits the blocked mask.
   sigset_t stop_signals;

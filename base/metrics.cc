@@ -54,6 +54,9 @@ constexpr std::array<Family, kMetricCount> kFamilies = {{
      "Connections whose PUBLISH input paused because an outbox to another shard was full"},
     {"ringmq_input_paused_seconds_total", "counter",
      "Time during which a shard's PUBLISH input was paused by a full outbox to another shard"},
+    {"ringmq_accept_pauses_total", "counter",
+     "Times a listener stopped accepting for a tick because the process was out of file "
+     "descriptors"},
     {"ringmq_loop_turn_seconds", "histogram",
      "Work time of one event loop turn, from wake-up to the next wait"},
     {"ringmq_wal_records_total", "counter", "Records appended to the write-ahead log"},

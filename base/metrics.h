@@ -113,6 +113,7 @@ enum class Metric : uint8_t {
   kOutboxMessages,
   kInputPauses,
   kInputPausedSeconds,
+  kAcceptPauses,
   kLoopTurn,
   kWalRecords,
   kWalBytes,

@@ -39,6 +39,10 @@ void Shard::ArmRecv(Connection& c) {
 
 void Shard::OnAccept(int res, bool more, int index) {
   if (res >= 0) {
+    if (accept_pause_logged_) {
+      LOG_WARN_S(kMqtt, "shard {}: accepting again", id_);
+      accept_pause_logged_ = false;
+    }
     const Config& cfg = cfg_;
     // max_connections is enforced at CONNECT (with a CONNACK saying why, see HandleConnect); a
     // socket that never sends one is closed after connect_timeout.
@@ -62,6 +66,20 @@ void Shard::OnAccept(int res, bool more, int index) {
       }
       if (c != nullptr) ArmRecv(*c);
     }
+  } else if (!more && (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)) {
+    // Out of descriptors (or kernel memory): the client stays in the listen backlog. Accepting
+    // again at once would fail again, in a loop; the next tick tries again (ResumeAccepting).
+    stats_.accept_pauses.Add();
+    if (accept_paused_.empty()) accept_paused_.resize(listen_fds_.size());
+    if (!accept_pause_logged_) {
+      LOG_WARN_S(kMqtt,
+                 "shard {}: accepting paused: {}; retried every tick, new clients wait in the "
+                 "listen backlog meanwhile",
+                 id_, std::strerror(-res));
+      accept_pause_logged_ = true;
+    }
+    accept_paused_[static_cast<size_t>(index)] = true;
+    return;
   } else if (res != -ECANCELED && res != -EBADF && res != -EINVAL) {
     LOG_WARN_S(kMqtt, "shard {}: accept failed: {}", id_, std::strerror(-res));
   }

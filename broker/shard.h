@@ -87,6 +87,7 @@ struct alignas(64) ShardStats {
   // Backpressure between shards (broker/cross_shard.cc): connections whose PUBLISH input paused
   // because an outbox was full, and the time, in nanoseconds, during which input was paused.
   base::Counter input_pauses;
+  base::Counter accept_pauses;  // a listener stopped accepting: out of file descriptors
   base::Counter input_paused_ns;
   // Refreshed every tick.
   base::Gauge connected;
@@ -426,8 +427,11 @@ class Shard final : private Router::Host,
   int event_fd_ = -1;
   uint64_t event_buf_ = 0;
   std::vector<int> listen_fds_;
-  net::TlsContext tls_;           // loaded when a listener uses TLS
-  std::vector<uint8_t> ws_wire_;  // scratch: WebSocket frames on their way into TLS
+  // Listeners whose accept failed for want of descriptors (OnAccept): re-armed by the next Tick.
+  std::vector<bool> accept_paused_;
+  bool accept_pause_logged_ = false;  // once per episode, until an accept succeeds
+  net::TlsContext tls_;               // loaded when a listener uses TLS
+  std::vector<uint8_t> ws_wire_;      // scratch: WebSocket frames on their way into TLS
   std::atomic<bool> stop_requested_{false};
   std::mutex tasks_mu_;                             // control plane only (PostTask)
   std::vector<std::function<void(Shard&)>> tasks_;  // guarded by tasks_mu_

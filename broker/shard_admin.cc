@@ -177,6 +177,7 @@ void Shard::CollectMetrics(base::MetricsText* out) {
     out->Add(base::Metric::kOutboxMessages, pair, to < outbox_.size() ? outbox_[to].size() : 0);
   }
   out->Add(base::Metric::kInputPauses, shard, stats_.input_pauses.Get());
+  out->Add(base::Metric::kAcceptPauses, shard, stats_.accept_pauses.Get());
   const uint64_t pausing_ns =
       outbox_backlogged_ ? static_cast<uint64_t>(MonoNs() - backlog_since_ns_) : 0;
   out->AddSeconds(base::Metric::kInputPausedSeconds, shard,

@@ -44,6 +44,10 @@ std::string LocalAddress(int fd);
 // value and disables autotuning of that direction). False if any option was refused.
 bool SetSocketOptions(int fd, int send_buffer, int recv_buffer);
 
+// Raises the soft limit of open files to the hard one (a server holds a descriptor per client;
+// the usual soft default of 1024 would refuse the 1021st). Returns the limit now in effect.
+uint64_t RaiseOpenFileLimit();
+
 // The peer's address, "ip:port" or "[ipv6]:port" ("?" when unknown), for logs.
 std::string PeerAddress(int fd);
 

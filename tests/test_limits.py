@@ -1,18 +1,21 @@
 """Broker-wide limits (doc/configuration.md): max_connections, max_connections_per_token (and a
 token's own max_connections), max_retained_bytes, each crossed on purpose, and their reload by
-SIGHUP.
+SIGHUP; and the process's open file limit (doc/ringmq.md, "OPEN FILES").
 
 Run by ctest with 1 and 4 shards: with 4, clients are homed on several shards (handed over
 after CONNECT) and retained topics are owned by other shards than their publishers."""
 import os
 import re
+import resource
+import select
 import signal
+import struct
 import tempfile
 import time
 import unittest
 
 from broker import Broker, wait_until
-from mqtt_raw import RawClient
+from mqtt_raw import RawClient, s as mqtt_str
 
 QUOTA_EXCEEDED = 0x97      # MQTT 5 reason code
 SERVER_UNAVAILABLE = 3     # MQTT 3.1.1 CONNACK return code
@@ -83,6 +86,43 @@ class LimitTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: metric(self.broker, "ringmq_clients_counted") == n),
                         "clients counted: %d, expected %d"
                         % (metric(self.broker, "ringmq_clients_counted"), n))
+
+
+class OpenFiles(LimitTest):
+    LIMIT = 128  # descriptors: the broker needs a dozen or two of its own
+
+    def test_out_of_descriptors_pauses_accepting_and_every_client_gets_in(self):
+        """Before, a failed accept was re-armed at once: it failed again, in a loop, at a full
+        core and a log line each time. Now the listener waits a tick; other clients are served
+        meanwhile, and the waiting clients get in as descriptors are freed."""
+        self.broker = Broker(log_level="info", preexec_fn=lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (self.LIMIT, self.LIMIT)))
+        self.assertTrue(self.broker.wait_log(
+            "the open file limit (%d) allows fewer clients than max_connections" % self.LIMIT))
+        keeper = self.connect("keeper", version=4)
+        waiting = []
+        for i in range(2 * self.LIMIT):  # more than can be open at once
+            c = RawClient(self.broker, version=4)
+            c.send(0x10, mqtt_str("MQTT") + bytes([4, 2]) + struct.pack("!H", 60) +
+                   mqtt_str("flood-%d" % i))
+            waiting.append(c)
+        self.assertTrue(self.broker.wait_log("accepting paused"))
+        self.ping(keeper)  # a connected client is not held back
+
+        def admit():
+            """Reads the CONNACKs that arrived and closes those clients, freeing descriptors."""
+            ready, _, _ = select.select([c.sock for c in waiting], [], [], 0)
+            for c in [c for c in waiting if c.sock in ready]:
+                self.assertEqual(c.recv_packet().type, 2)  # CONNACK
+                c.close()
+                waiting.remove(c)
+            return not waiting
+
+        self.assertTrue(wait_until(admit, timeout=30), "%d clients never got in" % len(waiting))
+        self.assertTrue(self.broker.wait_log("accepting again"))
+        self.assertGreater(metric(self.broker, "ringmq_accept_pauses_total"), 0)
+        self.assertEqual(self.broker.log_count("accept failed"), 0)
+        self.ping(keeper)
 
 
 class MaxConnections(LimitTest):

@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "net/socket.h"
 #include "tools/bench/options.h"
 #include "tools/bench/payload.h"
 #include "tools/bench/report.h"
@@ -31,14 +32,6 @@ double CpuSeconds() {
 }
 
 double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
-
-void RaiseFileLimit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 
 bool Resolve(const Options& o, sockaddr_storage* addr, socklen_t* len, std::string* error) {
   addrinfo hints{};
@@ -253,7 +246,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  RaiseFileLimit();
+  (void)net::RaiseOpenFileLimit();
   const int64_t t0 = MonoNs();
 
   TransportOptions to;
