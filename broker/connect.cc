@@ -328,7 +328,6 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
   c.state = Connection::State::kActive;
   c.login.reset();  // used up
   c.publish_will = true;
-  c.client_id = s.client_id();
   c.keep_alive_s = GrantedKeepAlive(cn.keep_alive, cfg.max_keepalive);
   c.client_topic_alias_maximum = cn.props.topic_alias_maximum.value_or(0);
   c.client_receive_maximum = cn.props.receive_maximum.value_or(65535);

@@ -72,6 +72,17 @@ class Connection {
     return *login;
   }
   bool transport_out_pending() const { return transport != nullptr && !transport->out.empty(); }
+  // Frees the capacity of empty buffers, so that an idle client holds none (Shard::Tick, once per
+  // tick: a busy connection keeps its buffers from one packet to the next).
+  void ReleaseIdleBuffers() {
+    if (in.empty()) std::vector<uint8_t>().swap(in);
+    if (out.empty()) std::vector<uint8_t>().swap(out);
+    if (!send_in_flight && sending.empty()) std::vector<uint8_t>().swap(sending);
+    if (transport != nullptr) {
+      if (transport->out.empty()) std::vector<uint8_t>().swap(transport->out);
+      if (transport->scratch.empty()) std::vector<uint8_t>().swap(transport->scratch);
+    }
+  }
 
   const int fd;
   const uint32_t slot;        // index in the shard's connection table
@@ -80,8 +91,7 @@ class Connection {
   State state = State::kAwaitConnect;
   proto::Version version = proto::Version::kV311;
   Session* session = nullptr;
-  std::string peer;  // "ip:port" for logs
-  std::string client_id;
+  std::string peer;  // "ip:port" for logs (the client id is the session's)
 
   // Held behind pointers, allocated only when used, so that an idle MQTT-over-TCP connection does
   // not carry them: TLS / WebSocket layers (set at accept), topic aliases (at the first one), the

@@ -278,7 +278,8 @@ void Shard::OnSend(Connection& c, int res) {
 }
 
 void Shard::CloseConnection(Connection& c, const char* why, std::optional<proto::ReasonCode> code) {
-  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer, base::Cut(c.client_id), why);
+  LOG_DEBUG_S(kMqtt, "shard {}: close {} ({}): {}", id_, c.peer,
+              base::Cut(c.session != nullptr ? c.session->client_id() : std::string()), why);
   ConnectionLost(c, why, code);
   c.state = Connection::State::kClosing;
   c.close_when_flushed = false;

@@ -92,7 +92,7 @@ bool Session::RefillOne() {
     Spill& sp = *spill_;           // invariant 7
     if (!sp.file->Next(&entry)) {  // unreadable: what is left of the spill is lost
       sp.error = sp.file->error();
-      spill_lost_ += spilled_count_;
+      sp.lost += spilled_count_;
       spilled_count_ = 0;
       break;
     }
@@ -100,7 +100,7 @@ bool Session::RefillOne() {
     Delivery d;
     if (!DecodeSpillEntry(entry, &d)) {
       sp.error = "a spill file entry is damaged";
-      ++spill_lost_;
+      ++sp.lost;
       continue;
     }
     const size_t bytes = QueuedBytes(d);
@@ -111,7 +111,7 @@ bool Session::RefillOne() {
     if (sp.check_acl_on_refill && acl != nullptr && !acl->AllowsEverything() &&
         !acl->CanReceive(d.msg->topic)) {
       if (d.wal_id != 0) finished_.push_back(d.wal_id);
-      ++acl_dropped_;
+      ++sp.acl_dropped;
       continue;
     }
     PushInMemory(d, bytes);
@@ -174,7 +174,7 @@ size_t Session::DropDisallowedSpilled(const std::function<bool(const route::Mess
     return 0;
   }
   finished_.insert(finished_.end(), finished.begin(), finished.end());
-  spill_lost_ += damaged;
+  sp.lost += damaged;
   queued_bytes_ -= sp.bytes - kept_bytes;
   sp.bytes = kept_bytes;
   spilled_count_ = kept;
@@ -207,7 +207,7 @@ bool Session::Enqueue(Delivery d, bool online) {
   }
   // Queued first: if the spill cannot take it, nothing older is dropped for it.
   if (!PushQueued(d, bytes, /*must=*/false)) {
-    ++disk_refused_;
+    ++spill_->refused;  // PushQueued tried the spill (invariant 7's state exists)
     return false;
   }
   // drop-oldest: the oldest make room (never the new one: it fits alone).

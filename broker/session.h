@@ -284,15 +284,18 @@ class Session {
   size_t inflight_count() const { return inflight_.size(); }
   size_t queued_count() const { return queue_.size() + spilled_count_; }
   uint64_t queued_bytes() const { return queued_bytes_; }
-  uint64_t dropped() const { return dropped_; }            // by Enqueue, since the session began
-  uint64_t disk_refused() const { return disk_refused_; }  // by Enqueue: the spill refused them
-  uint64_t acl_dropped() const { return acl_dropped_; }    // spilled, refused by the ACL on read
-  uint64_t spill_lost() const { return spill_lost_; }      // spilled, unreadable (a disk error)
-  const std::string& spill_error() const;                  // the last one
+  uint64_t dropped() const { return dropped_; }  // by Enqueue, since the session began
+  // by Enqueue: the spill refused them
+  uint64_t disk_refused() const { return spill_ ? spill_->refused : 0; }
+  // spilled, refused by the ACL on read
+  uint64_t acl_dropped() const { return spill_ ? spill_->acl_dropped : 0; }
+  // spilled, unreadable (a disk error)
+  uint64_t spill_lost() const { return spill_ ? spill_->lost : 0; }
+  const std::string& spill_error() const;  // the last one
   struct Counters {
     uint64_t dropped, disk_refused, acl_dropped, spill_lost;
   };
-  Counters counters() const { return {dropped_, disk_refused_, acl_dropped_, spill_lost_}; }
+  Counters counters() const { return {dropped_, disk_refused(), acl_dropped(), spill_lost()}; }
 
   // --- Incoming QoS 2, client to broker ---
 
@@ -372,6 +375,9 @@ class Session {
     std::unordered_set<uint64_t> removed;  // invariant 6
     bool check_acl_on_refill = false;      // DropDisallowed ran while something was spilled
     std::string error;                     // the last one
+    // Counters since the session began: deliveries the spill refused (Enqueue), spilled ones
+    // the ACL refused on read, spilled ones that could not be read back.
+    uint64_t refused = 0, acl_dropped = 0, lost = 0;
   };
   std::unique_ptr<Spill> spill_;
   size_t spilled_count_ = 0;  // inline: read per message (invariant 7)
@@ -383,9 +389,6 @@ class Session {
   uint16_t last_packet_id_ = 0;
   bool ids_in_order_ = true;  // invariant 5
   uint64_t dropped_ = 0;
-  uint64_t disk_refused_ = 0;
-  uint64_t acl_dropped_ = 0;
-  uint64_t spill_lost_ = 0;
 };
 
 }  // namespace ringmq::broker

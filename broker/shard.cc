@@ -298,6 +298,7 @@ void Shard::Tick(int64_t now) {
   // completed its CONNECT within connect_timeout is closed.
   const int64_t connect_timeout_ms = int64_t{cfg_.connect_timeout_s} * 1000;
   conns_.ForEach([&](Connection& c) {
+    c.ReleaseIdleBuffers();
     if (c.lingering) {
       if (now >= c.linger_until_ms) CloseConnection(c, "linger ended");
       return;
