@@ -77,7 +77,9 @@ TEST(RingDeque, KeepsOrderAcrossWrapAroundAndGrowth) {
       std::erase_if(model, [](int v) { return v % 3 == 0; });
     }
     ASSERT_EQ(Items(d), model) << "round " << round;
-    ASSERT_EQ(d.back(), model.back());
+    if (!model.empty()) {
+      ASSERT_EQ(d.back(), model.back());
+    }
   }
   EXPECT_LE(d.capacity(), 2 * std::max<size_t>(model.size(), 4) * 2);
 }
