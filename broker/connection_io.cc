@@ -70,7 +70,6 @@ void Shard::OnAccept(int res, bool more, int index) {
     // Out of descriptors (or kernel memory): the client stays in the listen backlog. Accepting
     // again at once would fail again, in a loop; the next tick tries again (ResumeAccepting).
     stats_.accept_pauses.Add();
-    if (accept_paused_.empty()) accept_paused_.resize(listen_fds_.size());
     if (!accept_pause_logged_) {
       LOG_WARN_S(kMqtt,
                  "shard {}: accepting paused: {}; retried every tick, new clients wait in the "
@@ -78,7 +77,11 @@ void Shard::OnAccept(int res, bool more, int index) {
                  id_, std::strerror(-res));
       accept_pause_logged_ = true;
     }
-    accept_paused_[static_cast<size_t>(index)] = true;
+    const auto i = static_cast<size_t>(index);
+    if (i < listen_fds_.size()) {  // (none after BeginShutdown)
+      if (accept_paused_.size() < listen_fds_.size()) accept_paused_.resize(listen_fds_.size());
+      accept_paused_[i] = true;
+    }
     return;
   } else if (res != -ECANCELED && res != -EBADF && res != -EINVAL) {
     LOG_WARN_S(kMqtt, "shard {}: accept failed: {}", id_, std::strerror(-res));

@@ -316,7 +316,7 @@ void Shard::Tick(int64_t now) {
   for (size_t i = 0; i < accept_paused_.size(); ++i) {
     if (!accept_paused_[i]) continue;
     accept_paused_[i] = false;
-    if (!stopping_) ArmAccept(static_cast<int>(i));
+    if (!stopping_ && i < listen_fds_.size()) ArmAccept(static_cast<int>(i));
   }
   sessions_.Expire(now);        // delayed wills, expired sessions
   retained_.EraseExpired(now);  // expired retained messages stop counting for max_retained_bytes

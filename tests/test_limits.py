@@ -91,6 +91,9 @@ class LimitTest(unittest.TestCase):
 class OpenFiles(LimitTest):
     LIMIT = 128  # descriptors: the broker needs a dozen or two of its own
 
+    # The sanitizer runtimes need descriptors of their own: UBSan's vptr check probes memory
+    # through a pipe, which fails here, and reports every virtual call as an invalid vptr.
+    @unittest.skipIf(os.environ.get("RINGMQ_SANITIZED"), "sanitizers need descriptors themselves")
     def test_out_of_descriptors_pauses_accepting_and_every_client_gets_in(self):
         """Before, a failed accept was re-armed at once: it failed again, in a loop, at a full
         core and a log line each time. Now the listener waits a tick; other clients are served
