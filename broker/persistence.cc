@@ -134,7 +134,7 @@ void Shard::Restore(const wal::WalRecord& r) {
           if (Session* s = session(rec.client_id)) {
             auto it = s->subscriptions().find(rec.filter);
             if (it != s->subscriptions().end()) router_.Detach(*s, it->second);
-            Subscription& sub = s->subscriptions()[rec.filter];
+            Subscription& sub = s->SubscriptionFor(rec.filter);
             sub.options = internal::SubOptionsOf(rec);
             sub.effective =
                 rec.effective.empty() ? std::vector<std::string>{rec.filter} : rec.effective;

@@ -132,6 +132,12 @@ class Session {
     inflight_.Release();
   }
   std::unordered_map<std::string, Subscription>& subscriptions() { return subscriptions_; }
+  // The subscription stored under `filter`, created when absent. The first one sizes the map to 2
+  // buckets (libstdc++ allocates 13 at a first insert: 104 bytes for a client's one filter).
+  Subscription& SubscriptionFor(const std::string& filter) {
+    if (subscriptions_.bucket_count() == 1) subscriptions_.reserve(1);
+    return subscriptions_[filter];
+  }
 
   // --- Outgoing, broker to client ---
 

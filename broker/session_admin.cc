@@ -65,7 +65,7 @@ void Shard::ApplyAdminSubscriptions(Session& s, const acl::AclPtr& acl,
     auto it = s.subscriptions().find(n.filter);
     if (it != s.subscriptions().end())
       router_.Detach(s, it->second);  // the same filter replaces it
-    Subscription& stored = s.subscriptions()[n.filter];
+    Subscription& stored = s.SubscriptionFor(n.filter);
     stored = std::move(next);
     router_.Attach(s, stored);
     LogSubscription(s, n.filter, &stored);

@@ -247,6 +247,7 @@ TEST_F(ShardTest, AnIdleClientHoldsNoOptionalState) {
   EXPECT_EQ(c->login, nullptr);
   EXPECT_EQ(c->session->will, nullptr);
   EXPECT_EQ(c->session->spill(), nullptr);
+  EXPECT_LE(c->session->subscriptions().bucket_count(), 2u);  // not libstdc++'s first 13
 }
 
 TEST_F(ShardTest, FirstPacketMustBeConnect) {

@@ -56,7 +56,7 @@ SubscribeResult Subscribe(Session& s, proto::Version version, const proto::Subsc
       continue;
     }
     if (!added) sink.Detach(s, it->second);  // an identical filter replaces it [MQTT-3.8.4-3]
-    Subscription& stored = s.subscriptions()[filter];
+    Subscription& stored = s.SubscriptionFor(filter);
     stored = std::move(next);
     sink.Attach(s, stored);
     sink.LogSubscription(s, filter, &stored);
