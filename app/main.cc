@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 #include <string_view>
 
@@ -10,6 +11,7 @@
 #include "broker/admin_bridge.h"
 #include "broker/broker.h"
 #include "broker/config.h"
+#include "cluster/nats_bridge.h"
 #include "net/socket.h"
 #include "rest/admin_server.h"
 
@@ -52,6 +54,22 @@ int main(int argc, char** argv) {
 
   Broker broker(config);
   AdminBridge bridge(broker);
+  // Cluster mode: connected before the broker starts (its recovered sessions subscribe), fed
+  // after (Activate), stopped around the broker's stop (doc/cluster.md).
+  std::unique_ptr<ringmq::cluster::NatsBridge> cluster;
+  if (!config.cluster.empty()) {
+    cluster = std::make_unique<ringmq::cluster::NatsBridge>(
+        ringmq::cluster::NatsBridge::Options{
+            ringmq::cluster::NatsBridge::ParseServers(config.cluster), config.node_id,
+            config.cluster_prefix, config.cluster_subject_levels, config.cluster_replicas},
+        broker);
+    std::string error;
+    if (!cluster->Connect(&error)) {
+      LOG_ERROR_S(kCluster, "start failed: {}", error);
+      return 1;
+    }
+    broker.SetClusterLink(cluster.get());
+  }
   rest::AdminOptions options;
   options.host = config.rest_host;
   options.port = config.rest_port;
@@ -79,6 +97,12 @@ int main(int argc, char** argv) {
     tls.require_client_cert = config.tls_require_client_cert;
     options.tls = tls;
   }
+  if (cluster) {
+    ringmq::cluster::NatsBridge* c = cluster.get();
+    options.cluster.health = [c](std::string* json) { return c->HealthJson(json); };
+    options.cluster.nodes = [c] { return c->NodesJson(); };
+    options.cluster.metrics = [c] { return c->MetricsText(); };
+  }
   rest::AdminServer admin(options, &bridge);
   bridge.set_post_to_admin(
       [&admin](std::function<void()> fn) { return admin.Post(std::move(fn)); });
@@ -102,10 +126,12 @@ int main(int argc, char** argv) {
     LOG_ERROR_S(kBroker, "start failed: {}", error);
     return 1;
   }
+  if (cluster) cluster->Activate();
   if (config.rest_enabled) {
     auto started = admin.Start(&error);
     if (!started) {
       LOG_ERROR_S(kRest, "REST API: start failed: {}", error);
+      if (cluster) cluster->StopInbound();
       broker.Stop();
       return 1;
     }
@@ -145,6 +171,8 @@ int main(int argc, char** argv) {
   }
   LOG_INFO_S(kBroker, "signal {}: shutting down", sig);
   admin.Stop();
+  if (cluster) cluster->StopInbound();
   broker.Stop();
+  if (cluster) cluster->Close();
   return 0;
 }

@@ -20,8 +20,8 @@ namespace {
 
 using log_internal::LogFormat;
 
-constexpr std::array<const char*, kSubsystemCount> kNames = {"broker", "mqtt", "wal", "rest",
-                                                             "tls"};
+constexpr std::array<const char*, kSubsystemCount> kNames = {"broker", "mqtt", "wal",
+                                                             "rest",   "tls",  "cluster"};
 
 std::string_view LevelName(spdlog::level::level_enum l) {
   switch (l) {

@@ -46,21 +46,23 @@
 namespace ringmq::base {
 
 enum class Subsystem : uint8_t {
-  kBroker,  // startup, shutdown, configuration and reload
-  kMqtt,    // connections, packets, sessions, routing
-  kWal,     // the write-ahead log and recovery
-  kRest,    // the REST admin API
-  kTls,     // TLS handshakes and certificates
+  kBroker,   // startup, shutdown, configuration and reload
+  kMqtt,     // connections, packets, sessions, routing
+  kWal,      // the write-ahead log and recovery
+  kRest,     // the REST admin API
+  kTls,      // TLS handshakes and certificates
+  kCluster,  // the NATS bridge between the nodes of a cluster
 };
-inline constexpr size_t kSubsystemCount = 5;
+inline constexpr size_t kSubsystemCount = 6;
 // Short names for call sites: LOG_INFO_S(kMqtt, ...).
 inline constexpr Subsystem kBroker = Subsystem::kBroker;
 inline constexpr Subsystem kMqtt = Subsystem::kMqtt;
 inline constexpr Subsystem kWal = Subsystem::kWal;
 inline constexpr Subsystem kRest = Subsystem::kRest;
 inline constexpr Subsystem kTls = Subsystem::kTls;
+inline constexpr Subsystem kCluster = Subsystem::kCluster;
 
-// "broker", "mqtt", "wal", "rest", "tls": the names in log_levels and in the lines.
+// "broker", "mqtt", "wal", "rest", "tls", "cluster": the names in log_levels and in the lines.
 const char* SubsystemName(Subsystem s);
 
 // The logger of a subsystem (see the thread-safety note above).

@@ -22,7 +22,8 @@ Broker::Broker(const Config& config)
       index_(qsbr_),
       retained_quota_(qsbr_),
       queue_disk_(config.max_queue_disk_bytes),
-      rings_(config.shards) {
+      // In cluster mode one more producer: the bridge (PushFromCluster).
+      rings_(config.shards + (config.cluster.empty() ? 0 : 1)) {
   for (const Listener& l : config_.listeners) {
     net::WebSocketConfig ws;
     ws.paths = {l.path.empty() ? "/mqtt" : l.path, "/"};
@@ -205,6 +206,12 @@ bool Broker::RecoverState(std::vector<uint64_t>* first_seq, std::vector<bool>* s
     if (!wal::DeleteObsoleteWalFiles(dir, old, &deleted, error)) return false;
   }
   return true;
+}
+
+size_t Broker::PushFromCluster(uint16_t to, ShardMsg* msgs, size_t n) {
+  const ShardRings::PushResult r = rings_.PushBatch(shards_.size(), to, msgs, n);
+  if (r.needs_wake) shards_[to]->WakeFromAnyThread();
+  return r.pushed;
 }
 
 void Broker::ForEachShard(const std::function<void(Shard&)>& fn) {

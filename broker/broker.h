@@ -17,6 +17,7 @@
 
 #include "acl/acl.h"
 #include "acl/credentials.h"
+#include "broker/cluster_link.h"
 #include "broker/config.h"
 #include "broker/connection_quota.h"
 #include "broker/shard_msg.h"
@@ -66,6 +67,15 @@ class Broker {
   using TokenTouch = std::function<void(std::vector<std::string> keys)>;
   void SetTokenTouch(TokenTouch touch) { token_touch_ = std::move(touch); }
   const TokenTouch& token_touch() const { return token_touch_; }
+  // Cluster mode: the bridge to the other nodes (broker/cluster_link.h). REQUIRES: before Start;
+  // the link outlives Stop.
+  void SetClusterLink(ClusterLink* link) { cluster_link_ = link; }
+  ClusterLink* cluster_link() const { return cluster_link_; }
+  // Cluster mode: hands messages from other nodes (ShardMsg::Kind::kFromCluster) to shard `to`
+  // and wakes it if it sleeps; returns how many of the n fitted in the ring (the caller keeps the
+  // rest and tries again: nothing is dropped here). The bridge is producer shard_count() of the
+  // ring matrix. REQUIRES: Config::cluster set; always called by the same one thread.
+  size_t PushFromCluster(uint16_t to, ShardMsg* msgs, size_t n);
   // Runs fn on every shard's thread (control plane).
   void ForEachShard(const std::function<void(Shard&)>& fn);
 
@@ -103,6 +113,7 @@ class Broker {
   std::vector<net::WebSocketConfig> ws_configs_;
   TokenLookup token_lookup_;
   TokenTouch token_touch_;
+  ClusterLink* cluster_link_ = nullptr;
 };
 
 }  // namespace ringmq::broker

@@ -3,6 +3,7 @@
 #include "broker/config.h"
 
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -170,6 +171,11 @@ std::string LoadToml(const std::string& file, Config* c, std::vector<std::string
   r.Get("log_levels", &c->log_levels);
   r.Get("log_format", &c->log_format);
   r.Get("master_token", &c->master_token);
+  r.Get("cluster", &c->cluster);
+  r.Get("node_id", &c->node_id);
+  r.Get("cluster_prefix", &c->cluster_prefix);
+  r.Get("cluster_subject_levels", &c->cluster_subject_levels);
+  r.Get("cluster_replicas", &c->cluster_replicas);
   r.Get("rest", &rest_url_from_file);
   r.Get("rest_max_connections", &c->rest_max_connections);
   r.Get("rest_max_connections_per_address", &c->rest_max_connections_per_address);
@@ -241,6 +247,9 @@ void AddServerOptions(CLI::App& app, Config& c, std::string& config_file,
   app.add_option("--listen", listen, "Listener URL, repeatable (default mqtt://0.0.0.0:1883)");
   app.add_option("--shards", c.shards, "Shard threads (default: online cores)");
   app.add_option("--data-dir", c.data_dir, "Data directory");
+  app.add_option("--cluster", c.cluster,
+                 "Cluster mode: NATS server URLs, nats://HOST:PORT[,nats://HOST:PORT...]");
+  app.add_option("--node-id", c.node_id, "This node's name in the cluster (default: host name)");
   app.add_option("--rest", rest_url,
                  "REST admin API listener http://HOST:PORT, https://HOST:PORT (TLS with --tls-cert "
                  "and --tls-key), or none");
@@ -261,7 +270,7 @@ void AddServerOptions(CLI::App& app, Config& c, std::string& config_file,
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
   app.add_option("--log-levels", c.log_levels,
                  "Per-subsystem levels over --log-level, e.g. wal=debug,rest=warn "
-                 "(broker, mqtt, wal, rest, tls)");
+                 "(broker, mqtt, wal, rest, tls, cluster)");
   app.add_option("--log-format", c.log_format, "Log lines: text or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for mqtts:// and wss://");
@@ -358,6 +367,26 @@ std::string ApplyListeners(const std::vector<std::string>& listen, Config* c) {
 std::string Finish(Config* c) {
   if (c->shards == 0) c->shards = std::max(1u, std::thread::hardware_concurrency());
   if (c->shards > 64) return "at most 64 shards are supported";
+  if (!c->cluster.empty()) {
+    // The cluster bridge feeds the shards through the ring matrix as one more producer.
+    if (c->shards > 63) return "at most 63 shards are supported in cluster mode";
+    if (c->node_id.empty()) {
+      char host[256] = {};
+      if (gethostname(host, sizeof(host) - 1) == 0) c->node_id = host;
+      if (c->node_id.empty()) c->node_id = "ringmq";
+    }
+    if (c->cluster_subject_levels < 1 || c->cluster_subject_levels > 16) {
+      return "cluster_subject_levels must be 1 to 16";
+    }
+    if (c->cluster_replicas < 1 || c->cluster_replicas > 5) {
+      return "cluster_replicas must be 1 to 5 (JetStream's limit)";
+    }
+    if (c->cluster_prefix.empty() ||
+        c->cluster_prefix.find_first_of(" \t*>") != std::string::npos ||
+        c->cluster_prefix.front() == '.' || c->cluster_prefix.back() == '.') {
+      return "cluster_prefix must be a NATS subject without wildcards";
+    }
+  }
   if (std::string e = base::CheckLogSettings(c->log_level, c->log_levels, c->log_format);
       !e.empty()) {
     return e;

@@ -54,9 +54,16 @@ struct Config {
   uint32_t rest_header_timeout_s = 10;             // a whole request head, else 408
   uint32_t rest_body_timeout_s = 30;               // a whole request body after its head, else 408
   std::string master_token;  // ensured to exist as a master token (or RINGMQ_MASTER_TOKEN)
-  std::string tls_cert;      // PEM chain for mqtts:// and wss:// listeners
-  std::string tls_key;       // PEM private key
-  std::string tls_ca;        // optional: request client certificates signed by these CAs
+  // Cluster mode (doc/cluster.md): NATS server URLs, comma-separated ("" = a single node), this
+  // node's name (default: the host name) and the NATS subject prefix every node shares.
+  std::string cluster;
+  std::string node_id;
+  std::string cluster_prefix = "ringmq";
+  unsigned cluster_subject_levels = 1;  // topic levels in the subjects a node subscribes to
+  unsigned cluster_replicas = 3;        // NATS servers keeping the retained messages' stream
+  std::string tls_cert;                 // PEM chain for mqtts:// and wss:// listeners
+  std::string tls_key;                  // PEM private key
+  std::string tls_ca;                   // optional: request client certificates signed by these CAs
   bool tls_require_client_cert = true;  // with tls_ca: refuse clients without a certificate
 
   // Limits.

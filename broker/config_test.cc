@@ -144,6 +144,37 @@ TEST(Config, Names) {
   EXPECT_STREQ(DurabilityName(wal::WalDurability::kBatch), "batch");
 }
 
+// Cluster mode (doc/cluster.md): flags and file keys; the node id defaults to the host name.
+TEST(Config, Cluster) {
+  Loaded l = Load({"--cluster", "nats://a:4222,nats://b:4222", "--shards", "2"});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.cluster, "nats://a:4222,nats://b:4222");
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  EXPECT_EQ(l.config.node_id, host);
+  EXPECT_EQ(l.config.cluster_prefix, "ringmq");
+  EXPECT_EQ(l.config.cluster_subject_levels, 1u);
+  TomlFile f(
+      "cluster = \"nats://x:1\"\nnode_id = \"n1\"\ncluster_prefix = \"app.mq\"\n"
+      "cluster_subject_levels = 2\n");
+  l = Load({"--config", f.path()});
+  ASSERT_TRUE(l.ok) << l.errors;
+  EXPECT_EQ(l.config.node_id, "n1");
+  EXPECT_EQ(l.config.cluster_prefix, "app.mq");
+  EXPECT_EQ(l.config.cluster_subject_levels, 2u);
+  // Without --cluster nothing of it applies: no node id is made up.
+  EXPECT_TRUE(Load({}).config.node_id.empty());
+}
+
+TEST(Config, ClusterLimits) {
+  EXPECT_FALSE(Load({"--cluster", "nats://a:1", "--shards", "64"}).ok);  // the bridge is #64
+  EXPECT_TRUE(Load({"--shards", "64"}).ok);
+  TomlFile wild("cluster = \"nats://x:1\"\ncluster_prefix = \"a.*\"\n");
+  EXPECT_FALSE(Load({"--config", wild.path()}).ok);
+  TomlFile deep("cluster = \"nats://x:1\"\ncluster_subject_levels = 0\n");
+  EXPECT_FALSE(Load({"--config", deep.path()}).ok);
+}
+
 TEST(Config, UnknownSchemeIsRefused) {
   Listener l;
   std::string error;

@@ -136,6 +136,13 @@ void Shard::DrainInbox() {
       case ShardMsg::Kind::kRetain:
         StoreRetained(m.msg);
         break;
+      case ShardMsg::Kind::kFromCluster: {
+        // Checked by the publisher's node against its own store; this node keeps its own limit.
+        const bool store =
+            m.msg->retain && !RetainedQuotaExceeded(m.msg->topic, m.msg->payload.size());
+        router_.PublishFromCluster(std::move(m.msg), store);
+        break;
+      }
       case ShardMsg::Kind::kHandoff:
         if (stopping_) {
           ::close(m.handoff->fd);
@@ -167,7 +174,9 @@ void Shard::DrainInbox() {
     }
   });
   for (uint64_t w = r.wake_producers; w != 0; w &= w - 1) {
-    broker_.shard(static_cast<uint16_t>(std::countr_zero(w))).WakeFromAnyThread();
+    // (The cluster bridge, producer shard_count(), never waits for room this way.)
+    const auto p = static_cast<uint16_t>(std::countr_zero(w));
+    if (p < broker_.shard_count()) broker_.shard(p).WakeFromAnyThread();
   }
 }
 

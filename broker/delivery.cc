@@ -162,6 +162,14 @@ void Shard::StoreRetained(const route::MessagePtr& m) {
   }
 }
 
+void Shard::ToCluster(const route::MessagePtr& m) {
+  if (ClusterLink* link = broker_.cluster_link()) link->Publish(id_, m);
+}
+
+void Shard::ClusterInterest(std::string_view filter, bool add) {
+  if (ClusterLink* link = broker_.cluster_link()) link->Interest(id_, filter, add);
+}
+
 void Shard::AnswerRetainQuery(RetainQuery& q) {
   retained_.EraseExpired(NowMs());
   for (const auto& [topic, m] : retained_) {

@@ -46,6 +46,16 @@ ShardMsg Router::PostDelivery(ShardMsg::Kind kind, route::MessagePtr m,
 
 uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
   owner_.Check();
+  if (options.to_cluster) host_.ToCluster(m);
+  return Route(std::move(m), options, /*shared=*/true);
+}
+
+void Router::PublishFromCluster(route::MessagePtr m, bool store_retained) {
+  owner_.Check();
+  (void)Route(std::move(m), {.store_retained = store_retained}, /*shared=*/false);
+}
+
+uint32_t Router::Route(route::MessagePtr m, const PublishOptions& options, bool shared) {
   uint32_t durable = 0;
   const uint64_t self = uint64_t{1} << shard_;
   const uint64_t shards = index_.ShardsFor(m->topic);
@@ -56,7 +66,7 @@ uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
             : 0;
   }
   if (shards & self) DeliverLocal(m);
-  durable += RouteShared(m, nullptr, options);
+  if (shared) durable += RouteShared(m, nullptr, options);
   if (m->retain && options.store_retained) {
     // Retained messages live on the shard that owns hash(topic).
     const uint16_t owner = smp::ShardOfKey(m->topic, shard_count_);
@@ -237,7 +247,7 @@ void Router::Attach(Session& s, const Subscription& sub) {
       AddSharedMember(s, SharedKey{std::string(sf->group), std::string(sf->filter)}, sub.options);
     } else {
       trie_.Insert(filter, LocalSub{&s, sub.options});
-      (void)index_.Add(shard_, filter);
+      if (index_.Add(shard_, filter)) host_.ClusterInterest(filter, true);
     }
   }
 }
@@ -254,7 +264,8 @@ void Router::Detach(Session& s, const Subscription& sub) {
         if (removed || l.session != &s) return false;
         return removed = true;
       });
-      (void)index_.Remove(shard_, filter);
+      bool last = false;
+      if (index_.Remove(shard_, filter, &last) && last) host_.ClusterInterest(filter, false);
     }
   }
 }

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,10 @@ class Router {
     virtual void Deliver(Session& s, Delivery d) = 0;
     // Stores (or, with an empty payload, erases) a retained message whose topic this shard owns.
     virtual void StoreRetained(const route::MessagePtr& m) = 0;
+    // Cluster mode (broker/cluster_link.h): m was published on this node, for the other nodes;
+    // this shard's first subscriber to a plain filter came (add) or its last one left.
+    virtual void ToCluster(const route::MessagePtr& /*m*/) {}
+    virtual void ClusterInterest(std::string_view /*filter*/, bool /*add*/) {}
 
    protected:
     ~Host() = default;
@@ -67,6 +72,7 @@ class Router {
     bool store_retained = true;  // false: a retained message is delivered but not stored
     bool await_durable = false;  // the publisher's answer waits for the shards it posts to
     uint64_t answer_tag = 0;     // ... and for their refusals (ShardMsg::value)
+    bool to_cluster = true;      // false: this node's own news ($SYS), not for other nodes
   };
 
   // `dropped_no_member` counts shared deliveries that found their group empty on arrival;
@@ -76,9 +82,13 @@ class Router {
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
-  // Delivers m to every subscriber and, when m->retain and options.store_retained, stores it on
-  // the shard that owns its topic. Returns how many posts to other shards are to be confirmed.
+  // A message published on this node: delivers m to every subscriber (and hands it to the other
+  // nodes of a cluster) and, when m->retain and options.store_retained, stores it on the shard
+  // that owns its topic. Returns how many posts to other shards are to be confirmed.
   uint32_t Publish(route::MessagePtr m, PublishOptions options);
+  // A message published on another node of the cluster: as Publish, but not handed back to the
+  // cluster, and not to shared subscriptions (doc/cluster.md: not spanning nodes yet).
+  void PublishFromCluster(route::MessagePtr m, bool store_retained);
   // Delivers m to this shard's plain subscribers (a kDeliver from another shard, or Publish).
   // Overlapping subscriptions of one session make one delivery: the highest QoS, every
   // subscription identifier (MQTT 5.0 section 3.3.4).
@@ -117,6 +127,9 @@ class Router {
     size_t next = 0;  // round robin
   };
 
+  // Publish and PublishFromCluster: to the subscribers of every shard, the shared groups when
+  // `shared`, the retained store.
+  uint32_t Route(route::MessagePtr m, const PublishOptions& options, bool shared);
   void AddSharedMember(Session& s, const SharedKey& key, const SubOptions& o);
   void RemoveSharedMember(Session& s, const SharedKey& key);
   ShardMsg Post(ShardMsg::Kind kind, route::MessagePtr m) const;

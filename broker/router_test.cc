@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -30,8 +31,14 @@ class FakeHost : public Router::Host {
   }
   void Deliver(Session& s, Delivery d) override { delivered.emplace_back(&s, std::move(d)); }
   void StoreRetained(const route::MessagePtr& m) override { stored.push_back(m); }
+  void ToCluster(const route::MessagePtr& m) override { to_cluster.push_back(m); }
+  void ClusterInterest(std::string_view filter, bool add) override {
+    interest.emplace_back(std::string(filter), add);
+  }
 
   std::vector<std::pair<uint16_t, ShardMsg>> posts;
+  std::vector<route::MessagePtr> to_cluster;
+  std::vector<std::pair<std::string, bool>> interest;
   std::vector<std::pair<Session*, Delivery>> delivered;
   std::vector<route::MessagePtr> stored;
   std::map<uint16_t, bool> persisting;
@@ -336,6 +343,62 @@ TEST_F(RouterDeathTest, AnotherThreadThanTheShardsAborts) {
   router_.Detach(a, Sub({"t"}, 0));
 }
 #endif
+
+}  // namespace
+}  // namespace ringmq::broker
+
+namespace ringmq::broker {
+namespace {
+
+// Cluster mode (broker/cluster_link.h): what a node publishes goes to the other nodes once; what
+// comes from them is routed here like a local publish but never handed back.
+TEST_F(RouterTest, LocalPublishGoesToTheClusterOnce) {
+  Session a("a");
+  router_.Attach(a, Sub({"data/#"}, 1));
+  (void)router_.Publish(Msg("data/x", 1), {});
+  (void)router_.Publish(Msg("other", 0), {});  // no local subscriber: the other nodes may have
+  ASSERT_EQ(host_.to_cluster.size(), 2u);
+  EXPECT_EQ(host_.to_cluster[0]->topic, "data/x");
+  EXPECT_EQ(host_.to_cluster[1]->topic, "other");
+  (void)router_.Publish(Msg("$SYS/broker/uptime", 0), {.to_cluster = false});
+  EXPECT_EQ(host_.to_cluster.size(), 2u);
+}
+
+TEST_F(RouterTest, PublishFromClusterDeliversEverywhereButNotBack) {
+  Session a("a");
+  router_.Attach(a, Sub({"data/+"}, 2));
+  (void)index_.Add(1, "data/#");  // shard 1 has a subscriber too
+  router_.PublishFromCluster(Msg("data/x", 1, /*retain=*/true), /*store_retained=*/true);
+  EXPECT_TRUE(host_.to_cluster.empty());
+  ASSERT_EQ(host_.delivered.size(), 1u);
+  EXPECT_EQ(host_.delivered[0].second.qos, 1);     // the message's QoS caps the subscription's
+  EXPECT_FALSE(host_.delivered[0].second.retain);  // a live message [MQTT-3.3.1-12]
+  ASSERT_EQ(host_.posts.size(), smp::ShardOfKey("data/x", kShards) == 0 ? 1u : 2u);
+  EXPECT_EQ(host_.posts[0].first, 1);
+  EXPECT_EQ(host_.posts[0].second.kind, ShardMsg::Kind::kDeliver);
+  EXPECT_FALSE(host_.posts[0].second.confirm);
+  // Stored on the topic's owner shard, as a local retained publish is.
+  const size_t stored = host_.stored.size();
+  const size_t retain_posts = host_.posts.size() - 1;
+  EXPECT_EQ(stored + retain_posts, 1u);
+  router_.PublishFromCluster(Msg("data/y", 1, /*retain=*/true), /*store_retained=*/false);
+  EXPECT_EQ(host_.stored.size() + (host_.posts.size() - 2), 1u);  // not stored: one more post only
+}
+
+TEST_F(RouterTest, ClusterInterestFollowsTheFirstAndLastSubscriber) {
+  Session a("a"), b("b");
+  const Subscription wide = Sub({"data/#"}, 1);
+  router_.Attach(a, wide);
+  router_.Attach(b, wide);
+  router_.Attach(b, Sub({"$share/g/jobs/#"}, 1));  // shared: not across nodes yet
+  ASSERT_EQ(host_.interest.size(), 1u);
+  EXPECT_EQ(host_.interest[0], std::make_pair(std::string("data/#"), true));
+  router_.Detach(a, wide);
+  EXPECT_EQ(host_.interest.size(), 1u);  // b still subscribes
+  router_.Detach(b, wide);
+  ASSERT_EQ(host_.interest.size(), 2u);
+  EXPECT_EQ(host_.interest[1], std::make_pair(std::string("data/#"), false));
+}
 
 }  // namespace
 }  // namespace ringmq::broker

@@ -176,7 +176,7 @@ void Shard::PublishSys(int64_t now) {
     m->topic = topic;
     m->payload = value;
     m->retain = true;
-    (void)router_.Publish(std::move(m), {});
+    (void)router_.Publish(std::move(m), {.to_cluster = false});  // each node has its own
   }
 }
 

@@ -377,6 +377,9 @@ class Shard final : private Router::Host,
                     const std::vector<route::MessagePtr>& matches);
   void AnswerRetainQuery(RetainQuery& q);
   void StoreRetained(const route::MessagePtr& m) override;  // Router::Host
+  // Router::Host, cluster mode (broker/cluster_link.h); nothing without --cluster.
+  void ToCluster(const route::MessagePtr& m) override;
+  void ClusterInterest(std::string_view filter, bool add) override;
   // The shard owning `key`: the home shard of a client id, the owner of a retained topic.
   uint16_t ShardOfKey(std::string_view key) const;
 

@@ -46,6 +46,8 @@ struct ShardMsg {
                      // and their records durable
     kRefused,        // value: a session here refused the message of the answer with this tag
                      // (sent before the kDurable that confirms it)
+    kFromCluster,    // msg: published on another node (from = shard_count: the cluster
+                     // bridge, Broker::PushFromCluster); route it here (Router::PublishFromCluster)
   };
   Kind kind = Kind::kDeliver;
   uint16_t from = 0;

@@ -75,6 +75,7 @@ std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
   info.address = net::LocalAddress(listen_fd_);
 
   api_ = std::make_unique<Api>(store_.get(), hooks_, options_.clock, options_.api_limits);
+  api_->set_cluster(options_.cluster);
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     accepting_ = true;

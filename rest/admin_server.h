@@ -59,6 +59,8 @@ struct AdminOptions {
   // HTTPS: the certificate, key and optional client CA (net/tls.h), loaded on the admin thread at
   // Start (a bad file fails Start) and again by ReloadTls. Unset: plain HTTP.
   std::optional<net::TlsConfig> tls;
+  // Cluster mode: the node's NATS bridge, for /healthz, GET /cluster and /metrics.
+  Api::ClusterView cluster;
 };
 
 struct AdminStartInfo {

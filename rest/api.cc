@@ -63,7 +63,7 @@ bool IsKnownEndpoint(const std::vector<std::string_view>& seg) {
   return (seg.size() >= 2 && seg[0] == "platform" && seg[1] == "tokens" && seg.size() <= 3) ||
          (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "sessions") ||
          (seg.size() >= 2 && seg[0] == "mqtt" && seg[1] == "messages") ||
-         (seg.size() == 1 && seg[0] == "metrics");
+         (seg.size() == 1 && seg[0] == "metrics") || (seg.size() == 1 && seg[0] == "cluster");
 }
 
 // The query parameters each endpoint takes (doc/rest-api.md); any other is refused with 400.
@@ -100,7 +100,14 @@ void Api::Handle(const HttpRequest& req, const Respond& respond) {
   }
   if (req.path == "/healthz") {
     if (m != "GET") return respond(JsonError(405, "method not allowed"));
-    return respond(JsonResult(200, {R"({"status":"ok"})"}));
+    if (!cluster_.health) return respond(JsonResult(200, {R"({"status":"ok"})"}));
+    // A node cut off from the cluster serves only its own clients: a load balancer should
+    // send new clients elsewhere.
+    std::string json;
+    const bool ok = cluster_.health(&json);
+    return respond(JsonResult(ok ? 200 : 503,
+                              {std::string("{\"status\":\"") + (ok ? "ok" : "cluster unreachable") +
+                               "\",\"cluster\":" + json + "}"}));
   }
   // /mqtt/messages/{filter}: the filter keeps its slashes, so it is cut, not split.
   constexpr std::string_view kMessages = "/mqtt/messages";
@@ -129,6 +136,11 @@ void Api::Handle(const HttpRequest& req, const Respond& respond) {
   if (seg[0] == "metrics") {
     if (m != "GET") return respond(JsonError(405, "method not allowed"));
     return HandleMetrics(respond);
+  }
+  if (seg[0] == "cluster") {
+    if (m != "GET") return respond(JsonError(405, "method not allowed"));
+    if (!cluster_.nodes) return respond(JsonError(404, "this node runs without --cluster"));
+    return respond(JsonResult(200, cluster_.nodes()));
   }
   if (seg[1] == "sessions") return HandleSessions(req, seg, respond);
   std::string_view rest = req.path;

@@ -70,6 +70,16 @@ class Api {
   // at most every flush_interval seconds. Call about once a second.
   void Sweep();
 
+  // Cluster mode (doc/cluster.md): what this node's NATS bridge reports, called on the admin
+  // thread. Unset without --cluster (GET /cluster answers 404).
+  struct ClusterView {
+    // Whether this node's NATS connection is up (else /healthz answers 503), with a JSON object.
+    std::function<bool(std::string* json)> health;
+    std::function<std::vector<std::string>()> nodes;  // GET /cluster: one JSON object per node
+    std::function<std::string()> metrics;             // Prometheus text for GET /metrics
+  };
+  void set_cluster(ClusterView view) { cluster_ = std::move(view); }
+
   // Extra Prometheus lines for GET /metrics (the HTTP server's counters).
   void set_extra_metrics(std::function<std::string()> fn) { extra_metrics_ = std::move(fn); }
 
@@ -128,6 +138,7 @@ class Api {
   uint64_t version_ = 0;
   int64_t last_flush_ = 0;
   std::function<std::string()> extra_metrics_;
+  ClusterView cluster_;
 };
 
 }  // namespace ringmq::rest

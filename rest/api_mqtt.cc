@@ -565,6 +565,7 @@ void Api::HandleMetrics(const Respond& respond) {
       "# HELP ringmq_tokens Tokens in the token store\n# TYPE ringmq_tokens gauge\nringmq_tokens " +
       std::to_string(store_->size()) + "\n";
   if (extra_metrics_) own += extra_metrics_();
+  if (cluster_.metrics) own += cluster_.metrics();
   const auto finish = [respond, own](const std::string& error, std::string text) {
     if (!error.empty()) return respond(JsonError(503, error));
     HttpResponse r;

@@ -452,7 +452,7 @@ bool TopicIndex::AddPath(std::size_t shard, Node* root, std::string_view filter,
 }
 
 bool TopicIndex::RemovePath(std::size_t shard, Node* root, std::string_view filter,
-                            std::string_view leaf) {
+                            std::string_view leaf, bool* last) {
   assert(shard < shards_);
   // If this shard subscribes to the filter, its node holds a reference and is live and linked.
   Node* node = const_cast<Node*>(FindPath(root, filter, leaf));
@@ -461,6 +461,7 @@ bool TopicIndex::RemovePath(std::size_t shard, Node* root, std::string_view filt
   const uint32_t c = count.load(std::memory_order_relaxed);  // single writer (invariant 3)
   if (c == 0) return false;
   count.store(c - 1, std::memory_order_relaxed);
+  if (last != nullptr) *last = c == 1;
   if (c == 1) node->mask.fetch_and(~(uint64_t{1} << shard), std::memory_order_release);
   Unref(shard, node);
   return true;
@@ -470,8 +471,8 @@ bool TopicIndex::Add(std::size_t shard, std::string_view filter) {
   return AddPath(shard, root_, filter, {});
 }
 
-bool TopicIndex::Remove(std::size_t shard, std::string_view filter) {
-  return RemovePath(shard, root_, filter, {});
+bool TopicIndex::Remove(std::size_t shard, std::string_view filter, bool* last) {
+  return RemovePath(shard, root_, filter, {}, last);
 }
 
 bool TopicIndex::AddShared(std::size_t shard, std::string_view group, std::string_view filter) {

@@ -80,8 +80,8 @@ class TopicIndex {
   bool Add(std::size_t shard, std::string_view filter);
 
   // One subscriber fewer. Returns false (and changes nothing) when shard has no subscriber to
-  // `filter`. REQUIRES: as Add.
-  bool Remove(std::size_t shard, std::string_view filter);
+  // `filter`; with `last`, *last says whether shard's count went 1 -> 0. REQUIRES: as Add.
+  bool Remove(std::size_t shard, std::string_view filter, bool* last = nullptr);
 
   // The shards that have a subscriber whose filter matches `topic`. Never locks, never writes
   // shared memory. REQUIRES: `topic` a valid topic name.
@@ -132,7 +132,8 @@ class TopicIndex {
                             uint64_t mask);
 
   bool AddPath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf);
-  bool RemovePath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf);
+  bool RemovePath(std::size_t shard, Node* root, std::string_view filter, std::string_view leaf,
+                  bool* last = nullptr);
   const Node* FindPath(const Node* root, std::string_view filter, std::string_view leaf) const;
   Node* GetOrCreateChild(std::size_t shard, Node* parent, std::string_view level);
   // Freezes `old` (the table `table` points to, or pointed to), copies its live entries into a

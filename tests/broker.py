@@ -262,12 +262,7 @@ class BrokerTest(unittest.TestCase):
         self.clients = []
 
     def tearDown(self):
-        for c in self.clients:
-            try:
-                c.c.loop_stop()
-                c.c.disconnect()
-            except Exception:
-                pass
+        stop_clients(self.clients)
         rc = self.broker.stop()
         if rc not in (0, None):
             print("".join(self.broker.lines[-50:]))
@@ -277,6 +272,16 @@ class BrokerTest(unittest.TestCase):
         c = Client(self.broker, client_id, **kw)
         self.clients.append(c)
         return c
+
+
+def stop_clients(clients):
+    """Stops the network threads of test clients and disconnects them, whatever their state."""
+    for c in clients:
+        try:
+            c.c.loop_stop()
+            c.c.disconnect()
+        except Exception:
+            pass
 
 
 def wait_until(pred, timeout=TIMEOUT):

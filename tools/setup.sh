@@ -13,6 +13,7 @@ PACKAGES=(
   liburing-dev libssl-dev libsimdjson-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libxxhash-dev libhttp-parser-dev libspdlog-dev
+  libnats-dev nats-server
   mosquitto mosquitto-clients python3 python3-paho-mqtt python3-prometheus-client openssl chromium
 )
 

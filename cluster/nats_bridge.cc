@@ -1,0 +1,577 @@
+// NatsBridge (cluster/nats_bridge.h): NATS connections, the per-message path in both
+// directions, filter interest and the node table.
+#include "cluster/nats_bridge.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "cluster/envelope.h"
+#include "cluster/subject.h"
+#include "smp/key_shard.h"
+
+namespace ringmq::cluster {
+
+namespace {
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t WallNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t RandomInstance() {
+  uint64_t v = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof(v)) != 1 || v == 0) {
+    v = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1;
+  }
+  return v;
+}
+
+std::string StatusText(natsStatus s) {
+  std::string text = natsStatus_GetText(s);
+  natsStatus last = NATS_OK;
+  if (const char* detail = nats_GetLastError(&last); detail != nullptr && *detail != '\0') {
+    text += std::string(" (") + detail + ")";
+  }
+  return text;
+}
+
+const char* ConnState(natsConnection* nc) {
+  if (nc == nullptr) return "closed";
+  switch (natsConnection_Status(nc)) {
+    case NATS_CONN_STATUS_CONNECTED:
+      return "connected";
+    case NATS_CONN_STATUS_CONNECTING:
+      return "connecting";
+    case NATS_CONN_STATUS_RECONNECTING:
+      return "reconnecting";
+    case NATS_CONN_STATUS_DISCONNECTED:
+      return "disconnected";
+    case NATS_CONN_STATUS_DRAINING_SUBS:
+    case NATS_CONN_STATUS_DRAINING_PUBS:
+      return "draining";
+    case NATS_CONN_STATUS_CLOSED:
+      return "closed";
+  }
+  return "unknown";
+}
+
+// Prometheus: one family with one sample.
+void Family(std::string* out, const char* name, const char* type, const char* help, uint64_t v) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+          name + " " + std::to_string(v) + "\n";
+}
+
+}  // namespace
+
+std::vector<std::string> NatsBridge::ParseServers(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view one = list.substr(0, comma);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (!one.empty()) out.emplace_back(one);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+NatsBridge::NatsBridge(Options options, broker::Broker& broker)
+    : options_(std::move(options)),
+      broker_(broker),
+      instance_(RandomInstance()),
+      started_(UnixNow()),
+      shards_(std::make_unique<PerShard[]>(broker.config().shards)),
+      shard_count_(static_cast<uint16_t>(broker.config().shards)),
+      node_subject_(options_.prefix + ".n." + TopicToken(options_.node_id)),
+      node_prefix_(options_.prefix + ".n."),
+      retained_prefix_(options_.prefix + ".r.") {}
+
+NatsBridge::~NatsBridge() { Close(); }
+
+bool NatsBridge::ConnectOne(const std::string& name, bool subscriber, natsConnection** out,
+                            std::string* error) {
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) {
+    *error = "NATS options: out of memory";
+    return false;
+  }
+  std::vector<const char*> urls;
+  for (const std::string& s : options_.servers) urls.push_back(s.c_str());
+  natsStatus s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
+  // A node keeps trying for ever: NATS being away for a while must not end the node.
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+  // What is published while reconnecting waits here (then Publish fails: counted).
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &OnError, this);
+  if (s == NATS_OK && subscriber) s = natsOptions_UseGlobalMessageDelivery(opts, true);
+  if (s == NATS_OK) s = natsConnection_Connect(out, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    *error = "cannot connect to NATS at " +
+             [this] {
+               std::string all;
+               for (const std::string& u : options_.servers) all += (all.empty() ? "" : ",") + u;
+               return all;
+             }() +
+             ": " + StatusText(s);
+    return false;
+  }
+  return true;
+}
+
+bool NatsBridge::Connect(std::string* error) {
+  if (options_.servers.empty()) {
+    *error = "--cluster names no NATS server";
+    return false;
+  }
+  // Every subscription's messages on one delivery thread, in arrival order (the header).
+  if (natsStatus s = nats_SetMessageDeliveryPoolSize(1); s != NATS_OK) {
+    *error = "NATS: " + StatusText(s);
+    return false;
+  }
+  const std::string base = "ringmq " + options_.node_id;
+  for (uint16_t i = 0; i < shard_count_; ++i) {
+    if (!ConnectOne(base + " shard " + std::to_string(i), false, &shards_[i].conn, error)) {
+      Close();
+      return false;
+    }
+  }
+  if (!ConnectOne(base, true, &sub_conn_, error)) {
+    Close();
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  connected_ = true;
+  if (!SubscribeRetainedLocked(error)) return false;
+  natsStatus s = SubscribeLocked(node_prefix_ + "*", &nodes_sub_);
+  // Filters of sessions recovered before now (none yet: Connect runs before Broker::Start).
+  for (auto& [subject, e] : interest_) {
+    if (s == NATS_OK && e.sub == nullptr) s = SubscribeLocked(subject, &e.sub);
+  }
+  if (s != NATS_OK) {
+    *error = "NATS subscribe: " + StatusText(s);
+    return false;
+  }
+  nodes_[instance_] = NodeInfo{options_.node_id, instance_, 0, shard_count_, started_, UnixNow()};
+  // A message must fit in one NATS message: the server's max_payload (1 MB by default).
+  const int64_t max_payload = natsConnection_GetMaxPayload(sub_conn_);
+  if (max_payload < int64_t{broker_.config().max_packet_size} + 1024) {
+    LOG_WARN_S(kCluster,
+               "cluster: NATS takes messages up to {} bytes, less than max_packet_size ({}) plus "
+               "1 KiB: larger messages do not reach other nodes (raise max_payload in "
+               "nats-server's configuration)",
+               max_payload, broker_.config().max_packet_size);
+  }
+  LOG_INFO_S(kCluster, "cluster: node '{}' connected to NATS ({} connections, subjects {}.*)",
+             options_.node_id, shard_count_ + 1, options_.prefix);
+  return true;
+}
+
+natsStatus NatsBridge::SubscribeLocked(const std::string& subject, natsSubscription** sub) {
+  natsStatus s = natsConnection_Subscribe(sub, sub_conn_, subject.c_str(), &OnMessage, this);
+  if (s == NATS_OK) {
+    s = natsSubscription_SetPendingLimits(*sub, static_cast<int>(kPendingMessages),
+                                          static_cast<int>(kPendingBytes));
+  }
+  if (s != NATS_OK) {
+    LOG_ERROR_S(kCluster, "cluster: cannot subscribe to {}: {}", subject, StatusText(s));
+  }
+  return s;
+}
+
+bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
+  const std::string subject = options_.prefix + ".r.>";
+  std::string stream = options_.prefix + "_RETAINED";
+  for (char& c : stream) {
+    if (c == '.') c = '_';
+  }
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = natsConnection_JetStream(&js_, sub_conn_, nullptr);
+  jsStreamInfo* info = nullptr;
+  if (s == NATS_OK) s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {subject.c_str()};
+    cfg.Name = stream.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.MaxMsgsPerSubject = 1;  // the retained message of each topic (an empty one clears it)
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = options_.replicas;
+    jerr = static_cast<jsErrCode>(0);
+    s = js_AddStream(&info, js_, &cfg, nullptr, &jerr);
+    if (s != NATS_OK && options_.replicas > 1 &&
+        (jerr == JSInsufficientResourcesErr || jerr == JSStreamReplicasNotSupportedErr ||
+         jerr == JSClusterNoPeersErr)) {
+      LOG_WARN_S(kCluster,
+                 "cluster: NATS cannot keep {} replicas of the retained messages' stream {}: "
+                 "it keeps one (add JetStream servers for more)",
+                 options_.replicas, stream);
+      cfg.Replicas = 1;
+      jerr = static_cast<jsErrCode>(0);
+      s = js_AddStream(&info, js_, &cfg, nullptr, &jerr);
+    }
+  }
+  if (s != NATS_OK) {
+    if (info != nullptr) jsStreamInfo_Destroy(info);
+    // No JetStream (or no access to it): live routing of retained messages still works.
+    LOG_WARN_S(kCluster,
+               "cluster: no JetStream stream for retained messages ({}, JetStream error {}): a "
+               "node gets only those published while it runs (start nats-server with -js)",
+               StatusText(s), static_cast<int>(jerr));
+    if (js_ != nullptr) jsCtx_Destroy(js_);
+    js_ = nullptr;
+    if (SubscribeLocked(subject, &retained_sub_) != NATS_OK) {
+      *error = "NATS subscribe " + subject + ": " + StatusText(s);
+      return false;
+    }
+    return true;
+  }
+  retained_backlog_last_ = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+  jerr = static_cast<jsErrCode>(0);
+  s = js_Subscribe(&retained_sub_, js_, subject.c_str(), &OnMessage, this, nullptr, &so, &jerr);
+  if (s == NATS_OK) {
+    s = natsSubscription_SetPendingLimits(retained_sub_, static_cast<int>(kPendingMessages),
+                                          static_cast<int>(kPendingBytes));
+  }
+  if (s != NATS_OK) {
+    *error = "JetStream subscribe to " + stream + ": " + StatusText(s);
+    return false;
+  }
+  LOG_INFO_S(kCluster, "cluster: retained messages from stream {} ({} stored so far)", stream,
+             retained_backlog_last_);
+  return true;
+}
+
+void NatsBridge::Activate() {
+  active_.store(true, std::memory_order_release);
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+void NatsBridge::StopInbound() { inbound_stopped_.store(true, std::memory_order_release); }
+
+void NatsBridge::Close() {
+  StopInbound();
+  {
+    std::lock_guard lock(mu_);
+    stop_heartbeat_ = true;
+    connected_ = false;
+  }
+  stop_cv_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  // What the shards published gets out before the connections close.
+  for (uint16_t i = 0; i < shard_count_; ++i) {
+    if (shards_[i].conn == nullptr) continue;
+    (void)natsConnection_FlushTimeout(shards_[i].conn, 1000);
+    natsConnection_Close(shards_[i].conn);
+    natsConnection_Destroy(shards_[i].conn);
+    shards_[i].conn = nullptr;
+  }
+  std::lock_guard lock(mu_);
+  for (auto& [subject, e] : interest_) {
+    if (e.sub != nullptr) natsSubscription_Destroy(e.sub);
+    e.sub = nullptr;
+  }
+  for (natsSubscription** sub : {&retained_sub_, &nodes_sub_}) {
+    if (*sub != nullptr) natsSubscription_Destroy(*sub);
+    *sub = nullptr;
+  }
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  js_ = nullptr;
+  if (sub_conn_ != nullptr) {
+    natsConnection_Close(sub_conn_);
+    natsConnection_Destroy(sub_conn_);
+    sub_conn_ = nullptr;
+  }
+}
+
+// ---- Outbound: shard threads ------------------------------------------------------------------
+
+void NatsBridge::Publish(uint16_t shard, const route::MessagePtr& m) {
+  PerShard& p = shards_[shard];
+  const int64_t now = route::SteadyNowMs();
+  if (p.conn == nullptr || route::Expired(*m, now)) return;
+  p.buf.clear();
+  EncodeEnvelope(instance_, shard, ++p.seq, *m, now, &p.buf);
+  const std::string subject = TopicSubject(options_.prefix, m->retain ? "r" : "m", m->topic);
+  const natsStatus s =
+      natsConnection_Publish(p.conn, subject.c_str(), p.buf.data(), static_cast<int>(p.buf.size()));
+  if (s == NATS_OK) {
+    p.published.Add();
+  } else {
+    if (p.errors.Get() % 10000 == 0) {  // the first, then one line per 10,000
+      LOG_WARN_S(kCluster, "cluster: shard {}: publish to NATS failed ({} so far): {}", shard,
+                 p.errors.Get() + 1, natsStatus_GetText(s));
+    }
+    p.errors.Add();
+  }
+}
+
+void NatsBridge::Interest(uint16_t /*shard*/, std::string_view filter, bool add) {
+  std::lock_guard lock(mu_);
+  for (const std::string& subject :
+       CoarseSubjects(options_.prefix, "m", filter, options_.subject_levels)) {
+    if (add) {
+      InterestEntry& e = interest_[subject];
+      if (e.count++ == 0 && connected_) (void)SubscribeLocked(subject, &e.sub);
+      continue;
+    }
+    auto it = interest_.find(subject);
+    if (it == interest_.end()) continue;  // cannot happen (invariant 1): nothing to undo
+    if (--it->second.count == 0) {
+      if (it->second.sub != nullptr) {
+        (void)natsSubscription_Unsubscribe(it->second.sub);
+        natsSubscription_Destroy(it->second.sub);
+      }
+      interest_.erase(it);
+    }
+  }
+}
+
+// ---- Inbound: the delivery thread -------------------------------------------------------------
+
+void NatsBridge::OnMessage(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsMsg* msg,
+                           void* closure) {
+  static_cast<NatsBridge*>(closure)->HandleMessage(msg);
+  natsMsg_Destroy(msg);
+}
+
+void NatsBridge::HandleMessage(natsMsg* msg) {
+  const std::string_view subject = natsMsg_GetSubject(msg);
+  const std::string_view data(natsMsg_GetData(msg),
+                              static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  if (subject.starts_with(node_prefix_)) return HandleHeartbeat(data);
+  // A retained message from the stream: its place in it (backlog or live) and its age there.
+  const bool retained = subject.starts_with(retained_prefix_);
+  bool backlog = false;
+  int64_t age_ms = 0;
+  if (jsMsgMetaData* meta = nullptr; retained && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+    backlog = meta->Sequence.Stream <= retained_backlog_last_;
+    age_ms = std::max<int64_t>(0, (WallNowNs() - meta->Timestamp) / 1'000'000);
+    jsMsgMetaData_Destroy(meta);
+  }
+  const int64_t now = route::SteadyNowMs();
+  std::optional<Envelope> e = DecodeEnvelope(data, now, age_ms);
+  if (!e) {
+    if (invalid_.Get() % 10000 == 0) {
+      LOG_WARN_S(kCluster, "cluster: not a ringmq message on {} ({} bytes): ignored",
+                 base::Cut(subject), data.size());
+    }
+    invalid_.Add();
+    return;
+  }
+  if (e->instance == instance_) return;  // our own, back from NATS
+  if (!retained) {
+    // Plain messages may come once per overlapping subscription (the header, invariant 2).
+    uint64_t& last = last_seq_[SenderKey{e->instance, e->shard}];
+    if (e->seq <= last) {
+      duplicates_.Add();
+      return;
+    }
+    last = e->seq;
+  } else if (route::Expired(*e->msg, now)) {
+    return;  // it expired while stored
+  }
+  received_.Add();
+  // Until the broker runs (Activate) the shards cannot take it: wait, nats.c queues meanwhile.
+  while (!active_.load(std::memory_order_acquire) &&
+         !inbound_stopped_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  broker::ShardMsg m;
+  m.kind = backlog ? broker::ShardMsg::Kind::kRetain : broker::ShardMsg::Kind::kFromCluster;
+  m.from = shard_count_;
+  // A plain message goes to one shard per sender, which routes it to the others through rings
+  // that keep their order: a publisher's messages arrive in the order it sent them, whatever
+  // their topics, as on one node. A retained one goes to the owner of its topic, so that one
+  // topic's retained messages are stored in stream order (backlog before live).
+  const auto to = retained ? smp::ShardOfKey(e->msg->topic, shard_count_)
+                           : static_cast<uint16_t>((e->instance % 65521 + e->shard) % shard_count_);
+  m.msg = std::move(e->msg);
+  // A full ring: wait for room (backpressure, never a drop).
+  for (int waited = 0; broker_.PushFromCluster(to, &m, 1) == 0; ++waited) {
+    if (inbound_stopped_.load(std::memory_order_acquire)) {
+      dropped_stopping_.Add();
+      return;
+    }
+    if (waited == 0) ring_waits_.Add();
+    std::this_thread::sleep_for(std::chrono::microseconds(waited < 100 ? 20 : 500));
+  }
+}
+
+// ---- Nodes --------------------------------------------------------------------------------------
+
+std::string NatsBridge::HeartbeatText() const {
+  // "1 INSTANCE CLIENTS SHARDS STARTED\nNODE_ID": the node id last, as it may hold spaces.
+  return "1 " + std::to_string(instance_) + " " +
+         std::to_string(broker_.connection_quota().total()) + " " + std::to_string(shard_count_) +
+         " " + std::to_string(started_) + "\n" + options_.node_id;
+}
+
+void NatsBridge::HandleHeartbeat(std::string_view data) {
+  const size_t nl = data.find('\n');
+  if (nl == std::string_view::npos) return;
+  NodeInfo n;
+  n.node_id = std::string(data.substr(nl + 1));
+  unsigned version = 0;
+  unsigned long long instance = 0, clients = 0;
+  unsigned shards = 0;
+  long long started = 0;
+  const std::string head(data.substr(0, nl));
+  if (std::sscanf(head.c_str(), "%u %llu %llu %u %lld", &version, &instance, &clients, &shards,
+                  &started) != 5 ||
+      version != 1) {
+    return;
+  }
+  n.instance = instance;
+  n.clients = clients;
+  n.shards = shards;
+  n.started = started;
+  n.last_seen = UnixNow();
+  std::lock_guard lock(mu_);
+  nodes_[n.instance] = std::move(n);
+}
+
+void NatsBridge::HeartbeatLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_heartbeat_) {
+    const std::string text = HeartbeatText();
+    nodes_[instance_].clients = broker_.connection_quota().total();
+    nodes_[instance_].last_seen = UnixNow();
+    // Forget nodes not heard from lately (a node that left, or an old instance of a restarted one).
+    for (auto it = nodes_.begin(); it != nodes_.end();) {
+      it = it->second.last_seen < UnixNow() - kNodeTimeoutS ? nodes_.erase(it) : std::next(it);
+    }
+    lock.unlock();
+    (void)natsConnection_Publish(sub_conn_, node_subject_.c_str(), text.data(),
+                                 static_cast<int>(text.size()));
+    lock.lock();
+    stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_heartbeat_; });
+  }
+}
+
+void NatsBridge::OnDisconnected(natsConnection* nc, void* closure) {
+  auto* self = static_cast<NatsBridge*>(closure);
+  if (nc == self->sub_conn_) {
+    LOG_WARN_S(kCluster, "cluster: node '{}' lost its NATS connection; reconnecting",
+               self->options_.node_id);
+  }
+}
+
+void NatsBridge::OnReconnected(natsConnection* nc, void* closure) {
+  auto* self = static_cast<NatsBridge*>(closure);
+  if (nc == self->sub_conn_) {
+    char url[256] = {};
+    (void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    LOG_INFO_S(kCluster, "cluster: node '{}' reconnected to NATS at {}", self->options_.node_id,
+               url);
+  }
+}
+
+void NatsBridge::OnError(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsStatus err,
+                         void* /*closure*/) {
+  // Slow consumer: nats.c dropped messages past the pending limits (counted by the subscription).
+  LOG_WARN_S(kCluster, "cluster: NATS: {}", natsStatus_GetText(err));
+}
+
+// ---- Views --------------------------------------------------------------------------------------
+
+bool NatsBridge::HealthJson(std::string* json) const {
+  std::lock_guard lock(mu_);
+  const char* state = ConnState(sub_conn_);
+  char url[256] = {};
+  if (sub_conn_ != nullptr) (void)natsConnection_GetConnectedUrl(sub_conn_, url, sizeof(url));
+  *json = "{\"node_id\":" + base::JsonString(options_.node_id) +
+          ",\"nats\":" + base::JsonString(state) + ",\"server\":" + base::JsonString(url) +
+          ",\"nodes\":" + std::to_string(nodes_.size()) + "}";
+  return std::strcmp(state, "connected") == 0;
+}
+
+std::vector<std::string> NatsBridge::NodesJson() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [instance, n] : nodes_) {
+    const bool self = instance == instance_;
+    std::string o =
+        "{\"node_id\":" + base::JsonString(n.node_id) + ",\"self\":" + (self ? "true" : "false") +
+        ",\"clients\":" + std::to_string(n.clients) + ",\"shards\":" + std::to_string(n.shards) +
+        ",\"started\":" + std::to_string(n.started) +
+        ",\"last_seen\":" + std::to_string(n.last_seen);
+    if (self) o += ",\"nats\":" + base::JsonString(ConnState(sub_conn_));
+    out.push_back(o + "}");
+  }
+  return out;
+}
+
+std::string NatsBridge::MetricsText() const {
+  uint64_t published = 0, errors = 0;
+  for (uint16_t i = 0; i < shard_count_; ++i) {
+    published += shards_[i].published.Get();
+    errors += shards_[i].errors.Get();
+  }
+  uint64_t subscriptions = 0, nodes = 0, dropped = 0;
+  bool connected = false;
+  {
+    std::lock_guard lock(mu_);
+    connected =
+        sub_conn_ != nullptr && natsConnection_Status(sub_conn_) == NATS_CONN_STATUS_CONNECTED;
+    nodes = nodes_.size();
+    subscriptions = interest_.size();
+    const auto add_dropped = [&dropped](natsSubscription* sub) {
+      int64_t d = 0;
+      if (sub != nullptr && natsSubscription_GetDropped(sub, &d) == NATS_OK && d > 0) {
+        dropped += static_cast<uint64_t>(d);
+      }
+    };
+    for (const auto& [subject, e] : interest_) add_dropped(e.sub);
+    add_dropped(retained_sub_);
+  }
+  std::string out;
+  Family(&out, "ringmq_cluster_connected", "gauge",
+         "1 while this node's NATS subscription connection is up", connected ? 1 : 0);
+  Family(&out, "ringmq_cluster_nodes", "gauge",
+         "Nodes heard from in the last 5 seconds, this one included", nodes);
+  Family(&out, "ringmq_cluster_subscriptions", "gauge",
+         "NATS subscriptions covering this node's filters (coarse subjects)", subscriptions);
+  Family(&out, "ringmq_cluster_published_total", "counter",
+         "Messages published on this node and sent to NATS", published);
+  Family(&out, "ringmq_cluster_publish_errors_total", "counter",
+         "Messages NATS did not take (disconnected past its reconnect buffer)", errors);
+  Family(&out, "ringmq_cluster_received_total", "counter",
+         "Messages from other nodes handed to this node's shards", received_.Get());
+  Family(&out, "ringmq_cluster_duplicates_total", "counter",
+         "Copies of one message skipped (overlapping NATS subscriptions)", duplicates_.Get());
+  Family(&out, "ringmq_cluster_invalid_total", "counter",
+         "Messages on ringmq subjects that were not ringmq envelopes", invalid_.Get());
+  Family(&out, "ringmq_cluster_ring_waits_total", "counter",
+         "Times the NATS delivery thread waited for room in a shard's ring", ring_waits_.Get());
+  Family(&out, "ringmq_cluster_dropped_total", "counter",
+         "Messages the NATS client dropped past its pending limits, or at shutdown",
+         dropped + dropped_stopping_.Get());
+  return out;
+}
+
+}  // namespace ringmq::cluster
