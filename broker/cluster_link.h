@@ -24,6 +24,11 @@ class ClusterLink {
   // On shard `shard`'s thread: its first subscriber to the plain filter `filter` came
   // (add = true), or its last one left (add = false).
   virtual void Interest(uint16_t shard, std::string_view filter, bool add) = 0;
+  // On shard `shard`'s thread: its first member of the shared subscription $share/group/filter
+  // came (add = true), or its last one left. The nodes share such a group (NATS queue groups):
+  // each message reaches one member of all nodes (ShardMsg::Kind::kFromClusterShared).
+  virtual void SharedInterest(uint16_t shard, std::string_view group, std::string_view filter,
+                              bool add) = 0;
 };
 
 }  // namespace ringmq::broker

@@ -143,6 +143,9 @@ void Shard::DrainInbox() {
         router_.PublishFromCluster(std::move(m.msg), store);
         break;
       }
+      case ShardMsg::Kind::kFromClusterShared:
+        (void)router_.RouteShared(m.msg, m.shared.get());
+        break;
       case ShardMsg::Kind::kHandoff:
         if (stopping_) {
           ::close(m.handoff->fd);

@@ -170,6 +170,14 @@ void Shard::ClusterInterest(std::string_view filter, bool add) {
   if (ClusterLink* link = broker_.cluster_link()) link->Interest(id_, filter, add);
 }
 
+void Shard::ClusterSharedInterest(const SharedKey& key, bool add) {
+  if (ClusterLink* link = broker_.cluster_link()) {
+    link->SharedInterest(id_, key.group, key.filter, add);
+  }
+}
+
+bool Shard::SharedAcrossNodes() const { return broker_.cluster_link() != nullptr; }
+
 void Shard::AnswerRetainQuery(RetainQuery& q) {
   retained_.EraseExpired(NowMs());
   for (const auto& [topic, m] : retained_) {

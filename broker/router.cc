@@ -47,7 +47,9 @@ ShardMsg Router::PostDelivery(ShardMsg::Kind kind, route::MessagePtr m,
 uint32_t Router::Publish(route::MessagePtr m, PublishOptions options) {
   owner_.Check();
   if (options.to_cluster) host_.ToCluster(m);
-  return Route(std::move(m), options, /*shared=*/true);
+  // In a cluster the shared groups get it back from NATS, which picks one node per group.
+  const bool shared_here = !options.to_cluster || !host_.SharedAcrossNodes();
+  return Route(std::move(m), options, shared_here);
 }
 
 void Router::PublishFromCluster(route::MessagePtr m, bool store_retained) {
@@ -206,7 +208,7 @@ void Router::AddSharedMember(Session& s, const SharedKey& key, const SubOptions&
   SharedGroup& g = shared_[key];
   if (!g.key) g.key = std::make_shared<const SharedKey>(key);
   g.members.emplace_back(&s, o);
-  (void)index_.AddShared(shard_, key.group, key.filter);
+  if (index_.AddShared(shard_, key.group, key.filter)) host_.ClusterSharedInterest(key, true);
   if (s.connection != nullptr) (void)index_.AddShared(shard_, kLivePrefix + key.group, key.filter);
 }
 
@@ -217,7 +219,10 @@ void Router::RemoveSharedMember(Session& s, const SharedKey& key) {
   members.erase(
       std::remove_if(members.begin(), members.end(), [&s](const auto& m) { return m.first == &s; }),
       members.end());
-  (void)index_.RemoveShared(shard_, key.group, key.filter);
+  bool last = false;
+  if (index_.RemoveShared(shard_, key.group, key.filter, &last) && last) {
+    host_.ClusterSharedInterest(key, false);
+  }
   if (s.connection != nullptr) {
     (void)index_.RemoveShared(shard_, kLivePrefix + key.group, key.filter);
   }

@@ -63,6 +63,11 @@ class Router {
     // this shard's first subscriber to a plain filter came (add) or its last one left.
     virtual void ToCluster(const route::MessagePtr& /*m*/) {}
     virtual void ClusterInterest(std::string_view /*filter*/, bool /*add*/) {}
+    // Cluster mode: shared subscriptions span the nodes, so a message published here reaches
+    // them through the cluster (kFromClusterShared), not from Publish; the first / last member on
+    // this shard of a group is reported.
+    virtual bool SharedAcrossNodes() const { return false; }
+    virtual void ClusterSharedInterest(const SharedKey& /*key*/, bool /*add*/) {}
 
    protected:
     ~Host() = default;

@@ -35,10 +35,16 @@ class FakeHost : public Router::Host {
   void ClusterInterest(std::string_view filter, bool add) override {
     interest.emplace_back(std::string(filter), add);
   }
+  bool SharedAcrossNodes() const override { return across_nodes; }
+  void ClusterSharedInterest(const SharedKey& key, bool add) override {
+    shared_interest.emplace_back(key.group + " " + key.filter, add);
+  }
 
   std::vector<std::pair<uint16_t, ShardMsg>> posts;
   std::vector<route::MessagePtr> to_cluster;
   std::vector<std::pair<std::string, bool>> interest;
+  std::vector<std::pair<std::string, bool>> shared_interest;
+  bool across_nodes = false;
   std::vector<std::pair<Session*, Delivery>> delivered;
   std::vector<route::MessagePtr> stored;
   std::map<uint16_t, bool> persisting;
@@ -383,6 +389,34 @@ TEST_F(RouterTest, PublishFromClusterDeliversEverywhereButNotBack) {
   EXPECT_EQ(stored + retain_posts, 1u);
   router_.PublishFromCluster(Msg("data/y", 1, /*retain=*/true), /*store_retained=*/false);
   EXPECT_EQ(host_.stored.size() + (host_.posts.size() - 2), 1u);  // not stored: one more post only
+}
+
+// In a cluster, NATS picks the node of a shared group's member (queue groups): a local publish
+// leaves the groups to it, and the router reports a shard's first and last member of a group.
+TEST_F(RouterTest, SharedGroupsSpanNodesInACluster) {
+  host_.across_nodes = true;
+  Session a("a"), b("b");
+  const Subscription jobs = Sub({"$share/g/jobs/#"}, 1);
+  router_.Attach(a, jobs);
+  router_.Attach(b, jobs);
+  ASSERT_EQ(host_.shared_interest.size(), 1u);
+  EXPECT_EQ(host_.shared_interest[0], std::make_pair(std::string("g jobs/#"), true));
+  (void)router_.Publish(Msg("jobs/1", 1), {});
+  EXPECT_TRUE(host_.delivered.empty());  // not here: through the cluster
+  EXPECT_EQ(host_.to_cluster.size(), 1u);
+  // The cluster hands it back for the group: one member gets it.
+  const auto key = std::make_shared<const SharedKey>(SharedKey{"g", "jobs/#"});
+  (void)router_.RouteShared(Msg("jobs/1", 1), key.get());
+  EXPECT_EQ(host_.delivered.size(), 1u);
+  // $SYS stays on the node: its groups get it from here.
+  router_.Attach(a, Sub({"$share/s/$SYS/#"}, 0));
+  (void)router_.Publish(Msg("$SYS/broker/uptime", 0), {.to_cluster = false});
+  EXPECT_EQ(host_.delivered.size(), 2u);
+  router_.Detach(a, jobs);
+  EXPECT_EQ(host_.shared_interest.size(), 2u);  // b is still a member
+  router_.Detach(b, jobs);
+  ASSERT_EQ(host_.shared_interest.size(), 3u);
+  EXPECT_EQ(host_.shared_interest[2], std::make_pair(std::string("g jobs/#"), false));
 }
 
 TEST_F(RouterTest, ClusterInterestFollowsTheFirstAndLastSubscriber) {

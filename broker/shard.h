@@ -380,6 +380,8 @@ class Shard final : private Router::Host,
   // Router::Host, cluster mode (broker/cluster_link.h); nothing without --cluster.
   void ToCluster(const route::MessagePtr& m) override;
   void ClusterInterest(std::string_view filter, bool add) override;
+  bool SharedAcrossNodes() const override;
+  void ClusterSharedInterest(const SharedKey& key, bool add) override;
   // The shard owning `key`: the home shard of a client id, the owner of a retained topic.
   uint16_t ShardOfKey(std::string_view key) const;
 

@@ -48,6 +48,8 @@ struct ShardMsg {
                      // (sent before the kDurable that confirms it)
     kFromCluster,    // msg: published on another node (from = shard_count: the cluster
                      // bridge, Broker::PushFromCluster); route it here (Router::PublishFromCluster)
+    kFromClusterShared,  // msg + shared: NATS picked this node for one shared subscription's
+                         // member; pick one here (Router::RouteShared with `only`)
   };
   Kind kind = Kind::kDeliver;
   uint16_t from = 0;

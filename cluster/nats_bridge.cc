@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "broker/shard.h"
 #include "cluster/envelope.h"
 #include "cluster/subject.h"
 #include "smp/key_shard.h"
@@ -116,8 +117,9 @@ bool NatsBridge::ConnectOne(const std::string& name, bool subscriber, natsConnec
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
   // What is published while reconnecting waits here (then Publish fails: counted).
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
-  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, this);
+  // The subscription connection's state is the node's (the others follow the same servers).
+  if (s == NATS_OK && subscriber) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
+  if (s == NATS_OK && subscriber) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &OnError, this);
   if (s == NATS_OK && subscriber) s = natsOptions_UseGlobalMessageDelivery(opts, true);
   if (s == NATS_OK) s = natsConnection_Connect(out, opts);
@@ -164,11 +166,20 @@ bool NatsBridge::Connect(std::string* error) {
   for (auto& [subject, e] : interest_) {
     if (s == NATS_OK && e.sub == nullptr) s = SubscribeLocked(subject, &e.sub);
   }
+  for (auto& [key, e] : shared_) {
+    if (e.subs.empty()) SubscribeSharedLocked(e);
+  }
   if (s != NATS_OK) {
     *error = "NATS subscribe: " + StatusText(s);
     return false;
   }
-  nodes_[instance_] = NodeInfo{options_.node_id, instance_, 0, shard_count_, started_, UnixNow()};
+  NodeInfo self;
+  self.node_id = options_.node_id;
+  self.instance = instance_;
+  self.shards = shard_count_;
+  self.started = started_;
+  self.last_seen = UnixNow();
+  nodes_[instance_] = std::move(self);
   // A message must fit in one NATS message: the server's max_payload (1 MB by default).
   const int64_t max_payload = natsConnection_GetMaxPayload(sub_conn_);
   if (max_payload < int64_t{broker_.config().max_packet_size} + 1024) {
@@ -267,6 +278,10 @@ bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
 }
 
 void NatsBridge::Activate() {
+  {
+    std::lock_guard lock(mu_);
+    activated_ms_ = route::SteadyNowMs();
+  }
   active_.store(true, std::memory_order_release);
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
 }
@@ -274,6 +289,8 @@ void NatsBridge::Activate() {
 void NatsBridge::StopInbound() { inbound_stopped_.store(true, std::memory_order_release); }
 
 void NatsBridge::Close() {
+  if (closed_) return;
+  closed_ = true;
   StopInbound();
   {
     std::lock_guard lock(mu_);
@@ -290,28 +307,47 @@ void NatsBridge::Close() {
     natsConnection_Destroy(shards_[i].conn);
     shards_[i].conn = nullptr;
   }
-  std::lock_guard lock(mu_);
-  for (auto& [subject, e] : interest_) {
-    if (e.sub != nullptr) natsSubscription_Destroy(e.sub);
-    e.sub = nullptr;
-  }
-  for (natsSubscription** sub : {&retained_sub_, &nodes_sub_}) {
-    if (*sub != nullptr) natsSubscription_Destroy(*sub);
-    *sub = nullptr;
-  }
-  if (js_ != nullptr) jsCtx_Destroy(js_);
-  js_ = nullptr;
-  if (sub_conn_ != nullptr) {
-    natsConnection_Close(sub_conn_);
-    natsConnection_Destroy(sub_conn_);
+  // Taken out under mu_, destroyed outside it: the delivery thread may wait for mu_.
+  std::vector<natsSubscription*> subs;
+  natsConnection* conn = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [subject, e] : interest_) {
+      if (e.sub != nullptr) subs.push_back(e.sub);
+      e.sub = nullptr;
+    }
+    for (auto& [key, e] : shared_) {
+      subs.insert(subs.end(), e.subs.begin(), e.subs.end());
+      e.subs.clear();
+    }
+    shared_by_sub_.clear();
+    for (natsSubscription** sub : {&retained_sub_, &nodes_sub_}) {
+      if (*sub != nullptr) subs.push_back(*sub);
+      *sub = nullptr;
+    }
+    conn = sub_conn_;
     sub_conn_ = nullptr;
   }
+  for (natsSubscription* sub : subs) natsSubscription_Destroy(sub);
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  js_ = nullptr;
+  if (conn != nullptr) {
+    natsConnection_Close(conn);
+    natsConnection_Destroy(conn);
+  }
+  // nats.c's own threads (readers, flushers, the delivery pool) end here: no callback into this
+  // object runs after Close.
+  (void)nats_CloseAndWait(2000);
 }
 
 // ---- Outbound: shard threads ------------------------------------------------------------------
 
 void NatsBridge::Publish(uint16_t shard, const route::MessagePtr& m) {
   PerShard& p = shards_[shard];
+  if (!m->retain && p.interest != nullptr && !p.interest->Matches(m->topic)) {
+    p.unwanted.Add();  // no other node subscribes to it (the stream wants every retained one)
+    return;
+  }
   const int64_t now = route::SteadyNowMs();
   if (p.conn == nullptr || route::Expired(*m, now)) return;
   p.buf.clear();
@@ -336,12 +372,18 @@ void NatsBridge::Interest(uint16_t /*shard*/, std::string_view filter, bool add)
        CoarseSubjects(options_.prefix, "m", filter, options_.subject_levels)) {
     if (add) {
       InterestEntry& e = interest_[subject];
-      if (e.count++ == 0 && connected_) (void)SubscribeLocked(subject, &e.sub);
+      if (e.count++ == 0) {
+        if (connected_) (void)SubscribeLocked(subject, &e.sub);
+        ++interest_version_;
+        heartbeat_now_ = true;  // the other nodes must start sending it now
+        stop_cv_.notify_all();
+      }
       continue;
     }
     auto it = interest_.find(subject);
     if (it == interest_.end()) continue;  // cannot happen (invariant 1): nothing to undo
     if (--it->second.count == 0) {
+      ++interest_version_;  // told with the next heartbeat
       if (it->second.sub != nullptr) {
         (void)natsSubscription_Unsubscribe(it->second.sub);
         natsSubscription_Destroy(it->second.sub);
@@ -351,12 +393,109 @@ void NatsBridge::Interest(uint16_t /*shard*/, std::string_view filter, bool add)
   }
 }
 
+namespace {
+// The queue group of $share/group/filter: the same on every node, one NATS token per part.
+std::string QueueName(std::string_view group, std::string_view filter) {
+  return TopicToken(group) + "_" + TopicToken(filter);
+}
+}  // namespace
+
+void NatsBridge::SubscribeSharedLocked(SharedEntry& e) {
+  const std::string queue = QueueName(e.key->group, e.key->filter);
+  for (const std::string& subject : e.subjects) {
+    natsSubscription* sub = nullptr;
+    natsStatus s = natsConnection_QueueSubscribe(&sub, sub_conn_, subject.c_str(), queue.c_str(),
+                                                 &OnSharedMessage, this);
+    if (s == NATS_OK) {
+      s = natsSubscription_SetPendingLimits(sub, static_cast<int>(kPendingMessages),
+                                            static_cast<int>(kPendingBytes));
+    }
+    if (s != NATS_OK) {
+      LOG_ERROR_S(kCluster, "cluster: cannot subscribe to {} in queue group {}: {}", subject, queue,
+                  StatusText(s));
+      if (sub != nullptr) natsSubscription_Destroy(sub);
+      continue;
+    }
+    shared_by_sub_[natsSubscription_GetID(sub)] = e.key;
+    e.subs.push_back(sub);
+  }
+}
+
+void NatsBridge::SharedInterest(uint16_t /*shard*/, std::string_view group, std::string_view filter,
+                                bool add) {
+  std::lock_guard lock(mu_);
+  broker::SharedKey key{std::string(group), std::string(filter)};
+  if (add) {
+    SharedEntry& e = shared_[key];
+    if (e.count++ != 0) return;
+    e.key = std::make_shared<const broker::SharedKey>(std::move(key));
+    e.subjects = CoarseSubjects(options_.prefix, "m", filter, options_.subject_levels);
+    if (connected_) SubscribeSharedLocked(e);
+    ++interest_version_;
+    heartbeat_now_ = true;
+    stop_cv_.notify_all();
+    ShareInterestLocked();  // this node's own publishes must now go to NATS too
+    return;
+  }
+  auto it = shared_.find(key);
+  if (it == shared_.end() || --it->second.count != 0) return;
+  for (natsSubscription* sub : it->second.subs) {
+    shared_by_sub_.erase(natsSubscription_GetID(sub));
+    (void)natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  shared_.erase(it);
+  ++interest_version_;
+  ShareInterestLocked();
+}
+
+std::vector<std::string> NatsBridge::OwnSubjectsLocked() const {
+  std::vector<std::string> out;
+  out.reserve(interest_.size());
+  for (const auto& [subject, e] : interest_) out.push_back(subject);
+  for (const auto& [key, e] : shared_) out.insert(out.end(), e.subjects.begin(), e.subjects.end());
+  return out;
+}
+
 // ---- Inbound: the delivery thread -------------------------------------------------------------
 
 void NatsBridge::OnMessage(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsMsg* msg,
                            void* closure) {
   static_cast<NatsBridge*>(closure)->HandleMessage(msg);
   natsMsg_Destroy(msg);
+}
+
+void NatsBridge::OnSharedMessage(natsConnection* /*nc*/, natsSubscription* sub, natsMsg* msg,
+                                 void* closure) {
+  static_cast<NatsBridge*>(closure)->HandleSharedMessage(sub, msg);
+  natsMsg_Destroy(msg);
+}
+
+void NatsBridge::HandleSharedMessage(natsSubscription* sub, natsMsg* msg) {
+  broker::SharedKeyPtr key;
+  {
+    std::lock_guard lock(mu_);
+    auto it = shared_by_sub_.find(natsSubscription_GetID(sub));
+    if (it == shared_by_sub_.end()) return;  // the group's last member here left meanwhile
+    key = it->second;
+  }
+  const std::string_view data(natsMsg_GetData(msg),
+                              static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  std::optional<Envelope> e = DecodeEnvelope(data, route::SteadyNowMs());
+  if (!e) {
+    invalid_.Add();
+    return;
+  }
+  // Our own messages too: NATS picked this node's member of the group. No copies to drop: a
+  // group's coarse subjects are disjoint, and each group has its own queue subscriptions.
+  shared_received_.Add();
+  broker::ShardMsg m;
+  m.kind = broker::ShardMsg::Kind::kFromClusterShared;
+  m.from = shard_count_;
+  m.shared = std::move(key);
+  const uint16_t to = ShardOfSender(e->instance, e->shard);
+  m.msg = std::move(e->msg);
+  Push(to, std::move(m));
 }
 
 void NatsBridge::HandleMessage(natsMsg* msg) {
@@ -396,11 +535,6 @@ void NatsBridge::HandleMessage(natsMsg* msg) {
     return;  // it expired while stored
   }
   received_.Add();
-  // Until the broker runs (Activate) the shards cannot take it: wait, nats.c queues meanwhile.
-  while (!active_.load(std::memory_order_acquire) &&
-         !inbound_stopped_.load(std::memory_order_acquire)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
   broker::ShardMsg m;
   m.kind = backlog ? broker::ShardMsg::Kind::kRetain : broker::ShardMsg::Kind::kFromCluster;
   m.from = shard_count_;
@@ -408,9 +542,18 @@ void NatsBridge::HandleMessage(natsMsg* msg) {
   // that keep their order: a publisher's messages arrive in the order it sent them, whatever
   // their topics, as on one node. A retained one goes to the owner of its topic, so that one
   // topic's retained messages are stored in stream order (backlog before live).
-  const auto to = retained ? smp::ShardOfKey(e->msg->topic, shard_count_)
-                           : static_cast<uint16_t>((e->instance % 65521 + e->shard) % shard_count_);
+  const uint16_t to = retained ? smp::ShardOfKey(e->msg->topic, shard_count_)
+                               : ShardOfSender(e->instance, e->shard);
   m.msg = std::move(e->msg);
+  Push(to, std::move(m));
+}
+
+void NatsBridge::Push(uint16_t to, broker::ShardMsg m) {
+  // Until the broker runs (Activate) the shards cannot take it: wait, nats.c queues meanwhile.
+  while (!active_.load(std::memory_order_acquire) &&
+         !inbound_stopped_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   // A full ring: wait for room (backpressure, never a drop).
   for (int waited = 0; broker_.PushFromCluster(to, &m, 1) == 0; ++waited) {
     if (inbound_stopped_.load(std::memory_order_acquire)) {
@@ -424,26 +567,41 @@ void NatsBridge::HandleMessage(natsMsg* msg) {
 
 // ---- Nodes --------------------------------------------------------------------------------------
 
-std::string NatsBridge::HeartbeatText() const {
-  // "1 INSTANCE CLIENTS SHARDS STARTED\nNODE_ID": the node id last, as it may hold spaces.
-  return "1 " + std::to_string(instance_) + " " +
-         std::to_string(broker_.connection_quota().total()) + " " + std::to_string(shard_count_) +
-         " " + std::to_string(started_) + "\n" + options_.node_id;
+std::string NatsBridge::HeartbeatTextLocked() const {
+  // "1 INSTANCE CLIENTS SHARDS STARTED INTEREST_VERSION\nNODE_ID\nSUBJECT\n...": the node id
+  // on a line of its own (it may hold spaces), then its coarse subjects, or ">" past the cap.
+  std::string text = "1 " + std::to_string(instance_) + " " +
+                     std::to_string(broker_.connection_quota().total()) + " " +
+                     std::to_string(shard_count_) + " " + std::to_string(started_) + " " +
+                     std::to_string(interest_version_) + "\n" + options_.node_id;
+  const size_t head = text.size();
+  for (const std::string& subject : OwnSubjectsLocked()) {
+    text.append("\n").append(subject);
+    if (text.size() - head > kMaxHeartbeatSubjects) {
+      text.resize(head);
+      text.append("\n>");
+      break;
+    }
+  }
+  return text;
 }
 
 void NatsBridge::HandleHeartbeat(std::string_view data) {
-  const size_t nl = data.find('\n');
+  size_t nl = data.find('\n');
   if (nl == std::string_view::npos) return;
+  const std::string head(data.substr(0, nl));
+  data.remove_prefix(nl + 1);
+  nl = data.find('\n');
   NodeInfo n;
-  n.node_id = std::string(data.substr(nl + 1));
+  n.node_id = std::string(data.substr(0, nl));
+  data = nl == std::string_view::npos ? std::string_view() : data.substr(nl + 1);
   unsigned version = 0;
-  unsigned long long instance = 0, clients = 0;
+  unsigned long long instance = 0, clients = 0, interest_version = 0;
   unsigned shards = 0;
   long long started = 0;
-  const std::string head(data.substr(0, nl));
-  if (std::sscanf(head.c_str(), "%u %llu %llu %u %lld", &version, &instance, &clients, &shards,
-                  &started) != 5 ||
-      version != 1) {
+  if (std::sscanf(head.c_str(), "%u %llu %llu %u %lld %llu", &version, &instance, &clients, &shards,
+                  &started, &interest_version) != 6 ||
+      version != 1 || instance == instance_) {
     return;
   }
   n.instance = instance;
@@ -451,44 +609,77 @@ void NatsBridge::HandleHeartbeat(std::string_view data) {
   n.shards = shards;
   n.started = started;
   n.last_seen = UnixNow();
+  n.interest_version = interest_version;
   std::lock_guard lock(mu_);
+  auto it = nodes_.find(n.instance);
+  const bool changed = it == nodes_.end() || it->second.interest_version != interest_version;
+  if (changed) {
+    while (!data.empty()) {
+      nl = data.find('\n');
+      n.subjects.emplace_back(data.substr(0, nl));
+      data = nl == std::string_view::npos ? std::string_view() : data.substr(nl + 1);
+    }
+  } else {
+    n.subjects = std::move(it->second.subjects);
+  }
   nodes_[n.instance] = std::move(n);
+  if (changed) ShareInterestLocked();
+}
+
+void NatsBridge::ShareInterestLocked() {
+  if (!warm_) return;  // until every live node was heard from, shards publish everything
+  std::vector<std::string> subjects;
+  for (const auto& [instance, n] : nodes_) {
+    if (instance == instance_) continue;
+    subjects.insert(subjects.end(), n.subjects.begin(), n.subjects.end());
+  }
+  // This node's own shared groups get its messages back from NATS (the header).
+  for (const auto& [key, e] : shared_)
+    subjects.insert(subjects.end(), e.subjects.begin(), e.subjects.end());
+  auto interest = std::make_shared<const RemoteInterest>(options_.prefix, subjects);
+  broker_.ForEachShard([this, interest](broker::Shard& s) { shards_[s.id()].interest = interest; });
 }
 
 void NatsBridge::HeartbeatLoop() {
   std::unique_lock lock(mu_);
   while (!stop_heartbeat_) {
-    const std::string text = HeartbeatText();
+    heartbeat_now_ = false;
+    const std::string text = HeartbeatTextLocked();
     nodes_[instance_].clients = broker_.connection_quota().total();
     nodes_[instance_].last_seen = UnixNow();
-    // Forget nodes not heard from lately (a node that left, or an old instance of a restarted one).
+    // Forget nodes not heard from lately (a node that left, or an old instance of a restarted
+    // one), and with them what they subscribed to.
+    bool forgot = false;
     for (auto it = nodes_.begin(); it != nodes_.end();) {
-      it = it->second.last_seen < UnixNow() - kNodeTimeoutS ? nodes_.erase(it) : std::next(it);
+      const bool old = it->second.last_seen < UnixNow() - kNodeTimeoutS;
+      forgot = forgot || old;
+      it = old ? nodes_.erase(it) : std::next(it);
     }
+    if (!warm_ && route::SteadyNowMs() - activated_ms_ >= kWarmUpMs) {
+      warm_ = true;
+      forgot = true;  // share for the first time
+    }
+    if (forgot) ShareInterestLocked();
     lock.unlock();
     (void)natsConnection_Publish(sub_conn_, node_subject_.c_str(), text.data(),
                                  static_cast<int>(text.size()));
     lock.lock();
-    stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_heartbeat_; });
+    stop_cv_.wait_for(lock, std::chrono::seconds(1),
+                      [this] { return stop_heartbeat_ || heartbeat_now_; });
   }
 }
 
-void NatsBridge::OnDisconnected(natsConnection* nc, void* closure) {
+void NatsBridge::OnDisconnected(natsConnection* /*nc*/, void* closure) {
   auto* self = static_cast<NatsBridge*>(closure);
-  if (nc == self->sub_conn_) {
-    LOG_WARN_S(kCluster, "cluster: node '{}' lost its NATS connection; reconnecting",
-               self->options_.node_id);
-  }
+  LOG_WARN_S(kCluster, "cluster: node '{}' lost its NATS connection; reconnecting",
+             self->options_.node_id);
 }
 
 void NatsBridge::OnReconnected(natsConnection* nc, void* closure) {
   auto* self = static_cast<NatsBridge*>(closure);
-  if (nc == self->sub_conn_) {
-    char url[256] = {};
-    (void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-    LOG_INFO_S(kCluster, "cluster: node '{}' reconnected to NATS at {}", self->options_.node_id,
-               url);
-  }
+  char url[256] = {};
+  (void)natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+  LOG_INFO_S(kCluster, "cluster: node '{}' reconnected to NATS at {}", self->options_.node_id, url);
 }
 
 void NatsBridge::OnError(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsStatus err,
@@ -519,7 +710,8 @@ std::vector<std::string> NatsBridge::NodesJson() const {
         "{\"node_id\":" + base::JsonString(n.node_id) + ",\"self\":" + (self ? "true" : "false") +
         ",\"clients\":" + std::to_string(n.clients) + ",\"shards\":" + std::to_string(n.shards) +
         ",\"started\":" + std::to_string(n.started) +
-        ",\"last_seen\":" + std::to_string(n.last_seen);
+        ",\"last_seen\":" + std::to_string(n.last_seen) +
+        ",\"subjects\":" + std::to_string(self ? OwnSubjectsLocked().size() : n.subjects.size());
     if (self) o += ",\"nats\":" + base::JsonString(ConnState(sub_conn_));
     out.push_back(o + "}");
   }
@@ -527,10 +719,11 @@ std::vector<std::string> NatsBridge::NodesJson() const {
 }
 
 std::string NatsBridge::MetricsText() const {
-  uint64_t published = 0, errors = 0;
+  uint64_t published = 0, errors = 0, unwanted = 0;
   for (uint16_t i = 0; i < shard_count_; ++i) {
     published += shards_[i].published.Get();
     errors += shards_[i].errors.Get();
+    unwanted += shards_[i].unwanted.Get();
   }
   uint64_t subscriptions = 0, nodes = 0, dropped = 0;
   bool connected = false;
@@ -558,10 +751,15 @@ std::string NatsBridge::MetricsText() const {
          "NATS subscriptions covering this node's filters (coarse subjects)", subscriptions);
   Family(&out, "ringmq_cluster_published_total", "counter",
          "Messages published on this node and sent to NATS", published);
+  Family(&out, "ringmq_cluster_unwanted_total", "counter",
+         "Messages published on this node that no other node's filters match (not sent)", unwanted);
   Family(&out, "ringmq_cluster_publish_errors_total", "counter",
          "Messages NATS did not take (disconnected past its reconnect buffer)", errors);
   Family(&out, "ringmq_cluster_received_total", "counter",
          "Messages from other nodes handed to this node's shards", received_.Get());
+  Family(&out, "ringmq_cluster_shared_received_total", "counter",
+         "Messages NATS handed this node for one of its shared subscription groups",
+         shared_received_.Get());
   Family(&out, "ringmq_cluster_duplicates_total", "counter",
          "Copies of one message skipped (overlapping NATS subscriptions)", duplicates_.Get());
   Family(&out, "ringmq_cluster_invalid_total", "counter",

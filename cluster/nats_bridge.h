@@ -34,11 +34,26 @@
 // of the filter (cluster/subject.h) are counted under mu_ (the subscribe path only); a count
 // going 0 -> 1 subscribes to the subject, 1 -> 0 unsubscribes.
 //
-// Nodes. Every second each node publishes a heartbeat on PREFIX.n.<node> (its id, instance,
-// connected clients, shards, start time); every node keeps a table of those it heard in the
-// last kNodeTimeoutS seconds (GET /cluster, ringmq_cluster_nodes).
+// Shared subscriptions ($share/g/f) span the nodes: a node with a member of (g, f) subscribes to
+// the coarse subjects of f in the NATS queue group QueueName(g, f), the same on every node, so
+// NATS hands each message to one node of the group (its own node too: a node takes its own
+// messages from a queue subscription) and that node picks one member (kFromClusterShared).
+// A shard therefore leaves shared groups out when it routes a message published on this node,
+// and publishes to NATS every message a shared group of any node matches.
 //
-// Thread-safety: Publish touches only its shard's PerShard (shard thread); Interest, the node
+// Nodes. Every second each node publishes a heartbeat on PREFIX.n.<node> (its id, instance,
+// connected clients, shards, start time, and its coarse subjects with their version; at once
+// when it gains one); every node keeps a table of those it heard in the last kNodeTimeoutS
+// seconds (GET /cluster, ringmq_cluster_nodes).
+//
+// Remote interest. From the other nodes' subjects each node builds a RemoteInterest
+// (cluster/remote_interest.h) and hands it to every shard (a task on the shard's thread sets
+// its PerShard::interest): a plain message that no other node's filters match is not published
+// to NATS at all. Until kWarmUpMs after Activate (every live node heard from) PerShard::interest
+// is null and everything is published.
+//
+// Thread-safety: Publish touches only its shard's PerShard (shard thread); Interest,
+// SharedInterest, the node
 // table and the subscriptions are under mu_; counters are base::Counter (single writer each);
 // HealthJson, NodesJson and MetricsText may be called on any thread.
 // Invariants:
@@ -67,6 +82,7 @@
 #include "base/metrics.h"
 #include "broker/broker.h"
 #include "broker/cluster_link.h"
+#include "cluster/remote_interest.h"
 
 namespace ringmq::cluster {
 
@@ -96,12 +112,15 @@ class NatsBridge final : public broker::ClusterLink {
   void Activate();
   // Before Broker::Stop: the delivery thread stops handing messages to shards (it drops them).
   void StopInbound();
-  // After Broker::Stop: flushes what the shards published, closes every connection.
+  // After Broker::Stop: flushes what the shards published, closes every connection and waits
+  // for nats.c's threads to end (nats_CloseAndWait: one bridge per process). Idempotent.
   void Close();
 
   // broker::ClusterLink.
   void Publish(uint16_t shard, const route::MessagePtr& m) override;
   void Interest(uint16_t shard, std::string_view filter, bool add) override;
+  void SharedInterest(uint16_t shard, std::string_view group, std::string_view filter,
+                      bool add) override;
 
   // For the REST API (any thread): whether the subscription connection is up, with a JSON object
   // {"node_id", "nats", "server", "nodes"}.
@@ -115,17 +134,29 @@ class NatsBridge final : public broker::ClusterLink {
   static constexpr int64_t kPendingMessages = 1'000'000;
   static constexpr int64_t kPendingBytes = 512LL << 20;
   static constexpr int kNodeTimeoutS = 5;
+  static constexpr int64_t kWarmUpMs = 2500;                  // > 2 heartbeat periods
+  static constexpr size_t kMaxHeartbeatSubjects = 256 << 10;  // bytes; past it: everything
 
   struct alignas(64) PerShard {
     natsConnection* conn = nullptr;
     uint64_t seq = 0;  // the last sequence number sent
     std::string buf;   // envelope scratch (this shard's thread only)
+    // What other nodes want (null: everything); set by a task on this shard's thread.
+    std::shared_ptr<const RemoteInterest> interest;
     base::Counter published;
     base::Counter errors;
+    base::Counter unwanted;  // not published: no other node's filter matches
   };
   struct InterestEntry {
     uint32_t count = 0;
     natsSubscription* sub = nullptr;
+  };
+  // A shared subscription this node has members of: one queue subscription per coarse subject.
+  struct SharedEntry {
+    uint32_t count = 0;  // shards with a member
+    broker::SharedKeyPtr key;
+    std::vector<std::string> subjects;
+    std::vector<natsSubscription*> subs;
   };
   struct NodeInfo {
     std::string node_id;
@@ -134,6 +165,8 @@ class NatsBridge final : public broker::ClusterLink {
     uint32_t shards = 0;
     int64_t started = 0;    // Unix seconds
     int64_t last_seen = 0;  // Unix seconds
+    uint64_t interest_version = 0;
+    std::vector<std::string> subjects;  // its coarse subjects (">" alone: everything)
   };
   struct SenderKey {
     uint64_t instance;
@@ -145,13 +178,29 @@ class NatsBridge final : public broker::ClusterLink {
   };
 
   static void OnMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+  static void OnSharedMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
+                              void* closure);
+  void HandleSharedMessage(natsSubscription* sub, natsMsg* msg);
+  // Hands m to shard `to` (waits for room, never drops; drops only once inbound stopped).
+  void Push(uint16_t to, broker::ShardMsg m);
+  // The shard that takes a plain message of a sender: one per sender keeps its order.
+  uint16_t ShardOfSender(uint64_t instance, uint16_t shard) const {
+    return static_cast<uint16_t>((instance % 65521 + shard) % shard_count_);
+  }
+  // Subscribes the queue subscriptions of `e`. REQUIRES: mu_ held, connected.
+  void SubscribeSharedLocked(SharedEntry& e);
+  // This node's subjects: those of its plain filters and of its shared groups. REQUIRES: mu_.
+  std::vector<std::string> OwnSubjectsLocked() const;
   static void OnDisconnected(natsConnection* nc, void* closure);
   static void OnReconnected(natsConnection* nc, void* closure);
   static void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
   void HandleMessage(natsMsg* msg);
   void HandleHeartbeat(std::string_view data);
   void HeartbeatLoop();
-  std::string HeartbeatText() const;
+  std::string HeartbeatTextLocked() const;
+  // Builds the union of the other nodes' interest and hands it to the shards (once warm).
+  // REQUIRES: mu_ held.
+  void ShareInterestLocked();
   natsStatus SubscribeLocked(const std::string& subject, natsSubscription** sub);
   bool ConnectOne(const std::string& name, bool subscriber, natsConnection** out,
                   std::string* error);
@@ -177,19 +226,27 @@ class NatsBridge final : public broker::ClusterLink {
   natsSubscription* nodes_sub_ = nullptr;
 
   mutable std::mutex mu_;
-  bool connected_ = false;                         // guarded by mu_: subscriptions may be made
-  std::map<std::string, InterestEntry> interest_;  // guarded by mu_ (invariant 1)
-  std::map<uint64_t, NodeInfo> nodes_;             // by instance, guarded by mu_
-  std::condition_variable stop_cv_;                // heartbeat's sleep, under mu_
-  bool stop_heartbeat_ = false;                    // guarded by mu_
+  bool connected_ = false;                           // guarded by mu_: subscriptions may be made
+  std::map<std::string, InterestEntry> interest_;    // guarded by mu_ (invariant 1)
+  std::map<broker::SharedKey, SharedEntry> shared_;  // guarded by mu_
+  std::unordered_map<int64_t, broker::SharedKeyPtr> shared_by_sub_;  // NATS sub id; under mu_
+  std::map<uint64_t, NodeInfo> nodes_;                               // by instance, guarded by mu_
+  std::condition_variable stop_cv_;                                  // heartbeat's sleep, under mu_
+  bool stop_heartbeat_ = false;                                      // guarded by mu_
+  bool heartbeat_now_ = false;     // guarded by mu_: a subject was added
+  uint64_t interest_version_ = 0;  // guarded by mu_: grows with interest_
+  int64_t activated_ms_ = 0;       // guarded by mu_ (steady ms; 0: not yet)
+  bool warm_ = false;              // guarded by mu_
   std::thread heartbeat_;
 
+  bool closed_ = false;  // Close ran (main thread only)
   std::atomic<bool> active_{false};
   std::atomic<bool> inbound_stopped_{false};
 
   // Delivery thread only.
   std::unordered_map<SenderKey, uint64_t, SenderHash> last_seq_;  // invariant 2
   base::Counter received_;
+  base::Counter shared_received_;
   base::Counter duplicates_;
   base::Counter invalid_;
   base::Counter ring_waits_;

@@ -1,6 +1,8 @@
 // NATS subjects for MQTT topics and filters (cluster/subject.h).
 #include "cluster/subject.h"
 
+#include "proto/topic.h"
+
 namespace ringmq::cluster {
 
 namespace {
@@ -69,6 +71,48 @@ std::vector<std::string> CoarseSubjects(std::string_view prefix, std::string_vie
     base.append(parts[i] == "+" ? std::string("*") : TopicToken(parts[i]));
   }
   return {base};
+}
+
+std::string SubjectFilter(std::string_view prefix, std::string_view family,
+                          std::string_view subject) {
+  const std::string head = std::string(prefix) + "." + std::string(family) + ".";
+  if (!subject.starts_with(head)) return "";
+  subject.remove_prefix(head.size());
+  const std::vector<std::string_view> tokens = Split(subject, '.');
+  std::string filter;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string_view t = tokens[i];
+    if (i > 0) filter.push_back('/');
+    if (t == "*") {
+      filter.push_back('+');
+    } else if (t == ">") {
+      if (i + 1 != tokens.size()) return "";
+      filter.push_back('#');  // covers the parent level too: more than '>' does, never less
+    } else if (t == "%") {
+      // an empty level
+    } else {
+      for (size_t k = 0; k < t.size(); ++k) {
+        if (t[k] != '%') {
+          filter.push_back(t[k]);
+          continue;
+        }
+        if (k + 2 >= t.size()) return "";
+        const auto hex = [](char c) -> int {
+          if (c >= '0' && c <= '9') return c - '0';
+          if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+          return -1;
+        };
+        const int hi = hex(t[k + 1]), lo = hex(t[k + 2]);
+        if (hi < 0 || lo < 0) return "";
+        const auto c = static_cast<char>(hi * 16 + lo);
+        // A level with '/', '+', '#' or U+0000 in it comes from no TopicToken: not ours.
+        if (c == '/' || c == '+' || c == '#' || c == '\0') return "";
+        filter.push_back(c);
+        k += 2;
+      }
+    }
+  }
+  return proto::ValidateTopicFilter(filter) == proto::ReasonCode::kSuccess ? filter : "";
 }
 
 bool NatsSubjectMatches(std::string_view pattern, std::string_view subject) {

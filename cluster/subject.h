@@ -15,6 +15,7 @@
 //      CoarseSubjects(prefix, family, F, levels) matches TopicSubject(prefix, family, T) under NATS
 //      rules ('*' one token, '>' one or more trailing tokens).
 //   2. TopicToken(a) == TopicToken(b) only if a == b.
+//   3. See SubjectFilter.
 #ifndef RINGMQ_CLUSTER_SUBJECT_H_
 #define RINGMQ_CLUSTER_SUBJECT_H_
 
@@ -34,6 +35,12 @@ std::string TopicSubject(std::string_view prefix, std::string_view family, std::
 // (a trailing '#' within the first `levels` levels adds its parent). REQUIRES: levels >= 1.
 std::vector<std::string> CoarseSubjects(std::string_view prefix, std::string_view family,
                                         std::string_view filter, unsigned levels);
+
+// The MQTT filter a coarse subject of PREFIX.FAMILY stands for ('*' -> '+', '>' -> '#', tokens
+// unescaped), or "" when `subject` is not one (another prefix, a bad escape). Invariant 3: for a
+// filter F, every topic F matches is matched by some SubjectFilter(s), s in CoarseSubjects(F).
+std::string SubjectFilter(std::string_view prefix, std::string_view family,
+                          std::string_view subject);
 
 // Whether NATS delivers a message published on `subject` to a subscription on `pattern` (for the
 // tests of invariant 1; the server does the real matching).

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/remote_interest.h"
 #include "proto/topic.h"
 
 namespace ringmq::cluster {
@@ -62,6 +63,39 @@ TEST(CoarseSubjects, Table) {
   }
 }
 
+TEST(SubjectFilter, InvertsTheMapping) {
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.data.>"), "data/#");
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.>"), "#");
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.*.t"), "+/t");
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.%24SYS.%.a%2Eb"), "$SYS//a.b");
+  EXPECT_EQ(SubjectFilter("a.b", "m", "a.b.m.x"), "x");
+}
+
+TEST(SubjectFilter, RefusesWhatNoNodeSends) {
+  EXPECT_EQ(SubjectFilter("P", "m", "Q.m.x"), "");      // another prefix
+  EXPECT_EQ(SubjectFilter("P", "m", "P.r.x"), "");      // another family
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.>.x"), "");    // '>' not last
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.a%2"), "");    // cut escape
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.a%zz"), "");   // not hex
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.a%2Fb"), "");  // '/' inside a level
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.a%2B"), "");   // '+' inside a level
+  EXPECT_EQ(SubjectFilter("P", "m", "P.m.%00"), "");    // U+0000
+}
+
+TEST(RemoteInterest, MatchesWhatTheSubjectsCover) {
+  const RemoteInterest none("P", {});
+  EXPECT_FALSE(none.Matches("a"));
+  const RemoteInterest some("P", {"P.m.data", "P.m.data.>", "P.m.*.t"});
+  EXPECT_TRUE(some.Matches("data"));
+  EXPECT_TRUE(some.Matches("data/u1/x"));
+  EXPECT_TRUE(some.Matches("other/t"));
+  EXPECT_FALSE(some.Matches("other/x"));
+  EXPECT_FALSE(some.Matches("$x/t"));  // a leading wildcard never matches '$' (nor did the filter)
+  // Something it cannot read: every topic, rather than lose a message.
+  EXPECT_TRUE(RemoteInterest("P", {"P.m.a", "garbage"}).Matches("zzz"));
+  EXPECT_TRUE(RemoteInterest("P", {">"}).everything());
+}
+
 TEST(NatsSubjectMatches, Rules) {
   EXPECT_TRUE(NatsSubjectMatches("a.*.c", "a.b.c"));
   EXPECT_FALSE(NatsSubjectMatches("a.*", "a.b.c"));
@@ -101,6 +135,9 @@ TEST(CoarseSubjects, CoverEveryTopicTheFilterMatches) {
         covered = covered || NatsSubjectMatches(s, subject);
       }
       EXPECT_TRUE(covered) << filter << " / " << topic << " at depth " << depth;
+      // Invariant 3: the filters other nodes rebuild from the subjects cover it as well.
+      EXPECT_TRUE(RemoteInterest("P", CoarseSubjects("P", "m", filter, depth)).Matches(topic))
+          << filter << " / " << topic << " at depth " << depth;
     }
   }
   EXPECT_GT(matched, 500u);  // the generator does produce matches

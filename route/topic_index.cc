@@ -479,8 +479,9 @@ bool TopicIndex::AddShared(std::size_t shard, std::string_view group, std::strin
   return AddPath(shard, shared_root_, filter, SharedLeaf(group, filter));
 }
 
-bool TopicIndex::RemoveShared(std::size_t shard, std::string_view group, std::string_view filter) {
-  return RemovePath(shard, shared_root_, filter, SharedLeaf(group, filter));
+bool TopicIndex::RemoveShared(std::size_t shard, std::string_view group, std::string_view filter,
+                              bool* last) {
+  return RemovePath(shard, shared_root_, filter, SharedLeaf(group, filter), last);
 }
 
 // ---- Readers -----------------------------------------------------------------------------------

@@ -91,7 +91,8 @@ class TopicIndex {
 
   // As Add/Remove for member counts of `group` on `filter` (the part after "$share/{group}/").
   bool AddShared(std::size_t shard, std::string_view group, std::string_view filter);
-  bool RemoveShared(std::size_t shard, std::string_view group, std::string_view filter);
+  bool RemoveShared(std::size_t shard, std::string_view group, std::string_view filter,
+                    bool* last = nullptr);
 
   // Calls fn(std::string_view group, std::string_view filter, uint64_t member_shards) once per
   // shared subscription (group, filter) with filter matching `topic` and a non-empty shard mask.

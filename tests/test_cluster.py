@@ -284,6 +284,75 @@ class ClusterTest(unittest.TestCase):
         b.unsubscribe("jobs/#")
         self.assertTrue(n1.wait_metric("ringmq_cluster_subscriptions", base))
 
+    def test_messages_nobody_elsewhere_wants_stay_off_nats(self):
+        n0, n1, _ = self.nodes
+        local_sub = self.client(n0, "local-sub")
+        local_sub.subscribe("lonely/#", 1)
+        pub = self.client(n0, "lonely-pub")
+        # Once every node was heard from (a few heartbeats after start), a message no other
+        # node subscribes to is not sent to NATS: counted as unwanted, still delivered here.
+        before = n0.metric("ringmq_cluster_unwanted_total")
+        self.assertTrue(wait_until(lambda: (pub.publish("lonely/x", b"1", qos=1) and False) or
+                                   n0.metric("ringmq_cluster_unwanted_total") > before, 10))
+        drain(local_sub, 0.2)
+        sent = n0.metric("ringmq_cluster_published_total")
+        unwanted = n0.metric("ringmq_cluster_unwanted_total")
+        for i in range(10):
+            pub.publish("lonely/x", b"%d" % i, qos=1)
+        self.assertEqual([m.payload for m in self.received(local_sub, 10)],
+                         [b"%d" % i for i in range(10)])
+        self.assertEqual(n0.metric("ringmq_cluster_unwanted_total"), unwanted + 10)
+        self.assertEqual(n0.metric("ringmq_cluster_published_total"), sent)
+        # Another node subscribes: its heartbeat tells n0 at once, and the messages flow.
+        remote = self.client(n1, "remote-sub")
+        remote.subscribe("lonely/+", 1)
+        self.route(n0, remote, "lonely/y")
+        pub.publish("lonely/z", b"there", qos=1)
+        self.assertEqual(remote.recv().payload, b"there")
+        status, reply = n0.rest("GET", "/cluster")
+        n1_view = [r for r in reply["result"] if r["node_id"] == "node1"][0]
+        self.assertGreaterEqual(n1_view["subjects"], 1)
+
+    def test_shared_subscriptions_span_nodes(self):
+        n0, n1, n2 = self.nodes
+        # Members of $share/workers/jobs/# on the publisher's node and on two others; a plain
+        # subscriber on n1 as well: it gets everything, the group each message once.
+        members = [self.client(n, "w%d" % i, version=mqtt.MQTTv5)
+                   for i, n in enumerate((n0, n1, n2))]
+        for m in members:
+            m.subscribe("$share/workers/jobs/#", 1)
+        plain = self.client(n1, "plain")
+        plain.subscribe("jobs/#", 1)
+        pub = self.client(n0, "jobs-pub")
+        # Until every member's node is in the queue group (probes reach each member once).
+        got = set()
+        deadline = time.time() + 15
+        while len(got) < 3 and time.time() < deadline:
+            pub.publish("jobs/probe", b"probe", qos=1)
+            for i, m in enumerate(members):
+                try:
+                    m.recv(timeout=0.05)
+                    got.add(i)
+                except queue.Empty:
+                    pass
+        self.assertEqual(len(got), 3, "not every member's node joined the queue group")
+        self.drain(plain, *members)
+        for i in range(60):
+            pub.publish("jobs/%d" % (i % 3), b"%d" % i, qos=1)
+        self.assertEqual(sorted(int(m.payload) for m in self.received(plain, 60)), list(range(60)))
+        shares = []
+        for m in members:
+            mine = []
+            while True:
+                try:
+                    mine.append(int(m.recv(timeout=0.5).payload))
+                except queue.Empty:
+                    break
+            shares.append(mine)
+        self.assertEqual(sorted(sum(shares, [])), list(range(60)), shares)  # each once
+        self.assertTrue(all(shares), shares)  # NATS spread them over the nodes
+        self.assertGreater(n0.metric("ringmq_cluster_shared_received_total"), 0)
+
     def test_healthz_cluster_view_and_nats_restart(self):
         n0, n1, _ = self.nodes
         status, reply = n0.rest("GET", "/cluster")
