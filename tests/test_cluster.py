@@ -93,8 +93,8 @@ def drain(sub, quiet):
             return
 
 
-@unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
-class ClusterTest(unittest.TestCase):
+class ClusterBase(unittest.TestCase):
+    """Three nodes on one nats-server, started for every test; helpers."""
     NODES = 3
 
     def setUp(self):
@@ -155,6 +155,10 @@ class ClusterTest(unittest.TestCase):
     def received(self, sub, n):
         return [sub.recv() for _ in range(n)]
 
+
+
+@unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
+class ClusterTest(ClusterBase):
     def test_publish_reaches_subscribers_on_other_nodes(self):
         n0, n1, n2 = self.nodes
         wide = self.client(n1, "wide")  # MQTT 3.1.1, QoS 1
@@ -427,9 +431,13 @@ class ClusterWithoutJetStreamTest(unittest.TestCase):
 
 
 @unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
-class ClusterOverlapTest(ClusterTest):
+class ClusterOverlapTest(ClusterBase):
     """Deeper subjects (cluster_subject_levels = 2): one node's filters become overlapping NATS
     subscriptions, and NATS delivers a copy per subscription; each client still gets one."""
+    # Routing and shared groups again with the deeper subjects.
+    test_publish_reaches_subscribers_on_other_nodes = \
+        ClusterTest.test_publish_reaches_subscribers_on_other_nodes
+    test_shared_subscriptions_span_nodes = ClusterTest.test_shared_subscriptions_span_nodes
 
     def start_node(self, i, *extra):
         conf = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
@@ -464,8 +472,6 @@ class ClusterOverlapTest(ClusterTest):
             c.expect_nothing(0.3)
         # data.> and data.u1.> both matched: NATS sent two copies of each, one was skipped.
         self.assertGreaterEqual(n1.metric("ringmq_cluster_duplicates_total") - dup_before, 20)
-
-    # The parent's tests run here too, with the deeper subjects.
 
 
 if __name__ == "__main__":
