@@ -65,6 +65,12 @@ const char* ConnState(natsConnection* nc) {
   return "unknown";
 }
 
+// JetStream answers so while its cluster elects leaders (at start, or after a server died).
+bool JetStreamNotReady(natsStatus s, jsErrCode jerr) {
+  return s == NATS_TIMEOUT || jerr == JSClusterNotAvailErr || jerr == JSClusterNotLeaderErr ||
+         jerr == JSClusterIncompleteErr;
+}
+
 // Prometheus: one family with one sample.
 void Family(std::string* out, const char* name, const char* type, const char* help, uint64_t v) {
   *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
@@ -215,7 +221,18 @@ bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = natsConnection_JetStream(&js_, sub_conn_, nullptr);
   jsStreamInfo* info = nullptr;
-  if (s == NATS_OK) s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &jerr);
+  // A JetStream cluster that has just started elects its leaders for a few seconds first: wait
+  // for it (a server without JetStream answers at once: no responders).
+  const int64_t give_up = route::SteadyNowMs() + kJetStreamWaitMs;
+  for (bool said = false; s == NATS_OK;) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &jerr);
+    if (!JetStreamNotReady(s, jerr) || route::SteadyNowMs() > give_up) break;
+    if (!said) LOG_INFO_S(kCluster, "cluster: waiting for JetStream to be ready");
+    said = true;
+    s = NATS_OK;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
   if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -262,8 +279,12 @@ bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
   so.Stream = stream.c_str();
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverLastPerSubject;
-  jerr = static_cast<jsErrCode>(0);
-  s = js_Subscribe(&retained_sub_, js_, subject.c_str(), &OnMessage, this, nullptr, &so, &jerr);
+  for (;;) {  // the consumer too waits for JetStream's leaders (a server may have just died)
+    jerr = static_cast<jsErrCode>(0);
+    s = js_Subscribe(&retained_sub_, js_, subject.c_str(), &OnMessage, this, nullptr, &so, &jerr);
+    if (!JetStreamNotReady(s, jerr) || route::SteadyNowMs() > give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
   if (s == NATS_OK) {
     s = natsSubscription_SetPendingLimits(retained_sub_, static_cast<int>(kPendingMessages),
                                           static_cast<int>(kPendingBytes));

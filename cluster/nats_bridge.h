@@ -134,6 +134,7 @@ class NatsBridge final : public broker::ClusterLink {
   static constexpr int64_t kPendingMessages = 1'000'000;
   static constexpr int64_t kPendingBytes = 512LL << 20;
   static constexpr int kNodeTimeoutS = 5;
+  static constexpr int64_t kJetStreamWaitMs = 15000;          // at start, for a JetStream cluster
   static constexpr int64_t kWarmUpMs = 2500;                  // > 2 heartbeat periods
   static constexpr size_t kMaxHeartbeatSubjects = 256 << 10;  // bytes; past it: everything
 

@@ -431,6 +431,68 @@ class ClusterWithoutJetStreamTest(unittest.TestCase):
 
 
 @unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
+class ThreeNatsServersTest(unittest.TestCase):
+    """NATS itself clustered (3 servers, JetStream replicated): SIGKILL the server a node is
+    connected to; the node moves to another and nothing it had is lost."""
+
+    def start_nats(self, i, ports, store):
+        conf = os.path.join(store, "nats%d.conf" % i)
+        routes = ",".join("nats-route://127.0.0.1:%d" % ports[j][1] for j in range(3) if j != i)
+        with open(conf, "w") as f:
+            f.write("server_name: s%d\nlisten: 127.0.0.1:%d\n"
+                    "jetstream { store_dir: \"%s/s%d\" }\n"
+                    "cluster { name: c, listen: 127.0.0.1:%d, routes: [%s] }\n"
+                    % (i, ports[i][0], store, i, ports[i][1], routes))
+        log = open(os.path.join(store, "s%d.log" % i), "w")
+        self.addCleanup(log.close)
+        return subprocess.Popen([NATS, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+
+    def test_sigkill_of_the_nats_server_a_node_uses(self):
+        store = tempfile.mkdtemp(prefix="ringmq-nats3-")
+        self.addCleanup(shutil.rmtree, store, True)
+        ports = [(free_port(), free_port()) for _ in range(3)]
+        servers = [self.start_nats(i, ports, store) for i in range(3)]
+        urls = ",".join("nats://127.0.0.1:%d" % p for p, _ in ports)
+        nodes, clients = [], []
+        try:
+            for i in range(2):
+                nodes.append(Broker("--cluster", urls, "--node-id", "n%d" % i))
+            for n in nodes:  # three JetStream servers: the stream has its three replicas
+                self.assertTrue(n.wait_log("retained messages from stream"))
+                self.assertEqual(n.log_count("keeps one"), 0)
+            pub = Client(nodes[0], "pub")
+            sub = Client(nodes[1], "sub")
+            clients += [pub, sub]
+            pub.publish("cfg/x", b"kept", qos=1, retain=True)
+            sub.subscribe("data/#", 1)
+            self.assertTrue(probe_route(pub, sub, "data/probe"))
+            used = nodes[0].rest("GET", "/healthz")[1]["result"][0]["cluster"]["server"]
+            victim = [i for i, (p, _) in enumerate(ports) if used.endswith(":%d" % p)][0]
+            servers[victim].kill()
+            servers[victim].wait()
+            # The node moves to another server by itself, and routes again.
+            self.assertTrue(probe_route(pub, sub, "data/after", timeout=20))
+            drain(sub, 0.3)
+            pub.publish("data/1", b"one", qos=1)
+            self.assertEqual(sub.recv().payload, b"one")
+            # The retained message outlived the server: a new node (empty data directory) has it.
+            late_node = Broker("--cluster", urls, "--node-id", "n2")
+            nodes.append(late_node)
+            late = Client(late_node, "late")
+            clients.append(late)
+            late.subscribe("cfg/#", 1)
+            m = late.recv(timeout=10)
+            self.assertEqual((m.topic, m.payload, m.retain), ("cfg/x", b"kept", True))
+        finally:
+            stop_clients(clients)
+            codes = [n.stop() for n in nodes]
+            for s in servers:
+                s.kill()
+                s.wait()
+        self.assertEqual(codes, [0] * len(codes))
+
+
+@unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
 class ClusterOverlapTest(ClusterBase):
     """Deeper subjects (cluster_subject_levels = 2): one node's filters become overlapping NATS
     subscriptions, and NATS delivers a copy per subscription; each client still gets one."""
