@@ -30,6 +30,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def nats_accepting(port):
+    """Whether a nats-server on `port` answers a connection with its INFO line."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            return s.recv(4).startswith(b"INFO")
+    except OSError:
+        return False
+
+
 class NatsServer:
     """A nats-server on 127.0.0.1 (JetStream on, store in a temp folder)."""
 
@@ -51,11 +60,7 @@ class NatsServer:
             raise RuntimeError("nats-server did not start")
 
     def _accepting(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                return s.recv(4).startswith(b"INFO")
-        except OSError:
-            return False
+        return nats_accepting(self.port)
 
     @property
     def url(self):
@@ -452,6 +457,8 @@ class ThreeNatsServersTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, store, True)
         ports = [(free_port(), free_port()) for _ in range(3)]
         servers = [self.start_nats(i, ports, store) for i in range(3)]
+        for p, _ in ports:
+            self.assertTrue(wait_until(lambda: nats_accepting(p), 10), "nats-server did not start")
         urls = ",".join("nats://127.0.0.1:%d" % p for p, _ in ports)
         nodes, clients = [], []
         try:
