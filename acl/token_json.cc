@@ -539,6 +539,31 @@ std::string SerializeTokenFile(int64_t next_id, const std::vector<const Token*>&
   return out;
 }
 
+namespace {
+
+// One token object of the store (every field, id included).
+bool ParseStoredElement(element e, const std::string& path, Token* t, std::string* error) {
+  TokenUpdate u;
+  if (!ParseTokenObject(e, path, &u, t, error)) return false;
+  const int64_t id = t->id;
+  if (!ApplyTokenUpdate(u, UpdateMode::kCreate, t, error)) {
+    *error = (path.empty() ? "" : path + ": ") + *error;
+    return false;
+  }
+  if (id <= 0) return Fail(error, path.empty() ? "id" : path + ".id", "missing");
+  return true;
+}
+
+}  // namespace
+
+bool ParseStoredToken(std::string_view json, Token* token, std::string* error) {
+  simdjson::dom::parser parser;
+  element root;
+  if (!ParseJson(parser, json, &root, error)) return false;
+  *token = Token{};
+  return ParseStoredElement(root, "", token, error);
+}
+
 bool ParseTokenFile(std::string_view text, int64_t* next_id, std::vector<Token>* tokens,
                     std::string* error) {
   tokens->clear();
@@ -571,16 +596,8 @@ bool ParseTokenFile(std::string_view text, int64_t* next_id, std::vector<Token>*
         return WrongType(error, "tokens", "an array", v);
       size_t i = 0;
       for (element e : arr) {
-        const std::string path = "tokens[" + std::to_string(i++) + "]";
         Token t;
-        TokenUpdate u;
-        if (!ParseTokenObject(e, path, &u, &t, error)) return false;
-        const Token read_only = t;
-        if (!ApplyTokenUpdate(u, UpdateMode::kCreate, &t, error)) {
-          *error = path + ": " + *error;
-          return false;
-        }
-        if (read_only.id <= 0) return Fail(error, path + ".id", "missing");
+        if (!ParseStoredElement(e, "tokens[" + std::to_string(i++) + "]", &t, error)) return false;
         tokens->push_back(std::move(t));
       }
       have_tokens = true;

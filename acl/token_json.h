@@ -89,6 +89,9 @@ std::string TokenToJson(const Token& token, FieldMask fields = kAllFields);
 
 // The token store file: {"format": 1, "next_id": N, "tokens": [token objects with every field]}.
 std::string SerializeTokenFile(int64_t next_id, const std::vector<const Token*>& tokens);
+// One token as TokenToJson(token) wrote it, every field (the cluster's token bucket holds one per
+// key); validated as a store file's tokens are.
+bool ParseStoredToken(std::string_view json, Token* token, std::string* error);
 // Parses and validates a store file; ids must be unique, positive and below next_id, keys unique.
 bool ParseTokenFile(std::string_view text, int64_t* next_id, std::vector<Token>* tokens,
                     std::string* error);

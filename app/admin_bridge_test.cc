@@ -56,8 +56,9 @@ TEST(AdminBridge, CallsToStoppedShardsAnswer503) {
     rest::AdminOptions options;
     options.port = 0;
     options.data_dir = dir;
-    options.master_key = std::string(64, 'k');
-    rest::AdminServer admin(options, &bridge);
+    const std::string key(64, 'k');
+    options.master_key = key;
+    rest::AdminServer admin(std::move(options), &bridge);
     bridge.set_post_to_admin(
         [&admin](std::function<void()> fn) { return admin.Post(std::move(fn)); });
     std::string error;
@@ -69,7 +70,6 @@ TEST(AdminBridge, CallsToStoppedShardsAnswer503) {
     auto started = admin.Start(&error);
     ASSERT_TRUE(started.has_value()) << error;
     const uint16_t port = started->port;
-    const std::string& key = options.master_key;
     EXPECT_EQ(Status(port, "GET", "/mqtt/sessions/all", key), 200);
 
     broker.Stop();  // the shard loops end; the admin shard still serves

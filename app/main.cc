@@ -12,6 +12,7 @@
 #include "broker/broker.h"
 #include "broker/config.h"
 #include "cluster/nats_bridge.h"
+#include "cluster/token_bucket.h"
 #include "net/socket.h"
 #include "rest/admin_server.h"
 
@@ -97,13 +98,35 @@ int main(int argc, char** argv) {
     tls.require_client_cert = config.tls_require_client_cert;
     options.tls = tls;
   }
+  if (cluster && config.rest_enabled) {
+    // The tokens live in the cluster's bucket, shared by every node (doc/cluster.md "Tokens").
+    auto bucket =
+        std::make_unique<ringmq::cluster::TokenBucket>(ringmq::cluster::TokenBucket::Options{
+            ringmq::cluster::NatsBridge::ParseServers(config.cluster), config.node_id,
+            config.cluster_prefix, config.cluster_replicas, config.data_dir});
+    std::string error;
+    switch (bucket->Open(&error)) {
+      case ringmq::cluster::TokenBucket::OpenResult::kOk:
+        options.token_backend = std::move(bucket);
+        break;
+      case ringmq::cluster::TokenBucket::OpenResult::kNoJetStream:
+        LOG_WARN_S(kCluster,
+                   "cluster: {}: tokens stay per node (tokens.json; a token minted on one node "
+                   "is unknown to the others); start nats-server with -js to share them",
+                   error);
+        break;
+      case ringmq::cluster::TokenBucket::OpenResult::kFailed:
+        LOG_ERROR_S(kCluster, "start failed: {}", error);
+        return 1;
+    }
+  }
   if (cluster) {
     ringmq::cluster::NatsBridge* c = cluster.get();
     options.cluster.health = [c](std::string* json) { return c->HealthJson(json); };
     options.cluster.nodes = [c] { return c->NodesJson(); };
     options.cluster.metrics = [c] { return c->MetricsText(); };
   }
-  rest::AdminServer admin(options, &bridge);
+  rest::AdminServer admin(std::move(options), &bridge);
   bridge.set_post_to_admin(
       [&admin](std::function<void()> fn) { return admin.Post(std::move(fn)); });
   if (config.rest_enabled) {

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "broker/shard.h"
 #include "cluster/envelope.h"
+#include "cluster/nats_util.h"
 #include "cluster/subject.h"
 #include "smp/key_shard.h"
 
@@ -36,15 +37,6 @@ uint64_t RandomInstance() {
   return v;
 }
 
-std::string StatusText(natsStatus s) {
-  std::string text = natsStatus_GetText(s);
-  natsStatus last = NATS_OK;
-  if (const char* detail = nats_GetLastError(&last); detail != nullptr && *detail != '\0') {
-    text += std::string(" (") + detail + ")";
-  }
-  return text;
-}
-
 const char* ConnState(natsConnection* nc) {
   if (nc == nullptr) return "closed";
   switch (natsConnection_Status(nc)) {
@@ -63,12 +55,6 @@ const char* ConnState(natsConnection* nc) {
       return "closed";
   }
   return "unknown";
-}
-
-// JetStream answers so while its cluster elects leaders (at start, or after a server died).
-bool JetStreamNotReady(natsStatus s, jsErrCode jerr) {
-  return s == NATS_TIMEOUT || jerr == JSClusterNotAvailErr || jerr == JSClusterNotLeaderErr ||
-         jerr == JSClusterIncompleteErr;
 }
 
 // Prometheus: one family with one sample.
@@ -108,39 +94,20 @@ NatsBridge::~NatsBridge() { Close(); }
 
 bool NatsBridge::ConnectOne(const std::string& name, bool subscriber, natsConnection** out,
                             std::string* error) {
-  natsOptions* opts = nullptr;
-  if (natsOptions_Create(&opts) != NATS_OK) {
-    *error = "NATS options: out of memory";
-    return false;
-  }
-  std::vector<const char*> urls;
-  for (const std::string& s : options_.servers) urls.push_back(s.c_str());
-  natsStatus s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
-  if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
-  // A node keeps trying for ever: NATS being away for a while must not end the node.
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
-  // What is published while reconnecting waits here (then Publish fails: counted).
-  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
-  // The subscription connection's state is the node's (the others follow the same servers).
-  if (s == NATS_OK && subscriber) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
-  if (s == NATS_OK && subscriber) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, this);
-  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &OnError, this);
-  if (s == NATS_OK && subscriber) s = natsOptions_UseGlobalMessageDelivery(opts, true);
-  if (s == NATS_OK) s = natsConnection_Connect(out, opts);
-  natsOptions_Destroy(opts);
-  if (s != NATS_OK) {
-    *error = "cannot connect to NATS at " +
-             [this] {
-               std::string all;
-               for (const std::string& u : options_.servers) all += (all.empty() ? "" : ",") + u;
-               return all;
-             }() +
-             ": " + StatusText(s);
-    return false;
-  }
-  return true;
+  return ConnectNats(
+      options_.servers, name,
+      [this, subscriber](natsOptions* opts) {
+        // What is published while reconnecting waits here (then Publish fails: counted).
+        natsStatus s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
+        if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &OnError, this);
+        if (!subscriber) return s;
+        // The subscription connection's state is the node's (the others follow the same servers).
+        if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, this);
+        if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, this);
+        if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts, true);
+        return s;
+      },
+      out, error);
 }
 
 bool NatsBridge::Connect(std::string* error) {
@@ -223,15 +190,11 @@ bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
   jsStreamInfo* info = nullptr;
   // A JetStream cluster that has just started elects its leaders for a few seconds first: wait
   // for it (a server without JetStream answers at once: no responders).
-  const int64_t give_up = route::SteadyNowMs() + kJetStreamWaitMs;
-  for (bool said = false; s == NATS_OK;) {
-    jerr = static_cast<jsErrCode>(0);
-    s = js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &jerr);
-    if (!JetStreamNotReady(s, jerr) || route::SteadyNowMs() > give_up) break;
-    if (!said) LOG_INFO_S(kCluster, "cluster: waiting for JetStream to be ready");
-    said = true;
-    s = NATS_OK;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  if (s == NATS_OK) {
+    s = WhileJetStreamNotReady(
+        kJetStreamWaitMs,
+        [&](jsErrCode* e) { return js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, e); },
+        &jerr);
   }
   if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
     jsStreamConfig cfg;
@@ -279,12 +242,14 @@ bool NatsBridge::SubscribeRetainedLocked(std::string* error) {
   so.Stream = stream.c_str();
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverLastPerSubject;
-  for (;;) {  // the consumer too waits for JetStream's leaders (a server may have just died)
-    jerr = static_cast<jsErrCode>(0);
-    s = js_Subscribe(&retained_sub_, js_, subject.c_str(), &OnMessage, this, nullptr, &so, &jerr);
-    if (!JetStreamNotReady(s, jerr) || route::SteadyNowMs() > give_up) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  // The consumer too waits for JetStream's leaders (a server may have just died).
+  s = WhileJetStreamNotReady(
+      kJetStreamWaitMs,
+      [&](jsErrCode* e) {
+        return js_Subscribe(&retained_sub_, js_, subject.c_str(), &OnMessage, this, nullptr, &so,
+                            e);
+      },
+      &jerr);
   if (s == NATS_OK) {
     s = natsSubscription_SetPendingLimits(retained_sub_, static_cast<int>(kPendingMessages),
                                           static_cast<int>(kPendingBytes));

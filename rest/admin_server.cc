@@ -34,7 +34,8 @@ AdminServer::~AdminServer() { Stop(); }
 
 std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
   AdminStartInfo info;
-  store_ = std::make_unique<TokenStore>(options_.data_dir);
+  store_ = options_.token_backend ? std::make_unique<TokenStore>(std::move(options_.token_backend))
+                                  : std::make_unique<TokenStore>(options_.data_dir);
   if (!store_->Open(error)) return std::nullopt;
 
   // The first master token.
@@ -45,7 +46,7 @@ std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
       *error = "RINGMQ_MASTER_TOKEN: " + *error;
       return std::nullopt;
     }
-  } else if (store_->size() == 0) {
+  } else if (store_->may_seed()) {
     if (!acl::GenerateTokenKey(&key)) {
       *error = "cannot generate a token key (OpenSSL RAND_bytes failed)";
       return std::nullopt;
@@ -59,7 +60,14 @@ std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
                                                        : "master (created at first start)";
     master[0].created = master[0].accessed = now;
     master[0].access.type = acl::AccessType::kMaster;
-    if (!store_->Insert(&master, error)) return std::nullopt;
+    StoreError e;
+    if (!store_->Insert(&master, &e)) {
+      // Another node of a cluster stored the same key at the same moment: it is there.
+      if (e.status != 409 || !info.generated_master_key.empty()) {
+        *error = "token store: " + e.text;
+        return std::nullopt;
+      }
+    }
   }
 
   listen_fd_ = net::ListenTcp(options_.host, options_.port, error);
@@ -101,6 +109,9 @@ std::optional<AdminStartInfo> AdminServer::Start(std::string* error) {
     return std::nullopt;
   }
   started_ = true;
+  // Changes other nodes make to the tokens (cluster mode), applied on the admin thread.
+  store_->backend().Follow([this](std::function<void()> fn) { return Post(std::move(fn)); },
+                           [this](TokenBackend::Remote r) { api_->ApplyRemote(std::move(r)); });
   return info;
 }
 
@@ -144,12 +155,13 @@ void AdminServer::ThreadMain(std::string* init_error, std::atomic<int>* init_sta
   http.Run(
       stop_, [this] { DrainInbox(); }, [this] { api_->Sweep(); }, options_.tick_ms);
   api_->set_extra_metrics(nullptr);
-  std::string error;
+  StoreError error;
   (void)store_->Flush(&error);  // best effort: only `accessed` values can be pending
 }
 
 void AdminServer::Stop() {
   if (!started_) return;
+  store_->backend().Unfollow();  // no Post from its thread after this
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     accepting_ = false;
@@ -165,6 +177,10 @@ void AdminServer::Stop() {
   close(listen_fd_);
   close(wake_fd_);
   listen_fd_ = wake_fd_ = -1;
+  // The store's backend may hold connections (a cluster's bucket): released now, not at
+  // destruction, so that the process's NATS client can wind down after Stop.
+  api_.reset();
+  store_.reset();
   started_ = false;
 }
 

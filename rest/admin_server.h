@@ -61,6 +61,9 @@ struct AdminOptions {
   std::optional<net::TlsConfig> tls;
   // Cluster mode: the node's NATS bridge, for /healthz, GET /cluster and /metrics.
   Api::ClusterView cluster;
+  // Where the tokens live; unset: tokens.json in data_dir (cluster mode: the shared bucket,
+  // cluster/token_bucket.h). Start takes it.
+  std::unique_ptr<TokenBackend> token_backend;
 };
 
 struct AdminStartInfo {
@@ -85,7 +88,8 @@ class AdminServer {
   // thread. Prints nothing. On failure returns nullopt with *error and nothing keeps running.
   // REQUIRES: not started.
   std::optional<AdminStartInfo> Start(std::string* error);
-  // Stops the thread, closes every connection, writes refreshed `accessed` values. Idempotent.
+  // Stops the thread, closes every connection, writes refreshed `accessed` values and releases
+  // the token store (and its backend). Idempotent.
   void Stop();
 
   // --- Cross-thread entry points (any thread) ---

@@ -103,7 +103,7 @@ class AdminServerTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(seen_mu_);
       seen_.push_back(std::string(method) + " " + std::string(path) + " " + std::to_string(status));
     };
-    server_ = std::make_unique<AdminServer>(o, &hooks_);
+    server_ = std::make_unique<AdminServer>(std::move(o), &hooks_);
     std::string error;
     auto info = server_->Start(&error);
     if (!info && error.find("io_uring") != std::string::npos) GTEST_SKIP() << error;
@@ -630,7 +630,7 @@ TEST(AdminServerTls, UnloadableCertificateFailsStart) {
   tls.key_file = dir.path() + "/missing.key";
   o.tls = tls;
   testing::FakeHooks hooks;
-  AdminServer server(o, &hooks);
+  AdminServer server(std::move(o), &hooks);
   std::string error;
   const auto info = server.Start(&error);
   if (!info && error.find("io_uring") != std::string::npos) GTEST_SKIP() << error;

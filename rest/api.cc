@@ -171,6 +171,7 @@ const acl::Token* Api::Authorize(const HttpRequest& req, const Respond& respond)
     return nullptr;
   }
   const acl::Token* token = store_->FindByKey(key);
+  if (token == nullptr && FetchRemote(0, key)) token = store_->FindByKey(key);
   if (token == nullptr) {
     respond(JsonError(401, "unknown token"));
     return nullptr;
@@ -263,6 +264,10 @@ std::vector<std::string> TokenItems(const std::vector<const acl::Token*>& tokens
   return items;
 }
 
+HttpResponse StoreFailed(const StoreError& e) {
+  return JsonError(e.status, "token store: " + e.text);
+}
+
 HttpResponse TokenList(const std::vector<const acl::Token*>& tokens, acl::FieldMask mask,
                        const std::vector<ApiError>& errors = {}) {
   return JsonResult(200, TokenItems(tokens, mask), errors);
@@ -298,7 +303,7 @@ void Api::CreateTokens(const HttpRequest& req, const Respond& respond) {
     }
     tokens.push_back(std::move(t));
   }
-  if (!store_->Insert(&tokens, &error)) return respond(JsonError(500, "token store: " + error));
+  if (StoreError e; !store_->Insert(&tokens, &e)) return respond(StoreFailed(e));
   std::vector<const acl::Token*> out;
   out.reserve(tokens.size());
   for (const acl::Token& t : tokens) out.push_back(&t);
@@ -368,7 +373,7 @@ void Api::UpdateTokens(const HttpRequest& req, std::string_view sel, bool patch,
   std::vector<acl::Token> before;
   before.reserve(selected.size());
   for (const acl::Token* old : selected) before.push_back(*old);
-  if (!store_->Update(changed, &error)) return respond(JsonError(500, "token store: " + error));
+  if (StoreError e; !store_->Update(changed, &e)) return respond(StoreFailed(e));
   for (size_t i = 0; i < changed.size(); ++i) Notify(before[i], changed[i]);
   std::vector<const acl::Token*> out;
   out.reserve(changed.size());
@@ -426,8 +431,7 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
                                "API; add ?delete_last_master=true to do it anyway"));
     }
   }
-  std::string error;
-  if (!store_->Erase(ids, &error)) return respond(JsonError(500, "token store: " + error));
+  if (StoreError e; !store_->Erase(ids, &e)) return respond(StoreFailed(e));
   std::vector<std::string> items;
   for (const acl::Token& t : gone) {
     if (hooks_ != nullptr) hooks_->TokenRevoked(t, admin_api::RevokeReason::kDeleted);
@@ -439,13 +443,19 @@ void Api::DeleteTokens(const HttpRequest& req, std::string_view sel, const Respo
 Api::AuthResult Api::Authenticate(const acl::Credentials& credentials) {
   AuthResult r;
   const acl::Token* token = nullptr;
-  if (credentials.token_id > 0) {
-    // Login by id: the id is not secret, the prefix is compared in constant time.
-    token = store_->FindById(credentials.token_id);
-    if (token != nullptr && !acl::KeyPrefixMatches(token->key, credentials.secret)) token = nullptr;
-  } else {
-    token = store_->FindByKey(credentials.secret);
-  }
+  const auto find = [&] {
+    if (credentials.token_id > 0) {
+      // Login by id: the id is not secret, the prefix is compared in constant time.
+      token = store_->FindById(credentials.token_id);
+      if (token != nullptr && !acl::KeyPrefixMatches(token->key, credentials.secret)) {
+        token = nullptr;
+      }
+    } else {
+      token = store_->FindByKey(credentials.secret);
+    }
+  };
+  find();
+  if (token == nullptr && FetchRemote(credentials.token_id, credentials.secret)) find();
   if (token == nullptr) return r;
   r.token_id = token->id;
   const int64_t now = clock_();
@@ -481,12 +491,16 @@ void Api::Sweep() {
   std::vector<int64_t> ids;
   std::vector<acl::Token> gone;
   for (const acl::Token* t : store_->All()) {
-    if (acl::CheckToken(*t, now) == acl::TokenState::kExpired) {
-      ids.push_back(t->id);
-      gone.push_back(*t);
-    }
+    if (acl::CheckToken(*t, now) != acl::TokenState::kExpired) continue;
+    // A ttl token is deleted only once the other writers (cluster nodes) had time to report
+    // their uses of it (TokenBackend::ttl_grace_s); until then it is refused, not deleted.
+    acl::Token graced = *t;
+    if (graced.ttl > 0) graced.ttl += store_->ttl_grace_s();
+    if (acl::CheckToken(graced, now) != acl::TokenState::kExpired) continue;
+    ids.push_back(t->id);
+    gone.push_back(*t);
   }
-  std::string error;
+  StoreError error;
   if (!ids.empty()) {
     if (!store_->Erase(ids, &error)) return;  // retried at the next sweep
     for (const acl::Token& t : gone) {
@@ -499,6 +513,27 @@ void Api::Sweep() {
   if (store_->dirty() && now - last_flush_ >= kFlushIntervalSeconds) {
     if (store_->Flush(&error)) last_flush_ = now;
   }
+}
+
+bool Api::FetchRemote(int64_t id, std::string_view key) {
+  std::optional<TokenBackend::Remote> r = store_->backend().Fetch(id, key);
+  if (!r) return false;
+  ApplyRemote(std::move(*r));
+  return true;
+}
+
+void Api::ApplyRemote(TokenBackend::Remote remote) {
+  const bool erased = !remote.token;
+  const int64_t id = remote.id;
+  const std::optional<acl::Token> before = store_->ApplyRemote(std::move(remote));
+  if (hooks_ == nullptr || !before) return;  // a new token: shards learn of it when it is used
+  if (erased) {
+    const bool expired = acl::CheckToken(*before, clock_()) == acl::TokenState::kExpired;
+    hooks_->TokenRevoked(
+        *before, expired ? admin_api::RevokeReason::kExpired : admin_api::RevokeReason::kDeleted);
+    return;
+  }
+  Notify(*before, *store_->FindById(id));
 }
 
 }  // namespace ringmq::rest

@@ -69,6 +69,9 @@ class Api {
   // Deletes expired tokens (TokenRevoked kExpired each) and writes refreshed `accessed` values,
   // at most every flush_interval seconds. Call about once a second.
   void Sweep();
+  // A token another node created, changed or deleted (cluster mode): applied to the store, and
+  // the shards told as for a change made here (TokenChanged, TokenRevoked).
+  void ApplyRemote(TokenBackend::Remote remote);
 
   // Cluster mode (doc/cluster.md): what this node's NATS bridge reports, called on the admin
   // thread. Unset without --cluster (GET /cluster answers 404).
@@ -129,6 +132,8 @@ class Api {
   bool SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tokens,
                     std::vector<ApiError>* missing, const Respond& respond);
   void Notify(const acl::Token& before, const acl::Token& after);
+  // A token another node created a moment ago (TokenBackend::Fetch), applied; false if none.
+  bool FetchRemote(int64_t id, std::string_view key);
   uint64_t NextVersion() { return ++version_; }
 
   TokenStore* store_;

@@ -22,7 +22,8 @@ class ApiAuthTest : public ::testing::Test {
     ASSERT_TRUE(acl::GenerateTokenKey(&master.key));
     master_ = master.key;
     std::vector<acl::Token> tokens{std::move(master)};
-    ASSERT_TRUE(store_.Insert(&tokens, &error)) << error;
+    StoreError e;
+    ASSERT_TRUE(store_.Insert(&tokens, &e)) << e.text;
   }
 
   HttpResponse Call(std::string method, std::string path, std::string body = "",

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <map>
+#include <memory>
+#include <optional>
+
 #include "rest/test_util.h"
 
 namespace ringmq::rest {
@@ -21,7 +25,8 @@ class ApiTest : public ::testing::Test {
     t[0].access.type = acl::AccessType::kMaster;
     ASSERT_TRUE(acl::GenerateTokenKey(&t[1].key));  // a standard token
     t[0].created = t[0].accessed = t[1].created = t[1].accessed = now_;
-    ASSERT_TRUE(store_.Insert(&t, &error)) << error;
+    StoreError e;
+    ASSERT_TRUE(store_.Insert(&t, &e)) << e.text;
     master_ = t[0].key;
     standard_ = t[1].key;
   }
@@ -629,7 +634,8 @@ TEST(ApiNoBroker, HookEndpointsAnswer503) {
   std::vector<acl::Token> t(1);
   ASSERT_TRUE(acl::GenerateTokenKey(&t[0].key));
   t[0].access.type = acl::AccessType::kMaster;
-  ASSERT_TRUE(store.Insert(&t, &error));
+  StoreError e;
+  ASSERT_TRUE(store.Insert(&t, &e));
   Api api(
       &store, nullptr, [] { return int64_t{1}; }, Api::Limits{});
   HttpRequest req;
@@ -639,6 +645,159 @@ TEST(ApiNoBroker, HookEndpointsAnswer503) {
   int status = 0;
   api.Handle(req, [&](const HttpResponse& r) { status = r.status; });
   EXPECT_EQ(status, 503);
+}
+
+// A backend as a cluster's: other writers' changes arrive through Api::ApplyRemote, tokens
+// written elsewhere a moment ago through Fetch, and unused ttl tokens get a grace period.
+class SharedBackend final : public TokenBackend {
+ public:
+  std::map<int64_t, acl::Token> remote;  // what other writers stored (Fetch finds them)
+  std::vector<std::string> commits;      // "touch:<ids>", "write"
+  int64_t grace = 0;
+  int fail_status = 0;  // non-zero: Commit fails with it
+
+  bool Load(int64_t* next_id, std::vector<acl::Token>* tokens, bool* may_seed,
+            std::string*) override {
+    *next_id = 1;
+    tokens->clear();
+    *may_seed = false;
+    return true;
+  }
+  bool ReserveIds(size_t, int64_t next_id, int64_t* first, StoreError*) override {
+    *first = next_id + 100;  // another writer took some meanwhile
+    return true;
+  }
+  bool Commit(const Change& change, StoreError* error) override {
+    if (fail_status != 0) {
+      *error = {fail_status, "changed elsewhere"};
+      return false;
+    }
+    std::string ids;
+    for (const auto& [before, after] : change.updated) ids += std::to_string(after->id) + ",";
+    commits.push_back(change.touch_only ? "touch:" + ids : "write");
+    return true;
+  }
+  int64_t ttl_grace_s() const override { return grace; }
+  std::optional<Remote> Fetch(int64_t id, std::string_view key) override {
+    for (const auto& [rid, t] : remote) {
+      if (rid == id || t.key == key) return Remote{rid, t};
+    }
+    return std::nullopt;
+  }
+};
+
+class SharedApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto b = std::make_unique<SharedBackend>();
+    backend_ = b.get();
+    store_ = std::make_unique<TokenStore>(std::move(b));
+    std::string error;
+    ASSERT_TRUE(store_->Open(&error)) << error;
+    EXPECT_FALSE(store_->may_seed());  // a joining node generates no master token
+    api_ = std::make_unique<Api>(
+        store_.get(), &hooks_, [this] { return now_; }, Api::Limits{});
+  }
+  acl::Token Remote(int64_t id, std::string topic) {
+    acl::Token t;
+    t.id = id;
+    EXPECT_TRUE(acl::GenerateTokenKey(&t.key));
+    t.ttl = 60;
+    t.created = t.accessed = now_;
+    t.access.type = acl::AccessType::kAcl;
+    t.access.acl.push_back({std::move(topic), acl::kActionSubscribe, 0});
+    return t;
+  }
+
+  SharedBackend* backend_ = nullptr;
+  std::unique_ptr<TokenStore> store_;
+  FakeHooks hooks_;
+  int64_t now_ = 1'000'000;
+  std::unique_ptr<Api> api_;
+};
+
+TEST_F(SharedApiTest, ChangesOfOtherNodesReachTheShards) {
+  const acl::Token t = Remote(7, "data/u1/#");
+  api_->ApplyRemote({7, t});  // created elsewhere: nothing to tell the shards yet
+  EXPECT_TRUE(hooks_.events.empty());
+  ASSERT_NE(store_->FindByKey(t.key), nullptr);
+  EXPECT_EQ(store_->next_id(), 8);  // ids of other writers are never handed out here
+
+  store_->Touch(7, now_ + 30);  // used here since: the later `accessed` stays
+  acl::Token narrowed = t;
+  narrowed.access.acl[0].topic = "data/u1/a/#";
+  api_->ApplyRemote({7, narrowed});
+  ASSERT_EQ(hooks_.events.size(), 1u);
+  EXPECT_EQ(hooks_.events[0].rfind("changed:7:v", 0), 0u) << hooks_.events[0];
+  EXPECT_EQ(store_->FindById(7)->access.acl[0].topic, "data/u1/a/#");
+  EXPECT_EQ(store_->FindById(7)->accessed, now_ + 30);
+
+  acl::Token info_only = narrowed;
+  info_only.info = "renamed";
+  api_->ApplyRemote({7, info_only});  // nothing the shards hold
+  EXPECT_EQ(hooks_.events.size(), 1u);
+
+  api_->ApplyRemote({7, std::nullopt});  // deleted elsewhere: its connections close here too
+  EXPECT_EQ(hooks_.events.back(), "revoked:7:deleted");
+  EXPECT_EQ(store_->FindById(7), nullptr);
+  EXPECT_EQ(store_->FindByKey(t.key), nullptr);
+  api_->ApplyRemote({7, std::nullopt});  // twice: once is enough
+  EXPECT_EQ(hooks_.events.size(), 2u);
+}
+
+TEST_F(SharedApiTest, ATokenMintedElsewhereAMomentAgoAuthenticates) {
+  const acl::Token t = Remote(3, "data/#");
+  backend_->remote[3] = t;
+  const Api::AuthResult r = api_->Authenticate(t.key);
+  EXPECT_EQ(r.status, Api::AuthStatus::kOk);
+  EXPECT_EQ(r.token_id, 3);
+  EXPECT_EQ(api_->Authenticate(acl::Credentials{3, t.key.substr(0, 16)}).status,
+            Api::AuthStatus::kOk);
+  EXPECT_EQ(api_->Authenticate(std::string(64, 'x')).status, Api::AuthStatus::kUnknown);
+}
+
+TEST_F(SharedApiTest, NewIdsComeFromTheBackendAndConflictsAnswerItsStatus) {
+  acl::Token master = Remote(1, "x");
+  master.access = {acl::AccessType::kMaster, {}};
+  api_->ApplyRemote({1, master});
+  HttpRequest req;
+  req.method = "POST";
+  req.path = "/platform/tokens";
+  req.body = R"({"ttl":60})";
+  req.authorization = "FlespiToken " + master.key;
+  HttpResponse out;
+  api_->Handle(req, [&](HttpResponse r) { out = std::move(r); });
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_NE(out.body.find("\"id\":102"), std::string::npos) << out.body;  // ReserveIds' first
+  backend_->fail_status = 409;
+  req.method = "PATCH";
+  req.path = "/platform/tokens/102";
+  req.body = R"({"info":"x"})";
+  api_->Handle(req, [&](HttpResponse r) { out = std::move(r); });
+  EXPECT_EQ(out.status, 409);
+  EXPECT_NE(out.body.find("changed elsewhere"), std::string::npos) << out.body;
+  EXPECT_TRUE(store_->FindById(102)->info.empty());  // nothing changed here either
+}
+
+TEST_F(SharedApiTest, AnUnusedTtlTokenIsDeletedOnlyAfterTheGrace) {
+  backend_->grace = 30;
+  api_->ApplyRemote({5, Remote(5, "a/#")});  // ttl 60, accessed now_
+  now_ += 61;
+  EXPECT_EQ(api_->Authenticate(store_->FindById(5)->key).status, Api::AuthStatus::kExpired);
+  api_->Sweep();  // refused, but another node may still report a use of it
+  ASSERT_NE(store_->FindById(5), nullptr);
+  now_ += 30;
+  api_->Sweep();
+  EXPECT_EQ(store_->FindById(5), nullptr);
+  EXPECT_EQ(hooks_.events, std::vector<std::string>{"revoked:5:expired"});
+}
+
+TEST_F(SharedApiTest, UsesReachTheBackendAsTouches) {
+  api_->ApplyRemote({5, Remote(5, "a/#")});
+  now_ += 20;
+  ASSERT_EQ(api_->Authenticate(store_->FindById(5)->key).status, Api::AuthStatus::kOk);
+  api_->Sweep();
+  EXPECT_EQ(backend_->commits, std::vector<std::string>{"touch:5,"});
 }
 
 }  // namespace

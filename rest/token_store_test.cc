@@ -21,22 +21,23 @@ acl::Token Make(std::string info) {
 TEST(TokenStore, PersistsEveryChange) {
   testing::TempDir dir;
   std::string error;
+  StoreError e;
   {
     TokenStore store(dir.path() + "/sub/dir");
     ASSERT_TRUE(store.Open(&error)) << error;
     EXPECT_EQ(store.size(), 0u);
     std::vector<acl::Token> tokens = {Make("a"), Make("b"), Make("c")};
-    ASSERT_TRUE(store.Insert(&tokens, &error)) << error;
+    ASSERT_TRUE(store.Insert(&tokens, &e)) << e.text;
     EXPECT_EQ(tokens[0].id, 1);
     EXPECT_EQ(tokens[2].id, 3);
     acl::Token b = tokens[1];
     b.info = "b2";
-    ASSERT_TRUE(store.Update({b}, &error)) << error;
-    ASSERT_TRUE(store.Erase({1, 99}, &error)) << error;
+    ASSERT_TRUE(store.Update({b}, &e)) << e.text;
+    ASSERT_TRUE(store.Erase({1, 99}, &e)) << e.text;
     store.Touch(3, 500);
     EXPECT_TRUE(store.dirty());
     struct stat st;
-    ASSERT_EQ(stat(store.path().c_str(), &st), 0);
+    ASSERT_EQ(stat((dir.path() + "/sub/dir/tokens.json").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
   }
   TokenStore store(dir.path() + "/sub/dir");
@@ -48,10 +49,10 @@ TEST(TokenStore, PersistsEveryChange) {
   EXPECT_EQ(store.FindByKey(store.FindById(3)->key)->id, 3);
   EXPECT_EQ(store.next_id(), 4);  // ids are never reused
   std::vector<acl::Token> more = {Make("d")};
-  ASSERT_TRUE(store.Insert(&more, &error));
+  ASSERT_TRUE(store.Insert(&more, &e));
   EXPECT_EQ(more[0].id, 4);
   store.Touch(3, 600);
-  ASSERT_TRUE(store.Flush(&error));
+  ASSERT_TRUE(store.Flush(&e));
   TokenStore again(dir.path() + "/sub/dir");
   ASSERT_TRUE(again.Open(&error));
   EXPECT_EQ(again.FindById(3)->accessed, 600);
@@ -60,31 +61,35 @@ TEST(TokenStore, PersistsEveryChange) {
 TEST(TokenStore, RefusesDuplicateKeysAndUnknownIds) {
   testing::TempDir dir;
   std::string error;
+  StoreError e;
   TokenStore store(dir.path());
   ASSERT_TRUE(store.Open(&error));
   std::vector<acl::Token> tokens = {Make("a")};
-  ASSERT_TRUE(store.Insert(&tokens, &error));
+  ASSERT_TRUE(store.Insert(&tokens, &e));
   std::vector<acl::Token> dup = {tokens[0]};
-  EXPECT_FALSE(store.Insert(&dup, &error));
+  EXPECT_FALSE(store.Insert(&dup, &e));
+  EXPECT_EQ(e.status, 409);
   acl::Token ghost = Make("ghost");
   ghost.id = 42;
-  EXPECT_FALSE(store.Update({ghost}, &error));
+  EXPECT_FALSE(store.Update({ghost}, &e));
   acl::Token rekeyed = tokens[0];
   rekeyed.key = std::string(20, 'k');
-  EXPECT_FALSE(store.Update({rekeyed}, &error));
+  EXPECT_FALSE(store.Update({rekeyed}, &e));
   EXPECT_EQ(store.size(), 1u);
 }
 
 TEST(TokenStore, FailedWriteChangesNothing) {
   testing::TempDir dir;
   std::string error;
+  StoreError e;
   TokenStore store(dir.path());
   ASSERT_TRUE(store.Open(&error));
   // A directory where the temp file should go makes the write fail.
   ASSERT_EQ(mkdir((dir.path() + "/tokens.json.tmp").c_str(), 0700), 0);
   std::vector<acl::Token> tokens = {Make("a")};
-  EXPECT_FALSE(store.Insert(&tokens, &error));
-  EXPECT_NE(error.find("tokens.json.tmp"), std::string::npos) << error;
+  EXPECT_FALSE(store.Insert(&tokens, &e));
+  EXPECT_NE(e.text.find("tokens.json.tmp"), std::string::npos) << e.text;
+  EXPECT_EQ(e.status, 500);
   EXPECT_EQ(store.size(), 0u);
   EXPECT_EQ(store.next_id(), 1);
 }

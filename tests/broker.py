@@ -29,7 +29,10 @@ class Broker:
     """
 
     def __init__(self, *extra, data_dir=None, shards=None, log_level="debug",
-                 preexec_fn=None, allow_anonymous=True, rest="http://127.0.0.1:0"):
+                 preexec_fn=None, allow_anonymous=True, rest="http://127.0.0.1:0",
+                 master_token=None):
+        """master_token: given to the broker (RINGMQ_MASTER_TOKEN) instead of the one it
+        generates at its first start (the cluster's nodes share one)."""
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ringmq-test-")
         self.proc = subprocess.Popen(
@@ -40,7 +43,8 @@ class Broker:
              # authentication connect without a token. allow_anonymous=False (or a later
              # --deny-anonymous, which wins) tests the default.
              *(["--allow-anonymous"] if allow_anonymous else []), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
+            env=dict(os.environ, RINGMQ_MASTER_TOKEN=master_token) if master_token else None)
         self.lines = []
         self.out_lines = []
         self.err_lines = []
@@ -61,7 +65,9 @@ class Broker:
         self.rest_port = self.listeners.get("http", self.listeners.get("https"))[1]
         self.rest_tls = "https" in self.listeners
         self.rest_ca = None  # with HTTPS: the CA file rest() verifies the broker with
-        if not os.path.exists(os.path.join(self.data_dir, ".first-start-read")):
+        if master_token:
+            self.master_token = master_token
+        elif not os.path.exists(os.path.join(self.data_dir, ".first-start-read")):
             line = self.proc.stdout.readline()
             if line.startswith("master token: "):
                 self.master_token = line.strip()[len("master token: "):]

@@ -7,7 +7,9 @@ arrives (`self.route`): it synchronises on that observable event, not on a sleep
 """
 import os
 import queue
+import secrets
 import shutil
+import threading
 import socket
 import subprocess
 import tempfile
@@ -20,8 +22,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from broker import BROKER, Broker, Client, stop_clients, wait_until
+from mqtt_raw import RawClient
 
 NATS = shutil.which("nats-server")
+# The nodes of a test cluster share one master token (RINGMQ_MASTER_TOKEN), as tools/cluster.sh's
+# do: with the tokens in JetStream, only the node that sets the bucket up would generate one.
+MASTER = secrets.token_hex(32)
 
 
 def free_port():
@@ -115,7 +121,8 @@ class ClusterBase(unittest.TestCase):
                                        self.NODES, 10), n.rest("GET", "/cluster"))
 
     def start_node(self, i, *extra):
-        return Broker("--cluster", self.nats.url, "--node-id", "node%d" % i, *extra)
+        return Broker("--cluster", self.nats.url, "--node-id", "node%d" % i, *extra,
+                      master_token=MASTER)
 
     def tearDown(self):
         stop_clients(self.clients)
@@ -159,6 +166,18 @@ class ClusterBase(unittest.TestCase):
 
     def received(self, sub, n):
         return [sub.recv() for _ in range(n)]
+
+    def restart_cluster(self):
+        """Stops every node and NATS, then starts NATS on its store and the nodes with empty
+        data directories: what they know after comes from JetStream."""
+        stop_clients(self.clients)
+        self.clients = []
+        for n in self.nodes:
+            self.assertEqual(n.stop(), 0)
+        port, store = self.nats.port, self.nats.dir
+        self.nats.stop(keep=True)
+        self.nats = NatsServer(port=port, max_payload=8 << 20, store=store)
+        self.nodes = [self.start_node(i) for i in range(self.NODES)]
 
 
 
@@ -268,14 +287,7 @@ class ClusterTest(ClusterBase):
         self.client(n0, "rpub3").publish("cfg/b", b"kept", qos=1, retain=True)
         # On n1 through the stream: stored there first.
         self.assertTrue(wait_until(lambda: self.retained(n1, "cfg/#"), 10))
-        stop_clients(self.clients)
-        self.clients = []
-        for n in self.nodes:
-            self.assertEqual(n.stop(), 0)
-        port, store = self.nats.port, self.nats.dir
-        self.nats.stop(keep=True)
-        self.nats = NatsServer(port=port, max_payload=8 << 20, store=store)
-        self.nodes = [self.start_node(i) for i in range(self.NODES)]  # empty data directories
+        self.restart_cluster()
         _, got = self.first_retained(self.nodes[1], "late3", "cfg/#", timeout=10)
         self.assertEqual(got, ("cfg/b", b"kept", True))
 
@@ -404,6 +416,118 @@ class ClusterTest(ClusterBase):
         self.assertNotIn("listening", r.stdout)
 
 
+def without_accessed(token):
+    return {k: v for k, v in token.items() if k != "accessed"}
+
+
+def acl_token(topic, actions=("subscribe",)):
+    return {"info": "user session", "ttl": 3600,
+            "access": {"type": 2, "acl": [{"uri": "mqtt", "topic": topic,
+                                           "actions": list(actions)}]}}
+
+
+@unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
+class ClusterTokensTest(ClusterBase):
+    """Tokens live in the cluster's JetStream bucket: minted, changed or deleted over REST on any
+    node, in effect on every node (doc/cluster.md "Tokens")."""
+
+    def mint(self, node, body):
+        status, reply = node.rest("POST", "/platform/tokens", body)
+        self.assertEqual(status, 200, reply)
+        return reply["result"][0]
+
+    def user(self, node, client_id, key, version=mqtt.MQTTv5):
+        c = Client(node, client_id, version=version, connect=False)
+        c.c.username_pw_set(key)
+        self.clients.append(c)
+        c.connect()
+        self.assertEqual(c.rc, 0)
+        return c
+
+    def token_on(self, node, token_id):
+        """Token `token_id` as `node` has it, without `accessed` (each node's own uses)."""
+        status, reply = node.rest("GET", "/platform/tokens/%d" % token_id)
+        return without_accessed(reply["result"][0]) if status == 200 else None
+
+    def test_a_token_minted_on_one_node_works_on_every_node(self):
+        n0, n1, n2 = self.nodes
+        t = self.mint(n2, acl_token("data/u1/#"))
+        # At once on another node (before its watch may have brought the token).
+        browser = RawClient(n0).connect("browser", username=t["key"])
+        self.assertEqual(browser.subscribe("data/#", opts=0), [0])  # granted, narrowed to the ACL
+        self.assertEqual(browser.subscribe("other/#", opts=0, pid=2), [0x87])
+        for n in self.nodes:
+            self.assertTrue(wait_until(
+                lambda: self.token_on(n, t["id"]) == without_accessed(t), 10), n.port)
+        # Ids are unique across the nodes.
+        ids = {self.mint(n, {"ttl": 60})["id"] for n in self.nodes for _ in range(3)}
+        self.assertEqual(len(ids), 9)
+        self.assertNotIn(t["id"], ids)
+        # A REST call with a master token minted on another node a moment ago.
+        admin = self.mint(n0, {"ttl": 600, "access": {"type": 1}})
+        status, _ = n1.rest("GET", "/platform/tokens/all", token=admin["key"])
+        self.assertEqual(status, 200)
+
+    def test_patch_narrows_and_delete_closes_on_other_nodes(self):
+        n0, n1, n2 = self.nodes
+        t = self.mint(n0, acl_token("data/u1/#"))
+        live = self.user(n1, "live", t["key"])
+        live.subscribe("data/#", 0)
+        self.route(n0, live, "data/u1/probe")
+        narrowed = acl_token("data/u1/a/#")["access"]
+        status, reply = n2.rest("PATCH", "/platform/tokens/%d" % t["id"], {"access": narrowed})
+        self.assertEqual(status, 200, reply)
+        # Node 1 applied it (its shards heard of it before the scrape that sync_shards makes).
+        self.assertTrue(wait_until(
+            lambda: self.token_on(n1, t["id"])["access"] == narrowed, 10))
+        n1.sync_shards()
+        pub = self.client(n0, "pub")
+        pub.publish("data/u1/b", b"no longer", qos=1)
+        pub.publish("data/u1/a/1", b"still", qos=1)
+        m = live.recv()
+        self.assertEqual((m.topic, m.payload), ("data/u1/a/1", b"still"))
+        live.expect_nothing(0.3)
+        status, reply = n2.rest("DELETE", "/platform/tokens/%d" % t["id"])
+        self.assertEqual(status, 200, reply)
+        self.assertEqual(live.disconnects.get(timeout=10), 0x87)  # Not authorized
+        for n in self.nodes:
+            again = RawClient(n)
+            again.connect("again", username=t["key"], check=False)
+            self.assertEqual(again.reason, 0x86, n.port)  # bad user name or password
+
+    def test_concurrent_changes_on_two_nodes_converge(self):
+        n0, n1, n2 = self.nodes
+        t = self.mint(n0, acl_token("c/#"))
+        answers = []
+
+        def writer(node, tag):
+            for i in range(15):
+                answers.append(node.rest("PATCH", "/platform/tokens/%d" % t["id"],
+                                         {"info": "%s%d" % (tag, i)})[0])
+
+        threads = [threading.Thread(target=writer, args=(n, tag))
+                   for n, tag in ((n1, "a"), (n2, "b"))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        # Each change was written or refused as concurrent (409), none lost silently...
+        print("concurrent PATCH answers: %d x 200, %d x 409" % (answers.count(200), answers.count(409)))
+        self.assertEqual(sorted(set(answers) - {200, 409}), [], answers)
+        self.assertIn(200, answers)
+        # ...and every node ends with the same token.
+        self.assertTrue(wait_until(lambda: len({
+            self.token_on(n, t["id"])["info"] for n in self.nodes}) == 1, 10),
+            [self.token_on(n, t["id"])["info"] for n in self.nodes])
+
+    def test_tokens_survive_a_restart_of_the_whole_cluster(self):
+        t = self.mint(self.nodes[1], acl_token("keep/#"))
+        self.restart_cluster()
+        c = RawClient(self.nodes[2]).connect("back", username=t["key"], check=False)
+        self.assertEqual(c.reason, 0)
+        self.assertEqual(self.token_on(self.nodes[0], t["id"]), without_accessed(t))
+
+
 @unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
 class ClusterWithoutJetStreamTest(unittest.TestCase):
     """NATS without JetStream: the nodes say so and still route retained messages live."""
@@ -416,6 +540,7 @@ class ClusterWithoutJetStreamTest(unittest.TestCase):
             nodes = [Broker("--cluster", nats.url, "--node-id", "n%d" % i) for i in range(2)]
             for n in nodes:
                 self.assertTrue(n.wait_log("no JetStream stream for retained messages"))
+                self.assertTrue(n.wait_log("tokens stay per node"))
             sub = Client(nodes[1], "sub")
             clients.append(sub)
             sub.subscribe("st/#", 1)
@@ -465,7 +590,8 @@ class ThreeNatsServersTest(unittest.TestCase):
         nodes, clients = [], []
         try:
             for i in range(2):
-                nodes.append(Broker("--cluster", urls, "--node-id", "n%d" % i))
+                nodes.append(Broker("--cluster", urls, "--node-id", "n%d" % i,
+                                    master_token=MASTER))
             for n in nodes:  # three JetStream servers: the stream has its three replicas
                 self.assertTrue(n.wait_log("retained messages from stream"))
                 self.assertEqual(n.log_count("keeps one"), 0)
@@ -483,6 +609,23 @@ class ThreeNatsServersTest(unittest.TestCase):
             drain(sub, 0.3)
             pub.publish("data/1", b"one", qos=1)
             self.assertEqual(sub.recv().payload, b"one")
+            # The token bucket too: a token minted on one node (once JetStream's new leader of
+            # the bucket answers) works on the other, and its deletion reaches it.
+            token = {"ttl": 600, "access": {"type": 2, "acl": [
+                {"uri": "mqtt", "topic": "t/#", "actions": ["subscribe"]}]}}
+            minted = []
+            self.assertTrue(wait_until(lambda: minted.append(
+                nodes[0].rest("POST", "/platform/tokens", token)) or minted[-1][0] == 200, 20),
+                minted[-1:])
+            t = minted[-1][1]["result"][0]
+            user = Client(nodes[1], "user", version=mqtt.MQTTv5, connect=False)
+            user.c.username_pw_set(t["key"])
+            clients.append(user.connect())
+            self.assertEqual(user.rc, 0)
+            self.assertEqual(nodes[0].rest("DELETE", "/platform/tokens/%d" % t["id"])[0], 200)
+            # (At once, or once the node notices that its watcher's consumer died with the
+            # server: nats.c reports the missed heartbeats ~10 s later, doc/cluster.md.)
+            self.assertEqual(user.disconnects.get(timeout=30), 0x87)
         finally:
             stop_clients(clients)
             codes = [n.stop() for n in nodes]
@@ -507,7 +650,7 @@ class ClusterOverlapTest(ClusterBase):
         conf.close()
         self.addCleanup(os.unlink, conf.name)
         return Broker("--config", conf.name, "--cluster", self.nats.url, "--node-id",
-                      "node%d" % i, *extra)
+                      "node%d" % i, *extra, master_token=MASTER)
 
     def test_overlapping_subscriptions_deliver_once(self):
         n0, n1, _ = self.nodes

@@ -16,7 +16,8 @@ command -v nats-server >/dev/null || { echo "nats-server is missing: run tools/s
 [ -x "$BIN" ] || { echo "$BIN is missing: run tools/setup.sh" >&2; exit 1; }
 mkdir -p "$DIR"
 
-# One master token for every node (tokens are per node until the token store is replicated).
+# One master token given to every node (RINGMQ_MASTER_TOKEN): the tokens live in the cluster's
+# JetStream bucket, and a node started with the key finds it there or stores it.
 if [ ! -s "$DIR/master-token" ]; then
   openssl rand -hex 32 >"$DIR/master-token"
 fi
