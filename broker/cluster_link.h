@@ -29,6 +29,13 @@ class ClusterLink {
   // each message reaches one member of all nodes (ShardMsg::Kind::kFromClusterShared).
   virtual void SharedInterest(uint16_t shard, std::string_view group, std::string_view filter,
                               bool add) = 0;
+  // On shard `shard`'s thread (the client id's home shard): a client connected here with this
+  // client id at `stamp_ns` (wall clock). The other nodes close their connection with that id
+  // if it is older (Shard::ClusterSessionClaimed): one connection per client id in the cluster.
+  virtual void SessionClaimed(uint16_t shard, std::string_view client_id, int64_t stamp_ns) = 0;
+  // This node's instance (random per process start): ties between equal stamps go to the
+  // larger instance.
+  virtual uint64_t instance() const = 0;
 };
 
 }  // namespace ringmq::broker

@@ -3,6 +3,7 @@
 // resumption, the CONNACK. HandleConnect runs the phases in that order; each refuses with the
 // specification's reason code and a log line.
 #include <algorithm>
+#include <chrono>
 
 #include "base/log.h"
 #include "broker/broker.h"
@@ -338,6 +339,13 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
   c.Queue(AcceptingConnack(cn, cfg, present, id_assigned ? s.client_id() : std::string_view(),
                            c.keep_alive_s));
   MarkDirty(c);
+  if (ClusterLink* link = broker_.cluster_link()) {
+    // The client id is this connection's in the whole cluster: older ones elsewhere close.
+    c.claimed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    link->SessionClaimed(id_, s.client_id(), c.claimed_ns);
+  }
   if (base::Logger(base::kMqtt).should_log(spdlog::level::info)) {
     // The token's numeric id, never its key.
     base::LogEvent e("client connected");
@@ -350,6 +358,20 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
         .Bool("session_present", present);
     LOG_EVENT(kMqtt, info, e);
   }
+}
+
+void Shard::ClusterSessionClaimed(const std::string& client_id, int64_t stamp_ns,
+                                  uint64_t instance) {
+  Session* s = sessions_.Find(client_id);
+  if (s == nullptr || s->connection == nullptr) return;
+  Connection& c = *s->connection;
+  const ClusterLink* link = broker_.cluster_link();
+  const uint64_t own = link != nullptr ? link->instance() : 0;
+  // The later claim wins (ties: the larger instance), whichever order the nodes hear them in.
+  if (c.claimed_ns > stamp_ns || (c.claimed_ns == stamp_ns && own > instance)) return;
+  LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over on another node", id_, base::Cut(client_id));
+  // Its session stays here (sessions do not move between nodes yet: doc/cluster.md).
+  ProtocolClose(c, ReasonCode::kSessionTakenOver, "session taken over on another node");
 }
 
 void Shard::AdoptHandoff(std::unique_ptr<Handoff> h) {

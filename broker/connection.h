@@ -133,6 +133,7 @@ class Connection {
   uint32_t rate_packets = 0;
   uint64_t rate_bytes = 0;
   int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
+  int64_t claimed_ns = 0;      // cluster mode: wall-clock stamp of its claim of the client id
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
   bool auth_answered = false;  // ... and came back: login->acl and login->key
   uint32_t held_acks = 0;      // PUBACK / PUBREC held by the shard's AckGate (durability = sync)

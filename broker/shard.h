@@ -127,6 +127,10 @@ class Shard final : private Router::Host,
   // too late) and PostTask returns false: a task that must answer someone does it from the
   // destructor of something it captures (broker/admin_bridge.cc).
   bool PostTask(std::function<void(Shard&)> fn);
+  // Cluster mode, on the client id's home shard: another node accepted a connection with this
+  // client id at stamp_ns (ClusterLink::SessionClaimed). A live connection here that claimed it
+  // earlier closes (MQTT 5 reason 0x8E Session taken over).
+  void ClusterSessionClaimed(const std::string& client_id, int64_t stamp_ns, uint64_t instance);
 
   // Control-plane operations, REQUIRES: called on this shard's thread (from a task).
   // A token changed: cache the new ACL and re-apply it to every session that uses the token.

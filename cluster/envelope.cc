@@ -57,4 +57,23 @@ std::optional<Envelope> DecodeEnvelope(std::string_view bytes, int64_t now_ms, i
   return e;
 }
 
+void EncodeClaim(const Claim& claim, std::string* out) {
+  out->push_back(static_cast<char>(kVersion));
+  PutLe(claim.instance, 8, out);
+  PutLe(static_cast<uint64_t>(claim.stamp_ns), 8, out);
+  out->append(claim.client_id);
+}
+
+std::optional<Claim> DecodeClaim(std::string_view bytes) {
+  constexpr size_t kClaimHeader = 1 + 8 + 8;
+  if (bytes.size() < kClaimHeader || static_cast<uint8_t>(bytes[0]) != kVersion) {
+    return std::nullopt;
+  }
+  Claim c;
+  c.instance = GetLe(bytes.substr(1), 8);
+  c.stamp_ns = static_cast<int64_t>(GetLe(bytes.substr(9), 8));
+  c.client_id.assign(bytes.substr(kClaimHeader));
+  return c;
+}
+
 }  // namespace ringmq::cluster

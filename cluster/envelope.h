@@ -42,6 +42,18 @@ void EncodeEnvelope(uint64_t instance, uint16_t shard, uint64_t seq, const route
 // was stored on its way (JetStream), taken off the message's time left.
 std::optional<Envelope> DecodeEnvelope(std::string_view bytes, int64_t now_ms, int64_t age_ms = 0);
 
+// A node's claim of a client id (broker::ClusterLink::SessionClaimed), on the subject PREFIX.c:
+//   [1 byte version = 1][8 bytes instance][8 bytes stamp, ns of the wall clock][client id]
+// (little endian). DecodeClaim(EncodeClaim(c)) gives c back; it reads nothing outside its input.
+struct Claim {
+  uint64_t instance = 0;
+  int64_t stamp_ns = 0;
+  std::string client_id;
+  bool operator==(const Claim&) const = default;
+};
+void EncodeClaim(const Claim& claim, std::string* out);
+std::optional<Claim> DecodeClaim(std::string_view bytes);
+
 }  // namespace ringmq::cluster
 
 #endif  // RINGMQ_CLUSTER_ENVELOPE_H_

@@ -78,5 +78,16 @@ TEST(Envelope, RefusesWhatIsNotOne) {
   EXPECT_FALSE(DecodeEnvelope("hello", 0));
 }
 
+TEST(Claim, RoundTripsAndRefusesWhatIsNotOne) {
+  const Claim c{0x0102030405060708ULL, 1'796'528'381'123'456'789LL, std::string("dev\0ice/7", 10)};
+  std::string bytes;
+  EncodeClaim(c, &bytes);
+  EXPECT_EQ(bytes.size(), 17u + 10u);
+  EXPECT_EQ(DecodeClaim(bytes), c);
+  EXPECT_EQ(DecodeClaim(bytes.substr(0, 16)), std::nullopt);  // shorter than the header
+  bytes[0] = 2;                                               // a version it does not know
+  EXPECT_EQ(DecodeClaim(bytes), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ringmq::cluster

@@ -88,7 +88,8 @@ NatsBridge::NatsBridge(Options options, broker::Broker& broker)
       shard_count_(static_cast<uint16_t>(broker.config().shards)),
       node_subject_(options_.prefix + ".n." + TopicToken(options_.node_id)),
       node_prefix_(options_.prefix + ".n."),
-      retained_prefix_(options_.prefix + ".r.") {}
+      retained_prefix_(options_.prefix + ".r."),
+      claims_subject_(options_.prefix + ".c") {}
 
 NatsBridge::~NatsBridge() { Close(); }
 
@@ -135,6 +136,7 @@ bool NatsBridge::Connect(std::string* error) {
   connected_ = true;
   if (!SubscribeRetainedLocked(error)) return false;
   natsStatus s = SubscribeLocked(node_prefix_ + "*", &nodes_sub_);
+  if (s == NATS_OK) s = SubscribeLocked(claims_subject_, &claims_sub_);
   // Filters of sessions recovered before now (none yet: Connect runs before Broker::Start).
   for (auto& [subject, e] : interest_) {
     if (s == NATS_OK && e.sub == nullptr) s = SubscribeLocked(subject, &e.sub);
@@ -307,7 +309,7 @@ void NatsBridge::Close() {
       e.subs.clear();
     }
     shared_by_sub_.clear();
-    for (natsSubscription** sub : {&retained_sub_, &nodes_sub_}) {
+    for (natsSubscription** sub : {&retained_sub_, &nodes_sub_, &claims_sub_}) {
       if (*sub != nullptr) subs.push_back(*sub);
       *sub = nullptr;
     }
@@ -350,6 +352,34 @@ void NatsBridge::Publish(uint16_t shard, const route::MessagePtr& m) {
     }
     p.errors.Add();
   }
+}
+
+void NatsBridge::SessionClaimed(uint16_t shard, std::string_view client_id, int64_t stamp_ns) {
+  PerShard& p = shards_[shard];
+  if (p.conn == nullptr) return;
+  p.buf.clear();
+  EncodeClaim(Claim{instance_, stamp_ns, std::string(client_id)}, &p.buf);
+  if (natsConnection_Publish(p.conn, claims_subject_.c_str(), p.buf.data(),
+                             static_cast<int>(p.buf.size())) != NATS_OK) {
+    p.errors.Add();
+  }
+}
+
+void NatsBridge::HandleClaim(std::string_view data) {
+  std::optional<Claim> c = DecodeClaim(data);
+  if (!c) {
+    invalid_.Add();
+    return;
+  }
+  if (c->instance == instance_ || !active_.load(std::memory_order_acquire) ||
+      inbound_stopped_.load(std::memory_order_acquire)) {
+    return;
+  }
+  claims_received_.Add();
+  const uint16_t home = smp::ShardOfKey(c->client_id, shard_count_);
+  (void)broker_.shard(home).PostTask([c = std::move(*c)](broker::Shard& s) {
+    s.ClusterSessionClaimed(c.client_id, c.stamp_ns, c.instance);
+  });
 }
 
 void NatsBridge::Interest(uint16_t /*shard*/, std::string_view filter, bool add) {
@@ -489,6 +519,7 @@ void NatsBridge::HandleMessage(natsMsg* msg) {
   const std::string_view data(natsMsg_GetData(msg),
                               static_cast<size_t>(natsMsg_GetDataLength(msg)));
   if (subject.starts_with(node_prefix_)) return HandleHeartbeat(data);
+  if (subject == claims_subject_) return HandleClaim(data);
   // A retained message from the stream: its place in it (backlog or live) and its age there.
   const bool retained = subject.starts_with(retained_prefix_);
   bool backlog = false;
@@ -746,6 +777,9 @@ std::string NatsBridge::MetricsText() const {
   Family(&out, "ringmq_cluster_shared_received_total", "counter",
          "Messages NATS handed this node for one of its shared subscription groups",
          shared_received_.Get());
+  Family(&out, "ringmq_cluster_claims_received_total", "counter",
+         "Connections other nodes accepted (client id claims), handed to this node's shards",
+         claims_received_.Get());
   Family(&out, "ringmq_cluster_duplicates_total", "counter",
          "Copies of one message skipped (overlapping NATS subscriptions)", duplicates_.Get());
   Family(&out, "ringmq_cluster_invalid_total", "counter",

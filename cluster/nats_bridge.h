@@ -41,6 +41,11 @@
 // A shard therefore leaves shared groups out when it routes a message published on this node,
 // and publishes to NATS every message a shared group of any node matches.
 //
+// Client ids. A node that accepts a connection publishes a claim of its client id (PREFIX.c,
+// with the wall-clock time); every other node posts it to the id's home shard, which closes a
+// connection with that id that claimed it earlier (MQTT 5: 0x8E Session taken over), so a client
+// id has one connection in the whole cluster, the latest. Its session stays where it was.
+//
 // Nodes. Every second each node publishes a heartbeat on PREFIX.n.<node> (its id, instance,
 // connected clients, shards, start time, and its coarse subjects with their version; at once
 // when it gains one); every node keeps a table of those it heard in the last kNodeTimeoutS
@@ -121,6 +126,8 @@ class NatsBridge final : public broker::ClusterLink {
   void Interest(uint16_t shard, std::string_view filter, bool add) override;
   void SharedInterest(uint16_t shard, std::string_view group, std::string_view filter,
                       bool add) override;
+  void SessionClaimed(uint16_t shard, std::string_view client_id, int64_t stamp_ns) override;
+  uint64_t instance() const override { return instance_; }
 
   // For the REST API (any thread): whether the subscription connection is up, with a JSON object
   // {"node_id", "nats", "server", "nodes"}.
@@ -197,6 +204,8 @@ class NatsBridge final : public broker::ClusterLink {
   static void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure);
   void HandleMessage(natsMsg* msg);
   void HandleHeartbeat(std::string_view data);
+  // Another node's claim of a client id: to the id's home shard (Shard::ClusterSessionClaimed).
+  void HandleClaim(std::string_view data);
   void HeartbeatLoop();
   std::string HeartbeatTextLocked() const;
   // Builds the union of the other nodes' interest and hands it to the shards (once warm).
@@ -215,6 +224,7 @@ class NatsBridge final : public broker::ClusterLink {
   std::string node_subject_;     // this node's heartbeat subject
   std::string node_prefix_;      // PREFIX.n.
   std::string retained_prefix_;  // PREFIX.r.
+  std::string claims_subject_;   // PREFIX.c: client id claims (envelope.h, Claim)
 
   // Creates the retained stream if missing and subscribes to it (or, without JetStream, to the
   // subjects); sets retained_backlog_last_ first. REQUIRES: mu_ held, connected.
@@ -225,6 +235,7 @@ class NatsBridge final : public broker::ClusterLink {
   natsSubscription* retained_sub_ = nullptr;
   uint64_t retained_backlog_last_ = 0;  // set before retained_sub_ exists, then read-only
   natsSubscription* nodes_sub_ = nullptr;
+  natsSubscription* claims_sub_ = nullptr;
 
   mutable std::mutex mu_;
   bool connected_ = false;                           // guarded by mu_: subscriptions may be made
@@ -248,6 +259,7 @@ class NatsBridge final : public broker::ClusterLink {
   std::unordered_map<SenderKey, uint64_t, SenderHash> last_seq_;  // invariant 2
   base::Counter received_;
   base::Counter shared_received_;
+  base::Counter claims_received_;  // other nodes' client id claims
   base::Counter duplicates_;
   base::Counter invalid_;
   base::Counter ring_waits_;

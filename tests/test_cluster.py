@@ -374,6 +374,21 @@ class ClusterTest(ClusterBase):
         self.assertTrue(all(shares), shares)  # NATS spread them over the nodes
         self.assertGreater(n0.metric("ringmq_cluster_shared_received_total"), 0)
 
+    def test_a_client_id_has_one_connection_in_the_cluster(self):
+        n0, n1, n2 = self.nodes
+        first = self.client(n0, "device-7", version=mqtt.MQTTv5)
+        # The same client id on another node takes over: the first connection is closed with
+        # Session taken over, on every node the claim reaches.
+        second = self.client(n1, "device-7", version=mqtt.MQTTv5)
+        self.assertEqual(first.disconnects.get(timeout=10), 0x8E)
+        third = self.client(n2, "device-7")  # MQTT 3.1.1: closed without a DISCONNECT
+        self.assertEqual(second.disconnects.get(timeout=10), 0x8E)
+        sub = self.client(n0, "watcher")
+        sub.subscribe("$SYS/#", 0)  # (a live client elsewhere: untouched by the claims)
+        self.assertTrue(third.c.is_connected())
+        self.assertTrue(sub.c.is_connected())
+        self.assertTrue(wait_until(lambda: n0.metric("ringmq_cluster_claims_received_total") >= 2))
+
     def test_healthz_cluster_view_and_nats_restart(self):
         n0, n1, _ = self.nodes
         status, reply = n0.rest("GET", "/cluster")
