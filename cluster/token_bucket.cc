@@ -51,7 +51,7 @@ TokenBucket::TokenBucket(Options options) : options_(std::move(options)) {}
 
 TokenBucket::~TokenBucket() {
   Unfollow();
-  if (watcher_ != nullptr) kvWatcher_Destroy(watcher_);
+  if (watch_ != nullptr) natsSubscription_Destroy(watch_);
   if (kv_ != nullptr) kvStore_Destroy(kv_);
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (conn_ != nullptr) {
@@ -169,26 +169,23 @@ bool TokenBucket::Load(int64_t* next_id, std::vector<acl::Token>* tokens, bool* 
     }
     kvEntry_Destroy(e);
   }
-  // One watcher reads what the bucket holds, then (Follow) what changes after: nothing between
+  // One watch reads what the bucket holds, then (Follow) what changes after: nothing between
   // the two is missed.
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  s = kvStore_Watch(&watcher_, kv_, "t.>", &wo);
+  s = Watch(&watch_);
   if (s != NATS_OK) {
     *error = "token bucket watch: " + StatusText(s);
     return false;
   }
-  for (;;) {
-    kvEntry* kv_entry = nullptr;
-    s = kvWatcher_Next(&kv_entry, watcher_, 10000);
+  for (bool more = InitialPending(watch_); more;) {
+    natsMsg* msg = nullptr;
+    s = natsSubscription_NextMsg(&msg, watch_, 10000);
     if (s != NATS_OK) {
       *error = "token bucket: reading the tokens: " + StatusText(s);
       return false;
     }
-    if (kv_entry == nullptr) break;  // every token read
     Entry e;
-    const bool ok = ReadEntry(kv_entry, &e);
-    kvEntry_Destroy(kv_entry);
+    const bool ok = ReadMsg(msg, &e, &more);
+    natsMsg_Destroy(msg);
     if (!ok) continue;
     if (std::optional<Remote> r = Accept(e); r && r->token) {
       *next_id = std::max(*next_id, r->id + 1);
@@ -207,6 +204,55 @@ bool TokenBucket::Load(int64_t* next_id, std::vector<acl::Token>* tokens, bool* 
   }
   LOG_INFO_S(kCluster, "cluster: {} tokens in the token bucket {}", tokens->size(),
              kvStore_Bucket(kv_));
+  return true;
+}
+
+natsStatus TokenBucket::Watch(natsSubscription** sub) {
+  // What kvStore_Watch does (an ordered consumer of the last message of each t.* key), with a
+  // heartbeat of 1 s instead of 5: a consumer lost with its NATS server is noticed within 2 s
+  // (OnError, NATS_MISSED_HEARTBEAT), not 10.
+  const std::string bucket = kvStore_Bucket(kv_);
+  const std::string stream = "KV_" + bucket;
+  subject_prefix_ = "$KV." + bucket + ".";
+  const std::string subject = subject_prefix_ + "t.>";
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+  so.Config.Heartbeat = int64_t{1'000'000'000};  // ns
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_SubscribeSync(sub, js_, subject.c_str(), nullptr, &so, &jerr);
+  if (s == NATS_OK) s = natsSubscription_SetPendingLimits(*sub, -1, -1);
+  return s;
+}
+
+bool TokenBucket::InitialPending(natsSubscription* sub) {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) != NATS_OK) return true;
+  // Nothing to deliver and nothing delivered: the bucket holds no token.
+  const bool pending = ci->NumPending > 0 || ci->Delivered.Consumer > 0;
+  jsConsumerInfo_Destroy(ci);
+  return pending;
+}
+
+bool TokenBucket::ReadMsg(natsMsg* msg, Entry* out, bool* more) const {
+  *more = true;
+  const std::string_view subject = natsMsg_GetSubject(msg);
+  jsMsgMetaData* meta = nullptr;
+  if (!subject.starts_with(subject_prefix_) || natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+    return false;
+  }
+  out->revision = meta->Sequence.Stream;
+  *more = meta->NumPending > 0;
+  jsMsgMetaData_Destroy(meta);
+  out->key = subject.substr(subject_prefix_.size());
+  const char* op = nullptr;
+  out->deleted = natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op != nullptr &&
+                 (std::string_view(op) == "DEL" || std::string_view(op) == "PURGE");
+  const int len = natsMsg_GetDataLength(msg);
+  if (!out->deleted && len > 0) out->value.assign(natsMsg_GetData(msg), static_cast<size_t>(len));
   return true;
 }
 
@@ -432,24 +478,24 @@ std::optional<rest::TokenBackend::Remote> TokenBucket::Fetch(int64_t id, std::st
 }
 
 void TokenBucket::Follow(const Post& post, const Apply& apply) {
-  if (watcher_ == nullptr || following_.exchange(true)) return;
+  if (watch_ == nullptr || following_.exchange(true)) return;
   apply_ = apply;
   follower_ = std::thread([this, post] {
     for (;;) {
       if (rewatch_.exchange(false)) Rewatch();
-      kvEntry* kv_entry = nullptr;
-      const natsStatus s = kvWatcher_Next(&kv_entry, watcher_, 250);
+      natsMsg* msg = nullptr;
+      const natsStatus s = natsSubscription_NextMsg(&msg, watch_, 250);
       if (s == NATS_TIMEOUT) continue;
       if (s != NATS_OK) {
-        std::lock_guard lock(watcher_mu_);
+        std::lock_guard lock(watch_mu_);
         if (stopping_.load(std::memory_order_relaxed)) break;  // Unfollow
-        rewatch_.store(true);                                  // the watcher broke: a new one
+        rewatch_.store(true);                                  // the subscription broke: a new one
         continue;
       }
-      if (kv_entry == nullptr) continue;
       auto e = std::make_shared<Entry>();
-      const bool ok = ReadEntry(kv_entry, e.get());
-      kvEntry_Destroy(kv_entry);
+      bool more = false;
+      const bool ok = ReadMsg(msg, e.get(), &more);
+      natsMsg_Destroy(msg);
       if (!ok) continue;
       // Decided on the admin thread, in order with this node's own writes (invariant 1).
       (void)post([this, e] {
@@ -460,20 +506,18 @@ void TokenBucket::Follow(const Post& post, const Apply& apply) {
 }
 
 void TokenBucket::Rewatch() {
-  std::lock_guard lock(watcher_mu_);
+  std::lock_guard lock(watch_mu_);
   if (stopping_.load(std::memory_order_relaxed)) return;
-  kvWatcher* fresh = nullptr;
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  const natsStatus s = kvStore_Watch(&fresh, kv_, "t.>", &wo);
-  if (s != NATS_OK) {
+  natsSubscription* fresh = nullptr;
+  if (Watch(&fresh) != NATS_OK) {
     // JetStream not there yet (electing leaders): the next turn tries again.
+    if (fresh != nullptr) natsSubscription_Destroy(fresh);
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     rewatch_.store(true);
     return;
   }
-  kvWatcher_Destroy(watcher_);
-  watcher_ = fresh;
+  natsSubscription_Destroy(watch_);
+  watch_ = fresh;
   LOG_INFO_S(kCluster, "cluster: token bucket watched again (every token read anew)");
 }
 
@@ -485,15 +529,16 @@ void TokenBucket::OnError(natsConnection* /*nc*/, natsSubscription* /*sub*/, nat
                           void* closure) {
   // The watcher's consumer stopped sending heartbeats (its NATS server died): a new one now,
   // rather than when nats.c's ordered consumer finds out by itself (15-20 s measured).
+  // (The watch's is the connection's only subscription.)
   if (err == NATS_MISSED_HEARTBEAT) static_cast<TokenBucket*>(closure)->rewatch_.store(true);
 }
 
 void TokenBucket::Unfollow() {
   {
-    std::lock_guard lock(watcher_mu_);
+    std::lock_guard lock(watch_mu_);
     stopping_.store(true, std::memory_order_relaxed);
     if (!following_.exchange(false)) return;
-    kvWatcher_Stop(watcher_);
+    natsSubscription_Unsubscribe(watch_);
   }
   follower_.join();
 }

@@ -21,8 +21,8 @@
 // bucket has, and every node deletes a ttl token only ttl_grace_s() after the ttl ran out.
 //
 // A NATS server that dies may take the watcher's consumer with it: on a reconnection or a missed
-// heartbeat (nats.c reports one 5 s after the last) the watcher is made anew and reads every
-// token again; what is new (a deletion meanwhile) is applied.
+// heartbeat (the watch asks for one every second; nats.c reports one missing within 2 s) the
+// watch is made anew and reads every token again; what is new (a deletion meanwhile) is applied.
 //
 // A token minted on one node may be used on another before that node's watch brought it: a key
 // (or id) a node does not know is looked up in the bucket before it is refused (Fetch).
@@ -34,8 +34,8 @@
 //   1. revisions_[id] is the highest revision of t.<id> this node wrote or applied; a watched
 //      entry at or below it is skipped (an echo of this node's write, or older than it).
 //   2. After Unfollow returns, the watcher thread does not run.
-//   3. watcher_ is replaced only by the watcher thread, under watcher_mu_, and not once
-//      stopping_ is set (Unfollow stops the current one under the same mutex).
+//   3. watch_ is replaced only by the watcher thread, under watch_mu_, and not once stopping_
+//      is set (Unfollow unsubscribes the current one under the same mutex).
 #ifndef RINGMQ_CLUSTER_TOKEN_BUCKET_H_
 #define RINGMQ_CLUSTER_TOKEN_BUCKET_H_
 
@@ -101,7 +101,13 @@ class TokenBucket final : public rest::TokenBackend {
 
   // The token of a watched entry, if it is new (invariant 1). Admin thread.
   std::optional<Remote> Accept(const Entry& e);
-  static bool ReadEntry(kvEntry* kv_entry, Entry* out);
+  static bool ReadEntry(kvEntry* kv_entry, Entry* out);  // a kvStore_Get answer
+  // The watch: an ordered consumer of the t.* keys' last values, then their changes.
+  natsStatus Watch(natsSubscription** sub);
+  // Whether a new watch has values to deliver (false: the bucket holds no token).
+  static bool InitialPending(natsSubscription* sub);
+  // One message of the watch; *more: values of the initial read are still to come.
+  bool ReadMsg(natsMsg* msg, Entry* out, bool* more) const;
   // Writes one token by compare-and-set (Create when new); 409 when it changed meanwhile.
   bool Write(const acl::Token* before, const acl::Token& after, bool touch_only,
              rest::StoreError* error);
@@ -118,12 +124,13 @@ class TokenBucket final : public rest::TokenBackend {
   natsConnection* conn_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* kv_ = nullptr;
-  kvWatcher* watcher_ = nullptr;  // t.>, from Load on
+  natsSubscription* watch_ = nullptr;  // Watch(), from Load on
+  std::string subject_prefix_;         // $KV.<bucket>.
   std::thread follower_;
   std::atomic<bool> following_{false};
   std::atomic<bool> stopping_{false};  // Unfollow ran: the node stops
   std::atomic<bool> rewatch_{false};   // the watcher must be made anew (Rewatch)
-  std::mutex watcher_mu_;  // watcher_ replaced (follower thread) vs stopped (Unfollow)
+  std::mutex watch_mu_;  // watch_ replaced (follower thread) vs unsubscribed (Unfollow)
 
   // Admin thread only.
   Apply apply_;                                 // set before the watcher thread starts
