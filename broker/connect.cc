@@ -325,7 +325,9 @@ Session& Shard::OpenSession(Connection& c, const proto::Connect& cn, const std::
 void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Session& s,
                              bool id_assigned, bool present) {
   const Config& cfg = cfg_;
-  c.connected_unix = UnixNow();
+  c.connected_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   c.state = Connection::State::kActive;
   c.login.reset();  // used up
   c.publish_will = true;
@@ -341,10 +343,7 @@ void Shard::AcceptConnection(Connection& c, const proto::Connect& cn, const Sess
   MarkDirty(c);
   if (ClusterLink* link = broker_.cluster_link()) {
     // The client id is this connection's in the whole cluster: older ones elsewhere close.
-    c.claimed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-    link->SessionClaimed(id_, s.client_id(), c.claimed_ns);
+    link->SessionClaimed(id_, s.client_id(), c.connected_ns);
   }
   if (base::Logger(base::kMqtt).should_log(spdlog::level::info)) {
     // The token's numeric id, never its key.
@@ -368,7 +367,7 @@ void Shard::ClusterSessionClaimed(const std::string& client_id, int64_t stamp_ns
   const ClusterLink* link = broker_.cluster_link();
   const uint64_t own = link != nullptr ? link->instance() : 0;
   // The later claim wins (ties: the larger instance), whichever order the nodes hear them in.
-  if (c.claimed_ns > stamp_ns || (c.claimed_ns == stamp_ns && own > instance)) return;
+  if (c.connected_ns > stamp_ns || (c.connected_ns == stamp_ns && own > instance)) return;
   LOG_DEBUG_S(kMqtt, "shard {}: client {} taken over on another node", id_, base::Cut(client_id));
   // Its session stays here (sessions do not move between nodes yet: doc/cluster.md).
   ProtocolClose(c, ReasonCode::kSessionTakenOver, "session taken over on another node");

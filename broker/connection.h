@@ -132,8 +132,9 @@ class Connection {
   int64_t rate_window_ms = 0;
   uint32_t rate_packets = 0;
   uint64_t rate_bytes = 0;
-  int64_t connected_unix = 0;  // wall-clock time of the CONNACK, for the REST API
-  int64_t claimed_ns = 0;      // cluster mode: wall-clock stamp of its claim of the client id
+  // Wall-clock time of the CONNACK, ns: for the REST API (seconds) and, in cluster mode, the
+  // stamp of the connection's claim of its client id.
+  int64_t connected_ns = 0;
   bool auth_pending = false;   // a token lookup is on its way to the admin shard
   bool auth_answered = false;  // ... and came back: login->acl and login->key
   uint32_t held_acks = 0;      // PUBACK / PUBREC held by the shard's AckGate (durability = sync)

@@ -25,7 +25,7 @@ admin_api::SessionInfo Shard::SessionView(const std::string& id, Session& s) con
   if (const Connection* c = s.connection) {
     i.keep_alive = c->keep_alive_s;
     i.peer = c->peer;
-    i.connected_since = c->connected_unix;
+    i.connected_since = c->connected_ns / 1'000'000'000;
   }
   return i;
 }
