@@ -170,7 +170,8 @@ bool TokenBucket::Load(int64_t* next_id, std::vector<acl::Token>* tokens, bool* 
     kvEntry_Destroy(e);
   }
   // One watch reads what the bucket holds, then (Follow) what changes after: nothing between
-  // the two is missed.
+  // the two is missed. Every value it reads first is loaded, those just imported too.
+  revisions_.clear();
   s = Watch(&watch_);
   if (s != NATS_OK) {
     *error = "token bucket watch: " + StatusText(s);

@@ -544,6 +544,38 @@ class ClusterTokensTest(ClusterBase):
 
 
 @unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
+class ClusterImportTest(unittest.TestCase):
+    """A single node becomes the first node of a cluster: its tokens.json goes into the bucket."""
+
+    def test_the_first_node_brings_its_tokens(self):
+        data = tempfile.mkdtemp(prefix="ringmq-import-")
+        self.addCleanup(shutil.rmtree, data, True)
+        single = Broker(data_dir=data, master_token=MASTER)
+        status, reply = single.rest("POST", "/platform/tokens", acl_token("imp/#"))
+        self.assertEqual(status, 200, reply)
+        t = reply["result"][0]
+        self.assertEqual(single.stop(), 0)
+        nats = NatsServer()
+        nodes = []
+        try:
+            nodes.append(Broker("--cluster", nats.url, "--node-id", "a", data_dir=data,
+                                master_token=MASTER))
+            self.assertTrue(nodes[0].wait_log("2 tokens of"), "".join(nodes[0].lines[-20:]))
+            nodes.append(Broker("--cluster", nats.url, "--node-id", "b", master_token=MASTER))
+            for n in nodes:  # the node that brought it, and the other
+                c = RawClient(n).connect("imp-%d" % n.port, username=t["key"], check=False)
+                self.assertEqual(c.reason, 0, n.port)
+            # New ids continue after the imported ones.
+            status, reply = nodes[1].rest("POST", "/platform/tokens", {"ttl": 60})
+            self.assertEqual(status, 200, reply)
+            self.assertGreater(reply["result"][0]["id"], t["id"])
+        finally:
+            codes = [n.stop() for n in nodes]
+            nats.stop()
+        self.assertEqual(codes, [0] * len(codes))
+
+
+@unittest.skipIf(NATS is None, "nats-server is not installed (tools/setup.sh installs it)")
 class ClusterWithoutJetStreamTest(unittest.TestCase):
     """NATS without JetStream: the nodes say so and still route retained messages live."""
 
