@@ -222,7 +222,11 @@ bool Api::SelectTokens(std::string_view sel, std::vector<const acl::Token*>* tok
       int64_t id = 0;
       (void)std::from_chars(text.data(), text.data() + text.size(), id);  // Parse checked it
       if (!seen.insert(id).second) continue;
-      if (const acl::Token* t = store_->FindById(id)) {
+      const acl::Token* t = store_->FindById(id);
+      // Created on another node a moment ago (a backend behind a load balancer reads or changes
+      // what it just minted): asked of the shared backend before "not found".
+      if (t == nullptr && FetchRemote(id, {})) t = store_->FindById(id);
+      if (t != nullptr) {
         tokens->push_back(t);
       } else {
         missing->push_back({404, "token " + std::to_string(id) + " not found"});

@@ -756,6 +756,23 @@ TEST_F(SharedApiTest, ATokenMintedElsewhereAMomentAgoAuthenticates) {
   EXPECT_EQ(api_->Authenticate(std::string(64, 'x')).status, Api::AuthStatus::kUnknown);
 }
 
+TEST_F(SharedApiTest, ATokenMintedElsewhereAMomentAgoIsFoundByItsId) {
+  acl::Token master = Remote(1, "x");
+  master.access = {acl::AccessType::kMaster, {}};
+  api_->ApplyRemote({1, master});
+  backend_->remote[9] = Remote(9, "data/#");  // not heard of here yet
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/platform/tokens/9,10";
+  req.authorization = "FlespiToken " + master.key;
+  HttpResponse out;
+  api_->Handle(req, [&](HttpResponse r) { out = std::move(r); });
+  EXPECT_EQ(out.status, 200) << out.body;
+  EXPECT_NE(out.body.find("\"id\":9"), std::string::npos) << out.body;
+  EXPECT_NE(out.body.find("token 10 not found"), std::string::npos) << out.body;
+  EXPECT_NE(store_->FindById(9), nullptr);
+}
+
 TEST_F(SharedApiTest, NewIdsComeFromTheBackendAndConflictsAnswerItsStatus) {
   acl::Token master = Remote(1, "x");
   master.access = {acl::AccessType::kMaster, {}};
