@@ -35,6 +35,13 @@ std::string KeyClaim(const std::string& key) {
   return out;
 }
 
+// The value of a kv entry (empty for a deletion).
+std::string_view ValueOf(kvEntry* e) {
+  const int len = kvEntry_ValueLen(e);
+  return len > 0 ? std::string_view(kvEntry_ValueString(e), static_cast<size_t>(len))
+                 : std::string_view();
+}
+
 bool ParseInt(std::string_view text, int64_t* v) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *v);
   return ec == std::errc() && end == text.data() + text.size();
@@ -196,9 +203,7 @@ bool TokenBucket::Load(int64_t* next_id, std::vector<acl::Token>* tokens, bool* 
   kvEntry* e = nullptr;
   if (kvStore_Get(&e, kv_, "meta.next_id") == NATS_OK) {
     int64_t v = 0;
-    if (ParseInt(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
-                                  static_cast<size_t>(kvEntry_ValueLen(e))),
-                 &v)) {
+    if (ParseInt(ValueOf(e), &v)) {
       *next_id = std::max(*next_id, v);
     }
     kvEntry_Destroy(e);
@@ -264,10 +269,7 @@ bool TokenBucket::ReadEntry(kvEntry* kv_entry, Entry* out) {
   out->revision = kvEntry_Revision(kv_entry);
   const kvOperation op = kvEntry_Operation(kv_entry);
   out->deleted = op == kvOp_Delete || op == kvOp_Purge;
-  const int len = kvEntry_ValueLen(kv_entry);
-  if (!out->deleted && len > 0) {
-    out->value.assign(static_cast<const char*>(kvEntry_Value(kv_entry)), static_cast<size_t>(len));
-  }
+  if (!out->deleted) out->value.assign(ValueOf(kv_entry));
   return true;
 }
 
@@ -313,9 +315,7 @@ bool TokenBucket::ReserveIds(size_t n, int64_t next_id, int64_t* first, rest::St
     uint64_t revision = 0;
     if (s == NATS_OK) {
       int64_t v = 0;
-      if (ParseInt(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
-                                    static_cast<size_t>(kvEntry_ValueLen(e))),
-                   &v)) {
+      if (ParseInt(ValueOf(e), &v)) {
         current = std::max(current, v);
       }
       revision = kvEntry_Revision(e);
@@ -349,9 +349,7 @@ bool TokenBucket::Write(const acl::Token* before, const acl::Token& after, bool 
     if (s != NATS_OK) {
       kvEntry* e = nullptr;
       const natsStatus g = kvStore_Get(&e, kv_, claim.c_str());
-      const bool taken =
-          g == NATS_OK &&
-          std::string_view(kvEntry_ValueString(e), static_cast<size_t>(kvEntry_ValueLen(e))) != id;
+      const bool taken = g == NATS_OK && ValueOf(e) != id;
       if (e != nullptr) kvEntry_Destroy(e);
       if (taken) {
         *error = {409, "a token with this key exists already"};
@@ -387,7 +385,7 @@ bool TokenBucket::Write(const acl::Token* before, const acl::Token& after, bool 
     std::string current;
     uint64_t current_revision = 0;
     if (g == NATS_OK) {
-      current.assign(kvEntry_ValueString(e), static_cast<size_t>(kvEntry_ValueLen(e)));
+      current.assign(ValueOf(e));
       current_revision = kvEntry_Revision(e);
       kvEntry_Destroy(e);
     }
@@ -466,8 +464,7 @@ std::optional<rest::TokenBackend::Remote> TokenBucket::Fetch(int64_t id, std::st
   kvEntry* e = nullptr;
   if (id <= 0) {
     if (kvStore_Get(&e, kv_, KeyClaim(std::string(key)).c_str()) != NATS_OK) return std::nullopt;
-    const bool ok = ParseInt(
-        std::string_view(kvEntry_ValueString(e), static_cast<size_t>(kvEntry_ValueLen(e))), &id);
+    const bool ok = ParseInt(ValueOf(e), &id);
     kvEntry_Destroy(e);
     if (!ok) return std::nullopt;
   }
